@@ -1,0 +1,34 @@
+/* arena — bump allocator for per-notification and per-batch scratch data.
+ *
+ * Everything allocated from an arena lives until sl_arena_reset() or
+ * sl_arena_destroy(); nothing is freed one by one. Allocation failure aborts
+ * the process (like the rest of sluice, we do not run on without memory; the
+ * supervisor respawns the worker). Any process. */
+#ifndef SL_ARENA_H
+#define SL_ARENA_H
+
+#include <stddef.h>
+
+typedef struct sl_arena_chunk sl_arena_chunk_t;
+
+typedef struct {
+    sl_arena_chunk_t *head;
+    size_t chunk_size;
+} sl_arena_t;
+
+void  sl_arena_init(sl_arena_t *a, size_t chunk_size);   /* 0 = 64 KiB */
+void *sl_arena_alloc(sl_arena_t *a, size_t n);           /* 8-byte aligned */
+char *sl_arena_strdup(sl_arena_t *a, const char *s);     /* NULL stays NULL */
+char *sl_arena_strndup(sl_arena_t *a, const char *s, size_t n);
+char *sl_arena_printf(sl_arena_t *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void  sl_arena_reset(sl_arena_t *a);    /* keeps the first chunk */
+void  sl_arena_destroy(sl_arena_t *a);
+
+/* malloc/calloc/realloc/strdup that abort with a message on failure. */
+void *sl_xmalloc(size_t n);
+void *sl_xcalloc(size_t n, size_t size);
+void *sl_xrealloc(void *p, size_t n);
+char *sl_xstrdup(const char *s);
+
+#endif

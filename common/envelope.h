@@ -1,0 +1,60 @@
+/* envelope — decoding one oslo.messaging notification.
+ *
+ * Accepts the plain message (`message_id, publisher_id, event_type, priority,
+ * payload, timestamp`, `_context_*` keys) and the v2 wire envelope
+ * (`{"oslo.version": "2.0", "oslo.message": "<json text>"}`). Validates the
+ * priority (audit, debug, info, warn, warning, error, critical, sample;
+ * case-insensitive) and the required fields. Any process.
+ *
+ * The decoded notification owns its yajl trees; sl_notification_clear()
+ * frees them. All `const char *` fields borrow from those trees. */
+#ifndef SL_ENVELOPE_H
+#define SL_ENVELOPE_H
+
+#include <stddef.h>
+#include <yajl/yajl_tree.h>
+
+/* Drop reasons; X(name, help). The order is the wire/stats order. */
+#define SL_ENV_ERRORS(X) \
+    X(malformed_json,   "input is not valid JSON") \
+    X(not_object,       "JSON is not an object") \
+    X(bad_envelope,     "oslo v2 envelope without a valid oslo.message string") \
+    X(missing_field,    "a required field (event_type, priority, payload, message_id, timestamp) is missing or has the wrong type") \
+    X(bad_priority,     "priority is not one oslo.messaging knows") \
+    X(oversized,        "message larger than the configured max_message_size")
+
+typedef enum {
+    SL_ENV_OK = 0,
+#define X(name, help) SL_ENV_ERR_##name,
+    SL_ENV_ERRORS(X)
+#undef X
+    SL_ENV_ERR__COUNT
+} sl_env_status_t;
+
+typedef enum {
+    SL_PRIO_AUDIT, SL_PRIO_DEBUG, SL_PRIO_INFO, SL_PRIO_WARN, SL_PRIO_ERROR,
+    SL_PRIO_CRITICAL, SL_PRIO_SAMPLE
+} sl_priority_t;
+
+typedef struct {
+    yajl_val      root;         /* the message object (inner one for v2) */
+    yajl_val      outer;        /* v2 envelope tree, else NULL */
+    const char   *message_id;
+    const char   *event_type;
+    const char   *publisher_id; /* NULL if absent */
+    const char   *timestamp;
+    sl_priority_t priority;
+    yajl_val      payload;
+} sl_notification_t;
+
+/* Decodes buf[0..len). len > max_len (if max_len > 0) gives
+ * SL_ENV_ERR_oversized without parsing. On any error the notification is
+ * left cleared and err holds a one-line reason. */
+sl_env_status_t sl_envelope_decode(const char *buf, size_t len, size_t max_len,
+                                   sl_notification_t *out, char *err, size_t errlen);
+void sl_notification_clear(sl_notification_t *n);
+
+const char *sl_env_status_name(sl_env_status_t st);
+const char *sl_priority_name(sl_priority_t p);
+
+#endif

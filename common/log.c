@@ -1,0 +1,143 @@
+#include "common/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+static char s_role = 'S';
+static sl_log_level_t s_level = SL_LOG_INFO;
+static int s_fd = 2;
+static char s_path[1024];
+
+static const char *s_names[] = { "error", "warn", "info", "debug" };
+
+int
+sl_log_init(char role, sl_log_level_t level, const char *path)
+{
+    s_role = role;
+    s_level = level;
+    s_path[0] = '\0';
+    if (path && *path && strcmp(path, "-") != 0) {
+        snprintf(s_path, sizeof s_path, "%s", path);
+        return sl_log_reopen();
+    }
+    if (s_fd != 2)
+        close(s_fd);
+    s_fd = 2;
+    return 0;
+}
+
+void
+sl_log_set_role(char role)
+{
+    s_role = role;
+}
+
+sl_log_level_t
+sl_log_get_level(void)
+{
+    return s_level;
+}
+
+int
+sl_log_reopen(void)
+{
+    if (!s_path[0])
+        return 0;
+    int fd = open(s_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        sl_log(SL_LOG_ERROR, "cannot open log file %s: %s; logging to stderr "
+               "(check the directory exists and is writable)", s_path, strerror(e));
+        return -1;
+    }
+    if (s_fd != 2)
+        close(s_fd);
+    s_fd = fd;
+    return 0;
+}
+
+int
+sl_log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(name, s_names[i]) == 0)
+            return i;
+    if (strcasecmp(name, "warning") == 0)
+        return SL_LOG_WARN;
+    return -1;
+}
+
+static void
+s_vlog(sl_log_level_t level, const char *suffix, const char *fmt, va_list ap)
+{
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %d:%c %s: ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, (int) getpid(),
+                     s_role, s_names[level]);
+    if (n < 0)
+        return;
+    int m = vsnprintf(line + n, sizeof line - (size_t) n, fmt, ap);
+    size_t len = (size_t) n + (m < 0 ? 0 : (size_t) m);
+    if (len > sizeof line - 2)
+        len = sizeof line - 2;
+    if (suffix) {
+        int k = snprintf(line + len, sizeof line - 1 - len, "%s", suffix);
+        if (k > 0)
+            len += (size_t) k;
+        if (len > sizeof line - 2)
+            len = sizeof line - 2;
+    }
+    line[len++] = '\n';
+    /* One write() per line so that lines of several processes sharing the
+     * file never interleave mid-line (O_APPEND). */
+    ssize_t w = write(s_fd, line, len);
+    (void) w;
+}
+
+void
+sl_log(sl_log_level_t level, const char *fmt, ...)
+{
+    if (level > s_level)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void
+sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, ...)
+{
+    if (level > s_level)
+        return;
+    time_t now = time(NULL);
+    char suffix[96] = "";
+    if (now - rl->window_start >= SL_RATELIMIT_WINDOW) {
+        if (rl->suppressed)
+            snprintf(suffix, sizeof suffix, " (%u similar messages suppressed)",
+                     rl->suppressed);
+        rl->window_start = now;
+        rl->emitted = 0;
+        rl->suppressed = 0;
+    }
+    if (rl->emitted >= SL_RATELIMIT_BURST) {
+        rl->suppressed++;
+        return;
+    }
+    rl->emitted++;
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, suffix[0] ? suffix : NULL, fmt, ap);
+    va_end(ap);
+}

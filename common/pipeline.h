@@ -1,0 +1,86 @@
+/* pipeline — Ceilometer's pipeline.yaml (sources -> sinks) and routing.
+ *
+ * sources: [{name, meters: [globs, or only `!` exclusions], sinks: [names]}]
+ * sinks:   [{name, transformers: [{name, parameters}], publishers: [urls]}]
+ * Ceilometer's rules: meters must not be empty, must not mix included and
+ * excluded patterns, and `*` may not be combined with other includes;
+ * exclusions are checked first; a list of only exclusions allows the rest.
+ * Globs are fnmatch(3) patterns as Python's fnmatch. Every sink a source
+ * names must exist; sink and source names are unique; a sink needs at least
+ * one publisher.
+ *
+ * Transformers are recorded (name, parameters node, grouping keys) but run
+ * elsewhere (worker/transform). A sink is *stateful* if any of its
+ * transformers keeps state; its samples are then partitioned by the union of
+ * the grouping keys (resource_id for every built-in transformer).
+ *
+ * The pipeline keeps the YAML document alive (transformer parameters point
+ * into it). Immutable after load; sl_pipeline_destroy frees it. Any process. */
+#ifndef SL_PIPELINE_H
+#define SL_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/sample.h"
+#include "common/yconf.h"
+
+#define SL_MAX_SINKS 64
+
+typedef struct {
+    const char       *name;
+    const sl_ynode_t *parameters;   /* NULL if none */
+    int               line;
+} sl_transformer_conf_t;
+
+typedef struct {
+    const char *name;
+    int         line;
+    size_t      n_transformers;
+    sl_transformer_conf_t *transformers;
+    size_t      n_publishers;
+    const char **publishers;
+    int         stateful;
+    size_t      n_keys;             /* grouping keys (sample field names) */
+    const char **keys;
+} sl_sink_t;
+
+typedef struct {
+    const char *name;
+    int         line;
+    size_t      n_meters;
+    const char **meters;            /* patterns as written, `!` kept */
+    size_t      n_sinks;
+    uint16_t   *sinks;              /* indexes into sl_pipeline_t.sinks */
+} sl_source_t;
+
+typedef struct sl_pipeline {
+    sl_ydoc_t   *doc;
+    size_t       n_sources;
+    sl_source_t *sources;
+    size_t       n_sinks;
+    sl_sink_t   *sinks;
+} sl_pipeline_t;
+
+/* kind: "meters" for pipeline.yaml, "events" for event_pipeline.yaml (the
+ * key holding the patterns). NULL on error with "file:line: message". */
+sl_pipeline_t *sl_pipeline_load(const char *path, const char *kind, char *err, size_t errlen);
+sl_pipeline_t *sl_pipeline_parse(const char *buf, size_t len, const char *name,
+                                 const char *kind, char *err, size_t errlen);
+void sl_pipeline_destroy(sl_pipeline_t **p_p);
+
+/* Ceilometer's Source.is_supported(patterns, name). */
+int sl_pipeline_source_selects(const sl_source_t *src, const char *name);
+
+/* Indexes of the sinks that receive a sample named `name` (each sink once,
+ * in sink order) written to out; returns how many. */
+size_t sl_pipeline_route(const sl_pipeline_t *p, const char *name, uint16_t *out, size_t max);
+
+/* Stable hash of the sink's grouping-key values of s (values concatenated,
+ * missing as ""), as TRANSFORMERS.md section 10 describes. */
+uint64_t sl_pipeline_group_hash(const sl_sink_t *sink, const sl_sample_t *s);
+
+/* Whether a transformer name is one sluice knows, and whether it keeps state.
+ * Returns -1 for an unknown name, else 0 (stateless) or 1 (stateful). */
+int sl_transformer_kind(const char *name);
+
+#endif

@@ -1,0 +1,37 @@
+/* sample — the Ceilometer sample as it travels through sluice.
+ *
+ * A sample is a view: every string is borrowed from whoever built it (the
+ * converter's per-notification arena, or a received wire frame) and stays
+ * valid only as long as that owner does. NULL means JSON null.
+ * `volume_json` is the volume exactly as the notification carried it (a JSON
+ * number, or a JSON string holding a number: Ceilometer passes numeric
+ * strings through unchanged); `volume` is its value as a double.
+ * `resource_metadata` is the text of a JSON object. Any process. */
+#ifndef SL_SAMPLE_H
+#define SL_SAMPLE_H
+
+#include <stddef.h>
+#include <yajl/yajl_gen.h>
+
+typedef struct {
+    const char *id;                 /* sample id (uuid) */
+    const char *name;
+    const char *type;               /* gauge | delta | cumulative */
+    const char *unit;
+    const char *volume_json;
+    double      volume;
+    const char *user_id;
+    const char *project_id;
+    const char *resource_id;
+    const char *timestamp;          /* ISO 8601, e.g. 2023-03-14T09:26:53.589793+00:00 */
+    const char *resource_metadata;  /* JSON object text, never NULL once built */
+    const char *source;             /* "openstack" by default */
+    const char *message_id;         /* id of the notification it came from */
+} sl_sample_t;
+
+/* Writes one sample as a JSON object with Ceilometer's field names (id,
+ * name, type, unit, volume, user_id, project_id, resource_id, timestamp,
+ * resource_metadata, source, message_id) into g. Returns 0 or -1. */
+int sl_sample_gen(yajl_gen g, const sl_sample_t *s);
+
+#endif

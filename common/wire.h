@@ -1,0 +1,80 @@
+/* wire — the binary frame that carries a batch of samples from an ingest
+ * worker to a pipeline worker (one ZeroMQ message per frame).
+ *
+ * Frame layout, version 1, all integers little-endian:
+ *
+ *   offset size field
+ *   0      4    magic "SLW1"
+ *   4      1    version (1)
+ *   5      1    kind (1 = samples)
+ *   6      2    sink index (into the pipeline's sinks, config generation below)
+ *   8      4    partition
+ *   12     4    config generation (frames of another generation are dropped)
+ *   16     4    origin (ingest worker slot index)
+ *   20     4    batch sequence number (per origin)
+ *   24     4    record count
+ *   28     4    body length in bytes
+ *   32     4    checksum of the body (sl_checksum32, FNV-1a 32)
+ *   36     ...  body: `count` records
+ *
+ *   record: u8 flags (bit 0: last sample of its notification, a flush point)
+ *           f64 volume (IEEE 754, little-endian)
+ *           12 strings in this order: id, name, type, unit, volume_json,
+ *             user_id, project_id, resource_id, timestamp,
+ *             resource_metadata, source, message_id
+ *           each string: u32 length (0xFFFFFFFF = null), bytes, one NUL byte
+ *
+ * The reader validates the header, body length and checksum before any
+ * record is read, and bounds-checks every record, so a truncated or corrupt
+ * frame is rejected whole; samples it yields point into the frame buffer
+ * (strings are NUL-terminated in place). Any process. */
+#ifndef SL_WIRE_H
+#define SL_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/sample.h"
+
+#define SL_WIRE_HEADER_SIZE 36
+#define SL_WIRE_VERSION 1
+#define SL_WIRE_FLAG_END_OF_NOTIFICATION 0x01
+
+typedef struct {
+    uint16_t sink;
+    uint32_t partition;
+    uint32_t generation;
+    uint32_t origin;
+    uint32_t seq;
+    uint32_t count;
+} sl_wire_header_t;
+
+typedef struct {
+    unsigned char *buf;
+    size_t len, cap;
+    sl_wire_header_t hdr;
+} sl_wire_writer_t;
+
+void sl_wire_writer_init(sl_wire_writer_t *w);
+/* Starts a new frame (discarding any records not finished). */
+void sl_wire_writer_begin(sl_wire_writer_t *w, const sl_wire_header_t *hdr);
+void sl_wire_writer_add(sl_wire_writer_t *w, const sl_sample_t *s, unsigned flags);
+/* Marks the last record added as the end of a notification (no-op if empty). */
+void sl_wire_writer_mark_end(sl_wire_writer_t *w);
+/* Fills in count, length and checksum; returns the frame and its length. */
+const void *sl_wire_writer_finish(sl_wire_writer_t *w, size_t *len);
+size_t sl_wire_writer_bytes(const sl_wire_writer_t *w);
+void sl_wire_writer_free(sl_wire_writer_t *w);
+
+typedef struct {
+    unsigned char *p, *end;
+    sl_wire_header_t hdr;
+    uint32_t left;
+} sl_wire_reader_t;
+
+/* Validates the frame in buf (which the reader will modify in place: it
+ * needs a writable buffer). 0, or -1 with a reason in err. */
+int sl_wire_reader_open(sl_wire_reader_t *r, void *buf, size_t len, char *err, size_t errlen);
+/* 1 = a record in *s and *flags, 0 = no more records, -1 = corrupt record. */
+int sl_wire_reader_next(sl_wire_reader_t *r, sl_sample_t *s, unsigned *flags);
+
+#endif

@@ -1,0 +1,59 @@
+/* yconf — YAML files as a small tree that remembers line numbers.
+ *
+ * Every configuration file sluice reads (sluice.yaml, pipeline.yaml,
+ * meters.yaml, event_definitions.yaml, ...) is loaded with libyaml into this
+ * tree so that each loader can report `file:line: message`. Anchors and
+ * aliases are expanded, and `<<` merge keys are applied (explicit keys win
+ * over merged ones, as in PyYAML). Map keys must be scalars. The document
+ * owns every node and string; sl_ydoc_destroy() frees them all. Any process. */
+#ifndef SL_YCONF_H
+#define SL_YCONF_H
+
+#include <stddef.h>
+#include <stdarg.h>
+#include "common/arena.h"
+
+typedef enum { SL_Y_SCALAR, SL_Y_SEQ, SL_Y_MAP } sl_ykind_t;
+
+typedef struct sl_ydoc sl_ydoc_t;
+
+typedef struct sl_ynode {
+    sl_ykind_t   kind;
+    int          line;          /* 1-based line where the node starts */
+    const char  *value;         /* SL_Y_SCALAR: the text */
+    int          plain;         /* SL_Y_SCALAR: unquoted (so `null`, `1` resolve) */
+    size_t       n;             /* SEQ/MAP: number of items */
+    struct sl_ynode **items;    /* SEQ: items; MAP: values */
+    const char **keys;          /* MAP: keys */
+    int         *key_lines;     /* MAP: line of each key */
+    const sl_ydoc_t *doc;
+} sl_ynode_t;
+
+struct sl_ydoc {
+    char       *file;
+    sl_ynode_t *root;           /* NULL for an empty document */
+    sl_arena_t  arena;
+};
+
+/* Load a file / parse a buffer. On error returns NULL and writes
+ * "file:line: message" into err. An empty document gives root == NULL. */
+sl_ydoc_t *sl_ydoc_load(const char *path, char *err, size_t errlen);
+sl_ydoc_t *sl_ydoc_parse(const char *buf, size_t len, const char *name,
+                         char *err, size_t errlen);
+void sl_ydoc_destroy(sl_ydoc_t **doc_p);
+
+/* Map lookup; NULL if node is not a map or has no such key. */
+const sl_ynode_t *sl_ynode_get(const sl_ynode_t *map, const char *key);
+/* True for a missing node, or a plain scalar `null`, `~` or empty. */
+int sl_ynode_is_null(const sl_ynode_t *node);
+/* Plain-scalar booleans as YAML 1.1 (true/false/yes/no/on/off); -1 if not one. */
+int sl_ynode_bool(const sl_ynode_t *node);
+
+/* Format "file:line: message" for node (or for the document if node is NULL)
+ * into err; returns -1 so loaders can `return sl_yerr(...)`. */
+int sl_yerr(const sl_ynode_t *node, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int sl_yerr_at(const char *file, int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#endif
