@@ -6,13 +6,25 @@
  * priority (audit, debug, info, warn, warning, error, critical, sample;
  * case-insensitive) and the required fields. Any process.
  *
- * The decoded notification owns its yajl trees; sl_notification_clear()
- * frees them. All `const char *` fields borrow from those trees. */
+ * The decoded notification owns its yajl trees (built in its own arena,
+ * `mem`: never yajl_tree_free() them); sl_notification_clear() frees them.
+ * All `const char *` fields borrow from those trees. Objects follow Python's
+ * json.loads: a repeated key keeps its first position and its last value.
+ *
+ * Error mapping: not JSON (or nested deeper than SL_JSON_MAX_DEPTH) ->
+ * malformed_json; the top-level value, or the v2 inner message, is not an
+ * object -> not_object; an object with both `oslo.version` and
+ * `oslo.message` whose version is not compatible with 2.0 (oslo's
+ * version_is_compatible) or whose message is not a string holding valid
+ * JSON -> bad_envelope. `warning` is accepted as WARN (oslo's notifier
+ * sends `WARN`; Ceilometer would drop `warning` as unknown, and neither
+ * yields samples or events). */
 #ifndef SL_ENVELOPE_H
 #define SL_ENVELOPE_H
 
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
+#include "common/arena.h"
 
 /* Drop reasons; X(name, help). The order is the wire/stats order. */
 #define SL_ENV_ERRORS(X) \
@@ -45,11 +57,13 @@ typedef struct {
     const char   *timestamp;
     sl_priority_t priority;
     yajl_val      payload;
+    sl_arena_t    mem;          /* owns root, outer and every string above */
 } sl_notification_t;
 
-/* Decodes buf[0..len). len > max_len (if max_len > 0) gives
- * SL_ENV_ERR_oversized without parsing. On any error the notification is
- * left cleared and err holds a one-line reason. */
+/* Decodes buf[0..len) (no terminating NUL needed) into out, which is
+ * overwritten: clear it first if it held a notification. len > max_len (if
+ * max_len > 0) gives SL_ENV_ERR_oversized without parsing. On any error the
+ * notification is left cleared and err holds a one-line reason. */
 sl_env_status_t sl_envelope_decode(const char *buf, size_t len, size_t max_len,
                                    sl_notification_t *out, char *err, size_t errlen);
 void sl_notification_clear(sl_notification_t *n);

@@ -1,7 +1,10 @@
 /* json — small helpers over yajl trees and generators. Any process.
  *
  * Trees (yajl_val) are owned by whoever parsed them; these helpers only
- * read them. */
+ * read them. sl_json_parse() builds trees in an arena instead of yajl's one
+ * malloc per node: such trees are freed with the arena, never with
+ * yajl_tree_free(). Both kinds have the same shape, so every reader here
+ * works on either. */
 #ifndef SL_JSON_H
 #define SL_JSON_H
 
@@ -10,7 +13,15 @@
 #include <yajl/yajl_tree.h>
 #include "common/arena.h"
 
-/* Value of key in object obj (exact match), or NULL. */
+/* Deepest nesting sl_json_parse accepts by default. yajl_gen refuses to
+ * write more than 128 levels, and a payload is re-serialised one level
+ * deeper than it was read (inside resource_metadata), so anything deeper
+ * could be read but never published. Python's json accepts ~1000 levels;
+ * real notifications use fewer than 20. */
+#define SL_JSON_MAX_DEPTH 120
+
+/* Value of key in object obj (exact match), or NULL. If a tree from
+ * yajl_tree_parse holds the key twice, the last one wins, as in Python. */
 yajl_val sl_json_get(yajl_val obj, const char *key);
 /* The string of a JSON string value, or NULL if v is not a string. */
 const char *sl_json_str(yajl_val v);
@@ -26,5 +37,23 @@ char *sl_json_dump(sl_arena_t *a, yajl_val v);
  * (strings as is, numbers as written, true/false, NULL for null/absent);
  * objects and arrays are serialised as JSON. Allocated in a. */
 char *sl_json_scalar_text(sl_arena_t *a, yajl_val v);
+
+/* Parses buf[0..len) (no terminating NUL needed) into a tree allocated in
+ * a, with the semantics of Python's json.loads where yajl differs: an
+ * object holding a key twice keeps one entry, at the first position, with
+ * the last value. Nesting deeper than max_depth (0 = SL_JSON_MAX_DEPTH) is
+ * an error. Returns NULL with a one-line reason in err. Strings holding
+ * \u0000 are cut there (yajl trees hold C strings). */
+yajl_val sl_json_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                       char *err, size_t errlen);
+/* Python truthiness of the value json.loads would give: null, false, 0,
+ * 0.0, "", [] and {} are false; NULL (absent) is false. */
+int sl_json_truthy(yajl_val v);
+/* Deep equality of two JSON values: objects as unordered maps, arrays in
+ * order, numbers by value (1 == 1.0, as Python's ==), every other kind
+ * only equal to the same kind (unlike Python, true != 1). NULL == NULL. */
+int sl_json_equal(yajl_val a, yajl_val b);
+/* A string value made in a (for values a JSONPath or a converter creates). */
+yajl_val sl_json_new_string(sl_arena_t *a, const char *s, size_t len);
 
 #endif

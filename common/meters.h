@@ -12,6 +12,11 @@
  * Supported definition keys now: name, event_type, type, unit, volume,
  * resource_id, user_id, project_id, timestamp, metadata, user_metadata
  * (constants or JSONPath). Anything else is rejected at load with file:line.
+ * Paths are written against Ceilometer's view of a notification (`$.ctxt.X`,
+ * `$.metadata.message_id`) and evaluated on the oslo wire message: `ctxt.X`
+ * is the wire key `_context_X`. Of two definitions with one name, the later
+ * wins (a warning is logged). Non-string user_id / project_id /
+ * resource_id / type / unit values become their JSON text.
  *
  * The loaded table is immutable and owned by the caller
  * (sl_meters_destroy). Conversion output lives in the caller's arena.
@@ -31,6 +36,9 @@ typedef struct {
     uint64_t no_definition;    /* notifications no definition matched */
     uint64_t skipped;          /* a matching definition yielded no sample (missing field, bad volume) */
     uint64_t samples;          /* samples produced */
+    uint64_t failed;           /* notifications lost whole where Ceilometer raises (see below);
+                                * their matching definitions also count in skipped */
+    uint64_t other_priority;   /* notifications whose priority yields no samples */
 } sl_convert_stats_t;
 
 /* NULL on error with "file:line: message" in err. */
@@ -40,9 +48,14 @@ sl_meters_t *sl_meters_parse(const char *buf, size_t len, const char *name,
 void sl_meters_destroy(sl_meters_t **m_p);
 size_t sl_meters_count(const sl_meters_t *m);
 
-/* Appends the samples n yields to out[*n_out..max). Returns the number
- * appended (samples beyond max are counted as skipped). Strings are
- * allocated in a. */
+/* Writes the samples n yields to out[0..max) in Ceilometer's order and
+ * returns how many (samples beyond max are counted as skipped). Strings
+ * are allocated in a; `id` is a fresh random UUID per sample. Where
+ * Ceilometer 19 raises while building a notification's samples (a
+ * timestamp iso8601 cannot parse, a JSONPath index on a non-list, a
+ * non-object user_metadata, a volume that is an object or a list, a
+ * computed name that is not a string), it publishes none of them: so
+ * does this (returns 0, counts failed). Thread-safe on a shared table. */
 size_t sl_meters_convert(const sl_meters_t *m, const sl_notification_t *n,
                          sl_arena_t *a, sl_sample_t *out, size_t max,
                          sl_convert_stats_t *stats);

@@ -44,6 +44,8 @@ typedef struct {
     const char **keys;
 } sl_sink_t;
 
+struct sl_glob;
+
 typedef struct {
     const char *name;
     int         line;
@@ -51,6 +53,8 @@ typedef struct {
     const char **meters;            /* patterns as written, `!` kept */
     size_t      n_sinks;
     uint16_t   *sinks;              /* indexes into sl_pipeline_t.sinks */
+    const struct sl_glob *globs;    /* meters compiled (pipeline.c's own); NULL
+                                     * in a hand-built source: then compiled per call */
 } sl_source_t;
 
 typedef struct sl_pipeline {
@@ -67,6 +71,11 @@ sl_pipeline_t *sl_pipeline_load(const char *path, const char *kind, char *err, s
 sl_pipeline_t *sl_pipeline_parse(const char *buf, size_t len, const char *name,
                                  const char *kind, char *err, size_t errlen);
 void sl_pipeline_destroy(sl_pipeline_t **p_p);
+
+/* Python's fnmatch.fnmatch(name, pattern) on POSIX: `*`, `?`, `[seq]`,
+ * `[!seq]`, no escapes, case-sensitive, `?` and sets match one code point
+ * (UTF-8). The meter patterns of a source use it (after their `!`). */
+int sl_pipeline_fnmatch(const char *name, const char *pattern);
 
 /* Ceilometer's Source.is_supported(patterns, name). */
 int sl_pipeline_source_selects(const sl_source_t *src, const char *name);

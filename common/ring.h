@@ -19,6 +19,12 @@
 typedef struct sl_ring sl_ring_t;
 
 sl_ring_t *sl_ring_new(unsigned vnodes);        /* 0 = default (64) */
+/* How far (percent of the mean, 0..25, default 25) a member's load may
+ * stray from the mean. 0 = strict: every load is floor or ceil of the mean.
+ * More slack lets joins and leaves move fewer partitions (measured in
+ * tests/unit/test_ring.c). -1 if percent > 25. */
+#define SL_RING_MAX_SLACK 25
+int sl_ring_set_slack(sl_ring_t *ring, unsigned percent);
 void sl_ring_destroy(sl_ring_t **ring_p);
 /* 0, or -1 if already present. Member names are copied. */
 int sl_ring_add(sl_ring_t *ring, const char *member);

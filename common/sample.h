@@ -34,4 +34,10 @@ typedef struct {
  * resource_metadata, source, message_id) into g. Returns 0 or -1. */
 int sl_sample_gen(yajl_gen g, const sl_sample_t *s);
 
+/* Writes a random (version 4) UUID, 36 characters and a NUL, into out.
+ * The generator is a per-thread xoshiro256** seeded from getrandom(2) and
+ * reseeded in a child after fork(), so workers never share a sequence. Not
+ * for secrets: sample ids only need to be unique. */
+void sl_sample_uuid4(char out[37]);
+
 #endif

@@ -52,6 +52,7 @@ typedef struct {
     unsigned char *buf;
     size_t len, cap;
     sl_wire_header_t hdr;
+    size_t last;                /* offset of the last record (mark_end), 0 = none */
 } sl_wire_writer_t;
 
 void sl_wire_writer_init(sl_wire_writer_t *w);
@@ -72,7 +73,8 @@ typedef struct {
 } sl_wire_reader_t;
 
 /* Validates the frame in buf (which the reader will modify in place: it
- * needs a writable buffer). 0, or -1 with a reason in err. */
+ * needs a writable buffer). 0, or -1 with a reason in err. r is zeroed and
+ * err emptied first, so both are defined whatever the outcome. */
 int sl_wire_reader_open(sl_wire_reader_t *r, void *buf, size_t len, char *err, size_t errlen);
 /* 1 = a record in *s and *flags, 0 = no more records, -1 = corrupt record. */
 int sl_wire_reader_next(sl_wire_reader_t *r, sl_sample_t *s, unsigned *flags);

@@ -1,0 +1,536 @@
+#include "common/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "common/yconf.h"
+
+typedef enum { OPT_STR, OPT_PATH, OPT_UINT, OPT_SIZE, OPT_WORKERS, OPT_LEVEL } s_opt_type_t;
+
+typedef struct {
+    const char  *name;      /* dotted path in sluice.yaml */
+    s_opt_type_t type;
+    size_t       offset;
+    const char  *def;
+    uint64_t     min, max;
+    const char  *help;
+} s_option_t;
+
+#define OFF(f) offsetof(sl_conf_t, f)
+
+static const s_option_t s_options[] = {
+    { "run_dir", OPT_PATH, OFF(run_dir), "/run/sluice", 0, 0,
+      "directory for the pidfile, ipc:// sockets and the shared-memory name" },
+    { "pidfile", OPT_PATH, OFF(pidfile), "${run_dir}/sluiced.pid", 0, 0,
+      "pidfile written by the supervisor" },
+    { "workers.ingest", OPT_WORKERS, OFF(ingest_workers_text), "auto", 1, 64,
+      "ingest worker processes, or auto (3/4 of the usable CPUs, at least 1)" },
+    { "workers.pipeline", OPT_WORKERS, OFF(pipeline_workers_text), "auto", 1, 64,
+      "pipeline worker processes, or auto (1/4 of the usable CPUs, at least 1)" },
+    { "partitions", OPT_UINT, OFF(partitions), "16", 1, 4096,
+      "partitions per sink; samples of one group always reach one partition" },
+    { "max_message_size", OPT_SIZE, OFF(max_message_size), "1048576", 256, 1ULL << 30,
+      "larger notifications are counted and dropped (bytes)" },
+    { "batch_size", OPT_UINT, OFF(batch_size), "64", 1, 65536,
+      "samples per wire frame" },
+    { "batch_timeout_ms", OPT_UINT, OFF(batch_timeout_ms), "20", 1, 60000,
+      "a partly filled frame is sent after this long" },
+    { "shutdown_grace", OPT_UINT, OFF(shutdown_grace), "30", 1, 3600,
+      "seconds a graceful stop may take before workers are killed" },
+    { "worker_timeout", OPT_UINT, OFF(worker_timeout), "60", 2, 86400,
+      "seconds without a heartbeat before the supervisor kills a worker" },
+    { "respawn_max_backoff", OPT_UINT, OFF(respawn_max_backoff), "30", 1, 3600,
+      "cap of the exponential respawn backoff (seconds)" },
+    { "zmq_hwm", OPT_UINT, OFF(zmq_hwm), "1000", 10, 1000000,
+      "ZeroMQ high-water mark (frames) per partition socket" },
+    { "logging.level", OPT_LEVEL, OFF(log_level), "info", 0, 0,
+      "error, warn, info or debug" },
+    { "logging.file", OPT_PATH, OFF(log_file), "-", 0, 0,
+      "log file (- = stderr); reopened on SIGUSR1" },
+    { "ceilometer.pipeline", OPT_PATH, OFF(pipeline_path), "pipeline.yaml", 0, 0,
+      "Ceilometer pipeline.yaml (sources -> sinks -> publishers)" },
+    { "ceilometer.meters", OPT_PATH, OFF(meters_path), "meters.yaml", 0, 0,
+      "Ceilometer meters.yaml (notification -> samples)" },
+    { "ceilometer.event_definitions", OPT_PATH, OFF(event_definitions_path), "", 0, 0,
+      "Ceilometer event_definitions.yaml (not used yet: events are a later issue)" },
+    { "ceilometer.event_pipeline", OPT_PATH, OFF(event_pipeline_path), "", 0, 0,
+      "Ceilometer event_pipeline.yaml (not used yet: events are a later issue)" },
+    { "sample_source", OPT_STR, OFF(sample_source), "openstack", 0, 0,
+      "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
+};
+#define N_OPTIONS (sizeof s_options / sizeof s_options[0])
+
+/* Sections whose keys are all options (so unknown keys can be reported). */
+static const char *s_sections[] = { "workers", "logging", "ceilometer" };
+
+static char **
+s_field(sl_conf_t *c, const s_option_t *o)
+{
+    return (char **) ((char *) c + o->offset);
+}
+
+static int
+s_parse_uint(const char *v, uint64_t *out)
+{
+    if (!v || !*v || !isdigit((unsigned char) *v))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t mult = 1;
+    if (*end == 'k' || *end == 'K')
+        mult = 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        mult = 1024 * 1024, end++;
+    else if (*end == 'g' || *end == 'G')
+        mult = 1024 * 1024 * 1024, end++;
+    if (*end == 'i' || *end == 'b' || *end == 'B')
+        end++;
+    if (*end)
+        return -1;
+    *out = (uint64_t) x * mult;
+    return 0;
+}
+
+/* Sets one option from text; file/line for the message. */
+static int
+s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
+      char *err, size_t errlen)
+{
+    uint64_t x = 0;
+    switch (o->type) {
+    case OPT_STR:
+    case OPT_PATH:
+        free(*s_field(c, o));
+        *s_field(c, o) = sl_xstrdup(v);
+        return 0;
+    case OPT_LEVEL:
+        if (sl_log_level_parse(v) < 0)
+            return sl_yerr_at(file, line, err, errlen,
+                              "%s: '%s' is not a log level (use error, warn, info or debug)",
+                              o->name, v);
+        free(*s_field(c, o));
+        *s_field(c, o) = sl_xstrdup(v);
+        return 0;
+    case OPT_WORKERS:
+        if (strcmp(v, "auto") != 0 &&
+            (s_parse_uint(v, &x) < 0 || x < o->min || x > o->max))
+            return sl_yerr_at(file, line, err, errlen,
+                              "%s: '%s' must be auto or a number from %" PRIu64 " to %" PRIu64,
+                              o->name, v, o->min, o->max);
+        free(*s_field(c, o));
+        *s_field(c, o) = sl_xstrdup(v);
+        return 0;
+    case OPT_UINT:
+    case OPT_SIZE:
+        if (s_parse_uint(v, &x) < 0 || (o->type == OPT_UINT && strpbrk(v, "kKmMgG")))
+            return sl_yerr_at(file, line, err, errlen, "%s: '%s' is not a %s", o->name, v,
+                              o->type == OPT_SIZE ? "size (e.g. 1048576 or 1M)" : "whole number");
+        if (x < o->min || x > o->max)
+            return sl_yerr_at(file, line, err, errlen,
+                              "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
+                              o->name, x, o->min, o->max);
+        if (o->type == OPT_SIZE)
+            *(uint64_t *) ((char *) c + o->offset) = x;
+        else
+            *(unsigned *) ((char *) c + o->offset) = (unsigned) x;
+        return 0;
+    }
+    return -1;
+}
+
+static const s_option_t *
+s_find(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(s_options[i].name, name) == 0)
+            return &s_options[i];
+    return NULL;
+}
+
+static int
+s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
+{
+    if (list->kind != SL_Y_SEQ)
+        return sl_yerr(list, err, errlen, "sources: expected a list of {type: file|zmq, ...}");
+    c->sources = sl_xcalloc(list->n + 1, sizeof *c->sources);
+    for (size_t i = 0; i < list->n; i++) {
+        const sl_ynode_t *s = list->items[i];
+        sl_source_conf_t *sc = &c->sources[c->n_sources++];
+        sc->line = s->line;
+        if (s->kind != SL_Y_MAP)
+            return sl_yerr(s, err, errlen, "sources: each entry must be a mapping with a type");
+        const sl_ynode_t *type = sl_ynode_get(s, "type");
+        if (!type || type->kind != SL_Y_SCALAR)
+            return sl_yerr(s, err, errlen, "source needs `type: file` or `type: zmq`");
+        static const char *file_keys[] = { "type", "path", NULL };
+        static const char *zmq_keys[] = { "type", "endpoint", "mode", NULL };
+        const char **keys;
+        if (strcmp(type->value, "file") == 0) {
+            sc->kind = SL_SOURCE_FILE;
+            keys = file_keys;
+        } else if (strcmp(type->value, "zmq") == 0) {
+            sc->kind = SL_SOURCE_ZMQ;
+            keys = zmq_keys;
+        } else {
+            return sl_yerr(type, err, errlen,
+                           "unknown source type '%s' (known: file, zmq)", type->value);
+        }
+        for (size_t k = 0; k < s->n; k++) {
+            int ok = 0;
+            for (const char **kk = keys; *kk && !ok; kk++)
+                ok = strcmp(*kk, s->keys[k]) == 0;
+            if (!ok || s->items[k]->kind != SL_Y_SCALAR)
+                return sl_yerr_at(s->doc->file, s->key_lines[k], err, errlen,
+                                  "%s source: %s key '%s'", type->value,
+                                  ok ? "expected a scalar for" : "unknown", s->keys[k]);
+        }
+        const sl_ynode_t *path = sl_ynode_get(s, "path");
+        const sl_ynode_t *ep = sl_ynode_get(s, "endpoint");
+        const sl_ynode_t *mode = sl_ynode_get(s, "mode");
+        if (sc->kind == SL_SOURCE_FILE) {
+            if (!path)
+                return sl_yerr(s, err, errlen, "file source needs `path:`");
+            sc->path = sl_xstrdup(path->value);
+        } else {
+            if (!ep)
+                return sl_yerr(s, err, errlen, "zmq source needs `endpoint:` (e.g. tcp://127.0.0.1:5557)");
+            if (strncmp(ep->value, "tcp://", 6) && strncmp(ep->value, "ipc://", 6))
+                return sl_yerr(ep, err, errlen, "zmq endpoint '%s' must be tcp:// or ipc://", ep->value);
+            sc->endpoint = sl_xstrdup(ep->value);
+            if (mode && strcmp(mode->value, "bind") == 0)
+                sc->bind = 1;
+            else if (mode && strcmp(mode->value, "connect") != 0)
+                return sl_yerr(mode, err, errlen, "zmq mode '%s' must be connect or bind", mode->value);
+        }
+    }
+    return 0;
+}
+
+/* Walks a mapping, setting options named prefix.key; reports unknown keys. */
+static int
+s_apply_map(sl_conf_t *c, const sl_ynode_t *map, const char *prefix, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < map->n; i++) {
+        const char *key = map->keys[i];
+        const sl_ynode_t *v = map->items[i];
+        char name[128];
+        snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!*prefix && strcmp(key, "sources") == 0) {
+            if (s_parse_sources(c, v, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        int is_section = 0;
+        for (size_t k = 0; k < sizeof s_sections / sizeof *s_sections; k++)
+            is_section |= !*prefix && strcmp(key, s_sections[k]) == 0;
+        if (is_section) {
+            if (v->kind != SL_Y_MAP)
+                return sl_yerr(v, err, errlen, "%s: expected a mapping", key);
+            if (s_apply_map(c, v, key, err, errlen) < 0)
+                return -1;
+            continue;
+        }
+        const s_option_t *o = s_find(name);
+        if (!o)
+            return sl_yerr_at(map->doc->file, map->key_lines[i], err, errlen,
+                              "unknown setting '%s' (see sluiced --help-config)", name);
+        if (v->kind != SL_Y_SCALAR)
+            return sl_yerr(v, err, errlen, "%s: expected a single value", name);
+        if (s_set(c, o, v->value, map->doc->file, v->line, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+char *
+sl_conf_expand(const sl_conf_t *conf, const char *s)
+{
+    const char *tok = "${run_dir}";
+    size_t tl = strlen(tok), rl = strlen(conf->run_dir ? conf->run_dir : "");
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, tok)); p += tl)
+        n++;
+    char *out = sl_xmalloc(strlen(s) + n * rl + 1), *o = out;
+    for (const char *p = s; *p;) {
+        if (strncmp(p, tok, tl) == 0) {
+            memcpy(o, conf->run_dir, rl);
+            o += rl;
+            p += tl;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Makes a path option absolute against the config file's directory. */
+static void
+s_resolve(sl_conf_t *c, char **field, const char *base_dir)
+{
+    if (!*field || !**field || strcmp(*field, "-") == 0)
+        return;
+    char *expanded = sl_conf_expand(c, *field);
+    free(*field);
+    *field = expanded;
+    if (base_dir && (*field)[0] != '/') {
+        size_t n = strlen(base_dir) + strlen(*field) + 2;
+        char *abs = sl_xmalloc(n);
+        snprintf(abs, n, "%s/%s", base_dir, *field);
+        free(*field);
+        *field = abs;
+    }
+}
+
+int
+sl_conf_cpu_count(void)
+{
+    cpu_set_t set;
+    int n = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        n = CPU_COUNT(&set);
+    if (n <= 0)
+        n = (int) sysconf(_SC_NPROCESSORS_ONLN);
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f) {
+        char quota[32];
+        unsigned long long period;
+        if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 && period) {
+            unsigned long long q = strtoull(quota, NULL, 10);
+            int cap = (int) ((q + period - 1) / period);
+            if (cap > 0 && cap < n)
+                n = cap;
+        }
+        fclose(f);
+    }
+    return n > 0 ? n : 1;
+}
+
+static int
+s_resolve_workers(const char *text, int is_ingest)
+{
+    if (strcmp(text, "auto") != 0)
+        return atoi(text);
+    int cpus = sl_conf_cpu_count();
+    int n = is_ingest ? (cpus * 3 + 3) / 4 : cpus / 4;
+    return n < 1 ? 1 : n;
+}
+
+static void
+s_defaults(sl_conf_t *c)
+{
+    char err[64];
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        s_set(c, &s_options[i], s_options[i].def, "<default>", 0, err, sizeof err);
+}
+
+sl_conf_t *
+sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
+             char *err, size_t errlen)
+{
+    sl_conf_t *c = sl_xcalloc(1, sizeof *c);
+    s_defaults(c);
+    sl_ydoc_t *doc = NULL;
+    char *base_dir = NULL;
+    int embedded = path == NULL;
+    if (embedded) {
+        size_t len;
+        const char *text = sl_conf_embedded("sluice.yaml", &len);
+        c->file = sl_xstrdup("<embedded>/sluice.yaml");
+        doc = text ? sl_ydoc_parse(text, len, c->file, err, errlen) : NULL;
+        if (!text)
+            sl_yerr_at(c->file, 0, err, errlen, "no embedded default configuration in this build");
+    } else {
+        c->file = sl_xstrdup(path);
+        doc = sl_ydoc_load(path, err, errlen);
+        /* Relative paths inside are relative to the file's real directory,
+         * whatever the supervisor's working directory is. */
+        char *real = realpath(path, NULL);
+        const char *abs = real ? real : c->file;
+        char *slash = strrchr(abs, '/');
+        if (slash) {
+            base_dir = sl_xstrdup(abs);
+            base_dir[slash - abs] = '\0';
+            if (!*base_dir) {
+                free(base_dir);
+                base_dir = sl_xstrdup("/");
+            }
+        } else {
+            base_dir = sl_xstrdup(".");
+        }
+        free(real);
+    }
+    if (!doc)
+        goto fail;
+    if (doc->root && doc->root->kind != SL_Y_MAP) {
+        sl_yerr(doc->root, err, errlen, "sluice.yaml must be a mapping of settings");
+        goto fail;
+    }
+    if (doc->root && s_apply_map(c, doc->root, "", err, errlen) < 0)
+        goto fail;
+    for (size_t i = 0; i < n_overrides; i++) {
+        const char *eq = strchr(overrides[i], '=');
+        char name[128];
+        if (!eq || (size_t) (eq - overrides[i]) >= sizeof name) {
+            sl_yerr_at("command line", (int) i + 1, err, errlen,
+                       "override '%s' must be key=value", overrides[i]);
+            goto fail;
+        }
+        memcpy(name, overrides[i], (size_t) (eq - overrides[i]));
+        name[eq - overrides[i]] = '\0';
+        const s_option_t *o = s_find(name);
+        if (!o) {
+            sl_yerr_at("command line", (int) i + 1, err, errlen,
+                       "unknown setting '%s' (see sluiced --help-config)", name);
+            goto fail;
+        }
+        if (s_set(c, o, eq + 1, "command line", (int) i + 1, err, errlen) < 0)
+            goto fail;
+    }
+    if (c->n_sources == 0) {
+        sl_yerr_at(c->file, 1, err, errlen, "no `sources:` configured: sluice would read nothing");
+        goto fail;
+    }
+    /* run_dir first: other paths may refer to it. */
+    s_resolve(c, &c->run_dir, base_dir);
+    s_resolve(c, &c->pidfile, base_dir);
+    s_resolve(c, &c->log_file, base_dir);
+    for (size_t i = 0; i < c->n_sources; i++) {
+        s_resolve(c, &c->sources[i].path, base_dir);
+        if (c->sources[i].endpoint) {
+            char *e = sl_conf_expand(c, c->sources[i].endpoint);
+            free(c->sources[i].endpoint);
+            c->sources[i].endpoint = e;
+        }
+    }
+    c->n_ingest = s_resolve_workers(c->ingest_workers_text, 1);
+    c->n_pipeline = s_resolve_workers(c->pipeline_workers_text, 0);
+    c->log_level_value = sl_log_level_parse(c->log_level);
+    if (c->n_ingest + c->n_pipeline > 128) {
+        sl_yerr_at(c->file, 1, err, errlen, "at most 128 workers in all");
+        goto fail;
+    }
+    if (embedded) {
+        size_t len;
+        const char *text = sl_conf_embedded("pipeline.yaml", &len);
+        c->pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/pipeline.yaml", "meters",
+                                               err, errlen) : NULL;
+        if (c->pipeline) {
+            text = sl_conf_embedded("meters.yaml", &len);
+            c->meters = text ? sl_meters_parse(text, len, "<embedded>/meters.yaml", err, errlen)
+                             : NULL;
+        }
+        free(c->pipeline_path);
+        c->pipeline_path = sl_xstrdup("<embedded>/pipeline.yaml");
+        free(c->meters_path);
+        c->meters_path = sl_xstrdup("<embedded>/meters.yaml");
+    } else {
+        s_resolve(c, &c->pipeline_path, base_dir);
+        s_resolve(c, &c->meters_path, base_dir);
+        s_resolve(c, &c->event_definitions_path, base_dir);
+        s_resolve(c, &c->event_pipeline_path, base_dir);
+        c->pipeline = sl_pipeline_load(c->pipeline_path, "meters", err, errlen);
+        if (c->pipeline)
+            c->meters = sl_meters_load(c->meters_path, err, errlen);
+    }
+    if (!c->pipeline || !c->meters)
+        goto fail;
+    sl_ydoc_destroy(&doc);
+    free(base_dir);
+    return c;
+fail:
+    sl_ydoc_destroy(&doc);
+    free(base_dir);
+    sl_conf_destroy(&c);
+    return NULL;
+}
+
+void
+sl_conf_destroy(sl_conf_t **conf_p)
+{
+    if (!conf_p || !*conf_p)
+        return;
+    sl_conf_t *c = *conf_p;
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (s_options[i].type != OPT_UINT && s_options[i].type != OPT_SIZE)
+            free(*s_field(c, &s_options[i]));
+    for (size_t i = 0; i < c->n_sources; i++) {
+        free(c->sources[i].path);
+        free(c->sources[i].endpoint);
+    }
+    free(c->sources);
+    sl_pipeline_destroy(&c->pipeline);
+    sl_meters_destroy(&c->meters);
+    free(c->file);
+    free(c);
+    *conf_p = NULL;
+}
+
+static void
+s_print_value(const sl_conf_t *c, const s_option_t *o, FILE *out)
+{
+    if (o->type == OPT_UINT)
+        fprintf(out, "%u", *(const unsigned *) ((const char *) c + o->offset));
+    else if (o->type == OPT_SIZE)
+        fprintf(out, "%" PRIu64, *(const uint64_t *) ((const char *) c + o->offset));
+    else
+        fprintf(out, "\"%s\"", *(char *const *) ((const char *) c + o->offset));
+}
+
+void
+sl_conf_dump(const sl_conf_t *c, FILE *out)
+{
+    fprintf(out, "# effective configuration of %s\n", c->file);
+    const char *section = "";
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const s_option_t *o = &s_options[i];
+        const char *dot = strchr(o->name, '.');
+        if (dot) {
+            size_t sl = (size_t) (dot - o->name);
+            if (strlen(section) != sl || strncmp(section, o->name, sl) != 0) {
+                fprintf(out, "%.*s:\n", (int) sl, o->name);
+                section = o->name;
+            }
+            fprintf(out, "  %s: ", dot + 1);
+        } else {
+            section = "";
+            fprintf(out, "%s: ", o->name);
+        }
+        s_print_value(c, o, out);
+        fprintf(out, "    # %s\n", o->help);
+    }
+    fprintf(out, "# resolved: %d ingest, %d pipeline workers\n", c->n_ingest, c->n_pipeline);
+    fprintf(out, "sources:\n");
+    for (size_t i = 0; i < c->n_sources; i++) {
+        const sl_source_conf_t *s = &c->sources[i];
+        if (s->kind == SL_SOURCE_FILE)
+            fprintf(out, "  - {type: file, path: \"%s\"}\n", s->path);
+        else
+            fprintf(out, "  - {type: zmq, endpoint: \"%s\", mode: %s}\n", s->endpoint,
+                    s->bind ? "bind" : "connect");
+    }
+}
+
+void
+sl_conf_help(FILE *out)
+{
+    fprintf(out, "| setting | default | meaning |\n|---|---|---|\n");
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fprintf(out, "| `%s` | `%s` | %s |\n", s_options[i].name,
+                *s_options[i].def ? s_options[i].def : "(none)", s_options[i].help);
+    fprintf(out, "| `sources` | (required) | list of `{type: file, path: P}` (JSON Lines replay; "
+                 "ingest worker k of N reads lines k, k+N, ...) or `{type: zmq, endpoint: E, "
+                 "mode: connect|bind}` (PULL; connect: every ingest worker connects to a "
+                 "producer that binds E; bind: worker k binds E with port+k or path.k) |\n");
+}

@@ -1,0 +1,84 @@
+/* conf — sluice.yaml: the agent's own settings, and loading of the
+ * Ceilometer files it names (pipeline.yaml, meters.yaml).
+ *
+ * Scalar settings are declared once in an option table (name, type, default,
+ * bounds, help, offset) that drives parsing, defaults, validation,
+ * `sluiced --dump-config` and the README's configuration reference
+ * (`sluiced --help-config`). Unknown keys are errors. Relative paths are
+ * resolved against the directory of sluice.yaml; `${run_dir}` in a string
+ * setting or a publisher URL is replaced by the run directory.
+ * When sluiced runs without -c and /etc/sluice/sluice.yaml does not exist,
+ * it uses the defaults compiled in from conf/ (sl_conf_load(NULL, ...)).
+ *
+ * The loaded configuration is immutable and owned by the caller. It is
+ * loaded in the supervisor and inherited by the workers through fork. */
+#ifndef SL_CONF_H
+#define SL_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "common/meters.h"
+#include "common/pipeline.h"
+
+typedef enum { SL_SOURCE_FILE = 1, SL_SOURCE_ZMQ = 2 } sl_source_kind_t;
+
+typedef struct {
+    sl_source_kind_t kind;
+    int   line;
+    char *path;        /* file: JSON Lines to replay */
+    char *endpoint;    /* zmq: endpoint */
+    int   bind;        /* zmq: 1 = workers bind (worker k: port+k / path.k), 0 = connect */
+} sl_source_conf_t;
+
+typedef struct sl_conf {
+    char    *file;                  /* "<embedded>" for the built-in default */
+    /* Option-table settings (see conf.c s_options). */
+    char    *run_dir;
+    char    *pidfile;
+    char    *ingest_workers_text;   /* "auto" or a number */
+    char    *pipeline_workers_text;
+    unsigned partitions;
+    uint64_t max_message_size;
+    unsigned batch_size;
+    unsigned batch_timeout_ms;
+    unsigned shutdown_grace;        /* seconds */
+    unsigned worker_timeout;        /* seconds */
+    unsigned respawn_max_backoff;   /* seconds */
+    unsigned zmq_hwm;
+    char    *log_level;
+    char    *log_file;
+    char    *pipeline_path;
+    char    *meters_path;
+    char    *event_definitions_path;
+    char    *event_pipeline_path;
+    char    *sample_source;
+    /* Derived. */
+    int      n_ingest, n_pipeline;
+    int      log_level_value;
+    size_t   n_sources;
+    sl_source_conf_t *sources;
+    sl_pipeline_t *pipeline;
+    sl_meters_t   *meters;
+} sl_conf_t;
+
+/* path NULL = the embedded default. overrides: "key=value" strings (dotted
+ * keys, e.g. "workers.ingest=2", "run_dir=/tmp/x"), applied after the file.
+ * Returns NULL with "file:line: message" in err. */
+sl_conf_t *sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
+                        char *err, size_t errlen);
+void sl_conf_destroy(sl_conf_t **conf_p);
+
+/* Effective settings as YAML (every option, with defaults filled in). */
+void sl_conf_dump(const sl_conf_t *conf, FILE *out);
+/* The configuration reference (Markdown table) generated from the table. */
+void sl_conf_help(FILE *out);
+/* CPUs usable by this process: affinity mask capped by the cgroup v2 quota. */
+int sl_conf_cpu_count(void);
+/* Replaces ${run_dir} in s; returns a malloc'd string. */
+char *sl_conf_expand(const sl_conf_t *conf, const char *s);
+
+/* Embedded copies of conf/ (generated at build time). */
+const char *sl_conf_embedded(const char *name, size_t *len);
+
+#endif

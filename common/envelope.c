@@ -1,0 +1,207 @@
+#include "common/envelope.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "common/json.h"
+
+static const char *s_status_names[] = {
+    "ok",
+#define X(name, help) #name,
+    SL_ENV_ERRORS(X)
+#undef X
+};
+
+static const char *s_prio_names[] = {
+    "audit", "debug", "info", "warn", "error", "critical", "sample"
+};
+
+const char *
+sl_env_status_name(sl_env_status_t st)
+{
+    if ((int) st < 0 || st >= SL_ENV_ERR__COUNT)
+        return "unknown";
+    return s_status_names[st];
+}
+
+const char *
+sl_priority_name(sl_priority_t p)
+{
+    if ((int) p < 0 || (size_t) p >= sizeof s_prio_names / sizeof s_prio_names[0])
+        return "unknown";
+    return s_prio_names[p];
+}
+
+void
+sl_notification_clear(sl_notification_t *n)
+{
+    if (!n)
+        return;
+    sl_arena_destroy(&n->mem);
+    memset(n, 0, sizeof *n);
+}
+
+static sl_env_status_t
+s_fail(sl_notification_t *out, sl_env_status_t st, char *err, size_t errlen,
+       const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    sl_notification_clear(out);
+    return st;
+}
+
+static const char *
+s_type_name(yajl_val v)
+{
+    switch (v->type) {
+    case yajl_t_string: return "a string";
+    case yajl_t_number: return "a number";
+    case yajl_t_object: return "an object";
+    case yajl_t_array:  return "an array";
+    case yajl_t_true:
+    case yajl_t_false:  return "a boolean";
+    default:            return "null";
+    }
+}
+
+/* Python's int() on one part of a version string: surrounding whitespace,
+ * an optional sign, digits with single underscores between them. */
+static int
+s_py_int(const char *s, size_t n, long *out)
+{
+    while (n && isspace((unsigned char) *s))
+        s++, n--;
+    while (n && isspace((unsigned char) s[n - 1]))
+        n--;
+    int neg = 0;
+    if (n && (*s == '+' || *s == '-')) {
+        neg = *s == '-';
+        s++, n--;
+    }
+    if (!n || !isdigit((unsigned char) *s) || !isdigit((unsigned char) s[n - 1]))
+        return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '_' && isdigit((unsigned char) s[i + 1]))
+            continue;
+        if (!isdigit((unsigned char) s[i]) || v > 100000000L)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = neg ? -v : v;
+    return 0;
+}
+
+/* oslo.messaging's version_is_compatible("2.0", version). */
+static int
+s_version_ok(const char *v)
+{
+    long part[3] = { 0, 0, 0 };
+    size_t np = 0;
+    const char *p = v;
+    for (;;) {
+        size_t n = strcspn(p, ".");
+        if (np < 3 && s_py_int(p, n, &part[np]) < 0)
+            return 0;
+        np++;
+        if (!p[n])
+            break;
+        p += n + 1;
+    }
+    if (np < 2)
+        return 0;       /* oslo raises IndexError: the message is lost */
+    return part[0] == 2 && part[1] <= 0 && (part[1] < 0 || part[2] <= 0);
+}
+
+static sl_env_status_t
+s_field(sl_notification_t *out, const char *name, const char **dst, char *err, size_t errlen)
+{
+    yajl_val v = sl_json_get(out->root, name);
+    if (!v)
+        return s_fail(out, SL_ENV_ERR_missing_field, err, errlen, "no %s", name);
+    if (v->type != yajl_t_string)
+        return s_fail(out, SL_ENV_ERR_missing_field, err, errlen,
+                      "%s is %s, expected a string", name, s_type_name(v));
+    *dst = v->u.string;
+    return SL_ENV_OK;
+}
+
+sl_env_status_t
+sl_envelope_decode(const char *buf, size_t len, size_t max_len,
+                   sl_notification_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (err && errlen)
+        err[0] = '\0';
+    if (max_len > 0 && len > max_len)
+        return s_fail(out, SL_ENV_ERR_oversized, err, errlen,
+                      "message of %zu bytes exceeds max_message_size (%zu)", len, max_len);
+    /* One chunk usually holds the whole tree (about 2-3x the text). */
+    sl_arena_init(&out->mem, len < 4096 ? 16384 : len * 3);
+
+    char perr[160];
+    yajl_val root = sl_json_parse(&out->mem, buf, len, 0, perr, sizeof perr);
+    if (!root)
+        return s_fail(out, SL_ENV_ERR_malformed_json, err, errlen, "%s", perr);
+    if (root->type != yajl_t_object)
+        return s_fail(out, SL_ENV_ERR_not_object, err, errlen,
+                      "top-level value is %s, expected an object", s_type_name(root));
+
+    /* oslo's deserialize_msg: an envelope is any object with both keys. */
+    yajl_val ver = sl_json_get(root, "oslo.version");
+    yajl_val msg = sl_json_get(root, "oslo.message");
+    if (ver && msg) {
+        if (ver->type != yajl_t_string || !s_version_ok(ver->u.string))
+            return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen,
+                          "oslo.version is not compatible with 2.0");
+        if (msg->type != yajl_t_string)
+            return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen,
+                          "oslo.message is %s, expected a string", s_type_name(msg));
+        yajl_val inner = sl_json_parse(&out->mem, msg->u.string, strlen(msg->u.string), 0,
+                                       perr, sizeof perr);
+        if (!inner)
+            return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen, "oslo.message: %s", perr);
+        if (inner->type != yajl_t_object)
+            return s_fail(out, SL_ENV_ERR_not_object, err, errlen,
+                          "oslo.message holds %s, expected an object", s_type_name(inner));
+        out->outer = root;
+        root = inner;
+    }
+    out->root = root;
+
+    const char *prio = NULL;
+    sl_env_status_t st;
+    if ((st = s_field(out, "event_type", &out->event_type, err, errlen)) != SL_ENV_OK ||
+        (st = s_field(out, "priority", &prio, err, errlen)) != SL_ENV_OK)
+        return st;
+    out->payload = sl_json_get(root, "payload");
+    if (!out->payload)
+        return s_fail(out, SL_ENV_ERR_missing_field, err, errlen, "no payload");
+    if ((st = s_field(out, "message_id", &out->message_id, err, errlen)) != SL_ENV_OK ||
+        (st = s_field(out, "timestamp", &out->timestamp, err, errlen)) != SL_ENV_OK)
+        return st;
+    out->publisher_id = sl_json_str(sl_json_get(root, "publisher_id"));
+
+    /* oslo lowercases the priority (str.lower(); no non-ASCII character
+     * lowercases into a letter of these names except KELVIN SIGN -> k,
+     * which none contains, so an ASCII comparison is exact). */
+    size_t i;
+    for (i = 0; i < sizeof s_prio_names / sizeof s_prio_names[0]; i++)
+        if (strcasecmp(prio, s_prio_names[i]) == 0)
+            break;
+    if (i == sizeof s_prio_names / sizeof s_prio_names[0]) {
+        if (strcasecmp(prio, "warning") != 0)
+            return s_fail(out, SL_ENV_ERR_bad_priority, err, errlen,
+                          "unknown priority '%.40s'", prio);
+        i = SL_PRIO_WARN;
+    }
+    out->priority = (sl_priority_t) i;
+    return SL_ENV_OK;
+}

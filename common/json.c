@@ -1,0 +1,542 @@
+#include "common/json.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_parse.h>
+#include "common/hash.h"
+
+yajl_val
+sl_json_get(yajl_val obj, const char *key)
+{
+    if (!obj || obj->type != yajl_t_object || !key)
+        return NULL;
+    /* Backwards, so that a duplicated key (possible in yajl_tree_parse
+     * trees) resolves to its last value, like a Python dict. */
+    for (size_t i = obj->u.object.len; i-- > 0;)
+        if (strcmp(obj->u.object.keys[i], key) == 0)
+            return obj->u.object.values[i];
+    return NULL;
+}
+
+const char *
+sl_json_str(yajl_val v)
+{
+    return v && v->type == yajl_t_string ? v->u.string : NULL;
+}
+
+int
+sl_json_gen_val(yajl_gen g, yajl_val v)
+{
+    yajl_gen_status st;
+    if (!v)
+        return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
+    switch (v->type) {
+    case yajl_t_string:
+        st = yajl_gen_string(g, (const unsigned char *) v->u.string, strlen(v->u.string));
+        break;
+    case yajl_t_number:
+        if (v->u.number.r)
+            st = yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));
+        else if (v->u.number.flags & YAJL_NUMBER_INT_VALID)
+            st = yajl_gen_integer(g, v->u.number.i);
+        else
+            st = yajl_gen_double(g, v->u.number.d);
+        break;
+    case yajl_t_object:
+        if (yajl_gen_map_open(g) != yajl_gen_status_ok)
+            return -1;
+        for (size_t i = 0; i < v->u.object.len; i++) {
+            const char *k = v->u.object.keys[i];
+            if (yajl_gen_string(g, (const unsigned char *) k, strlen(k)) != yajl_gen_status_ok ||
+                sl_json_gen_val(g, v->u.object.values[i]) < 0)
+                return -1;
+        }
+        st = yajl_gen_map_close(g);
+        break;
+    case yajl_t_array:
+        if (yajl_gen_array_open(g) != yajl_gen_status_ok)
+            return -1;
+        for (size_t i = 0; i < v->u.array.len; i++)
+            if (sl_json_gen_val(g, v->u.array.values[i]) < 0)
+                return -1;
+        st = yajl_gen_array_close(g);
+        break;
+    case yajl_t_true:
+        st = yajl_gen_bool(g, 1);
+        break;
+    case yajl_t_false:
+        st = yajl_gen_bool(g, 0);
+        break;
+    default:
+        st = yajl_gen_null(g);
+        break;
+    }
+    return st == yajl_gen_status_ok ? 0 : -1;
+}
+
+int
+sl_json_gen_raw(yajl_gen g, const char *json, size_t len)
+{
+    return yajl_gen_number(g, json, len) == yajl_gen_status_ok ? 0 : -1;
+}
+
+char *
+sl_json_dump(sl_arena_t *a, yajl_val v)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    if (!g)
+        return NULL;
+    char *out = NULL;
+    if (sl_json_gen_val(g, v) == 0) {
+        const unsigned char *buf;
+        size_t len;
+        if (yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+            out = sl_arena_strndup(a, (const char *) buf, len);
+    }
+    yajl_gen_free(g);
+    return out;
+}
+
+char *
+sl_json_scalar_text(sl_arena_t *a, yajl_val v)
+{
+    if (!v)
+        return NULL;
+    switch (v->type) {
+    case yajl_t_string:
+        return sl_arena_strdup(a, v->u.string);
+    case yajl_t_number:
+        if (v->u.number.r)
+            return sl_arena_strdup(a, v->u.number.r);
+        if (v->u.number.flags & YAJL_NUMBER_INT_VALID)
+            return sl_arena_printf(a, "%lld", v->u.number.i);
+        return sl_arena_printf(a, "%.17g", v->u.number.d);
+    case yajl_t_true:
+        return sl_arena_strdup(a, "true");
+    case yajl_t_false:
+        return sl_arena_strdup(a, "false");
+    case yajl_t_null:
+        return NULL;
+    default:
+        return sl_json_dump(a, v);
+    }
+}
+
+yajl_val
+sl_json_new_string(sl_arena_t *a, const char *s, size_t len)
+{
+    yajl_val v = sl_arena_alloc(a, sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->type = yajl_t_string;
+    v->u.string = sl_arena_strndup(a, s, len);
+    return v;
+}
+
+static double
+s_num_value(yajl_val v)
+{
+    if (v->u.number.r)
+        return strtod(v->u.number.r, NULL);
+    if (v->u.number.flags & YAJL_NUMBER_INT_VALID)
+        return (double) v->u.number.i;
+    return v->u.number.d;
+}
+
+int
+sl_json_truthy(yajl_val v)
+{
+    if (!v)
+        return 0;
+    switch (v->type) {
+    case yajl_t_string:
+        return v->u.string[0] != '\0';
+    case yajl_t_number:
+        /* Python's int and float are both false only at zero; strtod gives
+         * 0 exactly for every spelling of zero (0, -0, 0.0e5, 1e-400). */
+        return s_num_value(v) != 0.0;
+    case yajl_t_object:
+        return v->u.object.len > 0;
+    case yajl_t_array:
+        return v->u.array.len > 0;
+    case yajl_t_true:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int
+s_is_integer_text(const char *r)
+{
+    return r && !strpbrk(r, ".eE");
+}
+
+int
+sl_json_equal(yajl_val a, yajl_val b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case yajl_t_string:
+        return strcmp(a->u.string, b->u.string) == 0;
+    case yajl_t_number:
+        if (a->u.number.r && b->u.number.r && strcmp(a->u.number.r, b->u.number.r) == 0)
+            return 1;
+        if (s_is_integer_text(a->u.number.r) && s_is_integer_text(b->u.number.r) &&
+            (a->u.number.flags & b->u.number.flags & YAJL_NUMBER_INT_VALID))
+            return a->u.number.i == b->u.number.i;
+        return s_num_value(a) == s_num_value(b);
+    case yajl_t_object:
+        if (a->u.object.len != b->u.object.len)
+            return 0;
+        for (size_t i = 0; i < a->u.object.len; i++) {
+            yajl_val bv = sl_json_get(b, a->u.object.keys[i]);
+            if (!bv || !sl_json_equal(a->u.object.values[i], bv))
+                return 0;
+        }
+        return 1;
+    case yajl_t_array:
+        if (a->u.array.len != b->u.array.len)
+            return 0;
+        for (size_t i = 0; i < a->u.array.len; i++)
+            if (!sl_json_equal(a->u.array.values[i], b->u.array.values[i]))
+                return 0;
+        return 1;
+    default:
+        return 1;
+    }
+}
+
+/* ---- parsing into an arena ------------------------------------------- */
+
+typedef struct {
+    const char *key;    /* NULL for array elements */
+    yajl_val    val;
+} s_item_t;
+
+typedef struct {
+    yajl_val node;
+    size_t   start;     /* index in items of this container's first child */
+} s_open_t;
+
+typedef struct {
+    sl_arena_t *a;
+    size_t      max_depth;
+    s_item_t   *items;
+    size_t      n_items, cap_items;
+    s_open_t   *open;
+    size_t      n_open, cap_open;
+    uint32_t   *slots;  /* scratch hash table for duplicate keys */
+    size_t      cap_slots;
+    yajl_val    root;
+    int         too_deep;
+} s_build_t;
+
+static yajl_val
+s_node(s_build_t *b, yajl_type type)
+{
+    yajl_val v = sl_arena_alloc(b->a, sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->type = type;
+    return v;
+}
+
+static void
+s_push_item(s_build_t *b, const char *key, yajl_val val)
+{
+    if (b->n_items == b->cap_items) {
+        b->cap_items = b->cap_items ? b->cap_items * 2 : 64;
+        b->items = sl_xrealloc(b->items, b->cap_items * sizeof *b->items);
+    }
+    b->items[b->n_items].key = key;
+    b->items[b->n_items].val = val;
+    b->n_items++;
+}
+
+/* Attaches a finished value to the innermost open container (or makes it
+ * the root). In an object the key was pushed first with a NULL value. */
+static int
+s_add(s_build_t *b, yajl_val v)
+{
+    if (b->n_open == 0) {
+        b->root = v;
+        return 1;
+    }
+    yajl_val parent = b->open[b->n_open - 1].node;
+    if (parent->type == yajl_t_object)
+        b->items[b->n_items - 1].val = v;
+    else
+        s_push_item(b, NULL, v);
+    return 1;
+}
+
+static int
+s_on_null(void *ctx)
+{
+    s_build_t *b = ctx;
+    return s_add(b, s_node(b, yajl_t_null));
+}
+
+static int
+s_on_bool(void *ctx, int val)
+{
+    s_build_t *b = ctx;
+    return s_add(b, s_node(b, val ? yajl_t_true : yajl_t_false));
+}
+
+static int
+s_on_number(void *ctx, const char *s, size_t len)
+{
+    s_build_t *b = ctx;
+    yajl_val v = s_node(b, yajl_t_number);
+    char *r = sl_arena_strndup(b->a, s, len);
+    v->u.number.r = r;
+    /* strtod/strtoll follow LC_NUMERIC; sluice never calls setlocale(), so
+     * that is "C", the JSON syntax. */
+    if (!strpbrk(r, ".eE")) {
+        errno = 0;
+        long long i = strtoll(r, NULL, 10);
+        if (errno == 0) {
+            v->u.number.i = i;
+            v->u.number.flags |= YAJL_NUMBER_INT_VALID;
+        }
+    }
+    errno = 0;
+    v->u.number.d = strtod(r, NULL);
+    if (errno == 0)
+        v->u.number.flags |= YAJL_NUMBER_DOUBLE_VALID;
+    return s_add(b, v);
+}
+
+static int
+s_on_string(void *ctx, const unsigned char *s, size_t len)
+{
+    s_build_t *b = ctx;
+    yajl_val v = s_node(b, yajl_t_string);
+    v->u.string = sl_arena_strndup(b->a, (const char *) s, len);
+    return s_add(b, v);
+}
+
+static int
+s_open_container(s_build_t *b, yajl_type type)
+{
+    if (b->n_open >= b->max_depth) {
+        b->too_deep = 1;
+        return 0;
+    }
+    if (b->n_open == b->cap_open) {
+        b->cap_open = b->cap_open ? b->cap_open * 2 : 16;
+        b->open = sl_xrealloc(b->open, b->cap_open * sizeof *b->open);
+    }
+    b->open[b->n_open].node = s_node(b, type);
+    b->open[b->n_open].start = b->n_items;
+    b->n_open++;
+    return 1;
+}
+
+static int
+s_on_start_map(void *ctx)
+{
+    return s_open_container(ctx, yajl_t_object);
+}
+
+static int
+s_on_start_array(void *ctx)
+{
+    return s_open_container(ctx, yajl_t_array);
+}
+
+static int
+s_on_key(void *ctx, const unsigned char *s, size_t len)
+{
+    s_build_t *b = ctx;
+    s_push_item(b, sl_arena_strndup(b->a, (const char *) s, len), NULL);
+    return 1;
+}
+
+/* Python's dict keeps a repeated key at its first position with the last
+ * value; returns the number of entries left. Small objects (nearly all)
+ * are checked pairwise, big ones through a scratch hash table. */
+static size_t
+s_dedupe(s_build_t *b, const char **keys, yajl_val *vals, size_t n)
+{
+    size_t out = 0;
+    if (n <= 16) {
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < out && strcmp(keys[j], keys[i]) != 0)
+                j++;
+            if (j < out) {
+                vals[j] = vals[i];
+                continue;
+            }
+            keys[out] = keys[i];
+            vals[out++] = vals[i];
+        }
+        return out;
+    }
+    size_t cap = 64;
+    while (cap < n * 2)
+        cap *= 2;
+    if (cap > b->cap_slots) {
+        free(b->slots);
+        b->slots = sl_xmalloc(cap * sizeof *b->slots);
+        b->cap_slots = cap;
+    }
+    memset(b->slots, 0, cap * sizeof *b->slots);
+    for (size_t i = 0; i < n; i++) {
+        size_t h = (size_t) sl_hash64_str(keys[i]) & (cap - 1);
+        for (;;) {
+            uint32_t s = b->slots[h];
+            if (s == 0) {
+                b->slots[h] = (uint32_t) out + 1;
+                keys[out] = keys[i];
+                vals[out++] = vals[i];
+                break;
+            }
+            if (strcmp(keys[s - 1], keys[i]) == 0) {
+                vals[s - 1] = vals[i];
+                break;
+            }
+            h = (h + 1) & (cap - 1);
+        }
+    }
+    return out;
+}
+
+static int
+s_close_container(s_build_t *b)
+{
+    s_open_t *o = &b->open[--b->n_open];
+    yajl_val v = o->node;
+    size_t n = b->n_items - o->start;
+    s_item_t *it = b->items + o->start;
+    if (v->type == yajl_t_object) {
+        const char **keys = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *keys);
+        yajl_val *vals = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *vals);
+        for (size_t i = 0; i < n; i++) {
+            keys[i] = it[i].key;
+            vals[i] = it[i].val;
+        }
+        v->u.object.keys = keys;
+        v->u.object.values = vals;
+        v->u.object.len = n > 1 ? s_dedupe(b, keys, vals, n) : n;
+    } else {
+        yajl_val *vals = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *vals);
+        for (size_t i = 0; i < n; i++)
+            vals[i] = it[i].val;
+        v->u.array.values = vals;
+        v->u.array.len = n;
+    }
+    b->n_items = o->start;
+    return s_add(b, v);
+}
+
+static int
+s_on_end(void *ctx)
+{
+    return s_close_container(ctx);
+}
+
+static const yajl_callbacks s_callbacks = {
+    .yajl_null = s_on_null,
+    .yajl_boolean = s_on_bool,
+    .yajl_number = s_on_number,
+    .yajl_string = s_on_string,
+    .yajl_start_map = s_on_start_map,
+    .yajl_map_key = s_on_key,
+    .yajl_end_map = s_on_end,
+    .yajl_start_array = s_on_start_array,
+    .yajl_end_array = s_on_end,
+};
+
+/* yajl's own allocations (handle, lexer buffers, error text) also go to the
+ * arena: each block carries its size so that realloc can copy it. */
+static void *
+s_ya_malloc(void *ctx, size_t sz)
+{
+    size_t *p = sl_arena_alloc(ctx, sz + sizeof(size_t));
+    *p = sz;
+    return p + 1;
+}
+
+static void *
+s_ya_realloc(void *ctx, void *ptr, size_t sz)
+{
+    void *q = s_ya_malloc(ctx, sz);
+    if (ptr) {
+        size_t old = ((size_t *) ptr)[-1];
+        memcpy(q, ptr, old < sz ? old : sz);
+    }
+    return q;
+}
+
+static void
+s_ya_free(void *ctx, void *ptr)
+{
+    (void) ctx;
+    (void) ptr;
+}
+
+static void
+s_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* yajl's error text, on one line, into err. */
+static void
+s_parse_error(yajl_handle h, const char *buf, size_t len, char *err, size_t errlen)
+{
+    unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *) buf, len);
+    const char *m = msg ? (const char *) msg : "parse error";
+    size_t n = strcspn(m, "\n");
+    while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == '\r'))
+        n--;
+    s_err(err, errlen, "invalid JSON: %.*s (at byte %zu)", (int) n, m,
+          yajl_get_bytes_consumed(h));
+    if (msg)
+        yajl_free_error(h, msg);
+}
+
+yajl_val
+sl_json_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+              char *err, size_t errlen)
+{
+    s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH };
+    yajl_alloc_funcs af = { s_ya_malloc, s_ya_realloc, s_ya_free, a };
+    yajl_handle h = yajl_alloc(&s_callbacks, &af, &b);
+    if (!h) {
+        s_err(err, errlen, "cannot allocate a JSON parser");
+        return NULL;
+    }
+    yajl_val root = NULL;
+    yajl_status st = yajl_parse(h, (const unsigned char *) (buf ? buf : ""), len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    if (st == yajl_status_ok && b.root && b.n_open == 0) {
+        root = b.root;
+    } else if (b.too_deep) {
+        s_err(err, errlen, "invalid JSON: nested deeper than %zu levels", b.max_depth);
+    } else if (st == yajl_status_ok) {
+        s_err(err, errlen, "invalid JSON: empty input");
+    } else {
+        s_parse_error(h, buf ? buf : "", len, err, errlen);
+    }
+    yajl_free(h);
+    free(b.items);
+    free(b.open);
+    free(b.slots);
+    return root;
+}

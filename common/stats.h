@@ -1,0 +1,166 @@
+/* stats — the shared-memory region: counters, worker slots, lease table.
+ *
+ * The supervisor creates one named POSIX shared-memory region before it
+ * forks (workers inherit the mapping; sluice-monitor attaches read-only by
+ * name). Layout: a header (supervisor pid, config generation, sink names,
+ * supervisor counters), one cache-line-aligned slot per worker (written only
+ * by that worker: its counters, per-sink counters, heartbeat, state), then
+ * the local lease table (common/lease.h).
+ *
+ * Every counter is declared once in the X-macro lists below; they expand
+ * into the slot, the aggregation, sluice-monitor's output and the
+ * README table (`sluice-monitor --list-counters`). */
+#ifndef SL_STATS_H
+#define SL_STATS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "common/lease.h"
+#include "common/pipeline.h"
+
+/* X(name, help) — per-worker counters. */
+#define SL_WORKER_COUNTERS(X) \
+    X(received,            "notifications read from sources") \
+    X(decoded,             "notifications decoded and validated") \
+    X(drop_malformed_json, "dropped: not valid JSON") \
+    X(drop_not_object,     "dropped: JSON is not an object") \
+    X(drop_bad_envelope,   "dropped: oslo v2 envelope without a valid oslo.message") \
+    X(drop_missing_field,  "dropped: required field missing or of the wrong type") \
+    X(drop_bad_priority,   "dropped: unknown priority") \
+    X(drop_oversized,      "dropped: larger than max_message_size") \
+    X(no_sample_priority,  "decoded notifications whose priority yields no samples (only info and sample do)") \
+    X(no_definition,       "notifications no meter definition matched") \
+    X(convert_skipped,     "samples a matching definition could not build (missing field, bad volume)") \
+    X(samples_converted,   "samples built from notifications") \
+    X(samples_unrouted,    "samples no pipeline source selected") \
+    X(samples_routed,      "samples sent towards sinks (one per sink)") \
+    X(frames_sent,         "wire frames sent by ingest workers") \
+    X(send_blocked,        "sends that would block (back-pressure on the source)") \
+    X(frames_received,     "wire frames received by pipeline workers") \
+    X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
+    X(samples_received,    "samples received by pipeline workers") \
+    X(samples_published,   "samples handed successfully to publishers") \
+    X(publish_errors,      "samples a publisher failed to publish") \
+    X(leases_taken,        "partition leases taken") \
+    X(leases_released,     "partition leases released") \
+    X(source_eof,          "file sources read to the end")
+
+/* X(name, help) — per-worker, per-sink counters. */
+#define SL_SINK_COUNTERS(X) \
+    X(routed,    "samples an ingest worker routed to this sink") \
+    X(published, "samples of this sink published") \
+    X(failed,    "samples of this sink a publisher failed on")
+
+/* X(name, help) — supervisor counters in the header. */
+#define SL_SUPERVISOR_COUNTERS(X) \
+    X(spawns,          "worker processes started") \
+    X(crashes,         "workers that died of a signal or exited non-zero") \
+    X(reloads,         "successful configuration reloads (SIGHUP)") \
+    X(reload_failures, "rejected configuration reloads (old config kept)") \
+    X(leases_freed,    "leases the supervisor freed for dead workers")
+
+enum {
+#define X(n, h) SL_C_##n,
+    SL_WORKER_COUNTERS(X)
+#undef X
+    SL_C__COUNT
+};
+enum {
+#define X(n, h) SL_SC_##n,
+    SL_SINK_COUNTERS(X)
+#undef X
+    SL_SC__COUNT
+};
+enum {
+#define X(n, h) SL_SV_##n,
+    SL_SUPERVISOR_COUNTERS(X)
+#undef X
+    SL_SV__COUNT
+};
+
+typedef enum { SL_ROLE_NONE = 0, SL_ROLE_INGEST = 1, SL_ROLE_PIPELINE = 2 } sl_role_t;
+typedef enum {
+    SL_WS_EMPTY = 0, SL_WS_STARTING, SL_WS_RUNNING, SL_WS_DRAINING, SL_WS_EXITED, SL_WS_BACKOFF
+} sl_worker_state_t;
+
+#define SL_MAX_WORKERS 128
+#define SL_SINK_NAME_MAX 64
+
+typedef struct {
+    _Alignas(64) _Atomic int32_t pid;
+    _Atomic int32_t  role;
+    _Atomic int32_t  index;          /* index within its role */
+    _Atomic int32_t  state;
+    _Atomic uint32_t generation;     /* config generation it runs */
+    _Atomic uint32_t restarts;
+    _Atomic uint64_t heartbeat_ms;   /* CLOCK_MONOTONIC ms */
+    _Atomic uint64_t started_ms;     /* CLOCK_REALTIME ms */
+    _Atomic uint64_t c[SL_C__COUNT];
+    _Atomic uint64_t sink[SL_MAX_SINKS][SL_SC__COUNT];
+} sl_slot_t;
+
+#define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
+#define SL_STATS_VERSION 1
+
+typedef struct {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t n_slots;
+    _Atomic int32_t  supervisor_pid;
+    _Atomic uint32_t generation;
+    _Atomic uint32_t n_sinks;
+    _Atomic uint32_t n_ingest, n_pipeline;
+    _Atomic uint32_t partitions;
+    _Atomic int32_t  stopping;
+    uint64_t started_ms;
+    uint64_t region_size;
+    uint64_t lease_offset;
+    uint64_t lease_capacity;         /* bytes available for the lease table */
+    char sink_names[SL_MAX_SINKS][SL_SINK_NAME_MAX];
+    _Atomic uint64_t sv[SL_SV__COUNT];
+    _Alignas(64) sl_slot_t slots[];
+} sl_shm_t;
+
+/* Relaxed single-writer increments: each slot has exactly one writer. */
+#define SL_INC(slot, name, n) \
+    atomic_store_explicit(&(slot)->c[SL_C_##name], \
+        atomic_load_explicit(&(slot)->c[SL_C_##name], memory_order_relaxed) + (n), \
+        memory_order_relaxed)
+#define SL_SINC(slot, s, name, n) \
+    atomic_store_explicit(&(slot)->sink[s][SL_SC_##name], \
+        atomic_load_explicit(&(slot)->sink[s][SL_SC_##name], memory_order_relaxed) + (n), \
+        memory_order_relaxed)
+#define SL_GET(slot, name) atomic_load_explicit(&(slot)->c[SL_C_##name], memory_order_relaxed)
+
+extern const char *const sl_worker_counter_names[SL_C__COUNT];
+extern const char *const sl_worker_counter_help[SL_C__COUNT];
+extern const char *const sl_sink_counter_names[SL_SC__COUNT];
+extern const char *const sl_sink_counter_help[SL_SC__COUNT];
+extern const char *const sl_supervisor_counter_names[SL_SV__COUNT];
+extern const char *const sl_supervisor_counter_help[SL_SV__COUNT];
+const char *sl_worker_state_name(int state);
+const char *sl_role_name(int role);
+
+/* Name of the region for a run directory ("/sluice.<hash>"), into buf. */
+void sl_shm_name(const char *run_dir, char *buf, size_t len);
+/* Creates (replacing any stale one) and maps the region; NULL with err. */
+sl_shm_t *sl_shm_create(const char *name, unsigned n_slots, size_t lease_capacity,
+                        char *err, size_t errlen);
+/* Maps an existing region read-only (monitor); NULL with err. */
+const sl_shm_t *sl_shm_attach(const char *name, char *err, size_t errlen);
+void sl_shm_unmap(const void *shm);
+int sl_shm_unlink(const char *name);
+
+/* The lease table inside the region. */
+sl_lease_table_t *sl_shm_leases(sl_shm_t *shm);
+const sl_lease_table_t *sl_shm_leases_ro(const sl_shm_t *shm);
+
+/* Sum of one worker counter over all slots (optionally of one role, 0 = any). */
+uint64_t sl_shm_sum(const sl_shm_t *shm, int counter, int role);
+
+uint64_t sl_now_ms(void);        /* CLOCK_MONOTONIC */
+uint64_t sl_wall_ms(void);       /* CLOCK_REALTIME */
+
+#endif

@@ -1,0 +1,95 @@
+/* sluiced — command line of the sluice supervisor. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/arena.h"
+#include "common/log.h"
+#include "supervisor/supervisor.h"
+#include "worker/worker.h"
+
+#define S_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out,
+        "usage: sluiced [-c FILE] [-o key=value]... [-t] [--dump-config] [--help-config]\n"
+        "  -c FILE         sluice.yaml (default " S_DEFAULT_CONFIG ", else the embedded default)\n"
+        "  -o key=value    override one setting (e.g. -o run_dir=/tmp/sluice -o workers.ingest=2)\n"
+        "  -t              validate the configuration (and the Ceilometer files it names) and exit\n"
+        "  --dump-config   print the effective settings and exit\n"
+        "  --help-config   print the configuration reference and exit\n"
+        "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "test", no_argument, NULL, 't' },
+        { "dump-config", no_argument, NULL, 'D' },
+        { "help-config", no_argument, NULL, 'H' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL;
+    const char **overrides = sl_xcalloc((size_t) argc + 1, sizeof *overrides);
+    size_t n_overrides = 0;
+    int test = 0, dump = 0, opt;
+    while ((opt = getopt_long(argc, argv, "c:o:thV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config = optarg; break;
+        case 'o': overrides[n_overrides++] = optarg; break;
+        case 't': test = 1; break;
+        case 'D': dump = 1; break;
+        case 'H': sl_conf_help(stdout); free(overrides); return 0;
+        case 'h': s_usage(stdout); free(overrides); return 0;
+        case 'V': printf("sluiced 0.1.0\n"); free(overrides); return 0;
+        default: s_usage(stderr); free(overrides); return 2;
+        }
+    }
+    if (optind < argc) {
+        s_usage(stderr);
+        free(overrides);
+        return 2;
+    }
+    if (!config && access(S_DEFAULT_CONFIG, F_OK) == 0)
+        config = S_DEFAULT_CONFIG;
+    sl_log_init('S', SL_LOG_INFO, NULL);
+    sl_supervisor_opts_t o = {
+        .config_path = config, .overrides = overrides, .n_overrides = n_overrides,
+        .argc = argc, .argv = argv,
+    };
+    char err[1024];
+    sl_conf_t *conf = sl_supervisor_load(&o, err, sizeof err);
+    if (!conf) {
+        fprintf(stderr, "sluiced: configuration error: %s\n", err);
+        if (test)
+            fprintf(stderr, "sluiced: configuration %s test failed\n", config ? config : "<embedded>");
+        free(overrides);
+        return 2;
+    }
+    if (test || dump) {
+        if (dump)
+            sl_conf_dump(conf, stdout);
+        if (test)
+            fprintf(stderr, "sluiced: configuration %s is valid (%zu sinks, %zu meter "
+                    "definitions, %d ingest + %d pipeline workers)\n", conf->file,
+                    conf->pipeline->n_sinks, sl_meters_count(conf->meters), conf->n_ingest,
+                    conf->n_pipeline);
+        sl_conf_destroy(&conf);
+        free(overrides);
+        return 0;
+    }
+    if (sl_log_init('S', (sl_log_level_t) conf->log_level_value, conf->log_file) < 0)
+        sl_warn("continuing with logging on stderr");
+    sl_worker_title_init(argc, argv);
+    int rc = sl_supervisor_run(&o, conf);
+    free(overrides);
+    return rc;
+}

@@ -1,0 +1,486 @@
+#include "supervisor/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/stats.h"
+#include "worker/publisher.h"
+#include "worker/transform.h"
+#include "worker/worker.h"
+
+#define S_BACKOFF_START_MS 100
+#define S_FAST_CRASH_MS 10000
+
+typedef struct {
+    pid_t    pid;
+    int      role, index;
+    uint64_t started;          /* monotonic ms */
+    uint64_t respawn_at;       /* monotonic ms; 0 = not waiting */
+    unsigned fast_crashes;
+    int      fatal;
+} s_child_t;
+
+typedef struct {
+    const sl_supervisor_opts_t *opts;
+    sl_conf_t *conf;
+    sl_shm_t  *shm;
+    char       shm_name[64];
+    s_child_t  children[SL_MAX_WORKERS];
+    int        n_children;
+    uint32_t   generation;
+    int        exit_code;
+} s_sup_t;
+
+int
+sl_supervisor_validate(const sl_conf_t *conf, char *err, size_t errlen)
+{
+    if (sl_transform_check(conf->pipeline, err, errlen) < 0)
+        return -1;
+    const sl_pipeline_t *p = conf->pipeline;
+    for (size_t i = 0; i < p->n_sinks; i++) {
+        for (size_t k = 0; k < p->sinks[i].n_publishers; k++) {
+            char perr[400];
+            char *url = sl_conf_expand(conf, p->sinks[i].publishers[k]);
+            int rc = sl_publisher_check(url, perr, sizeof perr);
+            free(url);
+            if (rc < 0)
+                return sl_yerr_at(p->doc->file, p->sinks[i].line, err, errlen,
+                                  "sink '%s': %s", p->sinks[i].name, perr);
+        }
+    }
+    if (p->n_sinks * conf->partitions > 65536)
+        return sl_yerr_at(conf->file, 1, err, errlen,
+                          "%zu sinks x %u partitions is more than 65536 partitions in all",
+                          p->n_sinks, conf->partitions);
+    return 0;
+}
+
+sl_conf_t *
+sl_supervisor_load(const sl_supervisor_opts_t *o, char *err, size_t errlen)
+{
+    sl_conf_t *c = sl_conf_load(o->config_path, o->overrides, o->n_overrides, err, errlen);
+    if (c && sl_supervisor_validate(c, err, errlen) < 0)
+        sl_conf_destroy(&c);
+    return c;
+}
+
+static size_t
+s_lease_capacity(const sl_conf_t *c)
+{
+    /* Room for reloads that add sinks: as many sinks as allowed at this
+     * partition count (a few hundred KiB at the defaults). */
+    return sl_lease_table_size(SL_MAX_SINKS, c->partitions);
+}
+
+static int
+s_mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int
+s_write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f) {
+        long pid = 0;
+        if (fscanf(f, "%ld", &pid) == 1 && pid > 0 && pid != getpid() &&
+            kill((pid_t) pid, 0) == 0) {
+            fclose(f);
+            sl_error("another sluiced (pid %ld) runs with pidfile %s; stop it or use another "
+                     "run_dir", pid, path);
+            return -1;
+        }
+        fclose(f);
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%d\n", (int) getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
+        sl_error("cannot write pidfile %s: %s (is run_dir writable?)", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_publish_layout(s_sup_t *sv)
+{
+    sl_shm_t *shm = sv->shm;
+    const sl_pipeline_t *p = sv->conf->pipeline;
+    atomic_store(&shm->generation, sv->generation);
+    atomic_store(&shm->n_sinks, (uint32_t) p->n_sinks);
+    atomic_store(&shm->n_ingest, (uint32_t) sv->conf->n_ingest);
+    atomic_store(&shm->n_pipeline, (uint32_t) sv->conf->n_pipeline);
+    atomic_store(&shm->partitions, sv->conf->partitions);
+    memset(shm->sink_names, 0, sizeof shm->sink_names);
+    for (size_t i = 0; i < p->n_sinks; i++)
+        snprintf(shm->sink_names[i], SL_SINK_NAME_MAX, "%s", p->sinks[i].name);
+    sl_lease_table_init((char *) shm + shm->lease_offset, (unsigned) p->n_sinks,
+                        sv->conf->partitions);
+    /* Slots start from zero for each generation, so that the drain
+     * accounting (frames sent vs received) compares like with like. */
+    for (unsigned i = 0; i < shm->n_slots; i++) {
+        sl_slot_t *s = &shm->slots[i];
+        memset((void *) s, 0, sizeof *s);
+    }
+    int n = 0;
+    for (int i = 0; i < sv->conf->n_ingest; i++, n++) {
+        sv->children[n] = (s_child_t) { .role = SL_ROLE_INGEST, .index = i, .respawn_at = 1 };
+    }
+    for (int j = 0; j < sv->conf->n_pipeline; j++, n++) {
+        sv->children[n] = (s_child_t) { .role = SL_ROLE_PIPELINE, .index = j, .respawn_at = 1 };
+    }
+    for (int i = 0; i < n; i++) {
+        atomic_store(&shm->slots[i].role, sv->children[i].role);
+        atomic_store(&shm->slots[i].index, sv->children[i].index);
+    }
+    sv->n_children = n;
+}
+
+static void
+s_spawn(s_sup_t *sv, int slot_index)
+{
+    s_child_t *ch = &sv->children[slot_index];
+    sl_slot_t *slot = &sv->shm->slots[slot_index];
+    pid_t ppid = getpid();
+    /* STARTING before fork: the child moves it to RUNNING, never the reverse. */
+    atomic_store(&slot->state, SL_WS_STARTING);
+    atomic_store(&slot->heartbeat_ms, sl_now_ms());
+    pid_t pid = fork();
+    if (pid < 0) {
+        sl_error("fork failed: %s; retrying in 1s", strerror(errno));
+        ch->respawn_at = sl_now_ms() + 1000;
+        return;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != ppid)
+            _exit(0);
+        sl_worker_signals();
+        int is_ingest = ch->role == SL_ROLE_INGEST;
+        sl_log_set_role(is_ingest ? 'I' : 'P');
+        sl_worker_title("sluice: %s #%d", is_ingest ? "ingest" : "pipeline", ch->index);
+        sl_worker_ctx_t ctx = {
+            .conf = sv->conf, .shm = sv->shm, .slot = slot, .slot_index = slot_index,
+            .index = ch->index, .generation = sv->generation,
+        };
+        atomic_store(&slot->pid, (int32_t) getpid());
+        atomic_store(&slot->generation, sv->generation);
+        atomic_store(&slot->started_ms, sl_wall_ms());
+        sl_worker_beat(&ctx);
+        int rc = is_ingest ? sl_ingest_run(&ctx) : sl_pipeline_run(&ctx);
+        atomic_store(&slot->state, SL_WS_EXITED);
+        _exit(rc);
+    }
+    ch->pid = pid;
+    ch->started = sl_now_ms();
+    ch->respawn_at = 0;
+    atomic_store(&slot->pid, (int32_t) pid);
+    atomic_fetch_add(&sv->shm->sv[SL_SV_spawns], 1);
+}
+
+static int
+s_find_child(s_sup_t *sv, pid_t pid)
+{
+    for (int i = 0; i < sv->n_children; i++)
+        if (sv->children[i].pid == pid)
+            return i;
+    return -1;
+}
+
+/* Reaps exited children; schedules respawns unless stopping. Returns how
+ * many children are still running. */
+static int
+s_reap(s_sup_t *sv, int stopping)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        int i = s_find_child(sv, pid);
+        if (i < 0)
+            continue;
+        s_child_t *ch = &sv->children[i];
+        sl_slot_t *slot = &sv->shm->slots[i];
+        const char *role = sl_role_name(ch->role);
+        unsigned freed = sl_lease_release_all(sl_shm_leases(sv->shm), i);
+        if (freed)
+            atomic_fetch_add(&sv->shm->sv[SL_SV_leases_freed], freed);
+        ch->pid = 0;
+        atomic_store(&slot->pid, 0);
+        atomic_store(&slot->state, SL_WS_EXITED);
+        int crashed = 0;
+        if (WIFSIGNALED(status)) {
+            crashed = 1;
+            sl_log(stopping ? SL_LOG_INFO : SL_LOG_ERROR, "%s worker #%d (pid %d) killed by signal %d (%s)%s",
+                   role, ch->index, (int) pid, WTERMSIG(status), strsignal(WTERMSIG(status)),
+                   freed ? "; its leases were freed" : "");
+        } else if (WEXITSTATUS(status) == 2) {
+            ch->fatal = 1;
+            sl_error("%s worker #%d exited with a fatal configuration error (code 2); not "
+                     "respawning: fix the configuration and restart", role, ch->index);
+        } else if (WEXITSTATUS(status) != 0) {
+            crashed = 1;
+            sl_error("%s worker #%d (pid %d) exited with code %d", role, ch->index, (int) pid,
+                     WEXITSTATUS(status));
+        } else if (!stopping) {
+            crashed = 1;
+            sl_warn("%s worker #%d (pid %d) exited unexpectedly", role, ch->index, (int) pid);
+        }
+        if (crashed && !stopping)
+            atomic_fetch_add(&sv->shm->sv[SL_SV_crashes], 1);
+        if (stopping || ch->fatal)
+            continue;
+        uint64_t now = sl_now_ms();
+        if (now - ch->started < S_FAST_CRASH_MS)
+            ch->fast_crashes++;
+        else
+            ch->fast_crashes = 0;
+        uint64_t delay = S_BACKOFF_START_MS;
+        for (unsigned k = 1; k < ch->fast_crashes && delay < (uint64_t) sv->conf->respawn_max_backoff * 1000; k++)
+            delay *= 2;
+        if (delay > (uint64_t) sv->conf->respawn_max_backoff * 1000)
+            delay = (uint64_t) sv->conf->respawn_max_backoff * 1000;
+        if (ch->fast_crashes > 3)
+            sl_warn("%s worker #%d is crashing repeatedly (forking too fast): next respawn in %llu ms",
+                    role, ch->index, (unsigned long long) delay);
+        ch->respawn_at = now + delay;
+        atomic_store(&slot->state, SL_WS_BACKOFF);
+        atomic_fetch_add(&slot->restarts, 1);
+    }
+    int running = 0;
+    for (int i = 0; i < sv->n_children; i++)
+        running += sv->children[i].pid > 0;
+    return running;
+}
+
+static void
+s_signal_role(s_sup_t *sv, int role, int sig)
+{
+    for (int i = 0; i < sv->n_children; i++)
+        if (sv->children[i].pid > 0 && (role == 0 || sv->children[i].role == role))
+            kill(sv->children[i].pid, sig);
+}
+
+static int
+s_running_role(s_sup_t *sv, int role)
+{
+    int n = 0;
+    for (int i = 0; i < sv->n_children; i++)
+        n += sv->children[i].pid > 0 && sv->children[i].role == role;
+    return n;
+}
+
+/* Waits (taking signals) until no child of role runs or the deadline. */
+static void
+s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
+{
+    while (s_running_role(sv, role) && sl_now_ms() < deadline) {
+        struct timespec ts = { 0, 20 * 1000000 };
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig == SIGINT) {
+            s_signal_role(sv, 0, SIGINT);
+            deadline = sl_now_ms() + 2000;
+        }
+        s_reap(sv, 1);
+    }
+}
+
+/* Graceful stop of every worker: ingest first (they send what they hold),
+ * then pipeline (they process it all, flush, release). fast = SIGINT. */
+static void
+s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
+{
+    atomic_store(&sv->shm->stopping, 1);
+    for (int i = 0; i < sv->n_children; i++)
+        sv->children[i].respawn_at = 0;
+    uint64_t deadline = sl_now_ms() + (fast ? 2000 : (uint64_t) sv->conf->shutdown_grace * 1000);
+    if (fast) {
+        s_signal_role(sv, 0, SIGINT);
+        s_wait_role(sv, SL_ROLE_INGEST, deadline, set);
+        s_wait_role(sv, SL_ROLE_PIPELINE, deadline, set);
+    } else {
+        s_signal_role(sv, SL_ROLE_INGEST, SIGTERM);
+        s_wait_role(sv, SL_ROLE_INGEST, deadline, set);
+        s_signal_role(sv, SL_ROLE_PIPELINE, SIGTERM);
+        s_wait_role(sv, SL_ROLE_PIPELINE, deadline + 2000, set);
+    }
+    if (s_reap(sv, 1)) {
+        sl_warn("workers still running after the grace period: killing them");
+        s_signal_role(sv, 0, SIGKILL);
+        while (s_reap(sv, 1)) {
+            struct timespec ts = { 0, 10 * 1000000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    atomic_store(&sv->shm->stopping, 0);
+}
+
+static void
+s_reload(s_sup_t *sv, sigset_t *set)
+{
+    char err[1024];
+    sl_info("SIGHUP: reloading configuration %s", sv->opts->config_path ? sv->opts->config_path
+                                                                         : "<embedded>");
+    sl_conf_t *next = sl_supervisor_load(sv->opts, err, sizeof err);
+    if (next && sl_lease_table_size((unsigned) next->pipeline->n_sinks, next->partitions) >
+                    sv->shm->lease_capacity) {
+        snprintf(err, sizeof err, "partitions grew beyond what the shared region was sized "
+                 "for at start; restart sluiced to apply");
+        sl_conf_destroy(&next);
+    }
+    if (next && strcmp(next->run_dir, sv->conf->run_dir) != 0) {
+        snprintf(err, sizeof err, "run_dir cannot change on reload; restart sluiced to apply");
+        sl_conf_destroy(&next);
+    }
+    if (!next) {
+        atomic_fetch_add(&sv->shm->sv[SL_SV_reload_failures], 1);
+        sl_error("reload rejected, still running the previous configuration: %s", err);
+        return;
+    }
+    s_stop_workers(sv, 0, set);
+    sl_conf_destroy(&sv->conf);
+    sv->conf = next;
+    sl_log_init('S', (sl_log_level_t) next->log_level_value, next->log_file);
+    sv->generation++;
+    s_publish_layout(sv);
+    atomic_fetch_add(&sv->shm->sv[SL_SV_reloads], 1);
+    sl_info("configuration generation %u: %d ingest, %d pipeline workers, %zu sinks x %u "
+            "partitions", sv->generation, next->n_ingest, next->n_pipeline,
+            next->pipeline->n_sinks, next->partitions);
+}
+
+static void
+s_watchdog(s_sup_t *sv)
+{
+    uint64_t now = sl_now_ms(), limit = (uint64_t) sv->conf->worker_timeout * 1000;
+    for (int i = 0; i < sv->n_children; i++) {
+        s_child_t *ch = &sv->children[i];
+        if (ch->pid <= 0)
+            continue;
+        uint64_t hb = atomic_load(&sv->shm->slots[i].heartbeat_ms);
+        if (now > hb && now - hb > limit) {
+            sl_error("%s worker #%d (pid %d) sent no heartbeat for %llu ms: killing it",
+                     sl_role_name(ch->role), ch->index, (int) ch->pid,
+                     (unsigned long long) (now - hb));
+            kill(ch->pid, SIGKILL);
+            atomic_store(&sv->shm->slots[i].heartbeat_ms, now);
+        }
+    }
+}
+
+int
+sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
+{
+    s_sup_t sv;
+    memset(&sv, 0, sizeof sv);
+    sv.opts = o;
+    sv.conf = conf;
+    sv.generation = 1;
+    if (s_mkdir_p(conf->run_dir) < 0) {
+        sl_error("cannot create run_dir %s: %s", conf->run_dir, strerror(errno));
+        sl_conf_destroy(&sv.conf);
+        return 1;
+    }
+    if (s_write_pidfile(conf->pidfile) < 0) {
+        sl_conf_destroy(&sv.conf);
+        return 1;
+    }
+    char err[512];
+    sl_shm_name(conf->run_dir, sv.shm_name, sizeof sv.shm_name);
+    sv.shm = sl_shm_create(sv.shm_name, SL_MAX_WORKERS, s_lease_capacity(conf), err, sizeof err);
+    if (!sv.shm) {
+        sl_error("%s", err);
+        unlink(conf->pidfile);
+        sl_conf_destroy(&sv.conf);
+        return 1;
+    }
+    s_publish_layout(&sv);
+
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD };
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
+            "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
+            conf->n_ingest, conf->n_pipeline, conf->pipeline->n_sinks, conf->partitions,
+            sv.shm_name);
+    int stop = 0, fast = 0;
+    uint64_t last_watchdog = 0;
+    while (!stop) {
+        uint64_t now = sl_now_ms();
+        for (int i = 0; i < sv.n_children; i++) {
+            s_child_t *ch = &sv.children[i];
+            if (ch->pid == 0 && !ch->fatal && ch->respawn_at && now >= ch->respawn_at)
+                s_spawn(&sv, i);
+        }
+        struct timespec ts = { 0, 50 * 1000000 };
+        int sig = sigtimedwait(&set, NULL, &ts);
+        switch (sig) {
+        case SIGTERM:
+        case SIGQUIT:
+            sl_info("%s: graceful stop (draining within %u s)", strsignal(sig), conf->shutdown_grace);
+            stop = 1;
+            break;
+        case SIGINT:
+            sl_info("SIGINT: fast stop");
+            stop = fast = 1;
+            break;
+        case SIGHUP:
+            s_reload(&sv, &set);
+            conf = sv.conf;
+            break;
+        case SIGUSR1:
+            sl_log_reopen();
+            s_signal_role(&sv, 0, SIGUSR1);
+            break;
+        default:
+            break;
+        }
+        s_reap(&sv, 0);
+        for (int i = 0; i < sv.n_children; i++) {
+            if (sv.children[i].fatal) {
+                sv.exit_code = 2;
+                stop = 1;
+            }
+        }
+        if (now - last_watchdog >= 1000) {
+            last_watchdog = now;
+            s_watchdog(&sv);
+        }
+    }
+    s_stop_workers(&sv, fast, &set);
+    uint64_t published = sl_shm_sum(sv.shm, SL_C_samples_published, SL_ROLE_PIPELINE);
+    uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);
+    sl_info("stopped: %llu samples routed, %llu published in this generation",
+            (unsigned long long) routed, (unsigned long long) published);
+    sl_shm_unmap(sv.shm);
+    sl_shm_unlink(sv.shm_name);
+    unlink(conf->pidfile);
+    sl_conf_destroy(&sv.conf);
+    return sv.exit_code;
+}

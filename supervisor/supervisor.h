@@ -1,0 +1,33 @@
+/* supervisor — sluiced's master process: forks, reaps, respawns, reloads.
+ *
+ * Owns no data path and never creates a ZeroMQ context. Signals are
+ * blocked and taken synchronously with sigtimedwait() in one loop, which
+ * then acts in a fixed order: child exits, stop requests, reload, log
+ * reopen, watchdog, respawns. TERM/QUIT = graceful stop (ingest workers
+ * drain first, then pipeline workers, within shutdown_grace), INT = fast
+ * stop, HUP = load and validate the configuration again and, if valid, roll
+ * every worker onto it (if not, keep running and log why), USR1 = reopen
+ * the log file. Supervisor process only. */
+#ifndef SL_SUPERVISOR_H
+#define SL_SUPERVISOR_H
+
+#include <stddef.h>
+#include "common/conf.h"
+
+typedef struct {
+    const char  *config_path;      /* NULL = embedded default */
+    const char *const *overrides;
+    size_t       n_overrides;
+    int          argc;
+    char       **argv;
+} sl_supervisor_opts_t;
+
+/* Full validation of a loaded configuration beyond parsing: transformers
+ * and publisher URLs. 0, or -1 with file:line in err. */
+int sl_supervisor_validate(const sl_conf_t *conf, char *err, size_t errlen);
+/* Loads + validates; NULL with the reason in err. */
+sl_conf_t *sl_supervisor_load(const sl_supervisor_opts_t *o, char *err, size_t errlen);
+/* Runs until stopped; returns the process exit code. Takes ownership of conf. */
+int sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf);
+
+#endif

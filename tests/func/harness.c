@@ -1,0 +1,317 @@
+#include "tests/func/harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <yajl/yajl_tree.h>
+
+void
+sl_h_sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+void
+sl_h_mkdir(sl_h_agent_t *a, const char *tag)
+{
+    memset(a, 0, sizeof *a);
+    snprintf(a->dir, sizeof a->dir, "/tmp/sluice-test-%s-XXXXXX", tag);
+    if (!mkdtemp(a->dir)) {
+        fprintf(stderr, "mkdtemp: %s\n", strerror(errno));
+        abort();
+    }
+    snprintf(a->log, sizeof a->log, "%s/sluiced.log", a->dir);
+}
+
+char *
+sl_h_path(sl_h_agent_t *a, const char *name)
+{
+    static char bufs[8][512];
+    static int k;
+    char *b = bufs[k++ % 8];
+    snprintf(b, 512, "%s/%s", a->dir, name);
+    return b;
+}
+
+void
+sl_h_write(sl_h_agent_t *a, const char *name, const char *content)
+{
+    FILE *f = fopen(sl_h_path(a, name), "w");
+    if (!f)
+        abort();
+    fputs(content, f);
+    fclose(f);
+}
+
+int
+sl_h_start(sl_h_agent_t *a, int timeout_ms)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(SL_BUILDDIR "/supervisor/sluiced", "sluiced", "-c", sl_h_path(a, "sluice.yaml"),
+              (char *) NULL);
+        _exit(127);
+    }
+    a->pid = pid;
+    char name[64], err[256];
+    sl_shm_name(a->dir, name, sizeof name);
+    for (int t = 0; t < timeout_ms; t += 20) {
+        if (!a->shm)
+            a->shm = sl_shm_attach(name, err, sizeof err);
+        if (a->shm) {
+            int n = (int) (atomic_load(&a->shm->n_ingest) + atomic_load(&a->shm->n_pipeline));
+            int running = 0;
+            for (int i = 0; i < n; i++)
+                running += atomic_load(&a->shm->slots[i].state) == SL_WS_RUNNING;
+            if (n > 0 && running == n)
+                return 0;
+        }
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            a->pid = 0;
+            return -1;
+        }
+        sl_h_sleep_ms(20);
+    }
+    return -1;
+}
+
+uint64_t
+sl_h_total(sl_h_agent_t *a, int counter)
+{
+    return a->shm ? sl_shm_sum(a->shm, counter, 0) : 0;
+}
+
+int
+sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms)
+{
+    for (int t = 0; t < timeout_ms; t += 20) {
+        if (cond(a))
+            return 0;
+        sl_h_sleep_ms(20);
+    }
+    return cond(a) ? 0 : -1;
+}
+
+int
+sl_h_stop(sl_h_agent_t *a, int sig, int timeout_ms)
+{
+    if (a->pid <= 0)
+        return -1;
+    kill(a->pid, sig);
+    for (int t = 0; t < timeout_ms; t += 20) {
+        int st;
+        if (waitpid(a->pid, &st, WNOHANG) == a->pid) {
+            a->pid = 0;
+            return st;
+        }
+        sl_h_sleep_ms(20);
+    }
+    return -1;
+}
+
+void
+sl_h_cleanup(sl_h_agent_t *a)
+{
+    if (a->pid > 0) {
+        kill(a->pid, SIGKILL);
+        waitpid(a->pid, NULL, 0);
+        a->pid = 0;
+    }
+    if (a->shm) {
+        sl_shm_unmap(a->shm);
+        a->shm = NULL;
+    }
+    if (!getenv("SLUICE_KEEP_TEST_DIRS"))
+        sl_h_run("rm -rf '%s'", a->dir);
+}
+
+int
+sl_h_run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    return system(cmd);
+}
+
+char *
+sl_h_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 65536, n = 0, r;
+    char *buf = malloc(cap);
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n - 1 == 0)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/* Canonical JSON: objects with sorted keys, numbers as %.17g of their value. */
+typedef struct {
+    char *s;
+    size_t n, cap;
+} s_buf_t;
+
+static void
+s_put(s_buf_t *b, const char *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+}
+
+static void
+s_puts(s_buf_t *b, const char *s)
+{
+    s_put(b, s, strlen(s));
+}
+
+static void
+s_str(s_buf_t *b, const char *s)
+{
+    s_puts(b, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') {
+            char e[3] = { '\\', *s, 0 };
+            s_puts(b, e);
+        } else if ((unsigned char) *s < 0x20) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", *s);
+            s_puts(b, e);
+        } else {
+            s_put(b, s, 1);
+        }
+    }
+    s_puts(b, "\"");
+}
+
+static int
+s_cmp_keys(const void *x, const void *y)
+{
+    return strcmp(**(const char *const *const *) x, **(const char *const *const *) y);
+}
+
+static void
+s_canon(s_buf_t *b, yajl_val v)
+{
+    if (!v || YAJL_IS_NULL(v)) {
+        s_puts(b, "null");
+    } else if (YAJL_IS_TRUE(v)) {
+        s_puts(b, "true");
+    } else if (YAJL_IS_FALSE(v)) {
+        s_puts(b, "false");
+    } else if (YAJL_IS_STRING(v)) {
+        s_str(b, YAJL_GET_STRING(v));
+    } else if (YAJL_IS_NUMBER(v)) {
+        char num[64];
+        snprintf(num, sizeof num, "%.17g", strtod(YAJL_GET_NUMBER(v), NULL));
+        s_puts(b, num);
+    } else if (YAJL_IS_ARRAY(v)) {
+        s_puts(b, "[");
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            if (i)
+                s_puts(b, ",");
+            s_canon(b, v->u.array.values[i]);
+        }
+        s_puts(b, "]");
+    } else if (YAJL_IS_OBJECT(v)) {
+        size_t n = v->u.object.len;
+        const char **keys[n ? n : 1];
+        for (size_t i = 0; i < n; i++)
+            keys[i] = &v->u.object.keys[i];
+        qsort(keys, n, sizeof keys[0], s_cmp_keys);
+        s_puts(b, "{");
+        for (size_t i = 0; i < n; i++) {
+            size_t idx = (size_t) (keys[i] - v->u.object.keys);
+            if (i)
+                s_puts(b, ",");
+            s_str(b, v->u.object.keys[idx]);
+            s_puts(b, ":");
+            s_canon(b, v->u.object.values[idx]);
+        }
+        s_puts(b, "}");
+    }
+}
+
+static int
+s_cmp_lines(const void *x, const void *y)
+{
+    return strcmp(*(char *const *) x, *(char *const *) y);
+}
+
+char *
+sl_h_canonical_samples(const char *jsonl, const char *const *fields)
+{
+    size_t cap = 1024, n = 0;
+    char **lines = malloc(cap * sizeof *lines);
+    const char *p = jsonl;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t) (nl - p) : strlen(p);
+        if (len) {
+            char *line = strndup(p, len);
+            char err[128];
+            yajl_val v = yajl_tree_parse(line, err, sizeof err);
+            s_buf_t b = { 0 };
+            s_puts(&b, "{");
+            for (size_t i = 0; fields[i]; i++) {
+                const char *path[] = { fields[i], NULL };
+                if (i)
+                    s_puts(&b, ",");
+                s_str(&b, fields[i]);
+                s_puts(&b, ":");
+                s_canon(&b, v ? yajl_tree_get(v, path, yajl_t_any) : NULL);
+            }
+            s_puts(&b, "}");
+            if (!v)
+                s_puts(&b, " (unparseable line)");
+            yajl_tree_free(v);
+            free(line);
+            if (n == cap)
+                lines = realloc(lines, (cap *= 2) * sizeof *lines);
+            lines[n++] = b.s;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    qsort(lines, n, sizeof *lines, s_cmp_lines);
+    s_buf_t out = { 0 };
+    s_puts(&out, "");
+    for (size_t i = 0; i < n; i++) {
+        s_puts(&out, lines[i]);
+        s_puts(&out, "\n");
+        free(lines[i]);
+    }
+    free(lines);
+    return out.s;
+}

@@ -1,0 +1,341 @@
+/* End-to-end tests of the real sluiced: supervisor, ingest and pipeline
+ * workers, ZeroMQ routing, leases, the file publisher, signals. */
+#include <check.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/func/harness.h"
+
+static const char *const s_fields[] = {
+    "name", "type", "unit", "volume", "user_id", "project_id", "resource_id",
+    "timestamp", "resource_metadata", "source", "message_id", NULL,
+};
+
+static void
+s_write_config(sl_h_agent_t *a, const char *sources, int ingest, int pipeline,
+               int partitions, const char *extra)
+{
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg,
+             "run_dir: %s\n"
+             "workers: {ingest: %d, pipeline: %d}\n"
+             "partitions: %d\n"
+             "shutdown_grace: 10\n"
+             "sources:\n%s"
+             "ceilometer:\n"
+             "  pipeline: pipeline.yaml\n"
+             "  meters: %s/conf/meters.yaml\n"
+             "%s",
+             a->dir, ingest, pipeline, partitions, sources, SL_SRCDIR, extra ? extra : "");
+    sl_h_write(a, "sluice.yaml", cfg);
+    char pipe[1024];
+    snprintf(pipe, sizeof pipe,
+             "sources:\n"
+             "  - name: meter_source\n"
+             "    meters: ['*']\n"
+             "    sinks: [meter_sink]\n"
+             "sinks:\n"
+             "  - name: meter_sink\n"
+             "    publishers: ['file://%s/samples.jsonl']\n", a->dir);
+    sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+static int
+s_all_published(sl_h_agent_t *a)
+{
+    uint64_t routed = sl_h_total(a, SL_C_samples_routed);
+    return routed > 0 && sl_h_total(a, SL_C_samples_published) == routed &&
+           sl_h_total(a, SL_C_received) >= 125;
+}
+
+START_TEST(corpus_through_zmq_two_by_two_gives_ceilometers_samples)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "corpus");
+    char src[512];
+    snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
+    s_write_config(&a, src, 2, 2, 4, NULL);
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    int rc = sl_h_run("%s/tools/sluice-inject --peers 2 --endpoint 'ipc://%s/notify.sock' --linger 10 "
+                      "%s/tests/data/corpus.jsonl >/dev/null", SL_BUILDDIR, a.dir, SL_SRCDIR);
+    ck_assert_msg(rc == 0, "sluice-inject failed: %d", rc);
+    ck_assert_msg(sl_h_wait(&a, s_all_published, 15000) == 0,
+                  "not everything published: received %llu routed %llu published %llu",
+                  (unsigned long long) sl_h_total(&a, SL_C_received),
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_routed),
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_published));
+    /* Both ingest workers shared the producer's endpoint. */
+    ck_assert_msg(atomic_load(&a.shm->slots[0].c[SL_C_received]) > 0 &&
+                  atomic_load(&a.shm->slots[1].c[SL_C_received]) > 0,
+                  "one ingest worker got nothing: %llu / %llu",
+                  (unsigned long long) atomic_load(&a.shm->slots[0].c[SL_C_received]),
+                  (unsigned long long) atomic_load(&a.shm->slots[1].c[SL_C_received]));
+    int st = sl_h_stop(&a, SIGTERM, 20000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    /* Nothing lost over the drain: every routed sample was published. */
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_received), 125);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_samples_published), sl_h_total(&a, SL_C_samples_routed));
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_frames_rejected), 0);
+
+    char *got_raw = sl_h_slurp(sl_h_path(&a, "samples.jsonl"), NULL);
+    char *want_raw = sl_h_slurp(SL_SRCDIR "/tests/data/expected.samples.jsonl", NULL);
+    ck_assert_ptr_nonnull(got_raw);
+    ck_assert_ptr_nonnull(want_raw);
+    char *got = sl_h_canonical_samples(got_raw, s_fields);
+    char *want = sl_h_canonical_samples(want_raw, s_fields);
+    if (strcmp(got, want) != 0) {
+        FILE *f = fopen(sl_h_path(&a, "got.canon"), "w");
+        fputs(got, f);
+        fclose(f);
+        f = fopen(sl_h_path(&a, "want.canon"), "w");
+        fputs(want, f);
+        fclose(f);
+        sl_h_run("diff '%s' '%s' | head -40 >&2", sl_h_path(&a, "want.canon"),
+                 sl_h_path(&a, "got.canon"));
+    }
+    ck_assert_msg(strcmp(got, want) == 0,
+                  "samples differ from Ceilometer's expected output (diff above, want < > got)");
+    free(got);
+    free(want);
+    free(got_raw);
+    free(want_raw);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static uint64_t s_published_at_kill;
+static int32_t s_killed_pid;
+
+static int
+s_respawned(sl_h_agent_t *a)
+{
+    int slot = (int) atomic_load(&a->shm->n_ingest);   /* pipeline worker #0 */
+    int32_t pid = atomic_load(&a->shm->slots[slot].pid);
+    return pid > 0 && pid != s_killed_pid &&
+           atomic_load(&a->shm->slots[slot].state) == SL_WS_RUNNING;
+}
+
+static uint64_t s_slot_published_at_kill;
+
+/* Input read to the end, overall publishing went on, and the respawned
+ * worker itself published (its slot's counter survives the respawn). */
+static int
+s_progressed_and_done(sl_h_agent_t *a)
+{
+    int slot = (int) atomic_load(&a->shm->n_ingest);
+    return sl_h_total(a, SL_C_received) == 50000 &&
+           sl_h_total(a, SL_C_samples_published) > s_published_at_kill + 1000 &&
+           atomic_load(&a->shm->slots[slot].c[SL_C_samples_published]) > s_slot_published_at_kill;
+}
+
+static int
+s_some_published(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_samples_published) > 500;
+}
+
+START_TEST(sigkilled_pipeline_worker_is_respawned_and_processing_continues)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "respawn");
+    char src[512];
+    snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
+    s_write_config(&a, src, 2, 2, 8, "batch_size: 8\n");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    /* 50,000 notifications at 20,000/s: the kill lands mid-stream. */
+    pid_t inj = fork();
+    if (inj == 0) {
+        char ep[400];
+        snprintf(ep, sizeof ep, "ipc://%s/notify.sock", a.dir);
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execl(SL_BUILDDIR "/tools/sluice-inject", "sluice-inject", "--peers", "2", "--rate", "20000",
+              "--loop", "400", "--endpoint", ep, SL_SRCDIR "/tests/data/corpus.jsonl", (char *) NULL);
+        _exit(127);
+    }
+    ck_assert_msg(sl_h_wait(&a, s_some_published, 10000) == 0, "nothing published");
+    int slot = (int) atomic_load(&a.shm->n_ingest);
+    uint64_t spawns = atomic_load(&a.shm->sv[SL_SV_spawns]);
+    s_killed_pid = atomic_load(&a.shm->slots[slot].pid);
+    ck_assert_int_gt(s_killed_pid, 0);
+    s_published_at_kill = sl_h_total(&a, SL_C_samples_published);
+    s_slot_published_at_kill = atomic_load(&a.shm->slots[slot].c[SL_C_samples_published]);
+    kill(s_killed_pid, SIGKILL);
+    ck_assert_msg(sl_h_wait(&a, s_respawned, 10000) == 0, "pipeline worker #0 was not respawned");
+    ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_spawns]), spawns + 1);
+    ck_assert_uint_ge(atomic_load(&a.shm->sv[SL_SV_crashes]), 1);
+    ck_assert_uint_ge(atomic_load(&a.shm->slots[slot].restarts), 1);
+    int ist;
+    ck_assert_int_eq(waitpid(inj, &ist, 0), inj);
+    ck_assert_msg(WIFEXITED(ist) && WEXITSTATUS(ist) == 0, "sluice-inject failed: %d", ist);
+    ck_assert_msg(sl_h_wait(&a, s_progressed_and_done, 60000) == 0,
+                  "processing did not continue: published %llu at kill, %llu now, received %llu",
+                  (unsigned long long) s_published_at_kill,
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_published),
+                  (unsigned long long) sl_h_total(&a, SL_C_received));
+    int st = sl_h_stop(&a, SIGTERM, 30000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static int
+s_bad_done(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_source_eof) == 1 && sl_h_total(a, SL_C_received) == 9;
+}
+
+START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "badinput");
+    char big[3000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    char input[8192];
+    snprintf(input, sizeof input,
+             "{not json\n"
+             "[1,2,3]\n"
+             "{\"oslo.version\": \"2.0\", \"oslo.message\": 42}\n"
+             "{\"event_type\": \"x\", \"priority\": \"INFO\"}\n"
+             "{\"message_id\": \"m\", \"event_type\": \"x\", \"priority\": \"LOUD\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             "{\"message_id\": \"m\", \"event_type\": \"x\", \"priority\": \"info\", \"payload\": {\"pad\": \"%s\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             "{\"message_id\": \"m2\", \"event_type\": \"nothing.matches\", \"priority\": \"info\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             "{\"message_id\": \"m3\", \"event_type\": \"image.upload\", \"priority\": \"info\", \"payload\": {\"id\": \"i\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             "\x01\x02\xff\n", big);
+    sl_h_write(&a, "input.jsonl", input);
+    s_write_config(&a, "  - {type: file, path: input.jsonl}\n", 1, 1, 2, "max_message_size: 2048\n");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    ck_assert_msg(sl_h_wait(&a, s_bad_done, 10000) == 0, "input not consumed: received %llu",
+                  (unsigned long long) sl_h_total(&a, SL_C_received));
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_malformed_json), 2);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_not_object), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_bad_envelope), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_missing_field), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_bad_priority), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_oversized), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_no_definition), 1);
+    /* image.upload without a size: the definition matches but yields nothing. */
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_skipped), 1);
+    ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_crashes]), 0);
+    int st = sl_h_stop(&a, SIGTERM, 20000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    char *log = sl_h_slurp(a.log, NULL);
+    ck_assert_msg(log && strstr(log, "dropped notification (malformed_json)"),
+                  "no rate-limited warning for a malformed line in the log");
+    free(log);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static int
+s_gen2(sl_h_agent_t *a)
+{
+    return atomic_load(&a->shm->generation) == 2 && atomic_load(&a->shm->n_pipeline) == 3 &&
+           atomic_load(&a->shm->slots[3].state) == SL_WS_RUNNING;
+}
+
+static int
+s_reload_failed(sl_h_agent_t *a)
+{
+    return atomic_load(&a->shm->sv[SL_SV_reload_failures]) == 1;
+}
+
+START_TEST(sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwise)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "reload");
+    char src[512];
+    snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
+    s_write_config(&a, src, 1, 1, 4, NULL);
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    s_write_config(&a, src, 1, 3, 4, NULL);
+    kill(a.pid, SIGHUP);
+    ck_assert_msg(sl_h_wait(&a, s_gen2, 15000) == 0, "valid reload not applied (generation %u)",
+                  atomic_load(&a.shm->generation));
+    sl_h_write(&a, "pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [nope]\nsinks: []\n");
+    kill(a.pid, SIGHUP);
+    ck_assert_msg(sl_h_wait(&a, s_reload_failed, 10000) == 0, "invalid reload not reported");
+    ck_assert_uint_eq(atomic_load(&a.shm->generation), 2);
+    ck_assert_int_eq(kill(a.pid, 0), 0);
+    char *log = sl_h_slurp(a.log, NULL);
+    ck_assert_msg(log && strstr(log, "reload rejected") && strstr(log, "pipeline.yaml:"),
+                  "the log does not say why the reload was rejected with file:line");
+    free(log);
+    int st = sl_h_stop(&a, SIGTERM, 20000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static void
+s_expect_invalid(sl_h_agent_t *a, const char *what, const char *needle)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/supervisor/sluiced -t -c %s > %s 2>&1", SL_BUILDDIR,
+             sl_h_path(a, "sluice.yaml"), sl_h_path(a, "t.out"));
+    int st = system(cmd);
+    char *out = sl_h_slurp(sl_h_path(a, "t.out"), NULL);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: sluiced -t should exit 2, got %d: %s",
+                  what, st, out ? out : "");
+    ck_assert_msg(out && strstr(out, needle), "%s: expected '%s' in: %s", what, needle, out ? out : "");
+    free(out);
+}
+
+START_TEST(config_errors_are_reported_with_file_and_line_and_refuse_to_start)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "config");
+    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
+    int st = sl_h_run("%s/supervisor/sluiced -t -c %s >/dev/null 2>&1", SL_BUILDDIR,
+                      sl_h_path(&a, "sluice.yaml"));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "valid config rejected");
+
+    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, "bogus_setting: 1\n");
+    s_expect_invalid(&a, "unknown setting", "sluice.yaml:10: unknown setting 'bogus_setting'");
+
+    s_write_config(&a, "  - {type: carrier-pigeon}\n", 1, 1, 4, NULL);
+    s_expect_invalid(&a, "unknown source", "sluice.yaml:6:");
+
+    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 0, NULL);
+    s_expect_invalid(&a, "partitions 0", "sluice.yaml:3: partitions: 0 is out of range");
+
+    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
+    sl_h_write(&a, "pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
+               "sinks:\n  - name: k\n    publishers: ['kafka://x']\n");
+    s_expect_invalid(&a, "unsupported publisher", "pipeline.yaml:6: sink 'k': publisher scheme 'kafka'");
+
+    sl_h_write(&a, "pipeline.yaml", "sources:\n  - name: s\n    meters: ['*'\n");
+    s_expect_invalid(&a, "YAML syntax error", "pipeline.yaml:");
+
+    /* Refuses to start, with the same message. */
+    st = sl_h_run("%s/supervisor/sluiced -c %s >/dev/null 2>&1", SL_BUILDDIR, sl_h_path(&a, "sluice.yaml"));
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "sluiced started on an invalid config: %d", st);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("e2e");
+    TCase *tc = tcase_create("agent");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, config_errors_are_reported_with_file_and_line_and_refuse_to_start);
+    tcase_add_test(tc, corpus_through_zmq_two_by_two_gives_ceilometers_samples);
+    tcase_add_test(tc, bad_input_is_counted_by_reason_and_never_crashes_a_worker);
+    tcase_add_test(tc, sigkilled_pipeline_worker_is_respawned_and_processing_continues);
+    tcase_add_test(tc, sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwise);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,187 @@
+/* conf: sluice.yaml settings, overrides, the embedded default, errors. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+
+static char s_dir[64];
+
+static void
+s_write(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *
+s_path(const char *name)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", s_dir, name);
+    return path;
+}
+
+static void
+s_setup(void)
+{
+    snprintf(s_dir, sizeof s_dir, "/tmp/sluice-conf-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(s_dir));
+    s_write("pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
+            "sinks:\n  - name: k\n    publishers: ['file://${run_dir}/out.jsonl']\n");
+    char meters[512];
+    snprintf(meters, sizeof meters, "%s/conf/meters.yaml", SL_SRCDIR);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cp %s %s/meters.yaml", meters, s_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void
+s_teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", s_dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(embedded_default_loads_and_expands_run_dir)
+{
+    char err[512];
+    const char *ov[] = { "run_dir=/tmp/sl-x", "workers.ingest=3" };
+    sl_conf_t *c = sl_conf_load(NULL, ov, 2, err, sizeof err);
+    ck_assert_msg(c != NULL, "embedded default failed: %s", err);
+    ck_assert_str_eq(c->run_dir, "/tmp/sl-x");
+    ck_assert_str_eq(c->pidfile, "/tmp/sl-x/sluiced.pid");
+    ck_assert_int_eq(c->n_ingest, 3);
+    ck_assert_int_ge(c->n_pipeline, 1);
+    ck_assert_int_eq(c->n_sources, 1);
+    ck_assert_str_eq(c->sources[0].endpoint, "ipc:///tmp/sl-x/notify.sock");
+    ck_assert_uint_eq(c->partitions, 16);
+    ck_assert_uint_eq(c->max_message_size, 1048576);
+    ck_assert_uint_gt(sl_meters_count(c->meters), 10);
+    char *url = sl_conf_expand(c, c->pipeline->sinks[0].publishers[0]);
+    ck_assert_msg(strncmp(url, "file:///tmp/sl-x/samples.jsonl", 30) == 0, "got %s", url);
+    free(url);
+    sl_conf_destroy(&c);
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(file_settings_relative_paths_and_sizes)
+{
+    char err[512];
+    s_write("sluice.yaml", "run_dir: run\nworkers: {ingest: 2, pipeline: 1}\nmax_message_size: 2M\n"
+            "sources:\n  - {type: file, path: in.jsonl}\n  - {type: zmq, endpoint: 'tcp://127.0.0.1:7000', mode: bind}\n"
+            "ceilometer: {pipeline: pipeline.yaml, meters: meters.yaml}\n");
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "load failed: %s", err);
+    char want[256];
+    snprintf(want, sizeof want, "%s/run", s_dir);
+    ck_assert_str_eq(c->run_dir, want);
+    snprintf(want, sizeof want, "%s/in.jsonl", s_dir);
+    ck_assert_str_eq(c->sources[0].path, want);
+    ck_assert_int_eq(c->sources[1].bind, 1);
+    ck_assert_uint_eq(c->max_message_size, 2 * 1024 * 1024);
+    ck_assert_int_eq(c->n_ingest, 2);
+    sl_conf_destroy(&c);
+}
+END_TEST
+
+static void
+s_expect_error(const char *yaml, const char *const *ov, size_t n_ov, const char *needle)
+{
+    char err[512] = "";
+    s_write("sluice.yaml", yaml);
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), ov, n_ov, err, sizeof err);
+    ck_assert_msg(c == NULL, "accepted a bad config: %s", yaml);
+    ck_assert_msg(strstr(err, needle) != NULL, "expected '%s' in '%s'", needle, err);
+}
+
+START_TEST(errors_name_the_file_and_line_and_what_to_do)
+{
+    const char *src = "sources: [{type: file, path: x}]\n";
+    char y[512];
+    snprintf(y, sizeof y, "%sworkers:\n  ingest: many\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:3: workers.ingest: 'many' must be auto or a number");
+    snprintf(y, sizeof y, "%spartitions: 99999\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: partitions: 99999 is out of range");
+    snprintf(y, sizeof y, "%slogging:\n  level: chatty\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:3: logging.level: 'chatty' is not a log level");
+    snprintf(y, sizeof y, "%sworkers:\n  ingst: 1\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:3: unknown setting 'workers.ingst'");
+    s_expect_error("run_dir: /tmp\n", NULL, 0, "no `sources:` configured");
+    s_expect_error("sources: [{type: zmq}]\n", NULL, 0, "sluice.yaml:1: zmq source needs `endpoint:`");
+    s_expect_error("sources: [{type: zmq, endpoint: 'udp://x:1'}]\n", NULL, 0, "must be tcp:// or ipc://");
+    s_expect_error("sources: [{type: file, path: x, follow: yes}]\n", NULL, 0,
+                   "sluice.yaml:1: file source: unknown key 'follow'");
+    s_expect_error("- a\n- b\n", NULL, 0, "sluice.yaml:1: sluice.yaml must be a mapping");
+    const char *bad_ov[] = { "partitions=abc" };
+    s_expect_error(src, bad_ov, 1, "command line:1: partitions: 'abc' is not a whole number");
+    const char *unk_ov[] = { "nope=1" };
+    s_expect_error(src, unk_ov, 1, "unknown setting 'nope'");
+    /* Errors in the Ceilometer files keep their own file:line. */
+    s_write("pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [missing]\nsinks:\n"
+            "  - name: k\n    publishers: ['file:///tmp/x']\n");
+    s_expect_error(src, NULL, 0, "pipeline.yaml:");
+}
+END_TEST
+
+START_TEST(help_lists_every_setting)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    sl_conf_help(f);
+    fclose(f);
+    const char *names[] = { "run_dir", "workers.ingest", "workers.pipeline", "partitions",
+                            "max_message_size", "batch_size", "batch_timeout_ms",
+                            "shutdown_grace", "worker_timeout", "logging.level",
+                            "ceilometer.pipeline", "ceilometer.meters", "sources" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "| `%s` |", names[i]);
+        ck_assert_msg(strstr(buf, needle) != NULL, "help lacks %s", names[i]);
+    }
+    free(buf);
+}
+END_TEST
+
+START_TEST(auto_worker_count_is_at_least_one_each)
+{
+    int cpus = sl_conf_cpu_count();
+    ck_assert_int_ge(cpus, 1);
+    char err[512];
+    s_write("sluice.yaml", "sources: [{type: file, path: x}]\n");
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_int_ge(c->n_ingest, 1);
+    ck_assert_int_ge(c->n_pipeline, 1);
+    ck_assert_int_le(c->n_ingest, cpus < 1 ? 1 : cpus);
+    sl_conf_destroy(&c);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("conf");
+    TCase *tc = tcase_create("conf");
+    tcase_add_checked_fixture(tc, s_setup, s_teardown);
+    tcase_add_test(tc, embedded_default_loads_and_expands_run_dir);
+    tcase_add_test(tc, file_settings_relative_paths_and_sizes);
+    tcase_add_test(tc, errors_name_the_file_and_line_and_what_to_do);
+    tcase_add_test(tc, help_lists_every_setting);
+    tcase_add_test(tc, auto_worker_count_is_at_least_one_each);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,81 @@
+/* stats: the counter set is part of the interface (monitor, Prometheus,
+ * README); this test pins it so that a rename is a deliberate change. */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/stats.h"
+
+START_TEST(exported_counter_names_are_exactly_the_documented_set)
+{
+    static const char *const want[] = {
+        "received", "decoded", "drop_malformed_json", "drop_not_object", "drop_bad_envelope",
+        "drop_missing_field", "drop_bad_priority", "drop_oversized", "no_sample_priority",
+        "no_definition", "convert_skipped", "samples_converted", "samples_unrouted",
+        "samples_routed", "frames_sent", "send_blocked", "frames_received", "frames_rejected",
+        "samples_received", "samples_published", "publish_errors", "leases_taken",
+        "leases_released", "source_eof",
+    };
+    ck_assert_int_eq(SL_C__COUNT, sizeof want / sizeof *want);
+    for (int i = 0; i < SL_C__COUNT; i++) {
+        ck_assert_str_eq(sl_worker_counter_names[i], want[i]);
+        ck_assert_msg(strlen(sl_worker_counter_help[i]) > 10, "counter %s has no help", want[i]);
+    }
+    ck_assert_str_eq(sl_sink_counter_names[SL_SC_routed], "routed");
+    ck_assert_str_eq(sl_sink_counter_names[SL_SC_published], "published");
+    ck_assert_str_eq(sl_sink_counter_names[SL_SC_failed], "failed");
+    ck_assert_int_eq(SL_SV__COUNT, 5);
+    ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_crashes], "crashes");
+}
+END_TEST
+
+START_TEST(slots_are_cache_line_aligned_and_do_not_share_lines)
+{
+    ck_assert_int_eq(sizeof(sl_slot_t) % 64, 0);
+    ck_assert_int_eq(offsetof(sl_shm_t, slots) % 64, 0);
+}
+END_TEST
+
+START_TEST(region_is_created_attached_read_only_and_summed)
+{
+    char name[64], err[256];
+    snprintf(name, sizeof name, "/sluice-test-%d", (int) getpid());
+    sl_shm_t *shm = sl_shm_create(name, 4, sl_lease_table_size(2, 8), err, sizeof err);
+    ck_assert_msg(shm != NULL, "create: %s", err);
+    ck_assert_ptr_nonnull(sl_lease_table_init((char *) shm + shm->lease_offset, 2, 8));
+    atomic_store(&shm->slots[0].role, SL_ROLE_INGEST);
+    atomic_store(&shm->slots[1].role, SL_ROLE_PIPELINE);
+    atomic_store(&shm->slots[2].role, SL_ROLE_INGEST);
+    SL_INC(&shm->slots[0], frames_sent, 3);
+    SL_INC(&shm->slots[2], frames_sent, 4);
+    SL_INC(&shm->slots[1], frames_sent, 100);
+    const sl_shm_t *ro = sl_shm_attach(name, err, sizeof err);
+    ck_assert_msg(ro != NULL, "attach: %s", err);
+    ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, SL_ROLE_INGEST), 7);
+    ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, 0), 107);
+    ck_assert_ptr_nonnull(sl_shm_leases_ro(ro));
+    ck_assert_uint_eq(sl_lease_table_partitions(sl_shm_leases_ro(ro)), 8);
+    sl_shm_unmap(ro);
+    sl_shm_unmap(shm);
+    ck_assert_int_eq(sl_shm_unlink(name), 0);
+    ck_assert_ptr_null(sl_shm_attach(name, err, sizeof err));
+    ck_assert_msg(strstr(err, "is sluiced running") != NULL, "unhelpful error: %s", err);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("stats");
+    tcase_add_test(tc, exported_counter_names_are_exactly_the_documented_set);
+    tcase_add_test(tc, slots_are_cache_line_aligned_and_do_not_share_lines);
+    tcase_add_test(tc, region_is_created_attached_read_only_and_summed);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,109 @@
+/* sluice-bench-parse — the ceilings tools/bench compares sluiced against,
+ * measured on the same input in the same run, on one core:
+ *   parse:   yajl_tree_parse + free of every line (the raw-parse ceiling)
+ *   convert: envelope decode + meters.yaml conversion, in process
+ * usage: sluice-bench-parse --meters FILE INPUT.jsonl
+ * Prints one JSON object per mode with notifications/s and samples/s. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <yajl/yajl_tree.h>
+
+#include "common/arena.h"
+#include "common/envelope.h"
+#include "common/meters.h"
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *meters_path = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "m:")) != -1) {
+        if (opt == 'm')
+            meters_path = optarg;
+        else
+            return 2;
+    }
+    if (!meters_path || optind != argc - 1) {
+        fprintf(stderr, "usage: sluice-bench-parse -m meters.yaml INPUT.jsonl\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[optind], "r");
+    if (!f) {
+        perror(argv[optind]);
+        return 1;
+    }
+    /* Load every line first so that I/O is not measured. */
+    size_t n = 0, cap = 1024;
+    char **lines = sl_xmalloc(cap * sizeof *lines);
+    size_t *lens = sl_xmalloc(cap * sizeof *lens);
+    char *line = NULL;
+    size_t lcap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &lcap, f)) > 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (n == cap) {
+            cap *= 2;
+            lines = sl_xrealloc(lines, cap * sizeof *lines);
+            lens = sl_xrealloc(lens, cap * sizeof *lens);
+        }
+        lines[n] = sl_xstrdup(line);
+        lens[n++] = (size_t) len;
+    }
+    free(line);
+    fclose(f);
+    char err[512];
+    sl_meters_t *m = sl_meters_load(meters_path, err, sizeof err);
+    if (!m) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    double t0 = s_now();
+    for (size_t i = 0; i < n; i++) {
+        yajl_val v = yajl_tree_parse(lines[i], NULL, 0);
+        yajl_tree_free(v);
+    }
+    double parse_s = s_now() - t0;
+
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    sl_sample_t out[512];
+    sl_convert_stats_t cs;
+    memset(&cs, 0, sizeof cs);
+    size_t samples = 0;
+    t0 = s_now();
+    for (size_t i = 0; i < n; i++) {
+        sl_notification_t note;
+        if (sl_envelope_decode(lines[i], lens[i], 0, &note, err, sizeof err) != SL_ENV_OK)
+            continue;
+        if (note.priority == SL_PRIO_INFO || note.priority == SL_PRIO_SAMPLE) {
+            sl_arena_reset(&a);
+            samples += sl_meters_convert(m, &note, &a, out, 512, &cs);
+        }
+        sl_notification_clear(&note);
+    }
+    double conv_s = s_now() - t0;
+    printf("{\"mode\": \"parse\", \"notifications\": %zu, \"seconds\": %.3f, \"notif_per_s\": %.0f}\n",
+           n, parse_s, (double) n / parse_s);
+    printf("{\"mode\": \"convert\", \"notifications\": %zu, \"samples\": %zu, \"seconds\": %.3f, "
+           "\"notif_per_s\": %.0f, \"samples_per_s\": %.0f}\n", n, samples, conv_s,
+           (double) n / conv_s, (double) samples / conv_s);
+    sl_arena_destroy(&a);
+    sl_meters_destroy(&m);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
+    free(lines);
+    free(lens);
+    return 0;
+}

@@ -1,0 +1,534 @@
+/* Ingest worker: sources -> decode -> convert -> route -> batched PUSH.
+ *
+ * One loop. Sources are read only while no frame is waiting for a full
+ * socket (back-pressure: a PUSH that would block keeps the frame queued on
+ * its partition and pauses the sources, never drops). Each (sink, partition)
+ * has a PUSH socket connected to the partition's endpoint, from the lease
+ * table; frames are sent when a batch is full or older than
+ * batch_timeout_ms. The last sample of every notification is flagged in the
+ * frame (a transformer flush point). */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/envelope.h"
+#include "common/log.h"
+#include "common/meters.h"
+#include "common/wire.h"
+
+#define S_MAX_SAMPLES_PER_NOTIFICATION 512
+#define S_READ_BURST 256
+
+typedef struct s_pending {
+    struct s_pending *next;
+    zmq_msg_t msg;
+} s_pending_t;
+
+typedef struct {
+    void *sock;
+    char endpoint[SL_LEASE_ENDPOINT_MAX];
+    sl_wire_writer_t w;
+    int open;                   /* writer holds records */
+    int touched;                /* got samples from the current notification */
+    uint64_t opened_ms;
+    s_pending_t *pending, *pending_tail;
+} s_part_t;
+
+typedef struct {
+    sl_source_kind_t kind;
+    FILE *file;
+    unsigned long line_no;
+    int eof;
+    void *sock;
+    char *line;
+    size_t line_cap;
+} s_source_t;
+
+typedef struct {
+    sl_worker_ctx_t *ctx;
+    const sl_conf_t *conf;
+    void *zctx;
+    unsigned n_sinks, partitions;
+    s_part_t *parts;            /* [sink * partitions + p] */
+    unsigned *rr;               /* per sink: current partition for stateless sinks */
+    size_t n_sources;
+    s_source_t *sources;
+    size_t n_pending;           /* partitions with queued frames */
+    uint32_t seq;
+    uint64_t lease_version;
+    sl_arena_t arena;
+    sl_sample_t *samples;
+    uint16_t *route;
+    sl_ratelimit_t rl_drop, rl_send, rl_convert;
+} s_ingest_t;
+
+static s_part_t *
+s_part(s_ingest_t *in, unsigned sink, unsigned p)
+{
+    return &in->parts[(size_t) sink * in->partitions + p];
+}
+
+/* Connects each partition socket to the endpoint its lease names (or to the
+ * partition's well-known ipc endpoint before any owner has bound it, so that
+ * frames queue in ZeroMQ until the owner appears). */
+static void
+s_resolve_leases(s_ingest_t *in)
+{
+    const sl_lease_table_t *t = sl_shm_leases(in->ctx->shm);
+    uint64_t v = sl_lease_version(t);
+    if (v == in->lease_version && in->lease_version)
+        return;
+    in->lease_version = v ? v : 1;
+    for (unsigned s = 0; s < in->n_sinks; s++) {
+        for (unsigned p = 0; p < in->partitions; p++) {
+            s_part_t *pt = s_part(in, s, p);
+            sl_lease_info_t li;
+            char want[SL_LEASE_ENDPOINT_MAX];
+            if (sl_lease_get(t, s, p, &li) == 0 && li.owner >= 0 && li.endpoint[0])
+                snprintf(want, sizeof want, "%s", li.endpoint);
+            else
+                sl_worker_partition_endpoint(in->conf, s, p, want, sizeof want);
+            if (strcmp(want, pt->endpoint) == 0)
+                continue;
+            if (pt->endpoint[0])
+                zmq_disconnect(pt->sock, pt->endpoint);
+            if (zmq_connect(pt->sock, want) < 0) {
+                sl_log_limited(&in->rl_send, SL_LOG_WARN, "cannot connect to %s: %s", want,
+                               zmq_strerror(errno));
+                pt->endpoint[0] = '\0';
+                continue;
+            }
+            snprintf(pt->endpoint, sizeof pt->endpoint, "%s", want);
+        }
+    }
+}
+
+static int
+s_queue(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
+{
+    s_pending_t *q = sl_xmalloc(sizeof *q);
+    zmq_msg_init_size(&q->msg, len);
+    memcpy(zmq_msg_data(&q->msg), frame, len);
+    q->next = NULL;
+    if (!pt->pending)
+        in->n_pending++;
+    if (pt->pending_tail)
+        pt->pending_tail->next = q;
+    else
+        pt->pending = q;
+    pt->pending_tail = q;
+    return 0;
+}
+
+/* Sends queued frames of pt while the socket accepts them. */
+static void
+s_send_pending(s_ingest_t *in, s_part_t *pt)
+{
+    while (pt->pending) {
+        s_pending_t *q = pt->pending;
+        if (zmq_msg_send(&q->msg, pt->sock, ZMQ_DONTWAIT) < 0) {
+            if (errno != EAGAIN)
+                sl_log_limited(&in->rl_send, SL_LOG_WARN, "send to %s failed: %s",
+                               pt->endpoint, zmq_strerror(errno));
+            return;
+        }
+        SL_INC(in->ctx->slot, frames_sent, 1);
+        pt->pending = q->next;
+        if (!pt->pending) {
+            pt->pending_tail = NULL;
+            in->n_pending--;
+        }
+        zmq_msg_close(&q->msg);
+        free(q);
+    }
+}
+
+static void
+s_flush_part(s_ingest_t *in, s_part_t *pt)
+{
+    if (!pt->open)
+        return;
+    size_t len;
+    const void *frame = sl_wire_writer_finish(&pt->w, &len);
+    pt->open = 0;
+    if (pt->pending) {
+        s_queue(in, pt, frame, len);
+        return;
+    }
+    if (zmq_send(pt->sock, frame, len, ZMQ_DONTWAIT) < 0) {
+        if (errno == EAGAIN) {
+            SL_INC(in->ctx->slot, send_blocked, 1);
+        } else {
+            sl_log_limited(&in->rl_send, SL_LOG_WARN, "send to %s failed: %s; frame queued",
+                           pt->endpoint, zmq_strerror(errno));
+        }
+        s_queue(in, pt, frame, len);
+        return;
+    }
+    SL_INC(in->ctx->slot, frames_sent, 1);
+}
+
+static void
+s_flush_all(s_ingest_t *in, uint64_t older_than_ms)
+{
+    uint64_t now = sl_now_ms();
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
+        s_part_t *pt = &in->parts[i];
+        if (pt->open && (older_than_ms == 0 || now - pt->opened_ms >= older_than_ms))
+            s_flush_part(in, pt);
+    }
+}
+
+static void
+s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
+{
+    const sl_sink_t *sk = &in->conf->pipeline->sinks[sink];
+    unsigned p;
+    if (sk->stateful)
+        p = (unsigned) (sl_pipeline_group_hash(sk, smp) % in->partitions);
+    else
+        p = in->rr[sink];   /* any partition; advanced per frame below */
+    s_part_t *pt = s_part(in, sink, p);
+    if (!pt->open) {
+        sl_wire_header_t h = {
+            .sink = (uint16_t) sink, .partition = p, .generation = in->ctx->generation,
+            .origin = (uint32_t) in->ctx->slot_index, .seq = ++in->seq,
+        };
+        sl_wire_writer_begin(&pt->w, &h);
+        pt->open = 1;
+        pt->opened_ms = sl_now_ms();
+    }
+    sl_wire_writer_add(&pt->w, smp, 0);
+    pt->touched = 1;
+    SL_INC(in->ctx->slot, samples_routed, 1);
+    SL_SINC(in->ctx->slot, sink, routed, 1);
+}
+
+/* After a notification: flag its last sample in each frame it touched, and
+ * send frames that are full. */
+static void
+s_end_notification(s_ingest_t *in)
+{
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
+        s_part_t *pt = &in->parts[i];
+        if (!pt->touched)
+            continue;
+        pt->touched = 0;
+        sl_wire_writer_mark_end(&pt->w);
+        if (pt->w.hdr.count >= in->conf->batch_size) {
+            unsigned sink = (unsigned) (i / in->partitions);
+            s_flush_part(in, pt);
+            if (!in->conf->pipeline->sinks[sink].stateful)
+                in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
+        }
+    }
+}
+
+static void
+s_handle(s_ingest_t *in, const char *buf, size_t len)
+{
+    sl_slot_t *slot = in->ctx->slot;
+    char err[256];
+    sl_notification_t n;
+    SL_INC(slot, received, 1);
+    sl_env_status_t st = sl_envelope_decode(buf, len, in->conf->max_message_size, &n, err, sizeof err);
+    switch (st) {
+    case SL_ENV_OK:
+        break;
+#define X(name, help) \
+    case SL_ENV_ERR_##name: \
+        SL_INC(slot, drop_##name, 1); \
+        break;
+    SL_ENV_ERRORS(X)
+#undef X
+    default:
+        break;
+    }
+    if (st != SL_ENV_OK) {
+        sl_log_limited(&in->rl_drop, SL_LOG_WARN, "dropped notification (%s): %s; see the "
+                       "drop_* counters in sluice-monitor", sl_env_status_name(st), err);
+        return;
+    }
+    SL_INC(slot, decoded, 1);
+    if (n.priority != SL_PRIO_INFO && n.priority != SL_PRIO_SAMPLE) {
+        SL_INC(slot, no_sample_priority, 1);
+        sl_notification_clear(&n);
+        return;
+    }
+    sl_convert_stats_t cs;
+    memset(&cs, 0, sizeof cs);
+    sl_arena_reset(&in->arena);
+    size_t ns = sl_meters_convert(in->conf->meters, &n, &in->arena, in->samples,
+                                  S_MAX_SAMPLES_PER_NOTIFICATION, &cs);
+    SL_INC(slot, no_definition, cs.no_definition);
+    SL_INC(slot, convert_skipped, cs.skipped);
+    SL_INC(slot, samples_converted, ns);
+    for (size_t i = 0; i < ns; i++) {
+        if (in->conf->sample_source && !in->samples[i].source)
+            in->samples[i].source = in->conf->sample_source;
+        size_t nr = sl_pipeline_route(in->conf->pipeline, in->samples[i].name, in->route, SL_MAX_SINKS);
+        if (!nr)
+            SL_INC(slot, samples_unrouted, 1);
+        for (size_t r = 0; r < nr; r++)
+            s_add(in, in->route[r], &in->samples[i]);
+    }
+    s_end_notification(in);
+    sl_notification_clear(&n);
+}
+
+static int
+s_open_sources(s_ingest_t *in, char *err, size_t errlen)
+{
+    const sl_conf_t *c = in->conf;
+    in->n_sources = c->n_sources;
+    in->sources = sl_xcalloc(c->n_sources, sizeof *in->sources);
+    for (size_t i = 0; i < c->n_sources; i++) {
+        const sl_source_conf_t *sc = &c->sources[i];
+        s_source_t *s = &in->sources[i];
+        s->kind = sc->kind;
+        if (sc->kind == SL_SOURCE_FILE) {
+            s->file = fopen(sc->path, "r");
+            if (!s->file) {
+                snprintf(err, errlen, "file source %s: %s (check the path in sluice.yaml)",
+                         sc->path, strerror(errno));
+                return -1;
+            }
+            continue;
+        }
+        s->sock = zmq_socket(in->zctx, ZMQ_PULL);
+        int hwm = (int) c->zmq_hwm, ivl = 20;
+        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        /* Reconnect quickly to a producer that binds after we start. */
+        zmq_setsockopt(s->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+        int rc;
+        if (sc->bind) {
+            /* Worker k binds port+k (tcp) or path.k (ipc). */
+            char ep[256];
+            const char *colon = strrchr(sc->endpoint, ':');
+            if (strncmp(sc->endpoint, "tcp://", 6) == 0 && colon && colon > sc->endpoint + 5)
+                snprintf(ep, sizeof ep, "%.*s:%d", (int) (colon - sc->endpoint), sc->endpoint,
+                         atoi(colon + 1) + in->ctx->index);
+            else
+                snprintf(ep, sizeof ep, "%s.%d", sc->endpoint, in->ctx->index);
+            rc = zmq_bind(s->sock, ep);
+            if (rc < 0) {
+                snprintf(err, errlen, "zmq source: cannot bind %s: %s (address in use? another "
+                         "sluiced running?)", ep, zmq_strerror(errno));
+                return -1;
+            }
+        } else if (zmq_connect(s->sock, sc->endpoint) < 0) {
+            snprintf(err, errlen, "zmq source: cannot connect to %s: %s", sc->endpoint,
+                     zmq_strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Reads up to a burst from every source; returns how many were read. */
+static size_t
+s_read_sources(s_ingest_t *in)
+{
+    size_t got = 0;
+    for (size_t i = 0; i < in->n_sources && !in->n_pending; i++) {
+        s_source_t *s = &in->sources[i];
+        for (int k = 0; k < S_READ_BURST && !in->n_pending; k++) {
+            if (s->kind == SL_SOURCE_FILE) {
+                if (s->eof)
+                    break;
+                ssize_t n = getline(&s->line, &s->line_cap, s->file);
+                if (n < 0) {
+                    s->eof = 1;
+                    SL_INC(in->ctx->slot, source_eof, 1);
+                    sl_info("file source %s: end of file after %lu lines",
+                            in->conf->sources[i].path, s->line_no);
+                    break;
+                }
+                /* Ingest worker k of N takes lines k, k+N, ... */
+                unsigned long ln = s->line_no++;
+                if (ln % (unsigned long) in->conf->n_ingest != (unsigned long) in->ctx->index)
+                    continue;
+                while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r'))
+                    n--;
+                if (n == 0)
+                    continue;
+                s_handle(in, s->line, (size_t) n);
+                got++;
+            } else {
+                zmq_msg_t msg;
+                zmq_msg_init(&msg);
+                if (zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) < 0) {
+                    zmq_msg_close(&msg);
+                    break;
+                }
+                s_handle(in, zmq_msg_data(&msg), zmq_msg_size(&msg));
+                zmq_msg_close(&msg);
+                got++;
+            }
+        }
+    }
+    return got;
+}
+
+static int
+s_all_files_done(const s_ingest_t *in)
+{
+    for (size_t i = 0; i < in->n_sources; i++)
+        if (in->sources[i].kind != SL_SOURCE_FILE || !in->sources[i].eof)
+            return 0;
+    return 1;
+}
+
+static void
+s_cleanup(s_ingest_t *in, int linger_ms)
+{
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
+        s_part_t *pt = &in->parts[i];
+        while (pt->pending) {
+            s_pending_t *q = pt->pending;
+            pt->pending = q->next;
+            zmq_msg_close(&q->msg);
+            free(q);
+        }
+        sl_wire_writer_free(&pt->w);
+        if (pt->sock) {
+            zmq_setsockopt(pt->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+            zmq_close(pt->sock);
+        }
+    }
+    for (size_t i = 0; i < in->n_sources; i++) {
+        s_source_t *s = &in->sources[i];
+        if (s->file)
+            fclose(s->file);
+        free(s->line);
+        if (s->sock) {
+            int zero = 0;
+            zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(s->sock);
+        }
+    }
+    free(in->sources);
+    free(in->parts);
+    free(in->rr);
+    free(in->samples);
+    free(in->route);
+    sl_arena_destroy(&in->arena);
+    zmq_ctx_term(in->zctx);
+}
+
+int
+sl_ingest_run(sl_worker_ctx_t *ctx)
+{
+    s_ingest_t in;
+    memset(&in, 0, sizeof in);
+    in.ctx = ctx;
+    in.conf = ctx->conf;
+    in.n_sinks = (unsigned) ctx->conf->pipeline->n_sinks;
+    in.partitions = ctx->conf->partitions;
+    in.zctx = zmq_ctx_new();
+    sl_arena_init(&in.arena, 0);
+    in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
+    in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);
+    in.rr = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.rr);
+    in.parts = sl_xcalloc((size_t) in.n_sinks * in.partitions + 1, sizeof *in.parts);
+    for (unsigned s = 0; s < in.n_sinks; s++) {
+        in.rr[s] = (unsigned) ctx->index % in.partitions;
+        for (unsigned p = 0; p < in.partitions; p++) {
+            s_part_t *pt = s_part(&in, s, p);
+            sl_wire_writer_init(&pt->w);
+            pt->sock = zmq_socket(in.zctx, ZMQ_PUSH);
+            int hwm = (int) in.conf->zmq_hwm;
+            zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+        }
+    }
+    char err[1024];
+    if (s_open_sources(&in, err, sizeof err) < 0) {
+        sl_error("%s", err);
+        s_cleanup(&in, 0);
+        return 2;
+    }
+    s_resolve_leases(&in);
+    sl_worker_set_state(ctx, SL_WS_RUNNING);
+    sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions", ctx->index,
+            in.n_sources, in.n_sinks, in.partitions);
+
+    uint64_t last_cron = 0;
+    zmq_pollitem_t *items = sl_xcalloc(in.n_sources + (size_t) in.n_sinks * in.partitions + 1,
+                                       sizeof *items);
+    while (!sl_worker_drain && !sl_worker_stop) {
+        size_t got = s_read_sources(&in);
+        uint64_t now = sl_now_ms();
+        if (now - last_cron >= 50) {
+            last_cron = now;
+            sl_worker_beat(ctx);
+            s_resolve_leases(&in);
+            s_flush_all(&in, in.conf->batch_timeout_ms);
+            if (getppid() == 1)
+                sl_worker_stop = 1;   /* supervisor gone */
+        }
+        if (got)
+            continue;
+        /* Idle or blocked: wait for input or for a full socket to drain. */
+        int ni = 0;
+        if (!in.n_pending) {
+            for (size_t i = 0; i < in.n_sources; i++) {
+                if (in.sources[i].sock) {
+                    items[ni].socket = in.sources[i].sock;
+                    items[ni].events = ZMQ_POLLIN;
+                    ni++;
+                }
+            }
+        }
+        for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++) {
+            if (in.parts[i].pending) {
+                items[ni].socket = in.parts[i].sock;
+                items[ni].events = ZMQ_POLLOUT;
+                ni++;
+            }
+        }
+        int timeout = (int) in.conf->batch_timeout_ms;
+        if (timeout > 50)
+            timeout = 50;
+        if (ni == 0 && s_all_files_done(&in) && !in.n_pending)
+            timeout = 50;
+        zmq_poll(items, ni, timeout);
+        for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
+            if (in.parts[i].pending)
+                s_send_pending(&in, &in.parts[i]);
+    }
+    free(items);
+
+    /* Drain: send what is batched and queued, then let ZeroMQ deliver it
+     * (linger) within the grace period. */
+    int linger = 0;
+    if (!sl_worker_stop) {
+        sl_worker_set_state(ctx, SL_WS_DRAINING);
+        sl_worker_title("sluice: ingest #%d [draining]", ctx->index);
+        s_flush_all(&in, 0);
+        uint64_t deadline = sl_now_ms() + (uint64_t) in.conf->shutdown_grace * 1000;
+        while (in.n_pending && sl_now_ms() < deadline && !sl_worker_stop) {
+            sl_worker_beat(ctx);
+            s_resolve_leases(&in);
+            for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
+                if (in.parts[i].pending)
+                    s_send_pending(&in, &in.parts[i]);
+            if (in.n_pending) {
+                struct timespec ts = { 0, 5 * 1000000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+        if (in.n_pending)
+            sl_warn("drain: %zu partitions still had queued frames after shutdown_grace; "
+                    "they are lost (are the pipeline workers running?)", in.n_pending);
+        uint64_t now = sl_now_ms();
+        linger = now < deadline ? (int) (deadline - now) : 0;
+    }
+    s_cleanup(&in, linger);
+    sl_info("ingest worker #%d stopped", ctx->index);
+    return 0;
+}

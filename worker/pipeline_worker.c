@@ -1,0 +1,362 @@
+/* Pipeline worker: leases -> PULL -> transform -> publish.
+ *
+ * Worker j is ring member "pipeline-j". The ring (common/ring.h) over the
+ * pipeline members that are alive, or were alive less than
+ * S_TAKEOVER_DELAY_MS ago, says which partitions j should hold: a quickly
+ * respawned worker gets its own partitions back without anything moving,
+ * and a worker that stays down has its partitions taken over. For each
+ * partition it should hold and that is free, it takes the lease, binds the
+ * partition's ipc endpoint and creates the sink's transformer chain; for
+ * each it holds but should not, it drains the socket, flushes the chain and
+ * releases. Every received frame is decoded, its samples go through the
+ * chain notification by notification, and what comes out is published to
+ * the sink's publishers in one batch per frame. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "common/hash.h"
+#include "common/log.h"
+#include "common/ring.h"
+#include "common/wire.h"
+#include "worker/publisher.h"
+#include "worker/transform.h"
+
+#define S_TAKEOVER_DELAY_MS 3000
+
+typedef struct {
+    int held;
+    void *sock;
+    sl_chain_t *chain;
+    char endpoint[SL_LEASE_ENDPOINT_MAX];
+} s_hold_t;
+
+typedef struct {
+    sl_worker_ctx_t *ctx;
+    const sl_conf_t *conf;
+    void *zctx;
+    unsigned n_sinks, partitions;
+    s_hold_t *holds;               /* [sink * partitions + p] */
+    sl_publisher_t ***pubs;        /* [sink][i] */
+    uint64_t *keys;                /* ring keys of every (sink, p) */
+    int *owners;
+    uint64_t member_mask_seen;
+    uint64_t last_seen_alive[SL_MAX_WORKERS];
+    sl_sample_vec_t in, out;
+    zmq_msg_t msg;
+    sl_ratelimit_t rl_frame, rl_pub;
+} s_pipe_t;
+
+static s_hold_t *
+s_hold(s_pipe_t *pp, unsigned sink, unsigned p)
+{
+    return &pp->holds[(size_t) sink * pp->partitions + p];
+}
+
+static void
+s_publish(s_pipe_t *pp, unsigned sink, sl_sample_vec_t *out)
+{
+    if (!out->n)
+        return;
+    const sl_sink_t *sk = &pp->conf->pipeline->sinks[sink];
+    int failed = 0;
+    for (size_t i = 0; i < sk->n_publishers; i++) {
+        char err[512];
+        sl_pub_status_t st = sl_publisher_publish(pp->pubs[sink][i], out->v, out->n, err, sizeof err);
+        if (st == SL_PUB_RETRY) /* one immediate retry; the queueing policy is a later issue */
+            st = sl_publisher_publish(pp->pubs[sink][i], out->v, out->n, err, sizeof err);
+        if (st != SL_PUB_OK) {
+            failed = 1;
+            sl_log_limited(&pp->rl_pub, SL_LOG_ERROR, "sink %s: publisher %s lost %zu samples: %s",
+                           sk->name, pp->pubs[sink][i]->url, out->n, err);
+        }
+    }
+    if (failed) {
+        SL_INC(pp->ctx->slot, publish_errors, out->n);
+        SL_SINC(pp->ctx->slot, sink, failed, out->n);
+    } else {
+        SL_INC(pp->ctx->slot, samples_published, out->n);
+        SL_SINC(pp->ctx->slot, sink, published, out->n);
+    }
+    out->n = 0;
+}
+
+static void
+s_handle_frame(s_pipe_t *pp, void *data, size_t len)
+{
+    sl_worker_ctx_t *ctx = pp->ctx;
+    sl_wire_reader_t r;
+    char err[256];
+    SL_INC(ctx->slot, frames_received, 1);
+    if (sl_wire_reader_open(&r, data, len, err, sizeof err) < 0 ||
+        r.hdr.sink >= pp->n_sinks || r.hdr.partition >= pp->partitions ||
+        r.hdr.generation != ctx->generation) {
+        SL_INC(ctx->slot, frames_rejected, 1);
+        sl_log_limited(&pp->rl_frame, SL_LOG_WARN, "rejected a frame of %zu bytes: %s", len,
+                       err[0] && r.hdr.generation == ctx->generation ? err : "stale generation or bad sink/partition");
+        return;
+    }
+    s_hold_t *h = s_hold(pp, r.hdr.sink, r.hdr.partition);
+    sl_sample_t s;
+    unsigned flags;
+    int rc;
+    pp->in.n = 0;
+    while ((rc = sl_wire_reader_next(&r, &s, &flags)) == 1) {
+        SL_INC(ctx->slot, samples_received, 1);
+        sl_sample_vec_push(&pp->in, &s);
+        if (flags & SL_WIRE_FLAG_END_OF_NOTIFICATION) {
+            sl_chain_process(h->chain, pp->in.v, pp->in.n, &pp->out);
+            sl_chain_flush(h->chain, &pp->out);
+            pp->in.n = 0;
+        }
+    }
+    if (pp->in.n) {   /* a frame always ends on a notification boundary; be safe */
+        sl_chain_process(h->chain, pp->in.v, pp->in.n, &pp->out);
+        pp->in.n = 0;
+    }
+    s_publish(pp, r.hdr.sink, &pp->out);
+}
+
+/* Receives everything queued on one partition socket. */
+static size_t
+s_drain_socket(s_pipe_t *pp, s_hold_t *h)
+{
+    size_t n = 0;
+    while (zmq_msg_recv(&pp->msg, h->sock, ZMQ_DONTWAIT) >= 0) {
+        s_handle_frame(pp, zmq_msg_data(&pp->msg), zmq_msg_size(&pp->msg));
+        n++;
+    }
+    return n;
+}
+
+static void
+s_release(s_pipe_t *pp, unsigned sink, unsigned p)
+{
+    s_hold_t *h = s_hold(pp, sink, p);
+    if (!h->held)
+        return;
+    s_drain_socket(pp, h);
+    sl_chain_flush(h->chain, &pp->out);
+    s_publish(pp, sink, &pp->out);
+    sl_chain_destroy(&h->chain);
+    int zero = 0;
+    zmq_setsockopt(h->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(h->sock);
+    h->sock = NULL;
+    h->held = 0;
+    sl_lease_release(sl_shm_leases(pp->ctx->shm), sink, p, pp->ctx->slot_index);
+    SL_INC(pp->ctx->slot, leases_released, 1);
+}
+
+static void
+s_take(s_pipe_t *pp, unsigned sink, unsigned p)
+{
+    s_hold_t *h = s_hold(pp, sink, p);
+    char ep[SL_LEASE_ENDPOINT_MAX];
+    sl_worker_partition_endpoint(pp->conf, sink, p, ep, sizeof ep);
+    sl_lease_table_t *t = sl_shm_leases(pp->ctx->shm);
+    if (sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0)
+        return;   /* still held by its previous owner: retry on the next cron */
+    h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
+    int hwm = (int) pp->conf->zmq_hwm;
+    zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_bind(h->sock, ep) < 0) {
+        sl_log_limited(&pp->rl_frame, SL_LOG_ERROR, "cannot bind %s: %s (is run_dir writable?)",
+                       ep, zmq_strerror(errno));
+        zmq_close(h->sock);
+        h->sock = NULL;
+        sl_lease_release(t, sink, p, pp->ctx->slot_index);
+        return;
+    }
+    snprintf(h->endpoint, sizeof h->endpoint, "%s", ep);
+    h->chain = sl_chain_new(&pp->conf->pipeline->sinks[sink]);
+    h->held = 1;
+    SL_INC(pp->ctx->slot, leases_taken, 1);
+}
+
+/* Pipeline slots that count as ring members right now (bit = role index). */
+static uint64_t
+s_members(s_pipe_t *pp)
+{
+    uint64_t mask = 0, now = sl_now_ms();
+    const sl_shm_t *shm = pp->ctx->shm;
+    int n_ingest = pp->conf->n_ingest;
+    for (int j = 0; j < pp->conf->n_pipeline && j < 64; j++) {
+        const sl_slot_t *s = &shm->slots[n_ingest + j];
+        int st = atomic_load(&s->state);
+        if (atomic_load(&s->pid) > 0 && (st == SL_WS_RUNNING || st == SL_WS_STARTING))
+            pp->last_seen_alive[j] = now;
+        if (j == pp->ctx->index || (pp->last_seen_alive[j] &&
+                                    now - pp->last_seen_alive[j] < S_TAKEOVER_DELAY_MS))
+            mask |= 1ULL << j;
+    }
+    return mask;
+}
+
+static void
+s_rebalance(s_pipe_t *pp, int leaving)
+{
+    unsigned total = pp->n_sinks * pp->partitions;
+    if (leaving) {
+        for (unsigned i = 0; i < total; i++)
+            s_release(pp, i / pp->partitions, i % pp->partitions);
+        return;
+    }
+    uint64_t mask = s_members(pp);
+    if (mask != pp->member_mask_seen) {
+        sl_ring_t *ring = sl_ring_new(0);
+        for (int j = 0; j < 64; j++) {
+            if (mask & (1ULL << j)) {
+                char name[32];
+                snprintf(name, sizeof name, "pipeline-%d", j);
+                sl_ring_add(ring, name);
+            }
+        }
+        int *idx = pp->owners;
+        sl_ring_assign(ring, pp->keys, total, idx);
+        /* Translate ring member indexes into worker indexes. */
+        for (unsigned i = 0; i < total; i++)
+            idx[i] = atoi(sl_ring_member(ring, (size_t) idx[i]) + strlen("pipeline-"));
+        sl_ring_destroy(&ring);
+        pp->member_mask_seen = mask;
+    }
+    for (unsigned i = 0; i < total; i++) {
+        unsigned s = i / pp->partitions, p = i % pp->partitions;
+        int mine = pp->owners[i] == pp->ctx->index;
+        s_hold_t *h = s_hold(pp, s, p);
+        if (h->held && !mine)
+            s_release(pp, s, p);
+        else if (!h->held && mine)
+            s_take(pp, s, p);
+    }
+}
+
+int
+sl_pipeline_run(sl_worker_ctx_t *ctx)
+{
+    s_pipe_t pp;
+    memset(&pp, 0, sizeof pp);
+    pp.ctx = ctx;
+    pp.conf = ctx->conf;
+    pp.n_sinks = (unsigned) ctx->conf->pipeline->n_sinks;
+    pp.partitions = ctx->conf->partitions;
+    unsigned total = pp.n_sinks * pp.partitions;
+    pp.zctx = zmq_ctx_new();
+    pp.holds = sl_xcalloc(total + 1, sizeof *pp.holds);
+    pp.keys = sl_xcalloc(total + 1, sizeof *pp.keys);
+    pp.owners = sl_xcalloc(total + 1, sizeof *pp.owners);
+    for (unsigned i = 0; i < total; i++) {
+        char key[128];
+        snprintf(key, sizeof key, "%s/%u", pp.conf->pipeline->sinks[i / pp.partitions].name,
+                 i % pp.partitions);
+        pp.keys[i] = sl_hash64_str(key);
+    }
+    zmq_msg_init(&pp.msg);
+    int rc = 0;
+    pp.pubs = sl_xcalloc(pp.n_sinks + 1, sizeof *pp.pubs);
+    for (unsigned s = 0; s < pp.n_sinks && rc == 0; s++) {
+        const sl_sink_t *sk = &pp.conf->pipeline->sinks[s];
+        pp.pubs[s] = sl_xcalloc(sk->n_publishers + 1, sizeof **pp.pubs);
+        for (size_t i = 0; i < sk->n_publishers; i++) {
+            char err[512];
+            char *url = sl_conf_expand(pp.conf, sk->publishers[i]);
+            pp.pubs[s][i] = sl_publisher_new(url, err, sizeof err);
+            free(url);
+            if (!pp.pubs[s][i]) {
+                sl_error("sink %s: %s", sk->name, err);
+                rc = 2;
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        sl_worker_set_state(ctx, SL_WS_RUNNING);
+        sl_info("pipeline worker #%d running: %u sinks x %u partitions", ctx->index,
+                pp.n_sinks, pp.partitions);
+    }
+    zmq_pollitem_t *items = sl_xcalloc(total + 1, sizeof *items);
+    unsigned *item_part = sl_xcalloc(total + 1, sizeof *item_part);
+    uint64_t last_cron = 0, drain_started = 0, last_frame = sl_now_ms();
+    while (rc == 0 && !sl_worker_stop) {
+        uint64_t now = sl_now_ms();
+        if (now - last_cron >= 100 || last_cron == 0) {
+            last_cron = now;
+            sl_worker_beat(ctx);
+            if (!sl_worker_drain)
+                s_rebalance(&pp, 0);
+            if (getppid() == 1)
+                sl_worker_stop = 1;
+        }
+        if (sl_worker_drain) {
+            /* Ingest workers have stopped before we are told to drain: keep
+             * receiving until every frame they sent has arrived somewhere
+             * (shared counters), nothing came for a moment, or grace ends. */
+            if (!drain_started) {
+                drain_started = now;
+                sl_worker_set_state(ctx, SL_WS_DRAINING);
+                sl_worker_title("sluice: pipeline #%d [draining]", ctx->index);
+            }
+            uint64_t sent = sl_shm_sum(ctx->shm, SL_C_frames_sent, SL_ROLE_INGEST);
+            uint64_t recvd = sl_shm_sum(ctx->shm, SL_C_frames_received, SL_ROLE_PIPELINE);
+            /* A frame can be missing for good if a pipeline worker was
+             * killed with it queued: then stop after a quiet half second
+             * (ingest workers have exited, so everything they sent is
+             * already in our sockets or in the kernel). */
+            uint64_t quiet = now - (last_frame > drain_started ? last_frame : drain_started);
+            if ((recvd >= sent && quiet >= 50) || quiet >= 500 ||
+                now - drain_started >= (uint64_t) pp.conf->shutdown_grace * 1000) {
+                if (recvd < sent)
+                    sl_warn("drain: %llu frames sent by ingest workers were not received by "
+                            "any pipeline worker (lost with a killed worker?)",
+                            (unsigned long long) (sent - recvd));
+                break;
+            }
+        }
+        int ni = 0;
+        for (unsigned i = 0; i < total; i++) {
+            if (pp.holds[i].held) {
+                items[ni].socket = pp.holds[i].sock;
+                items[ni].events = ZMQ_POLLIN;
+                item_part[ni] = i;
+                ni++;
+            }
+        }
+        int n = zmq_poll(items, ni, 20);
+        if (n <= 0)
+            continue;
+        for (int k = 0; k < ni; k++) {
+            if (!(items[k].revents & ZMQ_POLLIN))
+                continue;
+            /* Bounded burst per socket so one partition cannot starve the others. */
+            for (int b = 0; b < 64; b++) {
+                if (zmq_msg_recv(&pp.msg, items[k].socket, ZMQ_DONTWAIT) < 0)
+                    break;
+                s_handle_frame(&pp, zmq_msg_data(&pp.msg), zmq_msg_size(&pp.msg));
+                last_frame = sl_now_ms();
+            }
+        }
+    }
+    free(items);
+    free(item_part);
+    /* Flush every chain, publish, release the leases. */
+    s_rebalance(&pp, 1);
+    for (unsigned s = 0; s < pp.n_sinks; s++) {
+        for (size_t i = 0; pp.pubs[s] && i < pp.conf->pipeline->sinks[s].n_publishers; i++)
+            sl_publisher_destroy(&pp.pubs[s][i]);
+        free(pp.pubs[s]);
+    }
+    free(pp.pubs);
+    zmq_msg_close(&pp.msg);
+    sl_sample_vec_free(&pp.in);
+    sl_sample_vec_free(&pp.out);
+    free(pp.holds);
+    free(pp.keys);
+    free(pp.owners);
+    zmq_ctx_term(pp.zctx);
+    sl_info("pipeline worker #%d stopped", ctx->index);
+    return rc;
+}

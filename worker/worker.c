@@ -1,0 +1,100 @@
+#include "worker/worker.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+volatile sig_atomic_t sl_worker_drain;
+volatile sig_atomic_t sl_worker_stop;
+volatile sig_atomic_t sl_worker_reopen;
+
+static char *s_title_base;
+static size_t s_title_len;
+
+static void
+s_on_signal(int sig)
+{
+    if (sig == SIGINT)
+        sl_worker_stop = 1;
+    else if (sig == SIGUSR1)
+        sl_worker_reopen = 1;
+    else
+        sl_worker_drain = 1;
+}
+
+void
+sl_worker_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGUSR2, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+void
+sl_worker_title_init(int argc, char **argv)
+{
+    /* The argv strings are contiguous; the title may use all of them. */
+    if (argc < 1 || !argv[0])
+        return;
+    s_title_base = argv[0];
+    char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+    s_title_len = (size_t) (end - argv[0]);
+}
+
+void
+sl_worker_title(const char *fmt, ...)
+{
+    char title[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(title, sizeof title, fmt, ap);
+    va_end(ap);
+    char comm[16];
+    snprintf(comm, sizeof comm, "%s", title + (strncmp(title, "sluice: ", 8) ? 0 : 8));
+    prctl(PR_SET_NAME, comm, 0, 0, 0);
+    if (s_title_base && s_title_len > 1) {
+        memset(s_title_base, 0, s_title_len);
+        snprintf(s_title_base, s_title_len, "%s", title);
+    }
+}
+
+void
+sl_worker_beat(sl_worker_ctx_t *ctx)
+{
+    if (sl_worker_reopen) {
+        sl_worker_reopen = 0;
+        sl_log_reopen();
+    }
+    atomic_store_explicit(&ctx->slot->heartbeat_ms, sl_now_ms(), memory_order_relaxed);
+}
+
+void
+sl_worker_set_state(sl_worker_ctx_t *ctx, int state)
+{
+    atomic_store(&ctx->slot->state, state);
+}
+
+void
+sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned p,
+                             char *buf, size_t len)
+{
+    snprintf(buf, len, "ipc://%s/%s.%u", conf->run_dir, conf->pipeline->sinks[sink].name, p);
+}

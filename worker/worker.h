@@ -1,0 +1,46 @@
+/* worker — what the supervisor hands a forked worker, and the two loops.
+ *
+ * A worker is one process running one loop (zmq_poll + a cron function).
+ * It creates its own ZeroMQ context after fork, stamps a heartbeat in its
+ * shared-memory slot, and acts on signals only through the flags below:
+ * SIGTERM/SIGQUIT = drain (ingest: stop reading, send what is batched, wait
+ * until the pipeline workers have it; pipeline: finish what was received,
+ * flush, release leases), SIGINT = stop now. Exit code 0 = clean, 1 = error
+ * (respawned), 2 = fatal configuration problem (not respawned). */
+#ifndef SL_WORKER_H
+#define SL_WORKER_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "common/conf.h"
+#include "common/stats.h"
+
+typedef struct {
+    const sl_conf_t *conf;
+    sl_shm_t        *shm;
+    sl_slot_t       *slot;
+    int              slot_index;    /* global slot */
+    int              index;         /* index within its role */
+    uint32_t         generation;
+} sl_worker_ctx_t;
+
+extern volatile sig_atomic_t sl_worker_drain;   /* TERM/QUIT */
+extern volatile sig_atomic_t sl_worker_stop;    /* INT */
+extern volatile sig_atomic_t sl_worker_reopen;  /* USR1: reopen the log (done in sl_worker_beat) */
+
+/* Installs the worker's signal handlers (after fork). */
+void sl_worker_signals(void);
+/* Sets the process title ("sluice: ingest #1") and the thread name. */
+void sl_worker_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sl_worker_title_init(int argc, char **argv);
+/* Heartbeat and state in the slot. */
+void sl_worker_beat(sl_worker_ctx_t *ctx);
+void sl_worker_set_state(sl_worker_ctx_t *ctx, int state);
+/* The ipc endpoint of partition p of sink s: ipc://<run_dir>/<sink>.<p> */
+void sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned p,
+                                  char *buf, size_t len);
+
+int sl_ingest_run(sl_worker_ctx_t *ctx);
+int sl_pipeline_run(sl_worker_ctx_t *ctx);
+
+#endif
