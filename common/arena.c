@@ -104,14 +104,18 @@ sl_arena_printf(sl_arena_t *a, const char *fmt, ...)
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char probe[256];
+    int n = vsnprintf(probe, sizeof probe, fmt, ap);
     va_end(ap);
     if (n < 0) {
         va_end(ap2);
         return sl_arena_strdup(a, "");
     }
     char *d = sl_arena_alloc(a, (size_t) n + 1);
-    vsnprintf(d, (size_t) n + 1, fmt, ap2);
+    if ((size_t) n < sizeof probe)
+        memcpy(d, probe, (size_t) n + 1);
+    else
+        vsnprintf(d, (size_t) n + 1, fmt, ap2);
     va_end(ap2);
     return d;
 }

@@ -5,9 +5,10 @@
  * Ceilometer's rules: meters must not be empty, must not mix included and
  * excluded patterns, and `*` may not be combined with other includes;
  * exclusions are checked first; a list of only exclusions allows the rest.
- * Globs are fnmatch(3) patterns as Python's fnmatch. Every sink a source
- * names must exist; sink and source names are unique; a sink needs at least
- * one publisher.
+ * Globs are matched as Python's fnmatch (sl_pipeline_fnmatch). Every sink a
+ * source names must exist; sink and source names are unique; a sink needs
+ * at least one publisher. Unlike Ceilometer, unknown keys are errors (so a
+ * typo is not silently ignored); every error reads "file:line: message".
  *
  * Transformers are recorded (name, parameters node, grouping keys) but run
  * elsewhere (worker/transform). A sink is *stateful* if any of its

@@ -1,10 +1,11 @@
 /* ring — consistent assignment of partitions to members.
  *
- * Why not plain bounded-load walking (walk the ring from each key, skip full
- * members): with capacities as tight as the header promises, a join lowers
- * every member's capacity at once, keys pushed off one member land on its
- * neighbours and push theirs, and in measurements a join moved up to 7x P/N
- * of the partitions.
+ * Why not plain bounded-load walking (walk the ring from each key, skip
+ * members at capacity): it only bounds loads from above. Measured with 64
+ * vnodes and a cap of 1.25x the mean, members ended up to 32% below the mean
+ * with 1000 partitions, and with 16 partitions on 16 members one member got
+ * none; raising the floor by walking keys in some order instead cascades
+ * (a join then moved up to 7x P/N partitions).
  *
  * What we do instead: the ring still gives each key its preference — the
  * cost of giving key k to member m is the clockwise distance from k's point
@@ -22,12 +23,12 @@
  * Solver: successive shortest paths. Keys are inserted one at a time; each
  * insertion follows the cheapest chain "new key -> m0, one of m0's keys ->
  * m1, ..." that ends at a member with room. Between insertions the partial
- * assignment is optimal, so the member graph has no negative cycle and
- * Bellman-Ford over the N members finds the chain. O(P^2 N + P N^3) worst
- * case, a few milliseconds for 1024 keys and 16 members; callers recompute
- * only when membership changes. Costs are 48-bit values from the hash, so
- * the optimum is unique in practice and remaining ties go to the lower
- * index: the result is a function of (member set, keys) only. */
+ * assignment is optimal, so the member graph has no negative cycle and a
+ * Bellman-Ford (queue-based) over the N members finds the chain. Measured:
+ * 1024 keys take ~2 ms on 16 members, ~25 ms on 64, ~80 ms on 128; callers
+ * recompute only when membership changes. Costs are 48-bit values from the
+ * hash, so the optimum is unique in practice and remaining ties go to the
+ * lower index: the result is a function of (member set, keys) only. */
 #include "common/ring.h"
 
 #include <stdlib.h>
@@ -199,6 +200,8 @@ typedef struct {
     size_t  *load;          /* n */
     int64_t *w;             /* n x n edge weights, INF = none */
     unsigned char *dirty;   /* n: rows to recompute after an insertion */
+    size_t  *queue;         /* n + 1: ring buffer of nodes to relax */
+    unsigned char *queued;  /* n */
     size_t  *via;           /* n x n: key realising w[a][b] */
     int64_t *dist;          /* n */
     long    *prev;          /* n: predecessor, -1 = path start */
@@ -246,24 +249,30 @@ s_insert(s_solver_t *s, size_t k)
         s->dist[m] = S_COST(s, k, m);
         s->prev[m] = -1;
     }
-    /* Bellman-Ford; the partial assignment is optimal, so there is no
-     * negative cycle and n rounds suffice. */
-    for (size_t round = 0; round < n; round++) {
-        int changed = 0;
-        for (size_t a = 0; a < n; a++) {
-            for (size_t b = 0; b < n; b++) {
-                int64_t w = S_W(s, a, b);
-                if (w == SL_RING_INF)
-                    continue;
-                if (s->dist[a] + w < s->dist[b]) {
-                    s->dist[b] = s->dist[a] + w;
-                    s->prev[b] = (long) a;
-                    changed = 1;
-                }
+    /* Bellman-Ford with a FIFO of improved nodes (SPFA). The partial
+     * assignment is optimal, so there is no negative cycle; the pass cap
+     * only guards against one appearing through a bug. */
+    size_t head = 0, tail = 0, passes = 0;
+    for (size_t m = 0; m < n; m++) {
+        s->queue[tail++] = m;
+        s->queued[m] = 1;
+    }
+    while (head != tail && passes++ < (n + 1) * n) {
+        size_t a = s->queue[head];
+        head = (head + 1) % (n + 1);
+        s->queued[a] = 0;
+        for (size_t b = 0; b < n; b++) {
+            int64_t w = S_W(s, a, b);
+            if (w == SL_RING_INF || s->dist[a] + w >= s->dist[b])
+                continue;
+            s->dist[b] = s->dist[a] + w;
+            s->prev[b] = (long) a;
+            if (!s->queued[b]) {
+                s->queue[tail] = b;
+                tail = (tail + 1) % (n + 1);
+                s->queued[b] = 1;
             }
         }
-        if (!changed)
-            break;
     }
     size_t end = n;
     int end_tier = 2;
@@ -333,6 +342,8 @@ sl_ring_assign(const sl_ring_t *ring, const uint64_t *keys, size_t n_keys,
     s.load = sl_xcalloc(n, sizeof *s.load);
     s.w = sl_xmalloc(n * n * sizeof *s.w);
     s.dirty = sl_xcalloc(n, 1);
+    s.queue = sl_xmalloc((n + 1) * sizeof *s.queue);
+    s.queued = sl_xcalloc(n, 1);
     for (size_t i = 0; i < n * n; i++)
         s.w[i] = SL_RING_INF;
     s.via = sl_xmalloc(n * n * sizeof *s.via);
@@ -347,6 +358,8 @@ sl_ring_assign(const sl_ring_t *ring, const uint64_t *keys, size_t n_keys,
     free(s.load);
     free(s.w);
     free(s.dirty);
+    free(s.queue);
+    free(s.queued);
     free(s.via);
     free(s.dist);
     free(s.prev);

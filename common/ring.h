@@ -4,9 +4,11 @@
  * Each member is placed on a hash ring at `vnodes` points (sl_hash64 of
  * "<member>#<i>"). sl_ring_assign() gives every partition key an owner such
  * that (a) every member's load is within +-25% of the mean whenever there are
- * at least as many partitions as members (bounded-load consistent hashing:
- * walk the ring from the key's point, skip members already at capacity), and
- * (b) adding or removing one member moves only about 1/N of the partitions.
+ * at least as many partitions as members (floor or ceil of the mean where
+ * that band holds no whole number), and (b) adding or removing one member
+ * moves only about 1/N of the partitions: of all assignments within the
+ * bounds, it is the one with the least total ring distance from keys to
+ * their owners' points (ring.c says why, test_ring.c what it measures).
  * The result depends only on the member set and the keys, never on insertion
  * order, so every process and host computes the same assignment.
  * Owns its memory; any process. */
