@@ -187,7 +187,9 @@ s_yaml_int(const char *text, long long *out)
 {
     char buf[128];
     size_t n = 0;
-    for (const char *p = text; *p && n < sizeof buf - 1; p++)
+    if (strlen(text) >= sizeof buf)
+        return -1;              /* far beyond 64 bits whatever the base */
+    for (const char *p = text; *p; p++)
         if (*p != '_')
             buf[n++] = *p;
     buf[n] = '\0';
@@ -242,15 +244,16 @@ s_ytruthy(s_yres_t *r, const sl_ynode_t *n)
     case Y_INT:
         return s_yaml_int(n->value, &i) < 0 || i != 0;
     case Y_FLOAT: {
-        char buf[128];
+        char *buf = sl_xstrdup(n->value);
         size_t k = 0;
-        for (const char *p = n->value; *p && k < sizeof buf - 1; p++)
+        for (const char *p = n->value; *p; p++)
             if (*p != '_')
                 buf[k++] = *p;
         buf[k] = '\0';
-        if (strpbrk(buf, "nNiI"))
-            return 1;       /* .inf, .nan */
-        return strchr(buf, ':') || strtod(buf, NULL) != 0.0;
+        /* .inf and .nan are true; 1:30.5 (sexagesimal) is never zero */
+        int t = strpbrk(buf, "nNiI:") || strtod(buf, NULL) != 0.0;
+        free(buf);
+        return t;
     }
     case Y_TIMESTAMP:
         return 1;
@@ -336,21 +339,19 @@ s_rewrite(s_load_t *ld, const sl_ynode_t *node, sl_jsonpath_t *p)
     if (!k1)
         return s_lerr(ld, node, "JSONPath '%s': '%s' as a whole (or with a wildcard or "
                       "index) is not supported yet", sl_jsonpath_text(p), k0);
-    char key[512];
+    const char *key;
     if (strcmp(k0, "metadata") == 0) {
         if (strcmp(k1, "message_id") != 0 && strcmp(k1, "timestamp") != 0)
             return F_NEVER;
-        snprintf(key, sizeof key, "%s", k1);
+        key = k1;
     } else if (strcmp(k1, "msg_id") == 0 || strcmp(k1, "reply_q") == 0) {
         return F_NEVER;         /* RpcContext keeps these out of to_dict() */
     } else if (strcmp(k1, "client_timeout") == 0) {
-        snprintf(key, sizeof key, "_timeout");  /* unpack_context's mapping */
+        key = "_timeout";       /* unpack_context's mapping */
     } else {
-        if (strlen(k1) + 10 > sizeof key)
-            return F_NEVER;
-        snprintf(key, sizeof key, "_context_%s", k1);
+        key = sl_arena_printf(&ld->m->arena, "_context_%s", k1);
     }
-    sl_jsonpath_replace_head(p, 2, key);
+    sl_jsonpath_replace_head(p, 2, sl_arena_strdup(&ld->m->arena, key));
     return F_PATH;
 }
 
@@ -360,7 +361,9 @@ static int
 s_compile_field(s_load_t *ld, const sl_ynode_t *node, const char *what, s_field_t *f)
 {
     memset(f, 0, sizeof *f);
-    if (node && node->kind == SL_Y_MAP) {
+    if (!node)
+        return s_lerr(ld, NULL, "%s: no value", what);
+    if (node->kind == SL_Y_MAP) {
         for (size_t i = 0; i < node->n; i++) {
             if (strcmp(node->keys[i], "plugin") == 0)
                 return s_lerr(ld, node->items[i], "%s: plugins are not supported yet", what);
@@ -373,7 +376,7 @@ s_compile_field(s_load_t *ld, const sl_ynode_t *node, const char *what, s_field_
             return s_lerr(ld, node, "%s: the field 'fields' is required", what);
         node = fields;
     }
-    if (node && node->kind == SL_Y_SEQ) {
+    if (node->kind == SL_Y_SEQ) {
         if (node->n != 1)
             return s_lerr(ld, node, "%s: %s", what, node->n ? "several paths (a union) are "
                           "not supported yet" : "an empty list is not a JSONPath");
@@ -396,8 +399,8 @@ s_compile_field(s_load_t *ld, const sl_ynode_t *node, const char *what, s_field_
     case Y_STR:
         break;
     default:
-        return s_lerr(ld, node ? node : NULL, "%s: '%s' is neither a JSONPath nor an integer",
-                      what, node && node->kind == SL_Y_SCALAR ? node->value : "(not a scalar)");
+        return s_lerr(ld, node, "%s: '%s' is neither a JSONPath nor an integer",
+                      what, node->kind == SL_Y_SCALAR ? node->value : "(not a scalar)");
     }
     char jerr[512];
     sl_jsonpath_t *p = sl_jsonpath_compile(node->value, jerr, sizeof jerr);
@@ -690,7 +693,8 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
         goto out_yres;
     const sl_ynode_t *root = doc->root;
     if (!root || root->kind != SL_Y_MAP) {
-        sl_yerr(root, err, errlen, "expected a mapping with a `metric:` list");
+        sl_yerr_at(m->file, root ? root->line : 1, err, errlen,
+                   "expected a mapping with a `metric:` list");
         goto out_yres;
     }
     for (size_t i = 0; i < root->n; i++) {
@@ -702,13 +706,8 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
     }
     const sl_ynode_t *metric = sl_ynode_get(root, "metric");
     if (!metric || metric->kind != SL_Y_SEQ) {
-        if (metric && metric->kind == SL_Y_SCALAR && !sl_ynode_is_null(metric))
-            sl_yerr(metric, err, errlen, "`metric:` must be a list of meter definitions");
-        else if (metric && metric->kind == SL_Y_MAP)
-            sl_yerr(metric, err, errlen, "`metric:` must be a list of meter definitions");
-        else
-            sl_yerr(metric ? metric : root, err, errlen,
-                    "`metric:` must be a list of meter definitions");
+        sl_yerr(metric ? metric : root, err, errlen,
+                "`metric:` must be a list of meter definitions");
         goto out_yres;
     }
     /* ProcessMeterNotifications._load_definitions walks the list backwards
@@ -845,6 +844,7 @@ typedef struct {
     s_meta_memo_t           *meta_memo;
     const char              *fallback;  /* payload-copy metadata, once built */
     const char              *msg_ts;    /* normalised notification timestamp */
+    const char              *message_id;    /* copied into the arena once */
     int                      msg_ts_state;
 } s_conv_t;
 
@@ -933,9 +933,13 @@ s_ctx_fallback(const sl_notification_t *n, const char *k1, const char *leaf)
 static void
 s_gen_begin(s_conv_t *c)
 {
-    if (!c->g)
+    if (!c->g) {
         c->g = yajl_gen_alloc(NULL);
-    else {
+        if (!c->g) {            /* out of memory: as sl_xmalloc does */
+            fprintf(stderr, "sluice: out of memory allocating a JSON generator\n");
+            abort();
+        }
+    } else {
         yajl_gen_clear(c->g);
         yajl_gen_reset(c->g, NULL);
     }
@@ -1448,25 +1452,29 @@ s_build(s_conv_t *c, const s_def_t *d, sl_sample_t *s)
     if (v_project)
         project = v_project;
 
+    /* Every string is copied into the caller's arena: samples may outlive
+     * the notification and even this table (a reload while they queue). */
     memset(s, 0, sizeof *s);
-    s->name = d->name;
+    s->name = sl_arena_strdup(c->a, d->name);
     if (v_name) {
         /* The pipeline fnmatch()es the name against its sources: a
          * non-string raises there. */
         if (v_name->type != yajl_t_string)
             return -1;
-        s->name = v_name->u.string;
+        s->name = sl_arena_strdup(c->a, v_name->u.string);
     }
-    s->type = v_type ? sl_json_scalar_text(c->a, v_type) : d->type;
-    s->unit = v_unit ? sl_json_scalar_text(c->a, v_unit) : d->unit;
+    s->type = v_type ? sl_json_scalar_text(c->a, v_type) : sl_arena_strdup(c->a, d->type);
+    s->unit = v_unit ? sl_json_scalar_text(c->a, v_unit) : sl_arena_strdup(c->a, d->unit);
     s->user_id = sl_json_scalar_text(c->a, user);
     s->project_id = sl_json_scalar_text(c->a, project);
     s->resource_id = sl_json_scalar_text(c->a, v_res);
     s->resource_metadata = metadata ? metadata : s_fallback_metadata(c);
     if (!s->resource_metadata)
         return -1;
-    s->source = "openstack";
-    s->message_id = n->message_id;
+    s->source = "openstack";           /* sample_source's default */
+    if (!c->message_id)
+        c->message_id = sl_arena_strdup(c->a, n->message_id);
+    s->message_id = c->message_id;
 
     /* ts = timestamp if timestamp else message['metadata']['timestamp'] */
     if (sl_json_truthy(v_ts)) {
@@ -1487,8 +1495,7 @@ s_build(s_conv_t *c, const s_def_t *d, sl_sample_t *s)
         return 0;
     switch (v_volume->type) {
     case yajl_t_number:
-        s->volume_json = v_volume->u.number.r ? v_volume->u.number.r
-                                              : sl_json_scalar_text(c->a, v_volume);
+        s->volume_json = sl_json_scalar_text(c->a, v_volume);
         s->volume = v_volume->u.number.d;
         if (v_volume->u.number.r)
             s->volume = strtod(v_volume->u.number.r, NULL);

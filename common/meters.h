@@ -49,8 +49,9 @@ void sl_meters_destroy(sl_meters_t **m_p);
 size_t sl_meters_count(const sl_meters_t *m);
 
 /* Writes the samples n yields to out[0..max) in Ceilometer's order and
- * returns how many (samples beyond max are counted as skipped). Strings
- * are allocated in a; `id` is a fresh random UUID per sample. Where
+ * returns how many (samples beyond max are counted as skipped). Every
+ * string is allocated in a (source is a static "openstack"), so samples
+ * outlive n and m; `id` is a fresh random UUID per sample. Where
  * Ceilometer 19 raises while building a notification's samples (a
  * timestamp iso8601 cannot parse, a JSONPath index on a non-list, a
  * non-object user_metadata, a volume that is an object or a list, a

@@ -33,6 +33,7 @@
     X(no_sample_priority,  "decoded notifications whose priority yields no samples (only info and sample do)") \
     X(no_definition,       "notifications no meter definition matched") \
     X(convert_skipped,     "samples a matching definition could not build (missing field, bad volume)") \
+    X(convert_failed,      "notifications that lost every sample where Ceilometer raises (bad timestamp, bad index, ...)") \
     X(samples_converted,   "samples built from notifications") \
     X(samples_unrouted,    "samples no pipeline source selected") \
     X(samples_routed,      "samples sent towards sinks (one per sink)") \

@@ -267,10 +267,10 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
                                   S_MAX_SAMPLES_PER_NOTIFICATION, &cs);
     SL_INC(slot, no_definition, cs.no_definition);
     SL_INC(slot, convert_skipped, cs.skipped);
+    SL_INC(slot, convert_failed, cs.failed);
     SL_INC(slot, samples_converted, ns);
     for (size_t i = 0; i < ns; i++) {
-        if (in->conf->sample_source && !in->samples[i].source)
-            in->samples[i].source = in->conf->sample_source;
+        in->samples[i].source = in->conf->sample_source;   /* Ceilometer's sample_source */
         size_t nr = sl_pipeline_route(in->conf->pipeline, in->samples[i].name, in->route, SL_MAX_SINKS);
         if (!nr)
             SL_INC(slot, samples_unrouted, 1);

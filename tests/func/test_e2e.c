@@ -1,6 +1,8 @@
 /* End-to-end tests of the real sluiced: supervisor, ingest and pipeline
  * workers, ZeroMQ routing, leases, the file publisher, signals. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -333,9 +335,5 @@ main(void)
     tcase_add_test(tc, sigkilled_pipeline_worker_is_respawned_and_processing_continues);
     tcase_add_test(tc, sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwise);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return sl_check_run(s);
 }

@@ -1,5 +1,7 @@
 /* conf: sluice.yaml settings, overrides, the embedded default, errors. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,9 +181,5 @@ main(void)
     tcase_add_test(tc, help_lists_every_setting);
     tcase_add_test(tc, auto_worker_count_is_at_least_one_each);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return sl_check_run(s);
 }

@@ -2,6 +2,8 @@
  * across processes: no partition ever has two holders, and readers never
  * see a torn (owner, generation, endpoint) triple. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <limits.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -367,9 +369,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return sl_check_run(s_suite());
 }

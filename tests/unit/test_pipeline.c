@@ -2,6 +2,8 @@
  * their messages, with file:line), meter selection with Python's fnmatch,
  * routing, and the partition hash of a sample's grouping keys. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -942,9 +944,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return sl_check_run(s_suite());
 }

@@ -29,6 +29,8 @@
  * used below: moved <= hi + 2.5 sqrt(P), hi being the most keys the joining
  * member may hold (measured worst: hi + 2.18 sqrt(P), at P = 17). */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -333,9 +335,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return sl_check_run(s_suite());
 }

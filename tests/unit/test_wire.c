@@ -1,6 +1,8 @@
 /* test_wire — frames round-trip every sample field exactly, and a truncated
  * or corrupt frame is rejected whole before any record is read. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -534,9 +536,5 @@ s_suite(void)
 int
 main(void)
 {
-    SRunner *sr = srunner_create(s_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed != 0;
+    return sl_check_run(s_suite());
 }

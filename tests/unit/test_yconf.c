@@ -1,5 +1,7 @@
 /* yconf: YAML tree with line numbers, anchors, aliases and merge keys. */
 #include <check.h>
+
+#include "tests/sl_check.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,9 +111,5 @@ main(void)
     tcase_add_test(tc, alias_bombs_and_recursion_are_refused);
     tcase_add_test(tc, empty_documents_and_missing_files);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return sl_check_run(s);
 }

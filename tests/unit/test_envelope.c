@@ -1,0 +1,311 @@
+/* test_envelope — decoding oslo.messaging notifications in both wire forms,
+ * and one drop reason (with a one-line message) for every way a message
+ * can be unusable. Nothing may crash, leak or read out of bounds. */
+#include <check.h>
+
+#include "tests/sl_check.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/envelope.h"
+#include "common/json.h"
+
+#define GOOD "{\"message_id\":\"m-1\",\"publisher_id\":\"compute.host1\"," \
+             "\"event_type\":\"compute.instance.exists\",\"priority\":\"INFO\"," \
+             "\"payload\":{\"a\":1},\"timestamp\":\"2023-03-14 09:26:53.589793\"," \
+             "\"_context_user\":\"u\",\"_unique_id\":\"x\"}"
+
+/* Decodes text; asserts the status and that a failed decode leaves the
+ * notification cleared with a one-line reason. */
+static sl_env_status_t
+s_decode(const char *text, size_t len, size_t max, sl_notification_t *n, char *err, size_t errlen)
+{
+    sl_env_status_t st = sl_envelope_decode(text, len, max, n, err, errlen);
+    if (st != SL_ENV_OK) {
+        ck_assert_msg(n->root == NULL && n->outer == NULL && n->event_type == NULL &&
+                      n->payload == NULL, "a failed decode must leave the notification cleared");
+        ck_assert_msg(err[0] != '\0' && strchr(err, '\n') == NULL,
+                      "reason must be one non-empty line, got '%s'", err);
+    }
+    return st;
+}
+
+static void
+s_expect(const char *text, sl_env_status_t want, const char *fragment)
+{
+    sl_notification_t n;
+    char err[256] = "";
+    sl_env_status_t st = s_decode(text, strlen(text), 0, &n, err, sizeof err);
+    ck_assert_msg(st == want, "%.80s: expected %s, got %s (%s)", text, sl_env_status_name(want),
+                  sl_env_status_name(st), err);
+    if (fragment)
+        ck_assert_msg(strstr(err, fragment) != NULL, "%.80s: reason '%s' should mention '%s'",
+                      text, err, fragment);
+    sl_notification_clear(&n);
+}
+
+START_TEST(test_plain_message_decodes)
+{
+    sl_notification_t n;
+    char err[256] = "";
+    ck_assert_int_eq(s_decode(GOOD, strlen(GOOD), 0, &n, err, sizeof err), SL_ENV_OK);
+    ck_assert_str_eq(n.message_id, "m-1");
+    ck_assert_str_eq(n.publisher_id, "compute.host1");
+    ck_assert_str_eq(n.event_type, "compute.instance.exists");
+    ck_assert_str_eq(n.timestamp, "2023-03-14 09:26:53.589793");
+    ck_assert_int_eq(n.priority, SL_PRIO_INFO);
+    ck_assert_ptr_null(n.outer);
+    ck_assert_str_eq(sl_json_dump(&n.mem, n.payload), "{\"a\":1}");
+    ck_assert_str_eq(sl_json_str(sl_json_get(n.root, "_context_user")), "u");
+    sl_notification_clear(&n);
+    ck_assert_ptr_null(n.root);
+    sl_notification_clear(&n);          /* clearing twice is harmless */
+}
+END_TEST
+
+START_TEST(test_v2_envelope_decodes_the_inner_message)
+{
+    char text[2048];
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (const unsigned char *) "oslo.version", 12);
+    yajl_gen_string(g, (const unsigned char *) "2.0", 3);
+    yajl_gen_string(g, (const unsigned char *) "oslo.message", 12);
+    yajl_gen_string(g, (const unsigned char *) GOOD, strlen(GOOD));
+    yajl_gen_map_close(g);
+    const unsigned char *buf;
+    size_t len;
+    yajl_gen_get_buf(g, &buf, &len);
+    snprintf(text, sizeof text, "%s", (const char *) buf);
+    yajl_gen_free(g);
+
+    sl_notification_t n;
+    char err[256] = "";
+    ck_assert_int_eq(s_decode(text, strlen(text), 0, &n, err, sizeof err), SL_ENV_OK);
+    ck_assert_ptr_nonnull(n.outer);
+    ck_assert_str_eq(n.event_type, "compute.instance.exists");
+    ck_assert_str_eq(n.message_id, "m-1");
+    ck_assert_ptr_null(sl_json_get(n.root, "oslo.message"));
+    sl_notification_clear(&n);
+}
+END_TEST
+
+START_TEST(test_input_needs_no_nul_and_trailing_bytes_are_ignored_by_length)
+{
+    char buf[sizeof GOOD + 8];
+    memcpy(buf, GOOD, strlen(GOOD));
+    memcpy(buf + strlen(GOOD), "XXXXXXXX", 8);      /* no NUL after the message */
+    sl_notification_t n;
+    char err[256] = "";
+    ck_assert_int_eq(s_decode(buf, strlen(GOOD), 0, &n, err, sizeof err), SL_ENV_OK);
+    sl_notification_clear(&n);
+    ck_assert_int_eq(s_decode(buf, strlen(GOOD) + 8, 0, &n, err, sizeof err),
+                     SL_ENV_ERR_malformed_json);
+}
+END_TEST
+
+START_TEST(test_priority_is_case_insensitive)
+{
+    static const struct { const char *p; sl_priority_t want; } cases[] = {
+        { "info", SL_PRIO_INFO }, { "INFO", SL_PRIO_INFO }, { "Info", SL_PRIO_INFO },
+        { "SAMPLE", SL_PRIO_SAMPLE }, { "audit", SL_PRIO_AUDIT }, { "DEBUG", SL_PRIO_DEBUG },
+        { "warn", SL_PRIO_WARN }, { "WARNING", SL_PRIO_WARN }, { "error", SL_PRIO_ERROR },
+        { "CRITICAL", SL_PRIO_CRITICAL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"%s\","
+                 "\"payload\":{},\"timestamp\":\"t\"}", cases[i].p);
+        sl_notification_t n;
+        char err[256] = "";
+        ck_assert_msg(s_decode(text, strlen(text), 0, &n, err, sizeof err) == SL_ENV_OK,
+                      "%s: %s", cases[i].p, err);
+        ck_assert_msg(n.priority == cases[i].want, "%s: got %s", cases[i].p,
+                      sl_priority_name(n.priority));
+        ck_assert_ptr_null(n.publisher_id);
+        sl_notification_clear(&n);
+    }
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"notice\",\"payload\":{},"
+             "\"timestamp\":\"t\"}", SL_ENV_ERR_bad_priority, "notice");
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"\",\"payload\":{},"
+             "\"timestamp\":\"t\"}", SL_ENV_ERR_bad_priority, NULL);
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"info \",\"payload\":{},"
+             "\"timestamp\":\"t\"}", SL_ENV_ERR_bad_priority, NULL);
+}
+END_TEST
+
+START_TEST(test_not_json)
+{
+    s_expect("", SL_ENV_ERR_malformed_json, NULL);
+    s_expect("   ", SL_ENV_ERR_malformed_json, NULL);
+    s_expect("{\"message_id\":\"m\",", SL_ENV_ERR_malformed_json, NULL);
+    s_expect("{\"a\":1} {\"b\":2}", SL_ENV_ERR_malformed_json, NULL);
+    s_expect("\xff\xfe", SL_ENV_ERR_malformed_json, NULL);
+    s_expect("{\"a\":\"\xc3\"}", SL_ENV_ERR_malformed_json, NULL);
+}
+END_TEST
+
+START_TEST(test_deep_nesting_is_refused_not_recursed)
+{
+    size_t depth = 200000;
+    char *text = malloc(2 * depth + 1);
+    memset(text, '[', depth);
+    memset(text + depth, ']', depth);
+    text[2 * depth] = '\0';
+    s_expect(text, SL_ENV_ERR_malformed_json, "nested");
+    strcpy(text, "{\"payload\":");
+    memset(text + 11, '[', depth - 11);
+    text[depth] = '\0';
+    s_expect(text, SL_ENV_ERR_malformed_json, NULL);     /* truncated and deep */
+    free(text);
+}
+END_TEST
+
+START_TEST(test_not_an_object)
+{
+    s_expect("null", SL_ENV_ERR_not_object, "null");
+    s_expect("[1,2]", SL_ENV_ERR_not_object, "array");
+    s_expect("\"text\"", SL_ENV_ERR_not_object, "string");
+    s_expect("42", SL_ENV_ERR_not_object, "number");
+    s_expect("true", SL_ENV_ERR_not_object, NULL);
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"[1]\"}", SL_ENV_ERR_not_object, NULL);
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"null\"}", SL_ENV_ERR_not_object, NULL);
+}
+END_TEST
+
+START_TEST(test_bad_v2_envelopes)
+{
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":{\"event_type\":\"e\"}}",
+             SL_ENV_ERR_bad_envelope, "oslo.message");
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":null}", SL_ENV_ERR_bad_envelope, NULL);
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":42}", SL_ENV_ERR_bad_envelope, NULL);
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"{not json\"}", SL_ENV_ERR_bad_envelope,
+             "invalid JSON");
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"\"}", SL_ENV_ERR_bad_envelope, NULL);
+    s_expect("{\"oslo.version\":\"3.0\",\"oslo.message\":\"{}\"}", SL_ENV_ERR_bad_envelope,
+             "version");
+    s_expect("{\"oslo.version\":\"2.1\",\"oslo.message\":\"{}\"}", SL_ENV_ERR_bad_envelope, NULL);
+    s_expect("{\"oslo.version\":\"2\",\"oslo.message\":\"{}\"}", SL_ENV_ERR_bad_envelope, NULL);
+    s_expect("{\"oslo.version\":2.0,\"oslo.message\":\"{}\"}", SL_ENV_ERR_bad_envelope, NULL);
+    /* A compatible older minor/revision is accepted (version_is_compatible). */
+    s_expect("{\"oslo.version\":\"2.0.0\",\"oslo.message\":\"{}\"}", SL_ENV_ERR_missing_field,
+             NULL);
+    /* One key alone is no envelope: a plain message lacking fields. */
+    s_expect("{\"oslo.message\":\"{}\"}", SL_ENV_ERR_missing_field, NULL);
+}
+END_TEST
+
+START_TEST(test_every_missing_or_mistyped_field)
+{
+    static const char *fields[] = { "event_type", "priority", "payload", "message_id", "timestamp" };
+    for (size_t f = 0; f < 5; f++) {
+        for (int variant = 0; variant < 2; variant++) {
+            char text[512];
+            size_t o = (size_t) snprintf(text, sizeof text, "{");
+            for (size_t k = 0; k < 5; k++) {
+                const char *val = strcmp(fields[k], "payload") == 0 ? "{}"
+                                  : strcmp(fields[k], "priority") == 0 ? "\"info\"" : "\"x\"";
+                if (k == f && variant == 0)
+                    continue;                       /* missing */
+                if (k == f)
+                    val = strcmp(fields[k], "payload") == 0 ? NULL : "12";   /* wrong type */
+                if (!val)
+                    continue;
+                o += (size_t) snprintf(text + o, sizeof text - o, "%s\"%s\":%s",
+                                       o > 1 ? "," : "", fields[k], val);
+            }
+            snprintf(text + o, sizeof text - o, "}");
+            s_expect(text, SL_ENV_ERR_missing_field, fields[f]);
+        }
+    }
+    /* payload may be any JSON value, null included; publisher_id is optional */
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"info\",\"payload\":null,"
+             "\"timestamp\":\"t\",\"publisher_id\":5}", SL_ENV_OK, NULL);
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":[\"info\"],\"payload\":1,"
+             "\"timestamp\":\"t\"}", SL_ENV_ERR_missing_field, "priority is an array");
+}
+END_TEST
+
+START_TEST(test_oversize_is_checked_before_parsing)
+{
+    sl_notification_t n;
+    char err[256] = "";
+    ck_assert_int_eq(s_decode("{not even json", 14, 10, &n, err, sizeof err), SL_ENV_ERR_oversized);
+    ck_assert_msg(strstr(err, "14") != NULL, "reason should give the size: %s", err);
+    ck_assert_int_eq(s_decode(GOOD, strlen(GOOD), strlen(GOOD), &n, err, sizeof err), SL_ENV_OK);
+    sl_notification_clear(&n);
+}
+END_TEST
+
+START_TEST(test_names)
+{
+    ck_assert_str_eq(sl_env_status_name(SL_ENV_OK), "ok");
+    ck_assert_str_eq(sl_env_status_name(SL_ENV_ERR_bad_priority), "bad_priority");
+    ck_assert_str_eq(sl_env_status_name(SL_ENV_ERR_oversized), "oversized");
+    ck_assert_str_eq(sl_env_status_name(SL_ENV_ERR__COUNT), "unknown");
+    ck_assert_str_eq(sl_priority_name(SL_PRIO_SAMPLE), "sample");
+    ck_assert_str_eq(sl_priority_name((sl_priority_t) 99), "unknown");
+}
+END_TEST
+
+START_TEST(test_garbage_never_crashes)
+{
+    /* Every prefix of a v2 envelope, and byte flips of a plain message. */
+    const char *env = "{\"oslo.version\":\"2.0\",\"oslo.message\":\"{\\\"message_id\\\":\\\"m\\\","
+                      "\\\"event_type\\\":\\\"e\\\",\\\"priority\\\":\\\"info\\\",\\\"payload\\\":{},"
+                      "\\\"timestamp\\\":\\\"t\\\"}\"}";
+    size_t len = strlen(env);
+    for (size_t i = 0; i <= len; i++) {
+        sl_notification_t n;
+        char err[256] = "";
+        sl_env_status_t st = s_decode(env, i, 0, &n, err, sizeof err);
+        ck_assert_msg(i == len ? st == SL_ENV_OK : st != SL_ENV_OK, "prefix %zu: %s", i,
+                      sl_env_status_name(st));
+        sl_notification_clear(&n);
+    }
+    char buf[sizeof GOOD];
+    unsigned seed = 1;
+    for (int round = 0; round < 3000; round++) {
+        memcpy(buf, GOOD, sizeof GOOD);
+        for (int k = 0; k < 3; k++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[(seed >> 8) % (sizeof GOOD - 1)] = (char) (seed >> 20);
+        }
+        sl_notification_t n;
+        char err[256] = "";
+        sl_env_status_t st = sl_envelope_decode(buf, sizeof GOOD - 1, 0, &n, err, sizeof err);
+        ck_assert(st >= SL_ENV_OK && st < SL_ENV_ERR__COUNT);
+        sl_notification_clear(&n);
+    }
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("envelope");
+    TCase *tc = tcase_create("decode");
+    tcase_add_test(tc, test_plain_message_decodes);
+    tcase_add_test(tc, test_v2_envelope_decodes_the_inner_message);
+    tcase_add_test(tc, test_input_needs_no_nul_and_trailing_bytes_are_ignored_by_length);
+    tcase_add_test(tc, test_priority_is_case_insensitive);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("drops");
+    tcase_add_test(tc, test_not_json);
+    tcase_add_test(tc, test_deep_nesting_is_refused_not_recursed);
+    tcase_add_test(tc, test_not_an_object);
+    tcase_add_test(tc, test_bad_v2_envelopes);
+    tcase_add_test(tc, test_every_missing_or_mistyped_field);
+    tcase_add_test(tc, test_oversize_is_checked_before_parsing);
+    tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_garbage_never_crashes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return sl_check_run(s_suite());
+}

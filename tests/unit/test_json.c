@@ -1,0 +1,242 @@
+/* test_json — the arena JSON parser (Python json.loads semantics where yajl
+ * differs), serialisation, raw insertion, truthiness and equality. */
+#include <check.h>
+
+#include "tests/sl_check.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+
+static sl_arena_t s_a;
+
+static void
+s_setup(void)
+{
+    sl_arena_init(&s_a, 0);
+}
+
+static void
+s_teardown(void)
+{
+    sl_arena_destroy(&s_a);
+}
+
+static yajl_val
+s_parse(const char *text)
+{
+    char err[256];
+    yajl_val v = sl_json_parse(&s_a, text, strlen(text), 0, err, sizeof err);
+    ck_assert_msg(v != NULL, "expected %s to parse, got: %s", text, err);
+    return v;
+}
+
+static const char *
+s_dump(yajl_val v)
+{
+    return sl_json_dump(&s_a, v);
+}
+
+START_TEST(test_parse_round_trips_every_kind)
+{
+    const char *text = "{\"s\":\"a\\\"b\\u00e9\\n\",\"i\":-12,\"f\":1.5e3,\"t\":true,\"F\":false,"
+                       "\"n\":null,\"a\":[1,[],{}],\"o\":{\"k\":\"v\"}}";
+    ck_assert_str_eq(s_dump(s_parse(text)), "{\"s\":\"a\\\"b\xc3\xa9\\n\",\"i\":-12,\"f\":1.5e3,"
+                     "\"t\":true,\"F\":false,\"n\":null,\"a\":[1,[],{}],\"o\":{\"k\":\"v\"}}");
+}
+END_TEST
+
+START_TEST(test_numbers_keep_their_text_and_flags)
+{
+    yajl_val v = s_parse("[7, 2.50, 1e400, 123456789012345678901234567890]");
+    yajl_val *n = v->u.array.values;
+    ck_assert_str_eq(n[0]->u.number.r, "7");
+    ck_assert(n[0]->u.number.flags & YAJL_NUMBER_INT_VALID);
+    ck_assert_int_eq(n[0]->u.number.i, 7);
+    ck_assert_str_eq(n[1]->u.number.r, "2.50");
+    ck_assert(!(n[1]->u.number.flags & YAJL_NUMBER_INT_VALID));
+    ck_assert(n[1]->u.number.d == 2.5);
+    ck_assert_msg(!(n[2]->u.number.flags & YAJL_NUMBER_DOUBLE_VALID), "1e400 overflows a double");
+    ck_assert_msg(!(n[3]->u.number.flags & YAJL_NUMBER_INT_VALID), "30 digits overflow long long");
+    ck_assert_str_eq(s_dump(v), "[7,2.50,1e400,123456789012345678901234567890]");
+}
+END_TEST
+
+START_TEST(test_repeated_key_keeps_first_position_and_last_value)
+{
+    /* Python: json.loads('{"a":1,"b":2,"a":3}') == {'a': 3, 'b': 2} in that order */
+    ck_assert_str_eq(s_dump(s_parse("{\"a\":1,\"b\":2,\"a\":3}")), "{\"a\":3,\"b\":2}");
+    /* Big objects go through the hash table path. */
+    char text[4096], want[4096];
+    size_t o = 0, w = 0;
+    o += (size_t) sprintf(text + o, "{");
+    w += (size_t) sprintf(want + w, "{");
+    for (int i = 0; i < 40; i++) {
+        o += (size_t) sprintf(text + o, "%s\"k%d\":%d", i ? "," : "", i, i);
+        w += (size_t) sprintf(want + w, "%s\"k%d\":%d", i ? "," : "", i, i == 7 ? 107 : i == 39 ? 139 : i);
+    }
+    sprintf(text + o, ",\"k7\":107,\"k39\":0,\"k39\":139}");
+    sprintf(want + w, "}");
+    yajl_val v = s_parse(text);
+    ck_assert_int_eq(v->u.object.len, 40);
+    ck_assert_str_eq(s_dump(v), want);
+}
+END_TEST
+
+START_TEST(test_nesting_is_limited)
+{
+    char text[1024];
+    size_t d = SL_JSON_MAX_DEPTH;
+    memset(text, '[', d);
+    memset(text + d, ']', d);
+    char err[256];
+    ck_assert_msg(sl_json_parse(&s_a, text, 2 * d, 0, err, sizeof err) != NULL,
+                  "%zu levels must parse: %s", d, err);
+    memset(text, '[', d + 1);
+    memset(text + d + 1, ']', d + 1);
+    ck_assert(sl_json_parse(&s_a, text, 2 * d + 2, 0, err, sizeof err) == NULL);
+    ck_assert_msg(strstr(err, "nested deeper than") != NULL, "got: %s", err);
+}
+END_TEST
+
+START_TEST(test_bad_input_gives_one_line_reasons)
+{
+    static const char *bad[] = {
+        "", "   ", "{", "{\"a\":}", "[1,]", "{} x", "nul", "\"\xff\"", "{'a':1}", "01",
+        "{\"a\":1}{\"b\":2}", "NaN",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256] = "";
+        ck_assert_msg(sl_json_parse(&s_a, bad[i], strlen(bad[i]), 0, err, sizeof err) == NULL,
+                      "'%s' must be rejected", bad[i]);
+        ck_assert_msg(err[0] && !strchr(err, '\n'), "'%s': reason '%s' must be one line",
+                      bad[i], err);
+    }
+}
+END_TEST
+
+START_TEST(test_parse_needs_no_terminating_nul)
+{
+    const char text[] = "{\"a\":1}garbage";
+    char err[256];
+    yajl_val v = sl_json_parse(&s_a, text, 7, 0, err, sizeof err);
+    ck_assert_msg(v != NULL, "%s", err);
+    ck_assert_str_eq(s_dump(v), "{\"a\":1}");
+}
+END_TEST
+
+START_TEST(test_get_prefers_the_last_duplicate_of_a_yajl_tree)
+{
+    char err[128];
+    yajl_val v = yajl_tree_parse("{\"a\":1,\"a\":2}", err, sizeof err);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_str_eq(sl_json_get(v, "a")->u.number.r, "2");
+    ck_assert_ptr_null(sl_json_get(v, "b"));
+    ck_assert_ptr_null(sl_json_get(NULL, "a"));
+    yajl_tree_free(v);
+}
+END_TEST
+
+START_TEST(test_raw_values_take_their_place_in_the_generator)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_map_open(g);
+    yajl_gen_string(g, (const unsigned char *) "a", 1);
+    ck_assert_int_eq(sl_json_gen_raw(g, "{\"x\":[1,2]}", 11), 0);
+    yajl_gen_string(g, (const unsigned char *) "b", 1);
+    yajl_gen_array_open(g);
+    ck_assert_int_eq(sl_json_gen_raw(g, "\"s\"", 3), 0);
+    ck_assert_int_eq(sl_json_gen_raw(g, "null", 4), 0);
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+    const unsigned char *buf;
+    size_t len;
+    yajl_gen_get_buf(g, &buf, &len);
+    ck_assert_str_eq((const char *) buf, "{\"a\":{\"x\":[1,2]},\"b\":[\"s\",null]}");
+    yajl_gen_free(g);
+}
+END_TEST
+
+START_TEST(test_scalar_text)
+{
+    yajl_val v = s_parse("[\"s\",12.0,true,false,null,{\"a\":[1]}]");
+    yajl_val *e = v->u.array.values;
+    ck_assert_str_eq(sl_json_scalar_text(&s_a, e[0]), "s");
+    ck_assert_str_eq(sl_json_scalar_text(&s_a, e[1]), "12.0");
+    ck_assert_str_eq(sl_json_scalar_text(&s_a, e[2]), "true");
+    ck_assert_str_eq(sl_json_scalar_text(&s_a, e[3]), "false");
+    ck_assert_ptr_null(sl_json_scalar_text(&s_a, e[4]));
+    ck_assert_ptr_null(sl_json_scalar_text(&s_a, NULL));
+    ck_assert_str_eq(sl_json_scalar_text(&s_a, e[5]), "{\"a\":[1]}");
+    ck_assert_str_eq(sl_json_str(e[0]), "s");
+    ck_assert_ptr_null(sl_json_str(e[1]));
+}
+END_TEST
+
+START_TEST(test_truthiness_is_pythons)
+{
+    static const struct { const char *json; int truthy; } cases[] = {
+        { "null", 0 }, { "false", 0 }, { "true", 1 }, { "0", 0 }, { "-0", 0 }, { "0.0", 0 },
+        { "0e7", 0 }, { "1e-400", 0 }, { "1e400", 1 }, { "0.1", 1 }, { "\"\"", 0 },
+        { "\"0\"", 1 }, { "[]", 0 }, { "[0]", 1 }, { "{}", 0 }, { "{\"a\":null}", 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        ck_assert_msg(sl_json_truthy(s_parse(cases[i].json)) == cases[i].truthy,
+                      "bool(%s) should be %d", cases[i].json, cases[i].truthy);
+    ck_assert(!sl_json_truthy(NULL));
+}
+END_TEST
+
+START_TEST(test_equality_ignores_key_order_and_number_spelling)
+{
+    ck_assert(sl_json_equal(s_parse("{\"a\":1,\"b\":[1,2.0]}"), s_parse("{\"b\":[1.0,2],\"a\":1e0}")));
+    ck_assert(!sl_json_equal(s_parse("[1,2]"), s_parse("[2,1]")));
+    ck_assert(!sl_json_equal(s_parse("true"), s_parse("1")));
+    ck_assert(!sl_json_equal(s_parse("{\"a\":1}"), s_parse("{\"a\":1,\"b\":2}")));
+    ck_assert(!sl_json_equal(s_parse("\"1\""), s_parse("1")));
+    ck_assert(sl_json_equal(NULL, NULL));
+    ck_assert(!sl_json_equal(NULL, s_parse("null")));
+}
+END_TEST
+
+START_TEST(test_new_string_copies)
+{
+    char buf[] = "hello";
+    yajl_val v = sl_json_new_string(&s_a, buf, 4);
+    buf[0] = 'X';
+    ck_assert_str_eq(sl_json_str(v), "hell");
+    ck_assert_str_eq(s_dump(v), "\"hell\"");
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("json");
+    TCase *tc = tcase_create("parse");
+    tcase_add_checked_fixture(tc, s_setup, s_teardown);
+    tcase_add_test(tc, test_parse_round_trips_every_kind);
+    tcase_add_test(tc, test_numbers_keep_their_text_and_flags);
+    tcase_add_test(tc, test_repeated_key_keeps_first_position_and_last_value);
+    tcase_add_test(tc, test_nesting_is_limited);
+    tcase_add_test(tc, test_bad_input_gives_one_line_reasons);
+    tcase_add_test(tc, test_parse_needs_no_terminating_nul);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("helpers");
+    tcase_add_checked_fixture(tc, s_setup, s_teardown);
+    tcase_add_test(tc, test_get_prefers_the_last_duplicate_of_a_yajl_tree);
+    tcase_add_test(tc, test_raw_values_take_their_place_in_the_generator);
+    tcase_add_test(tc, test_scalar_text);
+    tcase_add_test(tc, test_truthiness_is_pythons);
+    tcase_add_test(tc, test_equality_ignores_key_order_and_number_spelling);
+    tcase_add_test(tc, test_new_string_copies);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return sl_check_run(s_suite());
+}
