@@ -4,7 +4,11 @@
  * line, as fast as possible or at --rate per second, optionally --loop times,
  * then reports how many were sent and the rate. With a zmq source in
  * `mode: connect`, sluice's ingest workers connect to the endpoint this
- * binds, and ZeroMQ spreads the lines over them. */
+ * binds, and ZeroMQ spreads the lines over them.
+ *
+ * --generate N makes N realistic notifications instead of reading a file
+ * (tools/generate.h); with --output FILE they are written there instead of
+ * being sent (tools/bench generates first, so generation is not timed). */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +17,12 @@
 #include <string.h>
 #include <time.h>
 #include <zmq.h>
+
+#include "tools/generate.h"
+
+#ifndef SL_DEFAULT_TEMPLATES
+#define SL_DEFAULT_TEMPLATES "/usr/share/sluice/corpus.jsonl"
+#endif
 
 static volatile sig_atomic_t s_interrupted;
 
@@ -31,11 +41,20 @@ s_now(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
 }
 
+static double
+s_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
 static void
 s_usage(FILE *out)
 {
     fprintf(out,
-        "usage: sluice-inject --endpoint EP [--connect] [--rate N] [--loop N] [--wait-peer S] FILE\n"
+        "usage: sluice-inject --endpoint EP [options] FILE\n"
+        "       sluice-inject --generate N [--seed S] [--wire] [--templates F] (--endpoint EP | --output FILE)\n"
         "  --endpoint EP   ZeroMQ endpoint (tcp://127.0.0.1:5557, ipc:///run/sluice/notify.sock)\n"
         "  --connect       connect instead of bind (for a zmq source in mode: bind)\n"
         "  --rate N        notifications per second (default: as fast as possible)\n"
@@ -43,7 +62,13 @@ s_usage(FILE *out)
         "  --linger S      seconds to wait at the end for the queue to drain (default 30)\n"
         "  --peers N       (bind mode) wait until N peers have connected before sending,\n"
         "                  so that ZeroMQ spreads the file over all of them (default 1)\n"
-        "  --wait S        give up waiting for peers after S seconds (default 30)\n");
+        "  --wait S        give up waiting for peers after S seconds (default 30)\n"
+        "  --generate N    send N generated notifications (realistic OpenStack mix)\n"
+        "  --seed S        generator seed (default 1); same seed, same bytes\n"
+        "  --wire          generate the oslo v2 envelope form\n"
+        "  --templates F   template notifications (default " SL_DEFAULT_TEMPLATES ")\n"
+        "  --output FILE   write the generated lines to FILE instead of sending\n"
+        "  --json          print the report as JSON (with first/last send times)\n");
 }
 
 int
@@ -56,6 +81,12 @@ main(int argc, char **argv)
         { "loop", required_argument, NULL, 'l' },
         { "linger", required_argument, NULL, 'L' },
         { "peers", required_argument, NULL, 'p' },
+        { "generate", required_argument, NULL, 'g' },
+        { "seed", required_argument, NULL, 's' },
+        { "wire", no_argument, NULL, 'W' },
+        { "templates", required_argument, NULL, 'T' },
+        { "output", required_argument, NULL, 'o' },
+        { "json", no_argument, NULL, 'j' },
         { "wait", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -63,8 +94,11 @@ main(int argc, char **argv)
     const char *endpoint = NULL;
     int connect = 0, opt;
     double rate = 0;
-    long loops = 1, linger_s = 30, peers = 1, wait_s = 30;
-    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:h", longopts, NULL)) != -1) {
+    long loops = 1, linger_s = 30, peers = 1, wait_s = 30, generate = 0;
+    unsigned long long seed = 1;
+    int wire = 0, json = 0;
+    const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL;
+    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WT:o:jh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': connect = 1; break;
@@ -73,19 +107,48 @@ main(int argc, char **argv)
         case 'L': linger_s = atol(optarg); break;
         case 'p': peers = atol(optarg); break;
         case 'w': wait_s = atol(optarg); break;
+        case 'g': generate = atol(optarg); break;
+        case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'W': wire = 1; break;
+        case 'T': templates = optarg; break;
+        case 'o': output = optarg; break;
+        case 'j': json = 1; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
     }
-    if (!endpoint || optind != argc - 1 || loops < 1) {
+    if ((!endpoint && !output) || loops < 1 || (generate ? optind != argc : optind != argc - 1)) {
         s_usage(stderr);
         return 2;
     }
-    const char *path = argv[optind];
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "sluice-inject: cannot open %s: %s\n", path, strerror(errno));
+    FILE *f = NULL;
+    sl_gen_t *gen = NULL;
+    char gerr[512];
+    if (generate) {
+        gen = sl_gen_new(templates, seed, wire, gerr, sizeof gerr);
+        if (!gen) {
+            fprintf(stderr, "sluice-inject: %s\n", gerr);
+            return 1;
+        }
+    } else if (!(f = fopen(argv[optind], "r"))) {
+        fprintf(stderr, "sluice-inject: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
+    }
+    if (output) {
+        FILE *out = fopen(output, "w");
+        if (!out || !gen) {
+            fprintf(stderr, "sluice-inject: --output needs --generate and a writable file\n");
+            return 2;
+        }
+        for (long i = 0; i < generate; i++) {
+            size_t n;
+            const char *line = sl_gen_next(gen, &n);
+            fwrite(line, 1, n, out);
+            fputc('\n', out);
+        }
+        int rc = fclose(out) == 0 ? 0 : 1;
+        sl_gen_destroy(&gen);
+        return rc;
     }
     signal(SIGINT, s_on_int);
     signal(SIGTERM, s_on_int);
@@ -141,15 +204,28 @@ main(int argc, char **argv)
     char *line = NULL;
     size_t cap = 0;
     unsigned long sent = 0, bytes = 0;
-    double t0 = s_now();
+    double t0 = s_now(), first_send = 0, last_send = 0;
     for (long l = 0; l < loops && !s_interrupted; l++) {
-        rewind(f);
-        ssize_t n;
-        while (!s_interrupted && (n = getline(&line, &cap, f)) > 0) {
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                n--;
-            if (n == 0)
-                continue;
+        if (f)
+            rewind(f);
+        for (long k = 0; !s_interrupted; k++) {
+            const char *msg;
+            size_t n;
+            if (gen) {
+                if (k >= generate)
+                    break;
+                msg = sl_gen_next(gen, &n);
+            } else {
+                ssize_t r = getline(&line, &cap, f);
+                if (r <= 0)
+                    break;
+                while (r > 0 && (line[r - 1] == '\n' || line[r - 1] == '\r'))
+                    r--;
+                if (r == 0)
+                    continue;
+                msg = line;
+                n = (size_t) r;
+            }
             if (rate > 0) {
                 double due = t0 + (double) sent / rate;
                 double now = s_now();
@@ -160,24 +236,34 @@ main(int argc, char **argv)
                 }
             }
             /* Blocking send: waits for a peer and for queue room (back-pressure). */
-            while (zmq_send(sock, line, (size_t) n, 0) < 0) {
+            while (zmq_send(sock, msg, n, 0) < 0) {
                 if (errno != EINTR || s_interrupted)
                     break;
             }
+            if (!sent)
+                first_send = s_wall();
             sent++;
             bytes += (unsigned long) n;
         }
     }
+    last_send = s_wall();
     double dt = s_now() - t0;
     int linger = (int) linger_s * 1000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(sock);
     zmq_ctx_term(ctx);
     double total = s_now() - t0;
-    printf("sluice-inject: sent %lu notifications (%lu bytes) in %.3f s: %.0f notif/s "
-           "(%.3f s including the final drain)\n", sent, bytes, dt, dt > 0 ? (double) sent / dt : 0.0,
-           total);
+    if (json)
+        printf("{\"sent\": %lu, \"bytes\": %lu, \"seconds\": %.6f, \"notif_per_s\": %.1f, "
+               "\"first_send\": %.6f, \"last_send\": %.6f, \"seconds_with_drain\": %.6f}\n", sent,
+               bytes, dt, dt > 0 ? (double) sent / dt : 0.0, first_send, last_send, total);
+    else
+        printf("sluice-inject: sent %lu notifications (%lu bytes) in %.3f s: %.0f notif/s "
+               "(%.3f s including the final drain)\n", sent, bytes, dt,
+               dt > 0 ? (double) sent / dt : 0.0, total);
     free(line);
-    fclose(f);
+    if (f)
+        fclose(f);
+    sl_gen_destroy(&gen);
     return s_interrupted ? 1 : 0;
 }
