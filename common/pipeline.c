@@ -562,7 +562,8 @@ s_string_list(s_loader_t *l, const sl_ynode_t *seq, const char *what, const char
 static int
 s_load_sink(s_loader_t *l, const sl_ynode_t *node, sl_sink_t *sink)
 {
-    static const char *const allowed[] = { "name", "transformers", "publishers", NULL };
+    static const char *const allowed[] = { "name", "transformers", "publishers",
+                                           "reorder_window", NULL };
     if (node->kind != SL_Y_MAP)
         return s_err_at(l, node->line, "a sink must be a mapping");
     const char *name = s_name(l, node);
@@ -572,6 +573,18 @@ s_load_sink(s_loader_t *l, const sl_ynode_t *node, sl_sink_t *sink)
         return -1;
     sink->name = name;
     sink->line = node->line;
+    /* sluice extension: hold each partition's samples this many ms and
+     * release them in timestamp order (0 = off). */
+    const sl_ynode_t *rw = sl_ynode_get(node, "reorder_window");
+    sink->reorder_window_ms = 0;
+    if (rw) {
+        char *end = NULL;
+        unsigned long v = rw->kind == SL_Y_SCALAR ? strtoul(rw->value, &end, 10) : 0;
+        if (rw->kind != SL_Y_SCALAR || !*rw->value || *end || v > 600000)
+            return s_err_at(l, rw->line, "reorder_window of sink '%s' must be a number of "
+                            "milliseconds from 0 to 600000", name);
+        sink->reorder_window_ms = (unsigned) v;
+    }
 
     const sl_ynode_t *pubs = sl_ynode_get(node, "publishers");
     if (sl_ynode_is_null(pubs) || (pubs->kind == SL_Y_SEQ && pubs->n == 0))

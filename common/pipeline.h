@@ -1,7 +1,8 @@
 /* pipeline — Ceilometer's pipeline.yaml (sources -> sinks) and routing.
  *
  * sources: [{name, meters: [globs, or only `!` exclusions], sinks: [names]}]
- * sinks:   [{name, transformers: [{name, parameters}], publishers: [urls]}]
+ * sinks:   [{name, transformers: [{name, parameters}], publishers: [urls],
+ *            reorder_window: ms (sluice extension)}]
  * Ceilometer's rules: meters must not be empty, must not mix included and
  * excluded patterns, and `*` may not be combined with other includes;
  * exclusions are checked first; a list of only exclusions allows the rest.
@@ -41,6 +42,7 @@ typedef struct {
     size_t      n_publishers;
     const char **publishers;
     int         stateful;
+    unsigned    reorder_window_ms;  /* sluice extension; 0 = off */
     size_t      n_keys;             /* grouping keys (sample field names) */
     const char **keys;
 } sl_sink_t;

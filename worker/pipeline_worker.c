@@ -24,14 +24,17 @@
 #include "common/ring.h"
 #include "common/wire.h"
 #include "worker/publisher.h"
+#include "worker/reorder.h"
 #include "worker/transform.h"
 
 #define S_TAKEOVER_DELAY_MS 3000
+#define S_TIMER_FLUSH_MS 1000     /* retention checks: an empty flush point */
 
 typedef struct {
     int held;
     void *sock;
     sl_chain_t *chain;
+    sl_reorder_t *reorder;         /* NULL unless the sink has a reorder_window */
     char endpoint[SL_LEASE_ENDPOINT_MAX];
 } s_hold_t;
 
@@ -85,6 +88,47 @@ s_publish(s_pipe_t *pp, unsigned sink, sl_sample_vec_t *out)
     out->n = 0;
 }
 
+/* One notification's samples through the chain, then its flush point
+ * (Ceilometer's batch_size 1). */
+static void
+s_run_chain(void *arg, const sl_sample_t *samples, size_t n)
+{
+    s_hold_t *h = ((void **) arg)[1];
+    s_pipe_t *pp = ((void **) arg)[0];
+    sl_chain_process(h->chain, samples, n, &pp->out);
+    sl_chain_flush(h->chain, &pp->out);
+}
+
+static void
+s_notification(s_pipe_t *pp, s_hold_t *h, uint64_t now)
+{
+    if (h->reorder) {
+        sl_reorder_add(h->reorder, pp->in.v, pp->in.n, now);
+        return;
+    }
+    void *arg[2] = { pp, h };
+    s_run_chain(arg, pp->in.v, pp->in.n);
+}
+
+/* Releases what the reorder window lets go (everything if force) and, on
+ * the timer, gives every chain an empty flush point (retention_time). */
+static void
+s_timers(s_pipe_t *pp, int force, int timer_flush)
+{
+    uint64_t now = sl_now_ms();
+    for (unsigned i = 0; i < pp->n_sinks * pp->partitions; i++) {
+        s_hold_t *h = &pp->holds[i];
+        if (!h->held)
+            continue;
+        void *arg[2] = { pp, h };
+        if (h->reorder)
+            sl_reorder_release(h->reorder, now, force, s_run_chain, arg);
+        if (timer_flush)
+            sl_chain_flush(h->chain, &pp->out);
+        s_publish(pp, i / pp->partitions, &pp->out);
+    }
+}
+
 static void
 s_handle_frame(s_pipe_t *pp, void *data, size_t len)
 {
@@ -105,17 +149,17 @@ s_handle_frame(s_pipe_t *pp, void *data, size_t len)
     unsigned flags;
     int rc;
     pp->in.n = 0;
+    uint64_t now = sl_now_ms();
     while ((rc = sl_wire_reader_next(&r, &s, &flags)) == 1) {
         SL_INC(ctx->slot, samples_received, 1);
         sl_sample_vec_push(&pp->in, &s);
         if (flags & SL_WIRE_FLAG_END_OF_NOTIFICATION) {
-            sl_chain_process(h->chain, pp->in.v, pp->in.n, &pp->out);
-            sl_chain_flush(h->chain, &pp->out);
+            s_notification(pp, h, now);
             pp->in.n = 0;
         }
     }
     if (pp->in.n) {   /* a frame always ends on a notification boundary; be safe */
-        sl_chain_process(h->chain, pp->in.v, pp->in.n, &pp->out);
+        s_notification(pp, h, now);
         pp->in.n = 0;
     }
     s_publish(pp, r.hdr.sink, &pp->out);
@@ -140,6 +184,11 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
     if (!h->held)
         return;
     s_drain_socket(pp, h);
+    if (h->reorder) {
+        void *arg[2] = { pp, h };
+        sl_reorder_release(h->reorder, 0, 1, s_run_chain, arg);
+        sl_reorder_destroy(&h->reorder);
+    }
     sl_chain_flush(h->chain, &pp->out);
     s_publish(pp, sink, &pp->out);
     sl_chain_destroy(&h->chain);
@@ -174,6 +223,8 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
     }
     snprintf(h->endpoint, sizeof h->endpoint, "%s", ep);
     h->chain = sl_chain_new(&pp->conf->pipeline->sinks[sink]);
+    unsigned window = pp->conf->pipeline->sinks[sink].reorder_window_ms;
+    h->reorder = window ? sl_reorder_new(window) : NULL;
     h->held = 1;
     SL_INC(pp->ctx->slot, leases_taken, 1);
 }
@@ -280,9 +331,16 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     }
     zmq_pollitem_t *items = sl_xcalloc(total + 1, sizeof *items);
     unsigned *item_part = sl_xcalloc(total + 1, sizeof *item_part);
-    uint64_t last_cron = 0, drain_started = 0, last_frame = sl_now_ms();
+    uint64_t last_cron = 0, drain_started = 0, last_frame = sl_now_ms(), last_flush = sl_now_ms(), last_timers = 0;
     while (rc == 0 && !sl_worker_stop) {
         uint64_t now = sl_now_ms();
+        int timer_flush = now - last_flush >= S_TIMER_FLUSH_MS;
+        if (timer_flush)
+            last_flush = now;
+        if (now - last_timers >= 5 || timer_flush) {
+            last_timers = now;
+            s_timers(&pp, 0, timer_flush);
+        }
         if (now - last_cron >= 100 || last_cron == 0) {
             last_cron = now;
             sl_worker_beat(ctx);

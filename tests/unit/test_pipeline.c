@@ -908,6 +908,26 @@ START_TEST(test_sink_count_is_bounded)
 }
 END_TEST
 
+START_TEST(test_reorder_window_is_a_sink_option_in_milliseconds)
+{
+    sl_pipeline_t *p = s_parse("sources:\n"
+                               "  - {name: s, meters: ['*'], sinks: [a, b]}\n"
+                               "sinks:\n"
+                               "  - {name: a, publishers: ['file:///tmp/a'], reorder_window: 250}\n"
+                               "  - {name: b, publishers: ['file:///tmp/b']}\n", "meters");
+    ck_assert_uint_eq(p->sinks[0].reorder_window_ms, 250);
+    ck_assert_uint_eq(p->sinks[1].reorder_window_ms, 0);
+    sl_pipeline_destroy(&p);
+    s_expect_error("sources:\n"
+                   "  - {name: s, meters: ['*'], sinks: [a]}\n"
+                   "sinks:\n"
+                   "  - name: a\n"
+                   "    publishers: ['file:///tmp/a']\n"
+                   "    reorder_window: soon\n", "meters", 6,
+                   "reorder_window of sink 'a' must be a number of milliseconds");
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -937,6 +957,7 @@ s_suite(void)
     tcase_add_test(tc, test_unknown_keys_are_caught_with_their_line);
     tcase_add_test(tc, test_file_level_errors);
     tcase_add_test(tc, test_sink_count_is_bounded);
+    tcase_add_test(tc, test_reorder_window_is_a_sink_option_in_milliseconds);
     suite_add_tcase(s, tc);
     return s;
 }
