@@ -163,6 +163,8 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
 {
     if (list->kind != SL_Y_SEQ)
         return sl_yerr(list, err, errlen, "sources: expected a list of {type: file|zmq, ...}");
+    if (list->n > 16)
+        return sl_yerr(list, err, errlen, "sources: at most 16 sources");
     c->sources = sl_xcalloc(list->n + 1, sizeof *c->sources);
     for (size_t i = 0; i < list->n; i++) {
         const sl_ynode_t *s = list->items[i];
@@ -173,7 +175,7 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
         const sl_ynode_t *type = sl_ynode_get(s, "type");
         if (!type || type->kind != SL_Y_SCALAR)
             return sl_yerr(s, err, errlen, "source needs `type: file` or `type: zmq`");
-        static const char *file_keys[] = { "type", "path", NULL };
+        static const char *file_keys[] = { "type", "path", "rate", NULL };
         static const char *zmq_keys[] = { "type", "endpoint", "mode", NULL };
         const char **keys;
         if (strcmp(type->value, "file") == 0) {
@@ -202,6 +204,14 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
             if (!path)
                 return sl_yerr(s, err, errlen, "file source needs `path:`");
             sc->path = sl_xstrdup(path->value);
+            const sl_ynode_t *rate = sl_ynode_get(s, "rate");
+            if (rate) {
+                char *end = NULL;
+                sc->rate = strtod(rate->value, &end);
+                if (!*rate->value || *end || !(sc->rate > 0) || sc->rate > 1e9)
+                    return sl_yerr(rate, err, errlen, "file source rate '%s' must be a number of "
+                                   "notifications per second above 0", rate->value);
+            }
         } else {
             if (!ep)
                 return sl_yerr(s, err, errlen, "zmq source needs `endpoint:` (e.g. tcp://127.0.0.1:5557)");
@@ -515,7 +525,7 @@ sl_conf_dump(const sl_conf_t *c, FILE *out)
     for (size_t i = 0; i < c->n_sources; i++) {
         const sl_source_conf_t *s = &c->sources[i];
         if (s->kind == SL_SOURCE_FILE)
-            fprintf(out, "  - {type: file, path: \"%s\"}\n", s->path);
+            fprintf(out, "  - {type: file, path: \"%s\", rate: %g}\n", s->path, s->rate);
         else
             fprintf(out, "  - {type: zmq, endpoint: \"%s\", mode: %s}\n", s->endpoint,
                     s->bind ? "bind" : "connect");
@@ -529,8 +539,8 @@ sl_conf_help(FILE *out)
     for (size_t i = 0; i < N_OPTIONS; i++)
         fprintf(out, "| `%s` | `%s` | %s |\n", s_options[i].name,
                 *s_options[i].def ? s_options[i].def : "(none)", s_options[i].help);
-    fprintf(out, "| `sources` | (required) | list of `{type: file, path: P}` (JSON Lines replay; "
-                 "ingest worker k of N reads lines k, k+N, ...) or `{type: zmq, endpoint: E, "
+    fprintf(out, "| `sources` | (required) | list of `{type: file, path: P, rate: R}` (JSON Lines replay, "
+                 "at R notifications/s if given; ingest worker k of N reads lines k, k+N, ...) or `{type: zmq, endpoint: E, "
                  "mode: connect|bind}` (PULL; connect: every ingest worker connects to a "
                  "producer that binds E; bind: worker k binds E with port+k or path.k) |\n");
 }

@@ -27,6 +27,7 @@ typedef struct {
     sl_source_kind_t kind;
     int   line;
     char *path;        /* file: JSON Lines to replay */
+    double rate;       /* file: notifications/s over all ingest workers (0 = as fast as possible) */
     char *endpoint;    /* zmq: endpoint */
     int   bind;        /* zmq: 1 = workers bind (worker k: port+k / path.k), 0 = connect */
 } sl_source_conf_t;

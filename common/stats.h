@@ -87,6 +87,7 @@ typedef enum {
 } sl_worker_state_t;
 
 #define SL_MAX_WORKERS 128
+#define SL_MAX_SOURCES 16
 #define SL_SINK_NAME_MAX 64
 
 typedef struct {
@@ -100,6 +101,8 @@ typedef struct {
     _Atomic uint64_t started_ms;     /* CLOCK_REALTIME ms */
     _Atomic uint64_t c[SL_C__COUNT];
     _Atomic uint64_t sink[SL_MAX_SINKS][SL_SC__COUNT];
+    _Atomic uint64_t file_pos[SL_MAX_SOURCES];   /* next line index of each file source */
+    _Atomic int32_t  files_paused;               /* acknowledges a reload barrier */
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
@@ -115,6 +118,13 @@ typedef struct {
     _Atomic uint32_t n_ingest, n_pipeline;
     _Atomic uint32_t partitions;
     _Atomic int32_t  stopping;
+    /* Reload barrier for file sources, so that a reload neither skips nor
+     * repeats lines: 1 = ingest workers pause reading files; 2 = read up to
+     * file_stop[] then drain. file_start[] = where the next generation
+     * starts. */
+    _Atomic int32_t  file_barrier;
+    _Atomic uint64_t file_stop[SL_MAX_SOURCES];
+    _Atomic uint64_t file_start[SL_MAX_SOURCES];
     uint64_t started_ms;
     uint64_t region_size;
     uint64_t lease_offset;

@@ -47,6 +47,9 @@ typedef struct {
     void *sock;
     char *line;
     size_t line_cap;
+    double per_ms;          /* file rate: lines of this worker per ms (0 = unlimited) */
+    double credit;
+    uint64_t credit_ms;
 } s_source_t;
 
 typedef struct {
@@ -292,6 +295,8 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
         s_source_t *s = &in->sources[i];
         s->kind = sc->kind;
         if (sc->kind == SL_SOURCE_FILE) {
+            s->per_ms = sc->rate / 1000.0 / (double) c->n_ingest;
+            s->credit_ms = sl_now_ms();
             s->file = fopen(sc->path, "r");
             if (!s->file) {
                 snprintf(err, errlen, "file source %s: %s (check the path in sluice.yaml)",
@@ -330,6 +335,35 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
     return 0;
 }
 
+/* Whether file source i may read its next line under a reload barrier:
+ * paused while the supervisor takes positions (1), then up to file_stop (2). */
+static int
+s_file_may_read(s_ingest_t *in, size_t i, const s_source_t *s)
+{
+    int barrier = atomic_load(&in->ctx->shm->file_barrier);
+    if (barrier == 0) {
+        atomic_store(&in->ctx->slot->files_paused, 0);
+        return 1;
+    }
+    if (barrier == 1) {
+        atomic_store(&in->ctx->slot->files_paused, 1);
+        return 0;
+    }
+    return s->line_no < atomic_load(&in->ctx->shm->file_stop[i]);
+}
+
+static int
+s_files_behind_barrier(const s_ingest_t *in)
+{
+    for (size_t i = 0; i < in->n_sources; i++) {
+        const s_source_t *s = &in->sources[i];
+        if (s->kind == SL_SOURCE_FILE && !s->eof &&
+            s->line_no < atomic_load(&in->ctx->shm->file_stop[i]))
+            return 1;
+    }
+    return 0;
+}
+
 /* Reads up to a burst from every source; returns how many were read. */
 static size_t
 s_read_sources(s_ingest_t *in)
@@ -339,8 +373,17 @@ s_read_sources(s_ingest_t *in)
         s_source_t *s = &in->sources[i];
         for (int k = 0; k < S_READ_BURST && !in->n_pending; k++) {
             if (s->kind == SL_SOURCE_FILE) {
-                if (s->eof)
+                if (s->eof || !s_file_may_read(in, i, s))
                     break;
+                if (s->per_ms > 0) {   /* token bucket, at most 100 ms of burst */
+                    uint64_t now = sl_now_ms();
+                    s->credit += (double) (now - s->credit_ms) * s->per_ms;
+                    s->credit_ms = now;
+                    if (s->credit > s->per_ms * 100 + 1)
+                        s->credit = s->per_ms * 100 + 1;
+                    if (s->credit < 1)
+                        break;
+                }
                 ssize_t n = getline(&s->line, &s->line_cap, s->file);
                 if (n < 0) {
                     s->eof = 1;
@@ -351,8 +394,12 @@ s_read_sources(s_ingest_t *in)
                 }
                 /* Ingest worker k of N takes lines k, k+N, ... */
                 unsigned long ln = s->line_no++;
+                atomic_store_explicit(&in->ctx->slot->file_pos[i], s->line_no, memory_order_release);
+                if (ln < atomic_load(&in->ctx->shm->file_start[i]))
+                    continue;   /* read by the previous configuration generation */
                 if (ln % (unsigned long) in->conf->n_ingest != (unsigned long) in->ctx->index)
                     continue;
+                s->credit -= 1;
                 while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r'))
                     n--;
                 if (n == 0)
@@ -466,6 +513,8 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         if (now - last_cron >= 50) {
             last_cron = now;
             sl_worker_beat(ctx);
+            if (atomic_load(&ctx->shm->file_barrier) == 1)   /* no line is half-read here */
+                atomic_store(&ctx->slot->files_paused, 1);
             s_resolve_leases(&in);
             s_flush_all(&in, in.conf->batch_timeout_ms);
             if (getppid() == 1)
@@ -503,9 +552,26 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     }
     free(items);
 
-    /* Drain: send what is batched and queued, then let ZeroMQ deliver it
-     * (linger) within the grace period. */
+    /* Drain: on a reload, file sources first read up to the barrier line
+     * the next generation starts from; then send what is batched and
+     * queued, and let ZeroMQ deliver it (linger) within the grace period. */
     int linger = 0;
+    if (!sl_worker_stop && atomic_load(&ctx->shm->file_barrier) == 2) {
+        while (!sl_worker_stop && s_files_behind_barrier(&in)) {
+            sl_worker_beat(ctx);
+            if (in.n_pending) {
+                for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
+                    if (in.parts[i].pending)
+                        s_send_pending(&in, &in.parts[i]);
+                if (in.n_pending) {
+                    struct timespec ts = { 0, 1000000 };
+                    nanosleep(&ts, NULL);
+                }
+                continue;
+            }
+            s_read_sources(&in);
+        }
+    }
     if (!sl_worker_stop) {
         sl_worker_set_state(ctx, SL_WS_DRAINING);
         sl_worker_title("sluice: ingest #%d [draining]", ctx->index);
