@@ -67,6 +67,7 @@ typedef struct {
     sl_arena_t arena;
     sl_sample_t *samples;
     uint16_t *route;
+    int zmq_only;               /* draining: read what ZeroMQ already holds, no files */
     sl_ratelimit_t rl_drop, rl_send, rl_convert;
 } s_ingest_t;
 
@@ -373,7 +374,7 @@ s_read_sources(s_ingest_t *in)
         s_source_t *s = &in->sources[i];
         for (int k = 0; k < S_READ_BURST && !in->n_pending; k++) {
             if (s->kind == SL_SOURCE_FILE) {
-                if (s->eof || !s_file_may_read(in, i, s))
+                if (s->eof || in->zmq_only || !s_file_may_read(in, i, s))
                     break;
                 if (s->per_ms > 0) {   /* token bucket, at most 100 ms of burst */
                     uint64_t now = sl_now_ms();
@@ -570,6 +571,35 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
                 continue;
             }
             s_read_sources(&in);
+        }
+    }
+    /* zmq sources: take what the sockets already hold (ZeroMQ drops a
+     * PULL socket's queue when it closes), until they stay empty for 20 ms
+     * or 500 ms have passed. */
+    if (!sl_worker_stop) {
+        in.zmq_only = 1;
+        uint64_t start = sl_now_ms(), quiet_since = start;
+        while (!sl_worker_stop && sl_now_ms() - start < 500 && sl_now_ms() - quiet_since < 20) {
+            if (in.n_pending) {
+                for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
+                    if (in.parts[i].pending)
+                        s_send_pending(&in, &in.parts[i]);
+                continue;
+            }
+            if (s_read_sources(&in))
+                quiet_since = sl_now_ms();
+            else {
+                struct timespec ts = { 0, 1000000 };
+                nanosleep(&ts, NULL);
+            }
+        }
+        for (size_t i = 0; i < in.n_sources; i++) {
+            if (in.sources[i].sock) {   /* no new messages from now on */
+                int zero = 0;
+                zmq_setsockopt(in.sources[i].sock, ZMQ_LINGER, &zero, sizeof zero);
+                zmq_close(in.sources[i].sock);
+                in.sources[i].sock = NULL;
+            }
         }
     }
     if (!sl_worker_stop) {
