@@ -14,14 +14,16 @@
  *   20     4    batch sequence number (per origin)
  *   24     4    record count
  *   28     4    body length in bytes
- *   32     4    checksum of the body (sl_checksum32, FNV-1a 32)
+ *   32     4    checksum of the body (sl_checksum32, common/hash.c)
  *   36     ...  body: `count` records
  *
  *   record: u8 flags (bit 0: last sample of its notification, a flush point)
  *           f64 volume (IEEE 754, little-endian)
- *           12 strings in this order: id, name, type, unit, volume_json,
+ *           13 strings in this order: id, name, type, unit, volume_json,
  *             user_id, project_id, resource_id, timestamp,
- *             resource_metadata, source, message_id
+ *             resource_metadata, source, message_id, monotonic_time
+ *             (monotonic_time was added after the first layout, without a
+ *             version bump: the frame format is not released yet)
  *           each string: u32 length (0xFFFFFFFF = null), bytes, one NUL byte
  *
  * The reader validates the header, body length and checksum before any
