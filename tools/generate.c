@@ -30,6 +30,7 @@ struct sl_gen {
     unsigned total_weight;
     uint64_t rng[2];
     int      wire;
+    unsigned resources;
     double   clock;          /* simulated epoch seconds */
     char    *out, *wrapped;
     size_t   len, cap;
@@ -120,7 +121,7 @@ s_remap(sl_gen_t *g, const char *key, const char *s, size_t n, int dashed)
         if (strlen(g->map[i].orig) == n && !memcmp(g->map[i].orig, s, n))
             return g->map[i].repl;
     static char fresh[40];
-    uint64_t pool = 50000, base = 0;
+    uint64_t pool = g->resources, base = 0;
     int random_id = strstr(key, "message_id") || strstr(key, "unique_id") || strstr(key, "request_id");
     if (strstr(key, "project") || strstr(key, "tenant") || strstr(key, "owner"))
         pool = 500, base = 1u << 20;
@@ -235,6 +236,7 @@ sl_gen_new(const char *path, uint64_t seed, int wire, char *err, size_t errlen)
     g->rng[0] = seed * 0x9e3779b97f4a7c15ULL + 1;
     g->rng[1] = (seed ^ 0xdeadbeefcafef00dULL) * 0xbf58476d1ce4e5b9ULL + 3;
     g->wire = wire;
+    g->resources = 50000;
     g->clock = 1767225600.0;   /* 2026-01-01T00:00:00Z */
     g->gen = yajl_gen_alloc(NULL);
     char *line = NULL;
@@ -264,6 +266,12 @@ sl_gen_new(const char *path, uint64_t seed, int wire, char *err, size_t errlen)
         return NULL;
     }
     return g;
+}
+
+void
+sl_gen_set_resources(sl_gen_t *g, unsigned n)
+{
+    g->resources = n ? n : 1;
 }
 
 const char *

@@ -20,6 +20,9 @@ typedef struct sl_gen sl_gen_t;
 /* NULL with a message in err if the template file cannot be used. */
 sl_gen_t *sl_gen_new(const char *templates_path, uint64_t seed, int wire,
                      char *err, size_t errlen);
+/* Size of the resource id pool (default 50000): fewer resources means more
+ * samples per resource, which stateful transformers need. */
+void sl_gen_set_resources(sl_gen_t *g, unsigned n);
 /* The next notification as one JSON line (no newline); valid until the next call. */
 const char *sl_gen_next(sl_gen_t *g, size_t *len);
 void sl_gen_destroy(sl_gen_t **g_p);

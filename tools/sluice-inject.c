@@ -66,6 +66,7 @@ s_usage(FILE *out)
         "  --generate N    send N generated notifications (realistic OpenStack mix)\n"
         "  --seed S        generator seed (default 1); same seed, same bytes\n"
         "  --wire          generate the oslo v2 envelope form\n"
+        "  --resources N   resource id pool of the generator (default 50000)\n"
         "  --templates F   template notifications (default " SL_DEFAULT_TEMPLATES ")\n"
         "  --output FILE   write the generated lines to FILE instead of sending\n"
         "  --json          print the report as JSON (with first/last send times)\n");
@@ -84,6 +85,7 @@ main(int argc, char **argv)
         { "generate", required_argument, NULL, 'g' },
         { "seed", required_argument, NULL, 's' },
         { "wire", no_argument, NULL, 'W' },
+        { "resources", required_argument, NULL, 'R' },
         { "templates", required_argument, NULL, 'T' },
         { "output", required_argument, NULL, 'o' },
         { "json", no_argument, NULL, 'j' },
@@ -97,8 +99,9 @@ main(int argc, char **argv)
     long loops = 1, linger_s = 30, peers = 1, wait_s = 30, generate = 0;
     unsigned long long seed = 1;
     int wire = 0, json = 0;
+    unsigned resources = 50000;
     const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL;
-    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WT:o:jh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': connect = 1; break;
@@ -110,6 +113,7 @@ main(int argc, char **argv)
         case 'g': generate = atol(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
         case 'W': wire = 1; break;
+        case 'R': resources = (unsigned) strtoul(optarg, NULL, 10); break;
         case 'T': templates = optarg; break;
         case 'o': output = optarg; break;
         case 'j': json = 1; break;
@@ -130,6 +134,7 @@ main(int argc, char **argv)
             fprintf(stderr, "sluice-inject: %s\n", gerr);
             return 1;
         }
+        sl_gen_set_resources(gen, resources);
     } else if (!(f = fopen(argv[optind], "r"))) {
         fprintf(stderr, "sluice-inject: cannot open %s: %s\n", argv[optind], strerror(errno));
         return 1;
