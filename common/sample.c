@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -30,6 +32,71 @@ s_gen_raw(yajl_gen g, const char *key, const char *json)
 }
 
 int
+sl_sample_fmt_double(char buf[32], double v)
+{
+    if (isnan(v))
+        return snprintf(buf, 32, "nan");
+    if (isinf(v))
+        return snprintf(buf, 32, v < 0 ? "-inf" : "inf");
+    /* Shortest round-tripping digits, then Python's layout (float_repr). */
+    char sci[40];
+    int prec;
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(sci, sizeof sci, "%.*e", prec, v);
+        if (strtod(sci, NULL) == v)
+            break;
+    }
+    const char *p = sci;
+    int neg = *p == '-';
+    if (neg)
+        p++;
+    char digits[24];
+    int nd = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    int exp10 = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    int decpt = exp10 + 1;
+    char *o = buf;
+    if (neg)
+        *o++ = '-';
+    if (decpt <= -4 || decpt > 16) {
+        *o++ = digits[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, (size_t) nd - 1);
+            o += nd - 1;
+        }
+        o += sprintf(o, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    } else if (decpt <= 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -decpt; i++)
+            *o++ = '0';
+        memcpy(o, digits, (size_t) nd);
+        o += nd;
+    } else if (decpt >= nd) {
+        memcpy(o, digits, (size_t) nd);
+        o += nd;
+        for (int i = nd; i < decpt; i++)
+            *o++ = '0';
+        *o++ = '.';
+        *o++ = '0';
+    } else {
+        memcpy(o, digits, (size_t) decpt);
+        o += decpt;
+        *o++ = '.';
+        memcpy(o, digits + decpt, (size_t) (nd - decpt));
+        o += nd - decpt;
+    }
+    *o = '\0';
+    return (int) (o - buf);
+}
+
+int
 sl_sample_gen(yajl_gen g, const sl_sample_t *s)
 {
     if (!g || !s || yajl_gen_map_open(g) != yajl_gen_status_ok)
@@ -43,7 +110,9 @@ sl_sample_gen(yajl_gen g, const sl_sample_t *s)
     } else {
         if (yajl_gen_string(g, (const unsigned char *) "volume", 6) != yajl_gen_status_ok)
             return -1;
-        yajl_gen_status st = isfinite(s->volume) ? yajl_gen_double(g, s->volume)
+        char num[32];
+        int n = sl_sample_fmt_double(num, s->volume);
+        yajl_gen_status st = isfinite(s->volume) ? yajl_gen_number(g, num, (size_t) n)
                                                  : yajl_gen_null(g);
         if (st != yajl_gen_status_ok)
             return -1;
@@ -55,6 +124,8 @@ sl_sample_gen(yajl_gen g, const sl_sample_t *s)
         s_gen_raw(g, "resource_metadata", s->resource_metadata ? s->resource_metadata : "{}") < 0 ||
         s_gen_str(g, "source", s->source) < 0 ||
         s_gen_str(g, "message_id", s->message_id) < 0)
+        return -1;
+    if (s->monotonic_time && s_gen_raw(g, "monotonic_time", s->monotonic_time) < 0)
         return -1;
     return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
 }

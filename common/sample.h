@@ -6,7 +6,10 @@
  * `volume_json` is the volume exactly as the notification carried it (a JSON
  * number, or a JSON string holding a number: Ceilometer passes numeric
  * strings through unchanged); `volume` is its value as a double.
- * `resource_metadata` is the text of a JSON object. Any process. */
+ * `resource_metadata` is the text of a JSON object. `monotonic_time` is the
+ * text of a JSON number (seconds of a monotonic clock, set by pollsters;
+ * rate_of_change prefers it to timestamps) or NULL for null, which is what
+ * every sample built from a notification has. Any process. */
 #ifndef SL_SAMPLE_H
 #define SL_SAMPLE_H
 
@@ -27,12 +30,20 @@ typedef struct {
     const char *resource_metadata;  /* JSON object text, never NULL once built */
     const char *source;             /* "openstack" by default */
     const char *message_id;         /* id of the notification it came from */
+    const char *monotonic_time;     /* JSON number text, or NULL (null) */
 } sl_sample_t;
 
 /* Writes one sample as a JSON object with Ceilometer's field names (id,
  * name, type, unit, volume, user_id, project_id, resource_id, timestamp,
- * resource_metadata, source, message_id) into g. Returns 0 or -1. */
+ * resource_metadata, source, message_id, then monotonic_time only when it
+ * is not null) into g. A volume without volume_json is written as Python's
+ * repr of the float would read. Returns 0 or -1. */
 int sl_sample_gen(yajl_gen g, const sl_sample_t *s);
+
+/* Python's repr(float) of v (shortest text that reads back as v, with ".0"
+ * on integral values, "1e+16" style beyond 1e16): "nan", "inf" or "-inf"
+ * for non-finite values. buf needs 32 bytes. Returns the length. */
+int sl_sample_fmt_double(char buf[32], double v);
 
 /* Writes a random (version 4) UUID, 36 characters and a NUL, into out.
  * The generator is a per-thread xoshiro256** seeded from getrandom(2) and

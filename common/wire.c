@@ -15,7 +15,7 @@
 
 #define SL_WIRE_KIND_SAMPLES 1
 #define SL_WIRE_NULL_STRING 0xFFFFFFFFu
-#define SL_WIRE_N_STRINGS 12
+#define SL_WIRE_N_STRINGS 13
 #define SL_WIRE_RECORD_FIXED (1 + 8)      /* flags, volume */
 static const unsigned char s_magic[4] = { 'S', 'L', 'W', '1' };
 
@@ -111,7 +111,7 @@ sl_wire_writer_add(sl_wire_writer_t *w, const sl_sample_t *s, unsigned flags)
     const char *fields[SL_WIRE_N_STRINGS] = {
         s->id, s->name, s->type, s->unit, s->volume_json, s->user_id,
         s->project_id, s->resource_id, s->timestamp, s->resource_metadata,
-        s->source, s->message_id,
+        s->source, s->message_id, s->monotonic_time,
     };
     for (int i = 0; i < SL_WIRE_N_STRINGS; i++)
         s_put_string(w, fields[i]);
@@ -257,6 +257,7 @@ s_record(unsigned char **pp, const unsigned char *end, sl_sample_t *s, unsigned 
         s->resource_metadata = str[9];
         s->source = str[10];
         s->message_id = str[11];
+        s->monotonic_time = str[12];
     }
     if (flags)
         *flags = fl;

@@ -28,7 +28,7 @@
 #include "worker/transform.h"
 
 #define S_TAKEOVER_DELAY_MS 3000
-#define S_TIMER_FLUSH_MS 1000     /* retention checks: an empty flush point */
+#define S_TIMER_FLUSH_MS 1000     /* retention checks */
 
 typedef struct {
     int held;
@@ -123,7 +123,9 @@ s_timers(s_pipe_t *pp, int force, int timer_flush)
         void *arg[2] = { pp, h };
         if (h->reorder)
             sl_reorder_release(h->reorder, now, force, s_run_chain, arg);
-        if (timer_flush)
+        /* A quiet partition still emits an aggregate whose retention_time
+         * expired (Ceilometer flushed on the next notification). */
+        if (timer_flush && (double) sl_wall_ms() / 1000.0 >= sl_chain_next_expiry(h->chain))
             sl_chain_flush(h->chain, &pp->out);
         s_publish(pp, i / pp->partitions, &pp->out);
     }
@@ -187,10 +189,12 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
     if (h->reorder) {
         void *arg[2] = { pp, h };
         sl_reorder_release(h->reorder, 0, 1, s_run_chain, arg);
-        sl_reorder_destroy(&h->reorder);
     }
-    sl_chain_flush(h->chain, &pp->out);
+    /* Emit what the chain still holds (aggregates, accumulated samples)
+     * rather than lose it with the chain. */
+    sl_chain_drain(h->chain, &pp->out);
     s_publish(pp, sink, &pp->out);
+    sl_reorder_destroy(&h->reorder);
     sl_chain_destroy(&h->chain);
     int zero = 0;
     zmq_setsockopt(h->sock, ZMQ_LINGER, &zero, sizeof zero);
@@ -223,6 +227,7 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
     }
     snprintf(h->endpoint, sizeof h->endpoint, "%s", ep);
     h->chain = sl_chain_new(&pp->conf->pipeline->sinks[sink]);
+    sl_chain_set_source(h->chain, pp->conf->sample_source);
     unsigned window = pp->conf->pipeline->sinks[sink].reorder_window_ms;
     h->reorder = window ? sl_reorder_new(window) : NULL;
     h->held = 1;
@@ -306,6 +311,13 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
                  i % pp.partitions);
         pp.keys[i] = sl_hash64_str(key);
     }
+    /* Every configured pipeline worker counts as a member from the start
+     * (they are forked together): each takes only its own share at once,
+     * instead of one worker taking everything and handing partitions over
+     * as the others come up. One that never comes up is taken over after
+     * S_TAKEOVER_DELAY_MS like a dead one. */
+    for (int j = 0; j < ctx->conf->n_pipeline && j < SL_MAX_WORKERS; j++)
+        pp.last_seen_alive[j] = sl_now_ms();
     zmq_msg_init(&pp.msg);
     int rc = 0;
     pp.pubs = sl_xcalloc(pp.n_sinks + 1, sizeof *pp.pubs);

@@ -17,7 +17,17 @@ struct sl_reorder {
     uint64_t    seq;
     s_group_t **heap;
     size_t      n, cap;
+    s_group_t **retired;        /* released, freed at the next call */
+    size_t      n_retired, cap_retired;
 };
+
+static void
+s_recycle(sl_reorder_t *r)
+{
+    for (size_t i = 0; i < r->n_retired; i++)
+        free(r->retired[i]);
+    r->n_retired = 0;
+}
 
 static const char *
 s_or_empty(const char *s)
@@ -78,11 +88,12 @@ sl_reorder_new(unsigned window_ms)
 }
 
 #define S_FIELDS(X) X(id) X(name) X(type) X(unit) X(volume_json) X(user_id) X(project_id) \
-    X(resource_id) X(timestamp) X(resource_metadata) X(source) X(message_id)
+    X(resource_id) X(timestamp) X(resource_metadata) X(source) X(message_id) X(monotonic_time)
 
 void
 sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms)
 {
+    s_recycle(r);
     if (!n)
         return;
     size_t bytes = sizeof(s_group_t) + n * sizeof(sl_sample_t);
@@ -121,13 +132,19 @@ size_t
 sl_reorder_release(sl_reorder_t *r, uint64_t now_ms, int force, sl_reorder_cb cb, void *arg)
 {
     size_t released = 0;
+    s_recycle(r);
     while (r->n && (force || now_ms >= r->heap[0]->arrived + r->window_ms)) {
         s_group_t *g = r->heap[0];
         r->heap[0] = r->heap[--r->n];
         if (r->n)
             s_down(r, 0);
         cb(arg, g->samples, g->n);
-        free(g);
+        /* Kept until the next call: what cb passed on may point into it. */
+        if (r->n_retired == r->cap_retired) {
+            r->cap_retired = r->cap_retired ? r->cap_retired * 2 : 16;
+            r->retired = sl_xrealloc(r->retired, r->cap_retired * sizeof *r->retired);
+        }
+        r->retired[r->n_retired++] = g;
         released++;
     }
     return released;
@@ -147,6 +164,8 @@ sl_reorder_destroy(sl_reorder_t **r_p)
     sl_reorder_t *r = *r_p;
     for (size_t i = 0; i < r->n; i++)
         free(r->heap[i]);
+    s_recycle(r);
+    free(r->retired);
     free(r->heap);
     free(r);
     *r_p = NULL;

@@ -10,8 +10,10 @@
  * later-stamped ones that arrived within W ms before it. The trade-off:
  * W ms more latency, and memory for W ms of the partition's samples.
  *
- * Groups are copied in (the caller's sample views may die); released samples
- * are valid until the next call. Pipeline workers only. */
+ * Groups are copied in (the caller's sample views may die); the samples a
+ * release hands to its callback stay valid until the next call on the
+ * buffer (add, release or destroy), so the caller can publish what its
+ * chain passed on first. Pipeline workers only. */
 #ifndef SL_REORDER_H
 #define SL_REORDER_H
 

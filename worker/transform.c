@@ -1,12 +1,46 @@
+/* transform — the registry of transformer plugins and the chain that drives
+ * them as Ceilometer's sink did (TRANSFORMERS.md sections 2.2 and 2.3). */
 #include "worker/transform.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "common/arena.h"
+#include "common/log.h"
 #include "common/yconf.h"
+#include "worker/tx.h"
+
+static const sl_tx_plugin_t *const s_plugins[] = {
+    &sl_tx_unit_conversion, &sl_tx_rate_of_change, &sl_tx_delta,
+    &sl_tx_accumulator, &sl_tx_aggregator, &sl_tx_arithmetic,
+};
+#define S_N_PLUGINS (sizeof s_plugins / sizeof s_plugins[0])
+
+typedef struct {
+    const sl_tx_plugin_t *pl;
+    void *ctx;
+} s_tx_t;
 
 struct sl_chain {
     const sl_sink_t *sink;
+    size_t           n;
+    s_tx_t          *tx;
+    sl_arena_t       out_arena;     /* new samples handed to the caller */
+    sl_arena_t       scratch;       /* expression scratch, per sample */
+    char            *source;
+    int              frozen;
+    int              needs_clock;   /* a transformer reads the wall clock at flush */
+    int64_t          now_us;
+    sl_sample_vec_t  tmp;           /* a transformer's flush output */
+    size_t          *batch_ends;
+    size_t           n_batches, cap_batches;
+    sl_chain_stats_t stats;
+    sl_ratelimit_t   rl_err, rl_warn;
+    char             err[512];
 };
 
 void
@@ -27,16 +61,51 @@ sl_sample_vec_free(sl_sample_vec_t *vec)
     vec->n = vec->cap = 0;
 }
 
+static const sl_tx_plugin_t *
+s_plugin(const char *name)
+{
+    for (size_t i = 0; name && i < S_N_PLUGINS; i++)
+        if (!strcmp(s_plugins[i]->name, name))
+            return s_plugins[i];
+    return NULL;
+}
+
+/* Checks and builds transformer i of sink; NULL with file:line in err. */
+static void *
+s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet,
+          const sl_tx_plugin_t **pl_out, char *err, size_t errlen)
+{
+    const sl_transformer_conf_t *tc = &sink->transformers[i];
+    sl_tx_conf_t conf = {
+        .params = tc->parameters, .sink = sink->name, .transformer = tc->name,
+        .file = tc->parameters && tc->parameters->doc ? tc->parameters->doc->file : file,
+        .line = tc->line, .quiet = quiet,
+    };
+    const sl_tx_plugin_t *pl = s_plugin(tc->name);
+    if (!pl) {
+        sl_tx_err(&conf, NULL, err, errlen, "unknown transformer");
+        return NULL;
+    }
+    if (sl_tx_check_params(&conf, pl->opts, err, errlen) < 0)
+        return NULL;
+    void *ctx = pl->init(&conf, err, errlen);
+    *pl_out = pl;
+    return ctx;
+}
+
 int
 sl_transform_check(const sl_pipeline_t *p, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < p->n_sinks; i++) {
-        const sl_sink_t *s = &p->sinks[i];
-        if (s->n_transformers)
-            return sl_yerr_at(p->doc ? p->doc->file : NULL, s->transformers[0].line, err, errlen,
-                              "sink '%s': transformer '%s' is not implemented yet in this "
-                              "build; remove `transformers:` from the sink to run it "
-                              "pass-through", s->name, s->transformers[0].name);
+    const char *file = p->doc ? p->doc->file : NULL;
+    for (size_t s = 0; s < p->n_sinks; s++) {
+        const sl_sink_t *sink = &p->sinks[s];
+        for (size_t i = 0; i < sink->n_transformers; i++) {
+            const sl_tx_plugin_t *pl = NULL;
+            void *ctx = s_tx_init(sink, i, file, 0, &pl, err, errlen);
+            if (!ctx)
+                return -1;
+            pl->destroy(&ctx);
+        }
     }
     return 0;
 }
@@ -46,22 +115,268 @@ sl_chain_new(const sl_sink_t *sink)
 {
     sl_chain_t *c = sl_xcalloc(1, sizeof *c);
     c->sink = sink;
+    c->source = sl_xstrdup("openstack");
+    sl_arena_init(&c->out_arena, 0);
+    sl_arena_init(&c->scratch, 4096);
+    c->tx = sl_xcalloc(sink->n_transformers + 1, sizeof *c->tx);
+    for (size_t i = 0; i < sink->n_transformers; i++) {
+        char err[512];
+        c->tx[i].ctx = s_tx_init(sink, i, NULL, 1, &c->tx[i].pl, err, sizeof err);
+        if (!c->tx[i].ctx) {
+            sl_error("cannot build the transformers of sink '%s': %s", sink->name, err);
+            sl_chain_destroy(&c);
+            return NULL;
+        }
+        c->needs_clock |= c->tx[i].pl->deadline != NULL;
+        c->n++;
+    }
     return c;
+}
+
+void
+sl_chain_set_source(sl_chain_t *c, const char *sample_source)
+{
+    free(c->source);
+    c->source = sl_xstrdup(sample_source ? sample_source : "openstack");
+}
+
+void
+sl_chain_set_now(sl_chain_t *c, double now)
+{
+    c->frozen = !isnan(now);
+    if (c->frozen)
+        c->now_us = llround(now * 1e6);
+}
+
+void
+sl_chain_recycle(sl_chain_t *c)
+{
+    sl_arena_reset(&c->out_arena);
+}
+
+const sl_chain_stats_t *
+sl_chain_stats(const sl_chain_t *c)
+{
+    return &c->stats;
+}
+
+static void
+s_env(sl_chain_t *c, sl_tx_env_t *env)
+{
+    *env = (sl_tx_env_t) {
+        .out = &c->out_arena, .scratch = &c->scratch, .source = c->source,
+        .sink = c->sink->name, .rl_warn = &c->rl_warn, .stats = &c->stats,
+        .err = c->err, .errlen = sizeof c->err,
+    };
+}
+
+/* Runs s through transformers start..n-1; appends what survives to out. */
+static void
+s_run(sl_chain_t *c, sl_tx_env_t *env, size_t start, const sl_sample_t *s, sl_sample_vec_t *out)
+{
+    sl_sample_t cur = *s;
+    for (size_t i = start; i < c->n; i++) {
+        sl_sample_t next;
+        c->err[0] = '\0';
+        int rc = c->tx[i].pl->process(c->tx[i].ctx, env, &cur, &next);
+        sl_arena_reset(&c->scratch);
+        if (rc < 0) {
+            c->stats.errors++;
+            sl_log_limited(&c->rl_err, SL_LOG_ERROR,
+                           "Pipeline %s: Exit after error from transformer %s for %s: %s",
+                           c->sink->name, c->tx[i].pl->name, sl_tx_describe(&cur), c->err);
+            return;
+        }
+        if (rc == 0) {
+            c->stats.absorbed++;
+            return;
+        }
+        cur = next;
+    }
+    sl_sample_vec_push(out, &cur);
+    c->stats.out++;
+}
+
+/* Python's float(str) acceptance: optional whitespace and sign, digits with
+ * single underscores between them, a fraction, an exponent; inf, infinity,
+ * nan in any case. */
+static int
+s_py_float_text(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+        i++;
+    while (n > i && (p[n - 1] == ' ' || (p[n - 1] >= '\t' && p[n - 1] <= '\r')))
+        n--;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        i++;
+    size_t rest = n - i;
+    if ((rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
+        (rest == 8 && !strncasecmp(p + i, "infinity", 8)) ||
+        (rest == 3 && !strncasecmp(p + i, "nan", 3)))
+        return 1;
+    int digits = 0;
+    for (int part = 0; part < 2; part++) {
+        if (part == 1) {
+            if (i < n && p[i] == '.')
+                i++;
+            else
+                break;
+        }
+        int prev_digit = 0;
+        while (i < n && ((p[i] >= '0' && p[i] <= '9') ||
+                         (p[i] == '_' && prev_digit && i + 1 < n && p[i + 1] >= '0' &&
+                          p[i + 1] <= '9'))) {
+            prev_digit = p[i] != '_';
+            digits += prev_digit;
+            i++;
+        }
+    }
+    if (!digits)
+        return 0;
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-'))
+            i++;
+        int ed = 0;
+        while (i < n && ((p[i] >= '0' && p[i] <= '9') || (p[i] == '_' && ed)))
+            ed += p[i++] != '_';
+        if (!ed)
+            return 0;
+    }
+    return i == n;
+}
+
+/* 0 = a usable volume, 1 = drop (null or not a number), 2 = abort the batch. */
+static int
+s_volume_check(const sl_sample_t *s)
+{
+    const char *vj = s->volume_json;
+    if (!vj)
+        return isnan(s->volume) ? 1 : 0;
+    switch (vj[0]) {
+    case 'n': return 1;
+    case '[':
+    case '{': return 2;         /* float() raises TypeError: not a ValueError */
+    case '"': {
+        size_t n = strlen(vj);
+        if (n < 2 || memchr(vj + 1, '\\', n - 2))
+            return 1;
+        return s_py_float_text(vj + 1, n - 2) ? 0 : 1;
+    }
+    default: return 0;
+    }
 }
 
 void
 sl_chain_process(sl_chain_t *c, const sl_sample_t *in, size_t n, sl_sample_vec_t *out)
 {
-    (void) c;
+    if (!out->n)
+        sl_arena_reset(&c->out_arena);
+    c->stats.in += n;
     for (size_t i = 0; i < n; i++)
-        sl_sample_vec_push(out, &in[i]);
+        if (s_volume_check(&in[i]) == 2) {
+            c->stats.aborted_batches++;
+            sl_log_limited(&c->rl_err, SL_LOG_ERROR,
+                           "Pipeline %s: Fail to process notification: volume of %s is %s",
+                           c->sink->name, sl_tx_describe(&in[i]),
+                           in[i].volume_json[0] == '[' ? "a list" : "an object");
+            return;
+        }
+    sl_tx_env_t env;
+    s_env(c, &env);
+    for (size_t i = 0; i < n; i++) {
+        const sl_sample_t *s = &in[i];
+        if (s_volume_check(s)) {
+            c->stats.no_volume++;
+            sl_log_limited(&c->rl_warn, SL_LOG_WARN,
+                           "metering data %s for %s @ %s has %s, the sample will be dropped",
+                           s->name ? s->name : "None", s->resource_id ? s->resource_id : "None",
+                           s->timestamp ? s->timestamp : "None",
+                           !s->volume_json || s->volume_json[0] == 'n'
+                           ? "no volume (volume: None)" : "volume which is not a number");
+            continue;
+        }
+        if (!c->n) {
+            sl_sample_vec_push(out, s);
+            c->stats.out++;
+            continue;
+        }
+        s_run(c, &env, 0, s, out);
+    }
+}
+
+static void
+s_flush(sl_chain_t *c, sl_sample_vec_t *out, int force)
+{
+    if (!out->n)
+        sl_arena_reset(&c->out_arena);
+    c->n_batches = 0;
+    sl_tx_env_t env;
+    s_env(c, &env);
+    if (c->frozen) {
+        env.now_us = c->now_us;
+    } else if (c->needs_clock) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        env.now_us = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    }
+    env.force = force;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!c->tx[i].pl->flush)
+            continue;
+        c->tmp.n = 0;
+        c->err[0] = '\0';
+        if (c->tx[i].pl->flush(c->tx[i].ctx, &env, &c->tmp) < 0) {
+            c->stats.flush_errors++;
+            sl_log_limited(&c->rl_err, SL_LOG_ERROR, "Pipeline %s: Error flushing transformer %s: %s",
+                           c->sink->name, c->tx[i].pl->name, c->err);
+            continue;
+        }
+        size_t before = out->n;
+        for (size_t k = 0; k < c->tmp.n; k++)
+            s_run(c, &env, i + 1, &c->tmp.v[k], out);
+        if (out->n > before) {
+            if (c->n_batches == c->cap_batches) {
+                c->cap_batches = c->cap_batches ? c->cap_batches * 2 : 4;
+                c->batch_ends = sl_xrealloc(c->batch_ends, c->cap_batches * sizeof *c->batch_ends);
+            }
+            c->batch_ends[c->n_batches++] = out->n;
+        }
+    }
 }
 
 void
 sl_chain_flush(sl_chain_t *c, sl_sample_vec_t *out)
 {
-    (void) c;
-    (void) out;
+    s_flush(c, out, 0);
+}
+
+void
+sl_chain_drain(sl_chain_t *c, sl_sample_vec_t *out)
+{
+    s_flush(c, out, 1);
+}
+
+size_t
+sl_chain_flush_batches(const sl_chain_t *c, const size_t **ends)
+{
+    if (ends)
+        *ends = c->batch_ends;
+    return c->n_batches;
+}
+
+double
+sl_chain_next_expiry(const sl_chain_t *c)
+{
+    int64_t best = INT64_MAX;
+    for (size_t i = 0; i < c->n; i++)
+        if (c->tx[i].pl->deadline) {
+            int64_t d = c->tx[i].pl->deadline(c->tx[i].ctx);
+            if (d < best)
+                best = d;
+        }
+    return best == INT64_MAX ? INFINITY : (double) best / 1e6;
 }
 
 void
@@ -69,6 +384,28 @@ sl_chain_destroy(sl_chain_t **c_p)
 {
     if (!c_p || !*c_p)
         return;
-    free(*c_p);
+    sl_chain_t *c = *c_p;
+    for (size_t i = 0; i < c->n; i++)
+        c->tx[i].pl->destroy(&c->tx[i].ctx);
+    free(c->tx);
+    free(c->source);
+    free(c->batch_ends);
+    sl_sample_vec_free(&c->tmp);
+    sl_arena_destroy(&c->out_arena);
+    sl_arena_destroy(&c->scratch);
+    free(c);
     *c_p = NULL;
+}
+
+const char *
+sl_transform_describe(size_t i, char *buf, size_t len)
+{
+    if (i >= S_N_PLUGINS)
+        return NULL;
+    const sl_tx_plugin_t *pl = s_plugins[i];
+    size_t o = (size_t) snprintf(buf, len, "- `%s`: %s.\n", pl->name, pl->summary);
+    for (const sl_tx_opt_t *opt = pl->opts; opt->path && o < len; opt++)
+        o += (size_t) snprintf(buf + o, len - o, "  - `%s` (default %s): %s\n", opt->path,
+                               opt->dflt, opt->help);
+    return pl->name;
 }

@@ -1,20 +1,30 @@
-/* transform — the seam where a sink's transformer chain runs.
+/* transform — a sink's transformer chain: Ceilometer's six transformers
+ * (unit_conversion, rate_of_change, delta, accumulator, aggregator,
+ * arithmetic) driven as Ceilometer's sink drove them (TRANSFORMERS.md;
+ * README "Transformers" lists where sluice deliberately differs).
  *
  * One chain instance per (sink, partition) in the pipeline worker that holds
  * the partition, so transformer state is per partition and output never
- * depends on how many workers share the partitions. process() is called
- * with the samples of one notification (a flush point follows each, as in
- * Ceilometer with batch_size 1); flush() at flush points, retention timers,
- * partition handoff and shutdown.
+ * depends on how many workers share the partitions. Call
+ * sl_chain_process() with the samples of ONE notification and then
+ * sl_chain_flush(), as Ceilometer did for every notification; flush also at
+ * partition handoff and shutdown (or sl_chain_drain(), which also releases
+ * what aggregators and accumulators hold).
  *
- * Now: only the empty chain (pass-through) runs; sl_transform_check()
- * rejects sinks that configure transformers, with file:line, until the
- * transformers issue lands. Output samples are views valid until the next
- * call on the chain. Pipeline workers only. */
+ * Memory: input samples are borrowed for the duration of the call; state
+ * keeps its own copies. Output samples are appended to `out` as views. A
+ * passed-on sample is the caller's input (same strings, same id); a new one
+ * lives in the chain's output memory, which the chain recycles at the start
+ * of a process/flush/drain call whose `out` is empty (out->n == 0: the
+ * caller has consumed everything) or at sl_chain_recycle(). So: keep
+ * appending to one vector across the notifications of a frame, publish it,
+ * set out->n = 0, and go on. A chain is used by one thread. Pipeline
+ * workers (and tools) only. */
 #ifndef SL_TRANSFORM_H
 #define SL_TRANSFORM_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "common/pipeline.h"
 #include "common/sample.h"
 
@@ -28,13 +38,61 @@ void sl_sample_vec_free(sl_sample_vec_t *vec);
 
 typedef struct sl_chain sl_chain_t;
 
-/* 0 if every sink's transformers can run; else -1 with file:line. */
+typedef struct {
+    uint64_t in;                /* samples given to process() */
+    uint64_t out;               /* samples appended to out (process and flush) */
+    uint64_t no_volume;         /* dropped: volume null or not a number */
+    uint64_t aborted_batches;   /* notifications dropped whole: a list/object volume */
+    uint64_t absorbed;          /* a transformer kept or dropped the sample (normal) */
+    uint64_t errors;            /* a transformer failed on a sample (logged) */
+    uint64_t flush_errors;      /* a transformer's flush failed (logged) */
+    uint64_t eval_errors;       /* arithmetic evaluations that failed (logged) */
+} sl_chain_stats_t;
+
+/* 0 if every sink's transformers and parameters are valid; else -1 with
+ * "file:line: sink 'x': transformer 'y': message" (unknown parameter,
+ * wrong type, bad expression or regular expression, ...). Setup warnings
+ * Ceilometer gives (an unknown aggregator policy, an arithmetic expression
+ * without meters) are logged, not errors. */
 int sl_transform_check(const sl_pipeline_t *p, char *err, size_t errlen);
 
+/* A chain with fresh state for sink. NULL (error logged) only if the sink
+ * does not pass sl_transform_check(). New samples get source "openstack"
+ * until sl_chain_set_source(). */
 sl_chain_t *sl_chain_new(const sl_sink_t *sink);
-/* Appends what the chain emits for in[0..n) to out. */
+/* The `source` of samples the transformers create ([DEFAULT] sample_source;
+ * sluice.yaml `sample_source`). Copied. */
+void sl_chain_set_source(sl_chain_t *c, const char *sample_source);
+/* Freezes the wall clock the aggregator's retention_time compares with
+ * (seconds since the epoch, UTC); NAN goes back to the real clock (the
+ * default). Only flush reads the clock. */
+void sl_chain_set_now(sl_chain_t *c, double now);
+
+/* Ceilometer's publish_data: in[0..n) are the samples of ONE notification.
+ * Appends what comes out of the last transformer to out. */
 void sl_chain_process(sl_chain_t *c, const sl_sample_t *in, size_t n, sl_sample_vec_t *out);
+/* Ceilometer's sink flush: each transformer's flush output goes through the
+ * transformers after it; what survives is appended to out. */
 void sl_chain_flush(sl_chain_t *c, sl_sample_vec_t *out);
+/* A flush that also releases what is held short of its size or retention
+ * (aggregator groups, accumulator samples): for handoff and shutdown. */
+void sl_chain_drain(sl_chain_t *c, sl_sample_vec_t *out);
+/* Ends, in out, of the publisher batches of the last flush/drain (Ceilometer
+ * publishes each transformer's surviving flush output as its own batch):
+ * (*ends)[i] is the out->n after batch i. Valid until the next call. */
+size_t sl_chain_flush_batches(const sl_chain_t *c, const size_t **ends);
+/* Seconds since the epoch after which a flush would emit something without
+ * new input (an aggregator's retention_time expiring), or INFINITY. A
+ * worker may flush from its cron then; Ceilometer only flushed when a
+ * notification arrived. */
+double sl_chain_next_expiry(const sl_chain_t *c);
+/* Releases the output memory now (the caller holds no output sample). */
+void sl_chain_recycle(sl_chain_t *c);
+const sl_chain_stats_t *sl_chain_stats(const sl_chain_t *c);
 void sl_chain_destroy(sl_chain_t **c_p);
+
+/* Registered transformers, for documentation: the i-th name, summary and
+ * parameter table rendered as a Markdown list into buf; NULL past the end. */
+const char *sl_transform_describe(size_t i, char *buf, size_t len);
 
 #endif

@@ -11,7 +11,7 @@
 #include "common/hash.h"
 #include "common/wire.h"
 
-#define N_STRINGS 12
+#define N_STRINGS 13
 
 static const char *
 s_field(const sl_sample_t *s, int i)
@@ -19,6 +19,7 @@ s_field(const sl_sample_t *s, int i)
     const char *f[N_STRINGS] = {
         s->id, s->name, s->type, s->unit, s->volume_json, s->user_id, s->project_id,
         s->resource_id, s->timestamp, s->resource_metadata, s->source, s->message_id,
+        s->monotonic_time,
     };
     return f[i];
 }
@@ -26,6 +27,7 @@ s_field(const sl_sample_t *s, int i)
 static const char *const s_field_names[N_STRINGS] = {
     "id", "name", "type", "unit", "volume_json", "user_id", "project_id",
     "resource_id", "timestamp", "resource_metadata", "source", "message_id",
+    "monotonic_time",
 };
 
 static void
@@ -64,7 +66,7 @@ s_setup(void)
         .user_id = "u-1", .project_id = "p-1", .resource_id = "r-1",
         .timestamp = "2023-03-14T09:26:53.589793+00:00",
         .resource_metadata = "{\"host\": \"compute-1\"}", .source = "openstack",
-        .message_id = "m-1",
+        .message_id = "m-1", .monotonic_time = "5000.25",
     };
     /* nulls where JSON may carry null */
     s_samples[1] = (sl_sample_t) {
@@ -78,7 +80,7 @@ s_setup(void)
         .id = "", .name = "n\xc3\xa4me.\xe6\x97\xa5\xe6\x9c\xac", .type = "", .unit = "\xe2\x82\xac",
         .volume_json = "\"-0.5\"", .volume = -0.5, .user_id = "", .project_id = "",
         .resource_id = "\xf0\x9f\x92\xa1", .timestamp = "", .resource_metadata = "{\"k\": \"\xc3\xa9\"}",
-        .source = "", .message_id = "",
+        .source = "", .message_id = "", .monotonic_time = "0",
     };
     s_samples[3] = (sl_sample_t) {
         .id = "id-4", .name = "big", .type = "delta", .unit = "B", .volume_json = "-1e300",
@@ -452,7 +454,7 @@ START_TEST(test_string_running_past_the_end_is_rejected)
     const void *frame = sl_wire_writer_finish(&w, &len);
     unsigned char *f = malloc(len + 8);
     size_t id_len_at = SL_WIRE_HEADER_SIZE + 9;          /* first string of record 0 */
-    size_t last_len_at = len - (strlen(s_samples[0].message_id) + 1) - 4;
+    size_t last_len_at = len - (strlen(s_samples[0].monotonic_time) + 1) - 4;
 
     memcpy(f, frame, len);
     s_put_u32(f + last_len_at, 1000);
@@ -465,7 +467,7 @@ START_TEST(test_string_running_past_the_end_is_rejected)
     s_expect_rejected(f, len, "last string 2^32-2 bytes long", "runs past");
 
     memcpy(f, frame, len);
-    s_put_u32(f + last_len_at, (uint32_t) strlen(s_samples[0].message_id) + 1);
+    s_put_u32(f + last_len_at, (uint32_t) strlen(s_samples[0].monotonic_time) + 1);
     s_reseal(f, len);
     s_expect_rejected(f, len, "last string one byte too long", "runs past");
 

@@ -1,0 +1,310 @@
+/* tx_arithmetic — an expression over the latest samples of several meters of
+ * one resource, evaluated at flush (TRANSFORMERS.md section 9). */
+#include "worker/tx.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/expr.h"
+
+typedef struct {
+    size_t      cap;            /* bytes of data */
+    sl_sample_t s;
+    char        data[];
+} s_held_t;
+
+typedef struct {
+    int        rid_null;
+    size_t     rid_n;
+    char      *rid;
+    size_t     n_have;
+    s_held_t **held;            /* one per meter */
+} s_res_t;
+
+typedef struct {
+    int rid_null;
+    const char *rid;
+    size_t rid_n;
+} s_rkey_t;
+
+typedef struct {
+    sl_expr_meters_t meters;
+    sl_expr_t       *expr;
+    char            *text;      /* as configured, for messages */
+    int              misconfigured;
+    int              has_tgt[3];
+    char            *tgt[3];    /* name, unit, type */
+    sl_tx_map_t      map;
+    s_res_t        **order;     /* by first insertion */
+    size_t           n_order, cap_order;
+    char            *latest_ts; /* NULL: None */
+    size_t           latest_cap;
+    int              has_latest;
+    const sl_sample_t **vars;
+} s_arith_t;
+
+static const sl_tx_opt_t s_arith_opts[] = {
+    { "target", SL_TXT_MAP | SL_TXT_NULL, "{}", "the output" },
+    { "target.expr", SL_TXT_STR | SL_TXT_NULL, "\"\"",
+      "expression over `$(meter)` (its volume) and `$(meter).resource_metadata.x`" },
+    { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output name" },
+    { "target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output unit" },
+    { "target.type", SL_TXT_STR | SL_TXT_NULL, "first meter's", "output type" },
+    { NULL, 0, NULL, NULL },
+};
+
+static int
+s_rkey_eq(const void *entry, const void *key)
+{
+    const s_res_t *r = entry;
+    const s_rkey_t *k = key;
+    return r->rid_null == k->rid_null && r->rid_n == k->rid_n &&
+           memcmp(r->rid, k->rid, k->rid_n) == 0;
+}
+
+static uint64_t
+s_rkey_hash(const s_rkey_t *k)
+{
+    return k->rid_null ? 0x9e3779b97f4a7c15ULL : sl_tx_hash(0, k->rid, k->rid_n);
+}
+
+static void
+s_res_free(s_arith_t *a, s_res_t *r)
+{
+    for (size_t i = 0; i < a->meters.n; i++)
+        free(r->held[i]);
+    free(r->held);
+    free(r->rid);
+    free(r);
+}
+
+static void s_arith_destroy(void **ctx_p);
+
+static void *
+s_arith_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
+{
+    s_arith_t *a = sl_xcalloc(1, sizeof *a);
+    static const char *const names[3] = { "target.name", "target.unit", "target.type" };
+    for (int i = 0; i < 3; i++) {
+        const sl_ynode_t *n = sl_tx_param(conf->params, names[i]);
+        if (n) {
+            sl_tx_val_t v;
+            sl_tx_value(n, &v);
+            a->has_tgt[i] = 1;
+            a->tgt[i] = v.type == SL_TXT_NULL ? NULL : sl_xstrdup(v.s);
+        }
+    }
+    const sl_ynode_t *en = sl_tx_param(conf->params, "target.expr");
+    sl_tx_val_t ev;
+    sl_tx_value(en, &ev);
+    a->text = sl_xstrdup(ev.type == SL_TXT_NULL ? "" : ev.s);
+    sl_expr_meters_prepare(a->text, &a->meters);
+    if (!a->meters.n) {
+        a->misconfigured = 1;
+        if (!conf->quiet)
+            sl_warn("sink '%s': Arithmetic transformer must use at least one meter in "
+                    "expression '%s'", conf->sink, a->text);
+        return a;
+    }
+    for (size_t i = 0; i < a->meters.n; i++)
+        if (strchr(a->meters.meters[i], '-')) {
+            sl_tx_err(conf, en, err, errlen, "$(%s): a meter name with '-' cannot be used "
+                      "(Ceilometer evaluates it as a subtraction, which always fails)",
+                      a->meters.meters[i]);
+            goto fail;
+        }
+    char msg[256];
+    a->expr = sl_expr_compile(a->meters.expr, (const char *const *) a->meters.idents,
+                              a->meters.n, msg, sizeof msg);
+    if (!a->expr) {
+        sl_tx_err(conf, en, err, errlen, "target.expr '%s': %s", a->text, msg);
+        goto fail;
+    }
+    a->vars = sl_xcalloc(a->meters.n, sizeof *a->vars);
+    return a;
+fail: {
+        void *p = a;
+        s_arith_destroy(&p);
+        return NULL;
+    }
+}
+
+static s_held_t *
+s_hold(s_held_t *old, const sl_sample_t *in)
+{
+    const char *strs[13] = {
+        in->id, in->name, in->type, in->unit, in->volume_json, in->user_id, in->project_id,
+        in->resource_id, in->timestamp, in->resource_metadata ? in->resource_metadata : "{}",
+        in->source, in->message_id, in->monotonic_time,
+    };
+    size_t lens[13], total = 0;
+    for (int i = 0; i < 13; i++) {
+        lens[i] = strs[i] ? strlen(strs[i]) + 1 : 0;
+        total += lens[i];
+    }
+    s_held_t *h = old;
+    if (!h || h->cap < total) {
+        free(old);
+        h = sl_xmalloc(sizeof *h + total);
+        h->cap = total;
+    }
+    const char *c[13];
+    char *p = h->data;
+    for (int i = 0; i < 13; i++) {
+        c[i] = strs[i] ? memcpy(p, strs[i], lens[i]) : NULL;
+        p += lens[i];
+    }
+    h->s = (sl_sample_t) {
+        .id = c[0], .name = c[1], .type = c[2], .unit = c[3], .volume_json = c[4],
+        .volume = in->volume, .user_id = c[5], .project_id = c[6], .resource_id = c[7],
+        .timestamp = c[8], .resource_metadata = c[9], .source = c[10], .message_id = c[11],
+        .monotonic_time = c[12],
+    };
+    return h;
+}
+
+static void
+s_set_latest(s_arith_t *a, const char *ts)
+{
+    a->has_latest = ts != NULL;
+    if (!ts)
+        return;
+    size_t n = strlen(ts) + 1;
+    if (n > a->latest_cap) {
+        a->latest_cap = n * 2;
+        a->latest_ts = sl_xrealloc(a->latest_ts, a->latest_cap);
+    }
+    memcpy(a->latest_ts, ts, n);
+}
+
+static int
+s_arith_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *s, sl_sample_t *out)
+{
+    (void) env;
+    (void) out;
+    s_arith_t *a = ctx;
+    if (!a->misconfigured && s->name) {
+        size_t k;
+        for (k = 0; k < a->meters.n; k++)
+            if (!strcmp(a->meters.meters[k], s->name))
+                break;
+        if (k < a->meters.n) {
+            s_rkey_t key = { s->resource_id == NULL, s->resource_id ? s->resource_id : "",
+                             s->resource_id ? strlen(s->resource_id) : 0 };
+            uint64_t h = s_rkey_hash(&key);
+            s_res_t *r = sl_tx_map_get(&a->map, h, s_rkey_eq, &key);
+            if (!r) {
+                r = sl_xcalloc(1, sizeof *r);
+                r->rid_null = key.rid_null;
+                r->rid_n = key.rid_n;
+                r->rid = sl_xmalloc(key.rid_n + 1);
+                memcpy(r->rid, key.rid, key.rid_n + 1);
+                r->held = sl_xcalloc(a->meters.n, sizeof *r->held);
+                sl_tx_map_put(&a->map, h, r);
+                if (a->n_order == a->cap_order) {
+                    a->cap_order = a->cap_order ? a->cap_order * 2 : 16;
+                    a->order = sl_xrealloc(a->order, a->cap_order * sizeof *a->order);
+                }
+                a->order[a->n_order++] = r;
+            }
+            if (!r->held[k])
+                r->n_have++;
+            r->held[k] = s_hold(r->held[k], s);
+        }
+    }
+    s_set_latest(a, s->timestamp);
+    return 0;
+}
+
+static int
+s_arith_flush(void *ctx, sl_tx_env_t *env, sl_sample_vec_t *out)
+{
+    s_arith_t *a = ctx;
+    if (a->misconfigured)
+        return 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < a->n_order; i++) {
+        s_res_t *r = a->order[i];
+        if (r->n_have < a->meters.n) {
+            a->order[keep++] = r;
+            continue;
+        }
+        for (size_t k = 0; k < a->meters.n; k++)
+            a->vars[k] = &r->held[k]->s;
+        sl_expr_env_t xenv = { .vars = a->vars, .scratch = env->scratch };
+        sl_xval_t v;
+        char msg[256];
+        double vol = 0;
+        int ok = sl_expr_eval(a->expr, &xenv, &v, msg, sizeof msg) == 0 &&
+                 sl_expr_number(&v, &vol, msg, sizeof msg) == 0;
+        if (ok && isnan(vol)) {
+            ok = 0;
+            snprintf(msg, sizeof msg, "Expression evaluated to a NaN value!");
+        }
+        if (ok) {
+            const sl_sample_t *ref = &r->held[0]->s;
+            sl_sample_t s = {
+                .name = sl_arena_strdup(env->out, a->has_tgt[0] ? a->tgt[0] : ref->name),
+                .unit = sl_arena_strdup(env->out, a->has_tgt[1] ? a->tgt[1] : ref->unit),
+                .type = sl_arena_strdup(env->out, a->has_tgt[2] ? a->tgt[2] : ref->type),
+                .volume = vol,
+                .user_id = sl_arena_strdup(env->out, ref->user_id),
+                .project_id = sl_arena_strdup(env->out, ref->project_id),
+                .resource_id = sl_arena_strdup(env->out, ref->resource_id),
+                .timestamp = a->has_latest ? sl_arena_strdup(env->out, a->latest_ts) : NULL,
+                .resource_metadata = sl_arena_strdup(env->out, ref->resource_metadata),
+                .message_id = sl_arena_strdup(env->out, ref->message_id),
+            };
+            sl_tx_sample_new(env, &s);
+            sl_sample_vec_push(out, &s);
+        } else {
+            /* Nothing is handed on (Ceilometer passed a None placeholder to
+             * the next transformer: TRANSFORMERS.md section 14, item 3). */
+            if (env->stats)
+                env->stats->eval_errors++;
+            sl_log_limited(env->rl_warn, SL_LOG_WARN,
+                           "sink %s: arithmetic: Unable to evaluate expression %s: %s "
+                           "(resource %s)", env->sink, a->text, msg,
+                           r->rid_null ? "None" : r->rid);
+        }
+        s_rkey_t key = { r->rid_null, r->rid, r->rid_n };
+        sl_tx_map_del(&a->map, s_rkey_hash(&key), s_rkey_eq, &key);
+        s_res_free(a, r);
+    }
+    a->n_order = keep;
+    return 0;
+}
+
+static void
+s_arith_destroy(void **ctx_p)
+{
+    if (!ctx_p || !*ctx_p)
+        return;
+    s_arith_t *a = *ctx_p;
+    for (size_t i = 0; i < a->n_order; i++)
+        s_res_free(a, a->order[i]);
+    free(a->order);
+    sl_tx_map_free(&a->map, NULL);
+    sl_expr_destroy(&a->expr);
+    sl_expr_meters_free(&a->meters);
+    for (int i = 0; i < 3; i++)
+        free(a->tgt[i]);
+    free(a->text);
+    free(a->latest_ts);
+    free(a->vars);
+    free(a);
+    *ctx_p = NULL;
+}
+
+const sl_tx_plugin_t sl_tx_arithmetic = {
+    .name = "arithmetic",
+    .summary = "at each flush, evaluates an expression over the latest sample of each "
+               "`$(meter)` of a resource, once the resource has them all",
+    .opts = s_arith_opts,
+    .init = s_arith_init,
+    .process = s_arith_process,
+    .flush = s_arith_flush,
+    .destroy = s_arith_destroy,
+};
