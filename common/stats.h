@@ -42,6 +42,8 @@
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
     X(samples_received,    "samples received by pipeline workers") \
+    X(transform_absorbed,  "samples a transformer kept for later or dropped by design (no predecessor, aggregated, ...)") \
+    X(transform_errors,    "samples lost to a transformer error or an invalid volume (logged)") \
     X(samples_published,   "samples handed successfully to publishers") \
     X(publish_errors,      "samples a publisher failed to publish") \
     X(leases_taken,        "partition leases taken") \

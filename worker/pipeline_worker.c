@@ -35,6 +35,7 @@ typedef struct {
     void *sock;
     sl_chain_t *chain;
     sl_reorder_t *reorder;         /* NULL unless the sink has a reorder_window */
+    sl_chain_stats_t counted;      /* chain counters already added to the slot */
     char endpoint[SL_LEASE_ENDPOINT_MAX];
 } s_hold_t;
 
@@ -58,6 +59,19 @@ static s_hold_t *
 s_hold(s_pipe_t *pp, unsigned sink, unsigned p)
 {
     return &pp->holds[(size_t) sink * pp->partitions + p];
+}
+
+/* Adds what the chain counted since last time to the worker's counters. */
+static void
+s_account(s_pipe_t *pp, s_hold_t *h)
+{
+    const sl_chain_stats_t *st = sl_chain_stats(h->chain);
+    uint64_t errors = st->no_volume + st->errors + st->flush_errors + st->eval_errors;
+    uint64_t before = h->counted.no_volume + h->counted.errors + h->counted.flush_errors +
+                      h->counted.eval_errors;
+    SL_INC(pp->ctx->slot, transform_errors, errors - before);
+    SL_INC(pp->ctx->slot, transform_absorbed, st->absorbed - h->counted.absorbed);
+    h->counted = *st;
 }
 
 static void
@@ -128,6 +142,7 @@ s_timers(s_pipe_t *pp, int force, int timer_flush)
         if (timer_flush && (double) sl_wall_ms() / 1000.0 >= sl_chain_next_expiry(h->chain))
             sl_chain_flush(h->chain, &pp->out);
         s_publish(pp, i / pp->partitions, &pp->out);
+        s_account(pp, h);
     }
 }
 
@@ -165,6 +180,7 @@ s_handle_frame(s_pipe_t *pp, void *data, size_t len)
         pp->in.n = 0;
     }
     s_publish(pp, r.hdr.sink, &pp->out);
+    s_account(pp, h);
 }
 
 /* Receives everything queued on one partition socket. */
@@ -194,6 +210,8 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
      * rather than lose it with the chain. */
     sl_chain_drain(h->chain, &pp->out);
     s_publish(pp, sink, &pp->out);
+    s_account(pp, h);
+    memset(&h->counted, 0, sizeof h->counted);
     sl_reorder_destroy(&h->reorder);
     sl_chain_destroy(&h->chain);
     int zero = 0;
