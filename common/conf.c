@@ -60,9 +60,10 @@ static const s_option_t s_options[] = {
     { "ceilometer.meters", OPT_PATH, OFF(meters_path), "meters.yaml", 0, 0,
       "Ceilometer meters.yaml (notification -> samples)" },
     { "ceilometer.event_definitions", OPT_PATH, OFF(event_definitions_path), "", 0, 0,
-      "Ceilometer event_definitions.yaml (not used yet: events are a later issue)" },
+      "Ceilometer event_definitions.yaml (notification -> events); events are off when unset" },
     { "ceilometer.event_pipeline", OPT_PATH, OFF(event_pipeline_path), "", 0, 0,
-      "Ceilometer event_pipeline.yaml (not used yet: events are a later issue)" },
+      "Ceilometer event_pipeline.yaml (event sources -> sinks -> publishers); needed with "
+      "event_definitions" },
     { "sample_source", OPT_STR, OFF(sample_source), "openstack", 0, 0,
       "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
 };
@@ -433,7 +434,18 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
     }
     if (embedded) {
         size_t len;
-        const char *text = sl_conf_embedded("pipeline.yaml", &len);
+        const char *text;
+        if (*c->event_definitions_path && *c->event_pipeline_path) {
+            text = sl_conf_embedded("event_pipeline.yaml", &len);
+            c->event_pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/event_pipeline.yaml",
+                                                         "events", err, errlen) : NULL;
+            text = c->event_pipeline ? sl_conf_embedded("event_definitions.yaml", &len) : NULL;
+            c->events = text ? sl_events_parse(text, len, "<embedded>/event_definitions.yaml",
+                                               err, errlen) : NULL;
+            if (!c->events)
+                goto fail;
+        }
+        text = sl_conf_embedded("pipeline.yaml", &len);
         c->pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/pipeline.yaml", "meters",
                                                err, errlen) : NULL;
         if (c->pipeline) {
@@ -453,9 +465,37 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         c->pipeline = sl_pipeline_load(c->pipeline_path, "meters", err, errlen);
         if (c->pipeline)
             c->meters = sl_meters_load(c->meters_path, err, errlen);
+        if (c->meters && (*c->event_definitions_path || *c->event_pipeline_path)) {
+            if (!*c->event_definitions_path || !*c->event_pipeline_path) {
+                sl_yerr_at(c->file, 1, err, errlen, "ceilometer.event_definitions and "
+                           "ceilometer.event_pipeline go together: set both, or neither to "
+                           "turn events off");
+                goto fail;
+            }
+            c->event_pipeline = sl_pipeline_load(c->event_pipeline_path, "events", err, errlen);
+            c->events = c->event_pipeline ? sl_events_load(c->event_definitions_path, err, errlen)
+                                          : NULL;
+            if (!c->events)
+                goto fail;
+        }
     }
     if (!c->pipeline || !c->meters)
         goto fail;
+    if (sl_conf_n_sinks(c) > SL_MAX_SINKS) {
+        sl_yerr_at(c->file, 1, err, errlen, "more than %d sinks in pipeline.yaml and "
+                   "event_pipeline.yaml together", SL_MAX_SINKS);
+        goto fail;
+    }
+    c->sink_labels = sl_xcalloc(sl_conf_n_sinks(c) + 1, sizeof *c->sink_labels);
+    for (unsigned i = 0; i < sl_conf_n_sinks(c); i++) {
+        const char *name = sl_conf_sink(c, i)->name;
+        if (sl_conf_sink_is_event(c, i)) {
+            c->sink_labels[i] = sl_xmalloc(strlen(name) + 8);
+            sprintf(c->sink_labels[i], "events-%s", name);
+        } else {
+            c->sink_labels[i] = sl_xstrdup(name);
+        }
+    }
     sl_ydoc_destroy(&doc);
     free(base_dir);
     return c;
@@ -480,8 +520,13 @@ sl_conf_destroy(sl_conf_t **conf_p)
         free(c->sources[i].endpoint);
     }
     free(c->sources);
+    for (size_t i = 0; c->sink_labels && c->sink_labels[i]; i++)
+        free(c->sink_labels[i]);
+    free(c->sink_labels);
     sl_pipeline_destroy(&c->pipeline);
     sl_meters_destroy(&c->meters);
+    sl_pipeline_destroy(&c->event_pipeline);
+    sl_events_destroy(&c->events);
     free(c->file);
     free(c);
     *conf_p = NULL;
@@ -543,4 +588,30 @@ sl_conf_help(FILE *out)
                  "at R notifications/s if given; ingest worker k of N reads lines k, k+N, ...) or `{type: zmq, endpoint: E, "
                  "mode: connect|bind}` (PULL; connect: every ingest worker connects to a "
                  "producer that binds E; bind: worker k binds E with port+k or path.k) |\n");
+}
+
+size_t
+sl_conf_n_sinks(const sl_conf_t *conf)
+{
+    return conf->pipeline->n_sinks + (conf->event_pipeline ? conf->event_pipeline->n_sinks : 0);
+}
+
+int
+sl_conf_sink_is_event(const sl_conf_t *conf, unsigned i)
+{
+    return i >= conf->pipeline->n_sinks;
+}
+
+const sl_sink_t *
+sl_conf_sink(const sl_conf_t *conf, unsigned i)
+{
+    if (i < conf->pipeline->n_sinks)
+        return &conf->pipeline->sinks[i];
+    return &conf->event_pipeline->sinks[i - conf->pipeline->n_sinks];
+}
+
+const char *
+sl_conf_sink_label(const sl_conf_t *conf, unsigned i)
+{
+    return conf->sink_labels[i];
 }

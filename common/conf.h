@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "common/events.h"
 #include "common/meters.h"
 #include "common/pipeline.h"
 
@@ -61,7 +62,18 @@ typedef struct sl_conf {
     sl_source_conf_t *sources;
     sl_pipeline_t *pipeline;
     sl_meters_t   *meters;
+    sl_pipeline_t *event_pipeline;  /* NULL when events are not configured */
+    sl_events_t   *events;
+    char         **sink_labels;     /* per unified sink: name, or "events-<name>" */
 } sl_conf_t;
+
+/* Sample sinks and event sinks share one index space (frames, partitions,
+ * leases, stats): sample sinks first, then event sinks. */
+size_t sl_conf_n_sinks(const sl_conf_t *conf);
+const sl_sink_t *sl_conf_sink(const sl_conf_t *conf, unsigned i);
+int sl_conf_sink_is_event(const sl_conf_t *conf, unsigned i);
+/* Unique label of a sink for endpoints, state files and ring keys. */
+const char *sl_conf_sink_label(const sl_conf_t *conf, unsigned i);
 
 /* path NULL = the embedded default. overrides: "key=value" strings (dotted
  * keys, e.g. "workers.ingest=2", "run_dir=/tmp/x"), applied after the file.

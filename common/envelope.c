@@ -205,3 +205,85 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
     out->priority = (sl_priority_t) i;
     return SL_ENV_OK;
 }
+
+static yajl_val
+s_obj(sl_arena_t *a, size_t cap)
+{
+    yajl_val v = sl_arena_alloc(a, sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->type = yajl_t_object;
+    v->u.object.keys = sl_arena_alloc(a, (cap + 1) * sizeof(char *));
+    v->u.object.values = sl_arena_alloc(a, (cap + 1) * sizeof(yajl_val));
+    return v;
+}
+
+static void
+s_set(yajl_val o, const char *k, yajl_val v)
+{
+    for (size_t i = 0; i < o->u.object.len; i++) {
+        if (strcmp(o->u.object.keys[i], k) == 0) {
+            o->u.object.values[i] = v;
+            return;
+        }
+    }
+    o->u.object.keys[o->u.object.len] = k;
+    o->u.object.values[o->u.object.len++] = v;
+}
+
+static void
+s_del(yajl_val o, const char *k)
+{
+    for (size_t i = 0; i < o->u.object.len; i++) {
+        if (strcmp(o->u.object.keys[i], k) == 0) {
+            o->u.object.len--;
+            memmove(&o->u.object.keys[i], &o->u.object.keys[i + 1],
+                    (o->u.object.len - i) * sizeof(char *));
+            memmove(&o->u.object.values[i], &o->u.object.values[i + 1],
+                    (o->u.object.len - i) * sizeof(yajl_val));
+            return;
+        }
+    }
+}
+
+static yajl_val
+s_strval(sl_arena_t *a, const char *s)
+{
+    return s ? sl_json_new_string(a, s, strlen(s)) : NULL;
+}
+
+yajl_val
+sl_notification_view(const sl_notification_t *n, sl_arena_t *a)
+{
+    yajl_val root = n->root, none = sl_arena_alloc(a, sizeof *none);
+    memset(none, 0, sizeof *none);
+    none->type = yajl_t_null;
+    size_t nctx = 0;
+    for (size_t i = 0; i < root->u.object.len; i++)
+        nctx += strncmp(root->u.object.keys[i], "_context_", 9) == 0;
+    yajl_val ctxt = s_obj(a, nctx + 3);
+    /* the message's keys are unique already: append without looking */
+    for (size_t i = 0; i < root->u.object.len; i++) {
+        if (strncmp(root->u.object.keys[i], "_context_", 9) == 0) {
+            ctxt->u.object.keys[ctxt->u.object.len] = root->u.object.keys[i] + 9;
+            ctxt->u.object.values[ctxt->u.object.len++] = root->u.object.values[i];
+        }
+    }
+    /* context_dict['msg_id'|'reply_q'|'client_timeout'] = msg.pop(...);
+     * RpcContext then pops msg_id and reply_q. */
+    yajl_val t = sl_json_get(root, "_timeout");
+    s_set(ctxt, "client_timeout", t ? t : none);
+    s_del(ctxt, "msg_id");
+    s_del(ctxt, "reply_q");
+    yajl_val md = s_obj(a, 2);
+    yajl_val mid = sl_json_get(root, "message_id"), ts = sl_json_get(root, "timestamp");
+    s_set(md, "message_id", mid ? mid : none);
+    s_set(md, "timestamp", ts ? ts : none);
+    yajl_val v = s_obj(a, 5);
+    yajl_val pub = sl_json_get(root, "publisher_id"), et = sl_json_get(root, "event_type");
+    s_set(v, "ctxt", ctxt);
+    s_set(v, "publisher_id", pub ? pub : none);
+    s_set(v, "event_type", et ? et : s_strval(a, n->event_type));
+    s_set(v, "payload", n->payload ? n->payload : none);
+    s_set(v, "metadata", md);
+    return v;
+}

@@ -68,6 +68,14 @@ sl_env_status_t sl_envelope_decode(const char *buf, size_t len, size_t max_len,
                                    sl_notification_t *out, char *err, size_t errlen);
 void sl_notification_clear(sl_notification_t *n);
 
+/* What oslo's dispatcher hands Ceilometer's endpoints, the document every
+ * meter and trait JSONPath is evaluated on: {ctxt, publisher_id,
+ * event_type, payload, metadata: {message_id, timestamp}}. `ctxt` is
+ * unpack_context(msg).to_dict(): the `_context_X` keys as X, in order,
+ * without msg_id and reply_q, then client_timeout (the `_timeout` key or
+ * null). Built in a; values are borrowed from n. */
+yajl_val sl_notification_view(const sl_notification_t *n, sl_arena_t *a);
+
 const char *sl_env_status_name(sl_env_status_t st);
 const char *sl_priority_name(sl_priority_t p);
 

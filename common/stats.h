@@ -37,6 +37,9 @@
     X(samples_converted,   "samples built from notifications") \
     X(samples_unrouted,    "samples no pipeline source selected") \
     X(samples_routed,      "samples sent towards sinks (one per sink)") \
+    X(events_converted,    "events built from notifications (event_definitions.yaml)") \
+    X(events_dropped,      "events Ceilometer would drop (a trait or timestamp cannot be converted)") \
+    X(events_unrouted,     "events no event pipeline source selected") \
     X(frames_sent,         "wire frames sent by ingest workers") \
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \
@@ -45,6 +48,7 @@
     X(transform_absorbed,  "samples a transformer kept for later or dropped by design (no predecessor, aggregated, ...)") \
     X(transform_errors,    "samples lost to a transformer error or an invalid volume (logged)") \
     X(samples_published,   "samples handed successfully to publishers") \
+    X(events_published,    "events handed successfully to publishers") \
     X(publish_errors,      "samples a publisher failed to publish") \
     X(leases_taken,        "partition leases taken") \
     X(leases_released,     "partition leases released") \
@@ -125,6 +129,7 @@ typedef struct {
      * file_stop[] then drain. file_start[] = where the next generation
      * starts. */
     _Atomic int32_t  file_barrier;
+    _Atomic int32_t  handoff;     /* workers stopping for a reload: save state, do not drain */
     _Atomic uint64_t file_stop[SL_MAX_SOURCES];
     _Atomic uint64_t file_start[SL_MAX_SOURCES];
     uint64_t started_ms;

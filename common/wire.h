@@ -26,6 +26,11 @@
  *             version bump: the frame format is not released yet)
  *           each string: u32 length (0xFFFFFFFF = null), bytes, one NUL byte
  *
+ * Events (sinks of event_pipeline.yaml, numbered after the sample sinks)
+ * travel in the same record layout: name = event_type, message_id,
+ * timestamp = generated, resource_metadata = the event as one JSON object
+ * (common/events.h sl_event_json), every other string null.
+ *
  * The reader validates the header, body length and checksum before any
  * record is read, and bounds-checks every record, so a truncated or corrupt
  * frame is rejected whole; samples it yields point into the frame buffer

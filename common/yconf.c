@@ -51,55 +51,33 @@ sl_yerr(const sl_ynode_t *node, char *err, size_t errlen, const char *fmt, ...)
 
 static sl_ynode_t *s_build(s_builder_t *b, yaml_node_t *yn, int depth);
 
-static int
-s_merge_into(s_builder_t *b, sl_ynode_t *dst, size_t *cap, const sl_ynode_t *src,
-             const char **explicit_keys, size_t n_explicit)
+/* Sets key to value in dst as a Python dict would: an existing key keeps
+ * its position and takes the new value. */
+static void
+s_dict_set(sl_ynode_t *dst, const char *key, int line, sl_ynode_t *val)
 {
-    if (src->kind != SL_Y_MAP) {
-        sl_yerr(src, b->err, b->errlen, "`<<` merge value must be a mapping or a list of mappings");
-        return -1;
-    }
-    for (size_t i = 0; i < src->n; i++) {
-        int seen = 0;
-        for (size_t k = 0; k < n_explicit && !seen; k++)
-            seen = strcmp(explicit_keys[k], src->keys[i]) == 0;
-        for (size_t k = 0; k < dst->n && !seen; k++)
-            seen = strcmp(dst->keys[k], src->keys[i]) == 0;
-        if (seen)
-            continue;
-        if (dst->n == *cap) {
-            size_t nc = *cap * 2 + 4;
-            sl_ynode_t **items = sl_arena_alloc(&b->doc->arena, nc * sizeof *items);
-            const char **keys = sl_arena_alloc(&b->doc->arena, nc * sizeof *keys);
-            int *lines = sl_arena_alloc(&b->doc->arena, nc * sizeof *lines);
-            if (dst->n) {
-                memcpy(items, dst->items, dst->n * sizeof *items);
-                memcpy(keys, dst->keys, dst->n * sizeof *keys);
-                memcpy(lines, dst->key_lines, dst->n * sizeof *lines);
-            }
-            dst->items = items;
-            dst->keys = keys;
-            dst->key_lines = lines;
-            *cap = nc;
+    for (size_t k = 0; k < dst->n; k++) {
+        if (strcmp(dst->keys[k], key) == 0) {
+            dst->items[k] = val;
+            dst->key_lines[k] = line;
+            return;
         }
-        dst->items[dst->n] = src->items[i];
-        dst->keys[dst->n] = src->keys[i];
-        dst->key_lines[dst->n] = src->key_lines[i];
-        dst->n++;
     }
-    return 0;
+    dst->keys[dst->n] = key;
+    dst->key_lines[dst->n] = line;
+    dst->items[dst->n++] = val;
 }
 
 static sl_ynode_t *
 s_build_map(s_builder_t *b, yaml_node_t *yn, sl_ynode_t *node, int depth)
 {
     size_t total = (size_t) (yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
-    size_t cap = total + 1;
-    node->items = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->items);
-    node->keys = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->keys);
-    node->key_lines = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->key_lines);
     const sl_ynode_t *merges[64];
-    size_t n_merges = 0;
+    size_t n_merges = 0, n_merged_pairs = 0;
+    const char **ekeys = sl_arena_alloc(&b->doc->arena, (total + 1) * sizeof *ekeys);
+    int *elines = sl_arena_alloc(&b->doc->arena, (total + 1) * sizeof *elines);
+    sl_ynode_t **evals = sl_arena_alloc(&b->doc->arena, (total + 1) * sizeof *evals);
+    size_t n_explicit = 0;
 
     for (yaml_node_pair_t *p = yn->data.mapping.pairs.start;
          p < yn->data.mapping.pairs.top; p++) {
@@ -118,32 +96,51 @@ s_build_map(s_builder_t *b, yaml_node_t *yn, sl_ynode_t *node, int depth)
         if (!val)
             return NULL;
         if (strcmp(key, "<<") == 0 && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            /* PyYAML's flatten_mapping: a list merges its mappings last
+             * first, so that earlier ones win. */
+            const sl_ynode_t *srcs[64];
+            size_t ns = 0;
             if (val->kind == SL_Y_SEQ) {
-                for (size_t i = 0; i < val->n && n_merges < 64; i++)
-                    merges[n_merges++] = val->items[i];
-            } else if (n_merges < 64) {
-                merges[n_merges++] = val;
+                for (size_t i = val->n; i-- > 0 && ns < 64;)
+                    srcs[ns++] = val->items[i];
+            } else {
+                srcs[ns++] = val;
+            }
+            for (size_t i = 0; i < ns && n_merges < 64; i++) {
+                if (srcs[i]->kind != SL_Y_MAP) {
+                    sl_yerr(srcs[i], b->err, b->errlen,
+                            "`<<` merge value must be a mapping or a list of mappings");
+                    return NULL;
+                }
+                merges[n_merges++] = srcs[i];
+                n_merged_pairs += srcs[i]->n;
             }
             continue;
         }
-        for (size_t i = 0; i < node->n; i++) {
-            if (strcmp(node->keys[i], key) == 0) {
+        for (size_t i = 0; i < n_explicit; i++) {
+            if (strcmp(ekeys[i], key) == 0) {
                 sl_yerr_at(b->doc->file, kline, b->err, b->errlen,
-                           "duplicate key '%s' (first at line %d)", key, node->key_lines[i]);
+                           "duplicate key '%s' (first at line %d)", key, elines[i]);
                 return NULL;
             }
         }
-        node->keys[node->n] = sl_arena_strdup(&b->doc->arena, key);
-        node->key_lines[node->n] = kline;
-        node->items[node->n++] = val;
+        ekeys[n_explicit] = sl_arena_strdup(&b->doc->arena, key);
+        elines[n_explicit] = kline;
+        evals[n_explicit++] = val;
     }
-    /* Merged keys come after the explicit ones and never override them;
-     * earlier merge sources win over later ones (PyYAML). */
-    size_t n_explicit = node->n;
-    const char **explicit_keys = node->keys;
+    /* node.value = merge + node.value, then built as a dict: merged keys
+     * come first, an explicit key takes the place of a merged one of the
+     * same name and wins over it. */
+    size_t cap = n_merged_pairs + n_explicit + 1;
+    node->items = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->items);
+    node->keys = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->keys);
+    node->key_lines = sl_arena_alloc(&b->doc->arena, cap * sizeof *node->key_lines);
+    node->n = 0;
     for (size_t m = 0; m < n_merges; m++)
-        if (s_merge_into(b, node, &cap, merges[m], explicit_keys, n_explicit) < 0)
-            return NULL;
+        for (size_t i = 0; i < merges[m]->n; i++)
+            s_dict_set(node, merges[m]->keys[i], merges[m]->key_lines[i], merges[m]->items[i]);
+    for (size_t i = 0; i < n_explicit; i++)
+        s_dict_set(node, ekeys[i], elines[i], evals[i]);
     return node;
 }
 

@@ -3,8 +3,9 @@
  * Every configuration file sluice reads (sluice.yaml, pipeline.yaml,
  * meters.yaml, event_definitions.yaml, ...) is loaded with libyaml into this
  * tree so that each loader can report `file:line: message`. Anchors and
- * aliases are expanded, and `<<` merge keys are applied (explicit keys win
- * over merged ones, as in PyYAML). Map keys must be scalars. The document
+ * aliases are expanded, and `<<` merge keys are applied as PyYAML does:
+ * merged keys come first (of a list of mappings, earlier ones win), an
+ * explicit key wins over a merged one and takes its place. Map keys must be scalars. The document
  * owns every node and string; sl_ydoc_destroy() frees them all. Any process. */
 #ifndef SL_YCONF_H
 #define SL_YCONF_H

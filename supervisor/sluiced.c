@@ -80,7 +80,7 @@ main(int argc, char **argv)
         if (test)
             fprintf(stderr, "sluiced: configuration %s is valid (%zu sinks, %zu meter "
                     "definitions, %d ingest + %d pipeline workers)\n", conf->file,
-                    conf->pipeline->n_sinks, sl_meters_count(conf->meters), conf->n_ingest,
+                    sl_conf_n_sinks(conf), sl_meters_count(conf->meters), conf->n_ingest,
                     conf->n_pipeline);
         sl_conf_destroy(&conf);
         free(overrides);

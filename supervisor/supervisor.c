@@ -1,5 +1,6 @@
 #include "supervisor/supervisor.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -46,22 +47,29 @@ sl_supervisor_validate(const sl_conf_t *conf, char *err, size_t errlen)
 {
     if (sl_transform_check(conf->pipeline, err, errlen) < 0)
         return -1;
-    const sl_pipeline_t *p = conf->pipeline;
-    for (size_t i = 0; i < p->n_sinks; i++) {
-        for (size_t k = 0; k < p->sinks[i].n_publishers; k++) {
-            char perr[400];
-            char *url = sl_conf_expand(conf, p->sinks[i].publishers[k]);
-            int rc = sl_publisher_check(url, perr, sizeof perr);
-            free(url);
-            if (rc < 0)
-                return sl_yerr_at(p->doc->file, p->sinks[i].line, err, errlen,
-                                  "sink '%s': %s", p->sinks[i].name, perr);
+    for (int ev = 0; ev < 2; ev++) {
+        const sl_pipeline_t *p = ev ? conf->event_pipeline : conf->pipeline;
+        for (size_t i = 0; p && i < p->n_sinks; i++) {
+            if (ev && p->sinks[i].n_transformers)
+                return sl_yerr_at(p->doc->file, p->sinks[i].transformers[0].line, err, errlen,
+                                  "event sink '%s': events take no transformers",
+                                  p->sinks[i].name);
+            for (size_t k = 0; k < p->sinks[i].n_publishers; k++) {
+                char perr[400];
+                char *url = sl_conf_expand(conf, p->sinks[i].publishers[k]);
+                int rc = ev ? sl_publisher_check_events(url, perr, sizeof perr)
+                            : sl_publisher_check(url, perr, sizeof perr);
+                free(url);
+                if (rc < 0)
+                    return sl_yerr_at(p->doc->file, p->sinks[i].line, err, errlen,
+                                      "sink '%s': %s", p->sinks[i].name, perr);
+            }
         }
     }
-    if (p->n_sinks * conf->partitions > 65536)
+    if (sl_conf_n_sinks(conf) * conf->partitions > 65536)
         return sl_yerr_at(conf->file, 1, err, errlen,
                           "%zu sinks x %u partitions is more than 65536 partitions in all",
-                          p->n_sinks, conf->partitions);
+                          sl_conf_n_sinks(conf), conf->partitions);
     return 0;
 }
 
@@ -98,6 +106,31 @@ s_mkdir_p(const char *path)
     return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* <run_dir>/state holds transformer state between a partition's owners;
+ * whatever a previous run left there is stale. */
+static void
+s_clean_state_dir(const char *run_dir)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/state", run_dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        sl_warn("cannot create %s: %s; partitions will not keep transformer state when they "
+                "move", dir, strerror(errno));
+        return;
+    }
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+}
+
 static int
 s_write_pidfile(const char *path)
 {
@@ -127,16 +160,16 @@ static void
 s_publish_layout(s_sup_t *sv)
 {
     sl_shm_t *shm = sv->shm;
-    const sl_pipeline_t *p = sv->conf->pipeline;
+    unsigned n_sinks = (unsigned) sl_conf_n_sinks(sv->conf);
     atomic_store(&shm->generation, sv->generation);
-    atomic_store(&shm->n_sinks, (uint32_t) p->n_sinks);
+    atomic_store(&shm->n_sinks, (uint32_t) n_sinks);
     atomic_store(&shm->n_ingest, (uint32_t) sv->conf->n_ingest);
     atomic_store(&shm->n_pipeline, (uint32_t) sv->conf->n_pipeline);
     atomic_store(&shm->partitions, sv->conf->partitions);
     memset(shm->sink_names, 0, sizeof shm->sink_names);
-    for (size_t i = 0; i < p->n_sinks; i++)
-        snprintf(shm->sink_names[i], SL_SINK_NAME_MAX, "%s", p->sinks[i].name);
-    sl_lease_table_init((char *) shm + shm->lease_offset, (unsigned) p->n_sinks,
+    for (unsigned i = 0; i < n_sinks; i++)
+        snprintf(shm->sink_names[i], SL_SINK_NAME_MAX, "%s", sl_conf_sink_label(sv->conf, i));
+    sl_lease_table_init((char *) shm + shm->lease_offset, n_sinks,
                         sv->conf->partitions);
     /* Slots start from zero for each generation, so that the drain
      * accounting (frames sent vs received) compares like with like. */
@@ -400,7 +433,7 @@ s_reload(s_sup_t *sv, sigset_t *set)
     sl_info("SIGHUP: reloading configuration %s", sv->opts->config_path ? sv->opts->config_path
                                                                          : "<embedded>");
     sl_conf_t *next = sl_supervisor_load(sv->opts, err, sizeof err);
-    if (next && sl_lease_table_size((unsigned) next->pipeline->n_sinks, next->partitions) >
+    if (next && sl_lease_table_size((unsigned) sl_conf_n_sinks(next), next->partitions) >
                     sv->shm->lease_capacity) {
         snprintf(err, sizeof err, "partitions grew beyond what the shared region was sized "
                  "for at start; restart sluiced to apply");
@@ -416,7 +449,9 @@ s_reload(s_sup_t *sv, sigset_t *set)
         return;
     }
     s_file_barrier(sv, set);
+    atomic_store(&sv->shm->handoff, 1);
     s_stop_workers(sv, 0, set);
+    atomic_store(&sv->shm->handoff, 0);
     sl_conf_t *old = sv->conf;
     sv->conf = next;
     s_file_resume(sv, old);
@@ -427,7 +462,7 @@ s_reload(s_sup_t *sv, sigset_t *set)
     atomic_fetch_add(&sv->shm->sv[SL_SV_reloads], 1);
     sl_info("configuration generation %u: %d ingest, %d pipeline workers, %zu sinks x %u "
             "partitions", sv->generation, next->n_ingest, next->n_pipeline,
-            next->pipeline->n_sinks, next->partitions);
+            sl_conf_n_sinks(next), next->partitions);
 }
 
 static void
@@ -462,6 +497,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         sl_conf_destroy(&sv.conf);
         return 1;
     }
+    s_clean_state_dir(conf->run_dir);
     if (s_write_pidfile(conf->pidfile) < 0) {
         sl_conf_destroy(&sv.conf);
         return 1;
@@ -487,7 +523,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
 
     sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
             "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
-            conf->n_ingest, conf->n_pipeline, conf->pipeline->n_sinks, conf->partitions,
+            conf->n_ingest, conf->n_pipeline, sl_conf_n_sinks(conf), conf->partitions,
             sv.shm_name);
     int stop = 0, fast = 0;
     uint64_t last_watchdog = 0;

@@ -190,14 +190,18 @@ s_rewrite(sl_gen_t *g, const s_tpl_t *t)
                 const char *r = s_remap(g, key, p + 1, n, n == 36);
                 s_put(g, r, strlen(r));
                 s_put(g, "\"", 1);
-            } else if (!strcmp(key, "timestamp") && depth == 1) {
+            } else if (!strcmp(key, "timestamp") && n >= 19) {
+                /* The notification's and nested ones (compute.metrics
+                 * samples carry their own) follow the simulated clock, in
+                 * the template's date/time separator. */
                 char ts[64];
                 time_t sec = (time_t) g->clock;
                 struct tm tm;
                 gmtime_r(&sec, &tm);
                 int us = (int) ((g->clock - (double) sec) * 1e6);
-                snprintf(ts, sizeof ts, "\"%04d-%02d-%02d %02d:%02d:%02d.%06d\"", tm.tm_year + 1900,
-                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, us);
+                snprintf(ts, sizeof ts, "\"%04d-%02d-%02d%c%02d:%02d:%02d.%06d\"", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, p[11] == 'T' ? 'T' : ' ', tm.tm_hour, tm.tm_min,
+                         tm.tm_sec, us);
                 s_put(g, ts, strlen(ts));
             } else {
                 s_put(g, p, n + 2);

@@ -3,8 +3,10 @@
  *   parse:   yajl_parse with no callbacks over every line: the JSON
  *            tokenizer alone, a ceiling no decoder built on yajl can pass
  *   convert: envelope decode + meters.yaml conversion, in process
- * usage: sluice-bench-parse --meters FILE INPUT.jsonl
- * Prints one JSON object per mode with notifications/s and samples/s. */
+ *   events:  envelope decode + event_definitions.yaml conversion (with -e)
+ * usage: sluice-bench-parse -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
+ * Prints one JSON object per mode with notifications/s and samples/s (or
+ * events/s). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 
 #include "common/arena.h"
 #include "common/envelope.h"
+#include "common/events.h"
 #include "common/meters.h"
 
 static double
@@ -27,16 +30,19 @@ s_now(void)
 int
 main(int argc, char **argv)
 {
-    const char *meters_path = NULL;
+    const char *meters_path = NULL, *events_path = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "m:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:e:")) != -1) {
         if (opt == 'm')
             meters_path = optarg;
+        else if (opt == 'e')
+            events_path = optarg;
         else
             return 2;
     }
     if (!meters_path || optind != argc - 1) {
-        fprintf(stderr, "usage: sluice-bench-parse -m meters.yaml INPUT.jsonl\n");
+        fprintf(stderr, "usage: sluice-bench-parse -m meters.yaml [-e event_definitions.yaml] "
+                "INPUT.jsonl\n");
         return 2;
     }
     FILE *f = fopen(argv[optind], "r");
@@ -99,11 +105,39 @@ main(int argc, char **argv)
         sl_notification_clear(&note);
     }
     double conv_s = s_now() - t0;
+
+    sl_events_t *ev = NULL;
+    size_t events = 0;
+    double ev_s = 0;
+    if (events_path) {
+        if (!(ev = sl_events_load(events_path, err, sizeof err))) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        sl_event_stats_t es;
+        memset(&es, 0, sizeof es);
+        t0 = s_now();
+        for (size_t i = 0; i < n; i++) {
+            sl_notification_t note;
+            if (sl_envelope_decode(lines[i], lens[i], 0, &note, err, sizeof err) != SL_ENV_OK)
+                continue;
+            sl_arena_reset(&a);
+            sl_event_t e;
+            events += (size_t) sl_events_convert(ev, &note, &a, &e, &es);
+            sl_notification_clear(&note);
+        }
+        ev_s = s_now() - t0;
+    }
     printf("{\"mode\": \"parse\", \"notifications\": %zu, \"invalid\": %zu, \"seconds\": %.3f, "
            "\"notif_per_s\": %.0f}\n", n, parse_errors, parse_s, (double) n / parse_s);
     printf("{\"mode\": \"convert\", \"notifications\": %zu, \"samples\": %zu, \"seconds\": %.3f, "
            "\"notif_per_s\": %.0f, \"samples_per_s\": %.0f}\n", n, samples, conv_s,
            (double) n / conv_s, (double) samples / conv_s);
+    if (ev)
+        printf("{\"mode\": \"events\", \"notifications\": %zu, \"events\": %zu, \"seconds\": "
+               "%.3f, \"notif_per_s\": %.0f, \"events_per_s\": %.0f}\n", n, events, ev_s,
+               (double) n / ev_s, (double) events / ev_s);
+    sl_events_destroy(&ev);
     sl_arena_destroy(&a);
     sl_meters_destroy(&m);
     for (size_t i = 0; i < n; i++)

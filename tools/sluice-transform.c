@@ -6,275 +6,19 @@
  * written as YAML flow text, so the parameters go through the same YAML
  * loading and checks as a real configuration). One chain instance; each
  * step is process(step samples) then, if flush (default true),
- * flush() with the clock frozen at the step's `now`.
+ * flush() with the clock frozen at the step's `now` (worker/scenario.c).
  *
  * usage: sluice-transform [-q] SCENARIO.json
  *        sluice-transform --help-params    (the parameter reference, Markdown)
  * Exit: 0, 1 (cannot read the scenario), 2 (the transformers do not load). */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
 
-#include "common/arena.h"
-#include "common/isotime.h"
-#include "common/json.h"
 #include "common/log.h"
-#include "common/pipeline.h"
-#include "common/sample.h"
+#include "worker/scenario.h"
 #include "worker/transform.h"
-
-typedef struct {
-    char  *p;
-    size_t n, cap;
-} s_buf_t;
-
-static void
-s_put(s_buf_t *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = sl_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void
-s_puts(s_buf_t *b, const char *s)
-{
-    s_put(b, s, strlen(s));
-}
-
-static void
-s_yaml_string(s_buf_t *b, const char *s)
-{
-    s_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char) *p;
-            s_put(b, esc, 2);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            snprintf(esc, sizeof esc, "\\x%02x", *p);
-            s_puts(b, esc);
-        } else {
-            s_put(b, (const char *) p, 1);
-        }
-    }
-    s_puts(b, "\"");
-}
-
-/* A JSON number as a YAML 1.1 scalar of the same type (PyYAML reads `1e9`
- * as a string; `1.0e+9` is its float). */
-static void
-s_yaml_number(s_buf_t *b, const char *r)
-{
-    const char *e = strpbrk(r, "eE");
-    if (!e) {
-        s_puts(b, r);
-        return;
-    }
-    s_put(b, r, (size_t) (e - r));
-    if (!memchr(r, '.', (size_t) (e - r)))
-        s_puts(b, ".0");
-    s_puts(b, "e");
-    const char *x = e + 1;
-    if (*x != '+' && *x != '-')
-        s_puts(b, "+");
-    s_puts(b, x);
-}
-
-static void
-s_yaml(s_buf_t *b, yajl_val v)
-{
-    if (!v || YAJL_IS_NULL(v)) {
-        s_puts(b, "null");
-    } else if (YAJL_IS_TRUE(v)) {
-        s_puts(b, "true");
-    } else if (YAJL_IS_FALSE(v)) {
-        s_puts(b, "false");
-    } else if (YAJL_IS_STRING(v)) {
-        s_yaml_string(b, v->u.string);
-    } else if (YAJL_IS_NUMBER(v)) {
-        char tmp[64];
-        if (!v->u.number.r)
-            snprintf(tmp, sizeof tmp, "%.17g", v->u.number.d);
-        s_yaml_number(b, v->u.number.r ? v->u.number.r : tmp);
-    } else if (YAJL_IS_ARRAY(v)) {
-        s_puts(b, "[");
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            if (i)
-                s_puts(b, ", ");
-            s_yaml(b, v->u.array.values[i]);
-        }
-        s_puts(b, "]");
-    } else {
-        s_puts(b, "{");
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            if (i)
-                s_puts(b, ", ");
-            s_yaml_string(b, v->u.object.keys[i]);
-            s_puts(b, ": ");
-            s_yaml(b, v->u.object.values[i]);
-        }
-        s_puts(b, "}");
-    }
-}
-
-static char *
-s_slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    s_buf_t b = { 0 };
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        s_put(&b, chunk, n);
-    fclose(f);
-    if (!b.p)
-        s_put(&b, "", 0);
-    *len = b.n;
-    return b.p;
-}
-
-static const char *
-s_str_field(sl_arena_t *a, yajl_val obj, const char *key)
-{
-    yajl_val v = sl_json_get(obj, key);
-    return v ? sl_json_scalar_text(a, v) : NULL;
-}
-
-/* One input sample from its JSON object. */
-static void
-s_sample(sl_arena_t *a, yajl_val o, size_t step, size_t idx, sl_sample_t *s)
-{
-    memset(s, 0, sizeof *s);
-    s->name = s_str_field(a, o, "name");
-    s->type = s_str_field(a, o, "type");
-    s->unit = s_str_field(a, o, "unit");
-    s->user_id = s_str_field(a, o, "user_id");
-    s->project_id = s_str_field(a, o, "project_id");
-    s->resource_id = s_str_field(a, o, "resource_id");
-    s->timestamp = s_str_field(a, o, "timestamp");
-    s->source = s_str_field(a, o, "source");
-    s->message_id = "scenario";
-    yajl_val id = sl_json_get(o, "id");
-    s->id = id && !YAJL_IS_NULL(id) ? sl_json_scalar_text(a, id)
-                                    : sl_arena_printf(a, "s%zu.%zu", step, idx);
-    yajl_val md = sl_json_get(o, "resource_metadata");
-    s->resource_metadata = md && !YAJL_IS_NULL(md) ? sl_json_dump(a, md) : "{}";
-    yajl_val mt = sl_json_get(o, "monotonic_time");
-    s->monotonic_time = mt && YAJL_IS_NUMBER(mt) ? sl_json_dump(a, mt) : NULL;
-    yajl_val vol = sl_json_get(o, "volume");
-    s->volume = NAN;
-    if (!vol || YAJL_IS_NULL(vol)) {
-        s->volume_json = NULL;
-    } else if (YAJL_IS_NUMBER(vol)) {
-        s->volume_json = sl_json_dump(a, vol);
-        s->volume = strtod(s->volume_json, NULL);
-    } else if (YAJL_IS_TRUE(vol) || YAJL_IS_FALSE(vol)) {
-        s->volume_json = YAJL_IS_TRUE(vol) ? "true" : "false";
-        s->volume = YAJL_IS_TRUE(vol);
-    } else {
-        s->volume_json = sl_json_dump(a, vol);
-        if (YAJL_IS_STRING(vol)) {
-            char *end;
-            double d = strtod(vol->u.string, &end);
-            if (end != vol->u.string)
-                s->volume = d;
-        }
-    }
-}
-
-typedef struct {
-    yajl_gen g;
-    const char **ids;
-    size_t n_ids, cap_ids;
-} s_out_t;
-
-static void
-s_gstr(yajl_gen g, const char *s)
-{
-    if (s)
-        yajl_gen_string(g, (const unsigned char *) s, strlen(s));
-    else
-        yajl_gen_null(g);
-}
-
-static void
-s_gen_sample(s_out_t *o, const sl_sample_t *s)
-{
-    yajl_gen g = o->g;
-    yajl_gen_map_open(g);
-    s_gstr(g, "name");
-    s_gstr(g, s->name);
-    s_gstr(g, "type");
-    s_gstr(g, s->type);
-    s_gstr(g, "unit");
-    s_gstr(g, s->unit);
-    s_gstr(g, "volume");
-    if (s->volume_json) {
-        sl_json_gen_raw(g, s->volume_json, strlen(s->volume_json));
-    } else if (isfinite(s->volume)) {
-        char num[32];
-        int n = sl_sample_fmt_double(num, s->volume);
-        yajl_gen_number(g, num, (size_t) n);
-    } else {
-        yajl_gen_null(g);
-    }
-    s_gstr(g, "user_id");
-    s_gstr(g, s->user_id);
-    s_gstr(g, "project_id");
-    s_gstr(g, s->project_id);
-    s_gstr(g, "resource_id");
-    s_gstr(g, s->resource_id);
-    s_gstr(g, "timestamp");
-    s_gstr(g, s->timestamp);
-    s_gstr(g, "resource_metadata");
-    const char *md = s->resource_metadata ? s->resource_metadata : "{}";
-    sl_json_gen_raw(g, md, strlen(md));
-    s_gstr(g, "source");
-    s_gstr(g, s->source);
-    s_gstr(g, "monotonic_time");
-    if (s->monotonic_time)
-        sl_json_gen_raw(g, s->monotonic_time, strlen(s->monotonic_time));
-    else
-        yajl_gen_null(g);
-    /* The input's id when the very sample was passed on; a new sample has a
-     * fresh uuid, which is never one of the scenario's ids: null. */
-    const char *id = NULL;
-    for (size_t i = 0; s->id && i < o->n_ids; i++)
-        if (!strcmp(o->ids[i], s->id)) {
-            id = s->id;
-            break;
-        }
-    s_gstr(g, "id");
-    s_gstr(g, id);
-    yajl_gen_map_close(g);
-}
-
-static void
-s_gen_call(s_out_t *o, size_t step, const char *phase, const sl_sample_t *v, size_t n)
-{
-    yajl_gen g = o->g;
-    yajl_gen_map_open(g);
-    s_gstr(g, "step");
-    yajl_gen_integer(g, (long long) step);
-    s_gstr(g, "phase");
-    s_gstr(g, phase);
-    s_gstr(g, "samples");
-    yajl_gen_array_open(g);
-    for (size_t i = 0; i < n; i++)
-        s_gen_sample(o, &v[i]);
-    yajl_gen_array_close(g);
-    yajl_gen_map_close(g);
-}
 
 static int
 s_help_params(void)
@@ -300,113 +44,37 @@ main(int argc, char **argv)
         return 1;
     }
     sl_log_init('T', quiet ? SL_LOG_ERROR : SL_LOG_WARN, NULL);
-    const char *path = argv[argi];
-    size_t len;
-    char *text = s_slurp(path, &len);
-    if (!text) {
-        perror(path);
-        return 1;
-    }
-    sl_arena_t a;
-    sl_arena_init(&a, 0);
-    char err[1024];
-    yajl_val sc = sl_json_parse(&a, text, len, 0, err, sizeof err);
-    free(text);
-    if (!sc || !YAJL_IS_OBJECT(sc)) {
-        fprintf(stderr, "%s: not a scenario: %s\n", path, sc ? "not an object" : err);
-        sl_arena_destroy(&a);
-        return 1;
-    }
-    s_buf_t y = { 0 };
-    s_puts(&y, "sources:\n  - name: scenario\n    meters: [\"*\"]\n    sinks: [scenario]\n"
-               "sinks:\n  - name: scenario\n    publishers: [\"test://\"]\n    transformers: ");
-    yajl_val tr = sl_json_get(sc, "transformers");
-    if (tr && YAJL_IS_ARRAY(tr) && tr->u.array.len)
-        s_yaml(&y, tr);
-    else
-        s_puts(&y, "[]");
-    s_puts(&y, "\n");
-    char yname[1100];
-    snprintf(yname, sizeof yname, "%s (as pipeline.yaml)", path);
-    sl_pipeline_t *p = sl_pipeline_parse(y.p, y.n, yname, "meters", err, sizeof err);
-    free(y.p);
-    if (!p || sl_transform_check(p, err, sizeof err) < 0) {
+    char err[1200];
+    sl_scenario_t *sc;
+    int rc = sl_scenario_open(argv[argi], &sc, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "%s\n", err);
-        sl_pipeline_destroy(&p);
-        sl_arena_destroy(&a);
-        return 2;
+        return rc;
     }
-    sl_chain_t *c = sl_chain_new(&p->sinks[0]);
+    sl_chain_t *c = sl_chain_new(sl_scenario_sink(sc));
     if (!c) {
-        sl_pipeline_destroy(&p);
-        sl_arena_destroy(&a);
+        sl_scenario_destroy(&sc);
         return 2;
     }
     sl_chain_set_source(c, "openstack");
-
-    /* Steps: `steps`, or one step from top-level samples/flush. */
-    yajl_val steps = sl_json_get(sc, "steps");
-    size_t n_steps = steps && YAJL_IS_ARRAY(steps) ? steps->u.array.len : 1;
-    const char *top_now = sl_json_str(sl_json_get(sc, "now"));
-    s_out_t o = { .g = yajl_gen_alloc(NULL) };
-    yajl_gen_config(o.g, yajl_gen_beautify, 1);
-    yajl_gen_array_open(o.g);
-    sl_sample_vec_t out = { 0 };
-    sl_sample_t *in = NULL;
-    int rc = 0;
-    for (size_t st = 0; st < n_steps && !rc; st++) {
-        yajl_val step = steps && YAJL_IS_ARRAY(steps) ? steps->u.array.values[st] : sc;
-        yajl_val samples = sl_json_get(step, "samples");
-        size_t n = samples && YAJL_IS_ARRAY(samples) ? samples->u.array.len : 0;
-        in = sl_xrealloc(in, (n + 1) * sizeof *in);
-        for (size_t i = 0; i < n; i++) {
-            s_sample(&a, samples->u.array.values[i], st, i, &in[i]);
-            if (o.n_ids == o.cap_ids) {
-                o.cap_ids = o.cap_ids ? o.cap_ids * 2 : 64;
-                o.ids = sl_xrealloc(o.ids, o.cap_ids * sizeof *o.ids);
-            }
-            o.ids[o.n_ids++] = in[i].id;
-        }
-        out.n = 0;
-        sl_chain_process(c, in, n, &out);
-        if (out.n)
-            s_gen_call(&o, st, "publish", out.v, out.n);
-        yajl_val fl = sl_json_get(step, "flush");
-        if (fl && YAJL_IS_FALSE(fl))
-            continue;
-        const char *now = sl_json_str(sl_json_get(step, "now"));
-        if (!now)
-            now = top_now ? top_now : "1970-01-01T00:00:00Z";
-        int64_t now_us;
-        if (sl_isotime_parse(now, &now_us) < 0) {
-            fprintf(stderr, "%s: step %zu: bad now '%s'\n", path, st, now);
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    yajl_gen_array_open(g);
+    for (size_t st = 0; st < sl_scenario_steps(sc) && !rc; st++)
+        if (sl_scenario_step(sc, c, st, g, err, sizeof err) < 0) {
+            fprintf(stderr, "%s\n", err);
             rc = 1;
-            break;
         }
-        sl_chain_set_now(c, (double) now_us / 1e6);
-        out.n = 0;
-        sl_chain_flush(c, &out);
-        const size_t *ends;
-        size_t nb = sl_chain_flush_batches(c, &ends), from = 0;
-        for (size_t b = 0; b < nb; b++) {
-            s_gen_call(&o, st, "flush", out.v + from, ends[b] - from);
-            from = ends[b];
-        }
-    }
-    yajl_gen_array_close(o.g);
+    yajl_gen_array_close(g);
     if (!rc) {
         const unsigned char *buf;
         size_t blen;
-        yajl_gen_get_buf(o.g, &buf, &blen);
+        yajl_gen_get_buf(g, &buf, &blen);
         fwrite(buf, 1, blen, stdout);
         fputc('\n', stdout);
     }
-    yajl_gen_free(o.g);
-    free(o.ids);
-    free(in);
-    sl_sample_vec_free(&out);
+    yajl_gen_free(g);
     sl_chain_destroy(&c);
-    sl_pipeline_destroy(&p);
-    sl_arena_destroy(&a);
+    sl_scenario_destroy(&sc);
     return rc;
 }

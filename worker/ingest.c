@@ -191,7 +191,7 @@ s_flush_all(s_ingest_t *in, uint64_t older_than_ms)
 static void
 s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
 {
-    const sl_sink_t *sk = &in->conf->pipeline->sinks[sink];
+    const sl_sink_t *sk = sl_conf_sink(in->conf, sink);
     unsigned p;
     if (sk->stateful)
         p = (unsigned) (sl_pipeline_group_hash(sk, smp) % in->partitions);
@@ -227,10 +227,40 @@ s_end_notification(s_ingest_t *in)
         if (pt->w.hdr.count >= in->conf->batch_size) {
             unsigned sink = (unsigned) (i / in->partitions);
             s_flush_part(in, pt);
-            if (!in->conf->pipeline->sinks[sink].stateful)
+            if (!sl_conf_sink(in->conf, sink)->stateful)
                 in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
         }
     }
+}
+
+/* Events take their own path, as Ceilometer's do: event_definitions.yaml,
+ * then event_pipeline.yaml's sources select event sinks (indexed after the
+ * sample sinks). An event travels as a wire record whose name is the
+ * event_type and whose resource_metadata is the event's JSON (wire.h). */
+static void
+s_events(s_ingest_t *in, const sl_notification_t *n)
+{
+    sl_event_t ev;
+    sl_event_stats_t es;
+    memset(&es, 0, sizeof es);
+    if (sl_events_convert(in->conf->events, n, &in->arena, &ev, &es) != 1) {
+        SL_INC(in->ctx->slot, events_dropped, es.failed);
+        return;
+    }
+    SL_INC(in->ctx->slot, events_converted, 1);
+    size_t nr = sl_pipeline_route(in->conf->event_pipeline, ev.event_type, in->route, SL_MAX_SINKS);
+    if (!nr) {
+        SL_INC(in->ctx->slot, events_unrouted, 1);
+        return;
+    }
+    sl_sample_t rec;
+    memset(&rec, 0, sizeof rec);
+    rec.name = ev.event_type;
+    rec.message_id = ev.message_id;
+    rec.timestamp = ev.generated;
+    rec.resource_metadata = sl_event_json(&in->arena, &ev);
+    for (size_t r = 0; r < nr; r++)
+        s_add(in, (unsigned) in->conf->pipeline->n_sinks + in->route[r], &rec);
 }
 
 static void
@@ -259,14 +289,17 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
         return;
     }
     SL_INC(slot, decoded, 1);
+    sl_arena_reset(&in->arena);
+    if (in->conf->events)
+        s_events(in, &n);
     if (n.priority != SL_PRIO_INFO && n.priority != SL_PRIO_SAMPLE) {
         SL_INC(slot, no_sample_priority, 1);
+        s_end_notification(in);
         sl_notification_clear(&n);
         return;
     }
     sl_convert_stats_t cs;
     memset(&cs, 0, sizeof cs);
-    sl_arena_reset(&in->arena);
     size_t ns = sl_meters_convert(in->conf->meters, &n, &in->arena, in->samples,
                                   S_MAX_SAMPLES_PER_NOTIFICATION, &cs);
     SL_INC(slot, no_definition, cs.no_definition);
@@ -476,7 +509,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     memset(&in, 0, sizeof in);
     in.ctx = ctx;
     in.conf = ctx->conf;
-    in.n_sinks = (unsigned) ctx->conf->pipeline->n_sinks;
+    in.n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     in.partitions = ctx->conf->partitions;
     in.zctx = zmq_ctx_new();
     sl_arena_init(&in.arena, 0);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/hash.h"
@@ -52,6 +53,8 @@ typedef struct {
     uint64_t last_seen_alive[SL_MAX_WORKERS];
     sl_sample_vec_t in, out;
     zmq_msg_t msg;
+    const char **event_json;       /* scratch for event publishing */
+    size_t n_event_json;
     sl_ratelimit_t rl_frame, rl_pub;
 } s_pipe_t;
 
@@ -79,13 +82,27 @@ s_publish(s_pipe_t *pp, unsigned sink, sl_sample_vec_t *out)
 {
     if (!out->n)
         return;
-    const sl_sink_t *sk = &pp->conf->pipeline->sinks[sink];
-    int failed = 0;
+    const sl_sink_t *sk = sl_conf_sink(pp->conf, sink);
+    int failed = 0, events = sl_conf_sink_is_event(pp->conf, sink);
+    if (events) {
+        /* Event records carry the event's JSON in resource_metadata (wire.h). */
+        if (pp->n_event_json < out->n) {
+            pp->event_json = sl_xrealloc(pp->event_json, out->n * sizeof *pp->event_json);
+            pp->n_event_json = out->n;
+        }
+        for (size_t i = 0; i < out->n; i++)
+            pp->event_json[i] = out->v[i].resource_metadata;
+    }
     for (size_t i = 0; i < sk->n_publishers; i++) {
         char err[512];
-        sl_pub_status_t st = sl_publisher_publish(pp->pubs[sink][i], out->v, out->n, err, sizeof err);
-        if (st == SL_PUB_RETRY) /* one immediate retry; the queueing policy is a later issue */
-            st = sl_publisher_publish(pp->pubs[sink][i], out->v, out->n, err, sizeof err);
+        sl_pub_status_t st;
+        for (int attempt = 0; attempt < 2; attempt++) {   /* one immediate retry; queueing is a later issue */
+            st = events ? sl_publisher_publish_events(pp->pubs[sink][i], pp->event_json, out->n,
+                                                      err, sizeof err)
+                        : sl_publisher_publish(pp->pubs[sink][i], out->v, out->n, err, sizeof err);
+            if (st != SL_PUB_RETRY)
+                break;
+        }
         if (st != SL_PUB_OK) {
             failed = 1;
             sl_log_limited(&pp->rl_pub, SL_LOG_ERROR, "sink %s: publisher %s lost %zu samples: %s",
@@ -96,7 +113,10 @@ s_publish(s_pipe_t *pp, unsigned sink, sl_sample_vec_t *out)
         SL_INC(pp->ctx->slot, publish_errors, out->n);
         SL_SINC(pp->ctx->slot, sink, failed, out->n);
     } else {
-        SL_INC(pp->ctx->slot, samples_published, out->n);
+        if (events)
+            SL_INC(pp->ctx->slot, events_published, out->n);
+        else
+            SL_INC(pp->ctx->slot, samples_published, out->n);
         SL_SINC(pp->ctx->slot, sink, published, out->n);
     }
     out->n = 0;
@@ -195,6 +215,120 @@ s_drain_socket(s_pipe_t *pp, s_hold_t *h)
     return n;
 }
 
+/* --- partition handoff -------------------------------------------------
+ * When a partition changes hands (a rebalance, or a reload that restarts
+ * every worker), the old owner writes its chain's state to
+ * <run_dir>/state/<sink>.<p> before it releases the lease, and the new
+ * owner loads it after taking the lease, so the transformers go on as if
+ * nothing had moved. The file starts with "SLST", a version and a
+ * fingerprint of the sink's transformer configuration and the partition
+ * count: state saved under another configuration is discarded (logged). On
+ * a final stop the chain is drained instead (everything held is emitted). */
+
+#define S_STATE_MAGIC 0x54534c53u   /* "SLST" */
+#define S_STATE_VERSION 1u
+
+static uint64_t
+s_ynode_hash(uint64_t h, const sl_ynode_t *n)
+{
+    if (!n)
+        return sl_hash64_update(h, "~", 1);
+    h = sl_hash64_update(h, &n->kind, sizeof n->kind);
+    if (n->kind == SL_Y_SCALAR)
+        return sl_hash64_update(h, n->value, strlen(n->value) + 1);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == SL_Y_MAP)
+            h = sl_hash64_update(h, n->keys[i], strlen(n->keys[i]) + 1);
+        h = s_ynode_hash(h, n->items[i]);
+    }
+    return h;
+}
+
+static uint64_t
+s_fingerprint(const s_pipe_t *pp, unsigned sink)
+{
+    const sl_sink_t *sk = sl_conf_sink(pp->conf, sink);
+    uint64_t h = sl_hash64_update(SL_HASH64_INIT, &pp->partitions, sizeof pp->partitions);
+    h = sl_hash64_update(h, sk->name, strlen(sk->name) + 1);
+    for (size_t i = 0; i < sk->n_transformers; i++) {
+        h = sl_hash64_update(h, sk->transformers[i].name, strlen(sk->transformers[i].name) + 1);
+        h = s_ynode_hash(h, sk->transformers[i].parameters);
+    }
+    return sl_hash64_final(h);
+}
+
+static void
+s_state_path(const s_pipe_t *pp, unsigned sink, unsigned p, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/state/%s.%u", pp->conf->run_dir, sl_conf_sink_label(pp->conf, sink), p);
+}
+
+static void
+s_state_save(s_pipe_t *pp, unsigned sink, unsigned p, s_hold_t *h)
+{
+    char path[4096], tmp[4200];
+    char *blob = NULL;
+    size_t len = 0;
+    if (!sl_conf_sink(pp->conf, sink)->n_transformers)
+        return;
+    if (sl_chain_save(h->chain, &blob, &len) < 0) {
+        sl_log_limited(&pp->rl_pub, SL_LOG_ERROR, "sink %s partition %u: cannot save transformer "
+                       "state for the next owner; draining it instead", sl_conf_sink(pp->conf, sink)->name, p);
+        sl_chain_drain(h->chain, &pp->out);
+        return;
+    }
+    s_state_path(pp, sink, p, path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s.tmp%d", path, (int) getpid());
+    uint32_t hdr[2] = { S_STATE_MAGIC, S_STATE_VERSION };
+    uint64_t fp = s_fingerprint(pp, sink);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(hdr, sizeof hdr, 1, f) == 1 && fwrite(&fp, sizeof fp, 1, f) == 1 &&
+             (len == 0 || fwrite(blob, len, 1, f) == 1);
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) < 0) {
+        sl_log_limited(&pp->rl_pub, SL_LOG_ERROR, "cannot write transformer state %s: %s; "
+                       "draining it instead (is run_dir writable?)", path, strerror(errno));
+        unlink(tmp);
+        sl_chain_drain(h->chain, &pp->out);
+    }
+    free(blob);
+}
+
+static void
+s_state_load(s_pipe_t *pp, unsigned sink, unsigned p, s_hold_t *h)
+{
+    char path[4096], err[256];
+    s_state_path(pp, sink, p, path, sizeof path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    uint32_t hdr[2];
+    uint64_t fp;
+    char *blob = NULL;
+    size_t len = 0, cap = 0, n;
+    int ok = fread(hdr, sizeof hdr, 1, f) == 1 && fread(&fp, sizeof fp, 1, f) == 1 &&
+             hdr[0] == S_STATE_MAGIC && hdr[1] == S_STATE_VERSION;
+    while (ok) {
+        if (len == cap)
+            blob = sl_xrealloc(blob, cap = cap ? cap * 2 : 65536);
+        if ((n = fread(blob + len, 1, cap - len, f)) == 0)
+            break;
+        len += n;
+    }
+    fclose(f);
+    unlink(path);
+    if (!ok)
+        sl_warn("%s is not a sluice state file: ignored", path);
+    else if (fp != s_fingerprint(pp, sink))
+        sl_info("%s was saved under another transformer configuration or partition count: the "
+                "partition starts with fresh state", path);
+    else if (sl_chain_load(h->chain, blob, len, err, sizeof err) < 0)
+        sl_error("cannot load transformer state %s: %s; the partition starts with fresh state",
+                 path, err);
+    free(blob);
+}
+
 static void
 s_release(s_pipe_t *pp, unsigned sink, unsigned p)
 {
@@ -206,9 +340,13 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
         void *arg[2] = { pp, h };
         sl_reorder_release(h->reorder, 0, 1, s_run_chain, arg);
     }
-    /* Emit what the chain still holds (aggregates, accumulated samples)
-     * rather than lose it with the chain. */
-    sl_chain_drain(h->chain, &pp->out);
+    /* Handing over: the state goes to the next owner. Stopping for good:
+     * emit what the chain still holds rather than lose it. */
+    int final = sl_worker_drain && !atomic_load(&pp->ctx->shm->handoff);
+    if (final)
+        sl_chain_drain(h->chain, &pp->out);
+    else
+        s_state_save(pp, sink, p, h);
     s_publish(pp, sink, &pp->out);
     s_account(pp, h);
     memset(&h->counted, 0, sizeof h->counted);
@@ -244,9 +382,10 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
         return;
     }
     snprintf(h->endpoint, sizeof h->endpoint, "%s", ep);
-    h->chain = sl_chain_new(&pp->conf->pipeline->sinks[sink]);
+    h->chain = sl_chain_new(sl_conf_sink(pp->conf, sink));
     sl_chain_set_source(h->chain, pp->conf->sample_source);
-    unsigned window = pp->conf->pipeline->sinks[sink].reorder_window_ms;
+    s_state_load(pp, sink, p, h);
+    unsigned window = sl_conf_sink(pp->conf, sink)->reorder_window_ms;
     h->reorder = window ? sl_reorder_new(window) : NULL;
     h->held = 1;
     SL_INC(pp->ctx->slot, leases_taken, 1);
@@ -316,7 +455,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     memset(&pp, 0, sizeof pp);
     pp.ctx = ctx;
     pp.conf = ctx->conf;
-    pp.n_sinks = (unsigned) ctx->conf->pipeline->n_sinks;
+    pp.n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     pp.partitions = ctx->conf->partitions;
     unsigned total = pp.n_sinks * pp.partitions;
     pp.zctx = zmq_ctx_new();
@@ -325,7 +464,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     pp.owners = sl_xcalloc(total + 1, sizeof *pp.owners);
     for (unsigned i = 0; i < total; i++) {
         char key[128];
-        snprintf(key, sizeof key, "%s/%u", pp.conf->pipeline->sinks[i / pp.partitions].name,
+        snprintf(key, sizeof key, "%s/%u", sl_conf_sink_label(pp.conf, i / pp.partitions),
                  i % pp.partitions);
         pp.keys[i] = sl_hash64_str(key);
     }
@@ -340,7 +479,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     int rc = 0;
     pp.pubs = sl_xcalloc(pp.n_sinks + 1, sizeof *pp.pubs);
     for (unsigned s = 0; s < pp.n_sinks && rc == 0; s++) {
-        const sl_sink_t *sk = &pp.conf->pipeline->sinks[s];
+        const sl_sink_t *sk = sl_conf_sink(pp.conf, s);
         pp.pubs[s] = sl_xcalloc(sk->n_publishers + 1, sizeof **pp.pubs);
         for (size_t i = 0; i < sk->n_publishers; i++) {
             char err[512];
@@ -433,13 +572,14 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     /* Flush every chain, publish, release the leases. */
     s_rebalance(&pp, 1);
     for (unsigned s = 0; s < pp.n_sinks; s++) {
-        for (size_t i = 0; pp.pubs[s] && i < pp.conf->pipeline->sinks[s].n_publishers; i++)
+        for (size_t i = 0; pp.pubs[s] && i < sl_conf_sink(pp.conf, s)->n_publishers; i++)
             sl_publisher_destroy(&pp.pubs[s][i]);
         free(pp.pubs[s]);
     }
     free(pp.pubs);
     zmq_msg_close(&pp.msg);
     sl_sample_vec_free(&pp.in);
+    free(pp.event_json);
     sl_sample_vec_free(&pp.out);
     free(pp.holds);
     free(pp.keys);

@@ -62,6 +62,30 @@ sl_publisher_publish(sl_publisher_t *p, const sl_sample_t *s, size_t n, char *er
     return p->ops->publish(p->ctx, s, n, err, errlen);
 }
 
+sl_pub_status_t
+sl_publisher_publish_events(sl_publisher_t *p, const char *const *json, size_t n, char *err,
+                            size_t errlen)
+{
+    if (!p->ops->publish_events) {
+        snprintf(err, errlen, "%s publisher takes no events", p->ops->scheme);
+        return SL_PUB_ERROR;
+    }
+    return p->ops->publish_events(p->ctx, json, n, err, errlen);
+}
+
+int
+sl_publisher_check_events(const char *url, char *err, size_t errlen)
+{
+    const sl_publisher_ops_t *ops = s_lookup(url, err, errlen);
+    if (!ops)
+        return -1;
+    if (!ops->publish_events) {
+        snprintf(err, errlen, "publisher scheme '%s' cannot publish events", ops->scheme);
+        return -1;
+    }
+    return sl_publisher_check(url, err, errlen);
+}
+
 void
 sl_publisher_destroy(sl_publisher_t **p_p)
 {

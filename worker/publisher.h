@@ -23,6 +23,10 @@ typedef struct {
     void *(*init)(const char *url, int check_only, char *err, size_t errlen);
     sl_pub_status_t (*publish)(void *ctx, const sl_sample_t *samples, size_t n,
                                char *err, size_t errlen);
+    /* Events, each already serialised as one JSON object (NULL = the
+     * publisher takes no events: a config error at load). */
+    sl_pub_status_t (*publish_events)(void *ctx, const char *const *json, size_t n,
+                                      char *err, size_t errlen);
     void (*destroy)(void **ctx_p);
 } sl_publisher_ops_t;
 
@@ -37,6 +41,10 @@ sl_publisher_t *sl_publisher_new(const char *url, char *err, size_t errlen);
 int sl_publisher_check(const char *url, char *err, size_t errlen);
 sl_pub_status_t sl_publisher_publish(sl_publisher_t *p, const sl_sample_t *s, size_t n,
                                      char *err, size_t errlen);
+sl_pub_status_t sl_publisher_publish_events(sl_publisher_t *p, const char *const *json, size_t n,
+                                            char *err, size_t errlen);
+/* 0 if the URL's publisher can publish events, else -1 with a message. */
+int sl_publisher_check_events(const char *url, char *err, size_t errlen);
 void sl_publisher_destroy(sl_publisher_t **p_p);
 
 extern const sl_publisher_ops_t sl_publisher_file;

@@ -149,6 +149,33 @@ s_rotate_if_needed(s_file_t *f, size_t incoming)
     }
 }
 
+static sl_pub_status_t s_write(s_file_t *f, size_t len, char *err, size_t errlen);
+
+static void
+s_append(s_file_t *f, size_t *len, const char *text, size_t n)
+{
+    if (*len + n + 1 > f->cap) {
+        f->cap = (*len + n + 1) * 2;
+        f->buf = sl_xrealloc(f->buf, f->cap);
+    }
+    memcpy(f->buf + *len, text, n);
+    *len += n;
+    f->buf[(*len)++] = '\n';
+}
+
+/* Events arrive serialised (Ceilometer has no file publisher for events;
+ * sluice writes them as JSON Lines in the oracle's event format). */
+static sl_pub_status_t
+s_publish_events(void *ctx, const char *const *json, size_t n, char *err, size_t errlen)
+{
+    s_file_t *f = ctx;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        if (json[i])
+            s_append(f, &len, json[i], strlen(json[i]));
+    return s_write(f, len, err, errlen);
+}
+
 static sl_pub_status_t
 s_publish(void *ctx, const sl_sample_t *samples, size_t n, char *err, size_t errlen)
 {
@@ -164,14 +191,15 @@ s_publish(void *ctx, const sl_sample_t *samples, size_t n, char *err, size_t err
             snprintf(err, errlen, "file publisher: cannot serialise sample %s", samples[i].name);
             return SL_PUB_ERROR;
         }
-        if (len + olen + 1 > f->cap) {
-            f->cap = (len + olen + 1) * 2;
-            f->buf = sl_xrealloc(f->buf, f->cap);
-        }
-        memcpy(f->buf + len, out, olen);
-        len += olen;
-        f->buf[len++] = '\n';
+        s_append(f, &len, (const char *) out, olen);
     }
+    return s_write(f, len, err, errlen);
+}
+
+/* One O_APPEND write of the len bytes in f->buf (rotating first if due). */
+static sl_pub_status_t
+s_write(s_file_t *f, size_t len, char *err, size_t errlen)
+{
     if (!len)
         return SL_PUB_OK;
     s_rotate_if_needed(f, len);
@@ -211,5 +239,6 @@ const sl_publisher_ops_t sl_publisher_file = {
     .help = "JSON Lines file; ?max_bytes=N&backup_count=M rotate like Ceilometer's",
     .init = s_init,
     .publish = s_publish,
+    .publish_events = s_publish_events,
     .destroy = s_destroy,
 };

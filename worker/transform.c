@@ -397,6 +397,173 @@ sl_chain_destroy(sl_chain_t **c_p)
     *c_p = NULL;
 }
 
+/* --- state handoff (format in transform.h) -------------------------------- */
+
+#define S_STATE_MAGIC "SLCS"
+#define S_STATE_VERSION 1
+
+static uint64_t
+s_fnv(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Stable across processes and builds: kinds, plain flags, keys and values,
+ * never line numbers (a comment added above a sink changes nothing). */
+static uint64_t
+s_fingerprint(uint64_t h, const sl_ynode_t *n)
+{
+    unsigned char tag = n ? (unsigned char) n->kind : 0xff;
+    h = s_fnv(h, &tag, 1);
+    if (!n)
+        return h;
+    if (n->kind == SL_Y_SCALAR) {
+        unsigned char plain = n->plain != 0;
+        const char *v = n->value ? n->value : "";
+        h = s_fnv(h, &plain, 1);
+        return s_fnv(h, v, strlen(v) + 1);
+    }
+    uint64_t cnt = n->n;
+    h = s_fnv(h, &cnt, sizeof cnt);
+    for (size_t i = 0; i < n->n; i++) {
+        if (n->kind == SL_Y_MAP)
+            h = s_fnv(h, n->keys[i], strlen(n->keys[i]) + 1);
+        h = s_fingerprint(h, n->items[i]);
+    }
+    return h;
+}
+
+static uint64_t
+s_tx_fingerprint(const sl_sink_t *sink, size_t i)
+{
+    return s_fingerprint(0xcbf29ce484222325ULL, sink->transformers[i].parameters);
+}
+
+int
+sl_chain_save(const sl_chain_t *c, char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    if (c->n > UINT16_MAX)
+        return -1;
+    sl_tx_wbuf_t w = { 0 }, blob = { 0 };
+    sl_tx_w_bytes(&w, S_STATE_MAGIC, 4);
+    unsigned char v16[4] = { S_STATE_VERSION & 0xff, S_STATE_VERSION >> 8,
+                             (unsigned char) (c->n & 0xff), (unsigned char) (c->n >> 8) };
+    sl_tx_w_bytes(&w, v16, 4);
+    for (size_t i = 0; i < c->n; i++) {
+        const sl_tx_plugin_t *pl = c->tx[i].pl;
+        size_t nl = strlen(pl->name);
+        blob.n = 0;
+        if ((pl->save && pl->save(c->tx[i].ctx, &blob) < 0) || blob.n > UINT32_MAX ||
+            nl > UINT8_MAX) {
+            free(blob.p);
+            free(w.p);
+            return -1;
+        }
+        sl_tx_w_u8(&w, (unsigned) nl);
+        sl_tx_w_bytes(&w, pl->name, nl);
+        sl_tx_w_u64(&w, s_tx_fingerprint(c->sink, i));
+        sl_tx_w_u32(&w, (uint32_t) blob.n);
+        sl_tx_w_bytes(&w, blob.p, blob.n);
+    }
+    free(blob.p);
+    sl_tx_w_u64(&w, s_fnv(0xcbf29ce484222325ULL, w.p, w.n));
+    *buf = w.p;
+    *len = w.n;
+    return 0;
+}
+
+static void
+s_destroy_ctxs(s_tx_t *tx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tx[i].ctx)
+            tx[i].pl->destroy(&tx[i].ctx);
+    free(tx);
+}
+
+int
+sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errlen)
+{
+    const unsigned char *p = buf;
+    if (!p || len < 16 || memcmp(p, S_STATE_MAGIC, 4))
+        return sl_tx_load_fail(err, errlen, "chain state: not a chain state (%zu bytes)", len);
+    sl_tx_rbuf_t r = { .p = p, .n = len - 8, .off = 4 };
+    unsigned version = p[4] | (unsigned) p[5] << 8;
+    size_t n = p[6] | (size_t) p[7] << 8;
+    r.off = 8;
+    if (version != S_STATE_VERSION)
+        return sl_tx_load_fail(err, errlen, "chain state: version %u, this build reads %d",
+                               version, S_STATE_VERSION);
+    sl_tx_rbuf_t tail = { .p = p, .n = len, .off = len - 8 };
+    if (sl_tx_r_u64(&tail) != s_fnv(0xcbf29ce484222325ULL, p, len - 8))
+        return sl_tx_load_fail(err, errlen, "chain state: checksum mismatch (truncated or "
+                               "corrupt)");
+    if (n != c->n)
+        return sl_tx_load_fail(err, errlen, "chain state: %zu transformers, sink '%s' has %zu",
+                               n, c->sink->name, c->n);
+    s_tx_t *tx = sl_xcalloc(c->n + 1, sizeof *tx);
+    char msg[512];
+    for (size_t i = 0; i < n; i++) {
+        const sl_tx_plugin_t *want = c->tx[i].pl;
+        size_t nl = sl_tx_r_u8(&r);
+        const unsigned char *name = r.bad || nl > r.n - r.off ? NULL : r.p + r.off;
+        r.off += name ? nl : 0;
+        uint64_t fp = sl_tx_r_u64(&r);
+        uint32_t bl = sl_tx_r_u32(&r);
+        if (!name || r.bad || bl > r.n - r.off) {
+            s_destroy_ctxs(tx, c->n);
+            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu: truncated", i);
+        }
+        if (nl != strlen(want->name) || memcmp(name, want->name, nl)) {
+            char shown[64];             /* printable: the bytes may be anything */
+            size_t k;
+            for (k = 0; k < nl && k + 1 < sizeof shown; k++)
+                shown[k] = name[k] >= 0x20 && name[k] < 0x7f ? (char) name[k] : '?';
+            shown[k] = '\0';
+            s_destroy_ctxs(tx, c->n);
+            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu is '%s', sink "
+                                   "'%s' has '%s' there", i, shown, c->sink->name, want->name);
+        }
+        if (fp != s_tx_fingerprint(c->sink, i)) {
+            s_destroy_ctxs(tx, c->n);
+            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s) was saved "
+                                   "with other parameters", i, want->name);
+        }
+        tx[i].ctx = s_tx_init(c->sink, i, NULL, 1, &tx[i].pl, msg, sizeof msg);
+        if (!tx[i].ctx) {
+            s_destroy_ctxs(tx, c->n);
+            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s): %s", i,
+                                   want->name, msg);
+        }
+        sl_tx_rbuf_t br = { .p = r.p + r.off, .n = bl };
+        r.off += bl;
+        msg[0] = '\0';
+        int rc = want->load ? want->load(tx[i].ctx, &br, msg, sizeof msg) : 0;
+        if (rc == 0 && (br.bad || br.off != br.n)) {
+            snprintf(msg, sizeof msg, "%s", br.bad ? "truncated or malformed"
+                                                   : "trailing bytes after the state");
+            rc = -1;
+        }
+        if (rc < 0) {
+            s_destroy_ctxs(tx, c->n);
+            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s): %s", i,
+                                   want->name, msg[0] ? msg : "rejected");
+        }
+    }
+    if (r.off != r.n) {
+        s_destroy_ctxs(tx, c->n);
+        return sl_tx_load_fail(err, errlen, "chain state: %zu trailing bytes", r.n - r.off);
+    }
+    s_destroy_ctxs(c->tx, c->n);
+    c->tx = tx;
+    return 0;
+}
+
 const char *
 sl_transform_describe(size_t i, char *buf, size_t len)
 {

@@ -86,6 +86,33 @@ size_t sl_chain_flush_batches(const sl_chain_t *c, const size_t **ends);
  * worker may flush from its cron then; Ceilometer only flushed when a
  * notification arrived. */
 double sl_chain_next_expiry(const sl_chain_t *c);
+/* State handoff: when a partition moves to another pipeline worker (a
+ * rebalance, or a reload that restarts the workers), the old holder saves
+ * its chain and the new one loads the bytes into a fresh chain of the same
+ * sink configuration; from there the output is exactly what the old chain
+ * would have produced (rate_of_change/delta caches, aggregator groups with
+ * their counts, first timestamp and insertion order, accumulator and
+ * arithmetic held samples with every field, doubles bit for bit). Not
+ * carried: stats, log rate limits, sample_source and the frozen clock (the
+ * caller's settings), and output memory (flush or publish before saving).
+ *
+ * sl_chain_save: 0 with *buf (malloc'd, the caller frees) and *len, or -1
+ * (a state too large for the format). The bytes of equal states are equal.
+ * sl_chain_load: 0, or -1 with the reason in err (truncated, corrupt, other
+ * version, other transformer list or parameters); on -1 the chain is left
+ * as it was (a fresh chain stays empty). Never trusts the input.
+ *
+ * Format, version 1; integers little-endian (item counts u64), doubles as
+ * IEEE-754 bit patterns, strings as u32 (length + 1, 0 = null) and bytes:
+ *   "SLCS"  u16 version  u16 n
+ *   n times: u8 name length, name, u64 parameter fingerprint (FNV-1a 64 of
+ *            the transformer's parameter tree), u32 blob length, blob (the
+ *            plugin's state, its layout next to its save callback in
+ *            worker/tx_*.c; empty for stateless unit_conversion)
+ *   u64 FNV-1a 64 of every byte before it. */
+int sl_chain_save(const sl_chain_t *c, char **buf, size_t *len);
+int sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errlen);
+
 /* Releases the output memory now (the caller holds no output sample). */
 void sl_chain_recycle(sl_chain_t *c);
 const sl_chain_stats_t *sl_chain_stats(const sl_chain_t *c);

@@ -277,6 +277,119 @@ s_arith_flush(void *ctx, sl_tx_env_t *env, sl_sample_vec_t *out)
     return 0;
 }
 
+/* Blob: u64 number of meters and their names (the load checks they are the
+ * configured ones); u8 has latest_timestamp, the string if it has; u64
+ * number of cached resources, then per resource in cache order: u8
+ * resource_id is null, resource_id, and per meter u8 present plus the
+ * latest sample of that meter if present. */
+static int
+s_arith_save(const void *ctx, sl_tx_wbuf_t *w)
+{
+    const s_arith_t *a = ctx;
+    sl_tx_w_u64(w, a->meters.n);
+    for (size_t k = 0; k < a->meters.n; k++)
+        sl_tx_w_str(w, a->meters.meters[k]);
+    sl_tx_w_u8(w, (unsigned) a->has_latest);
+    if (a->has_latest)
+        sl_tx_w_str(w, a->latest_ts);
+    sl_tx_w_u64(w, a->n_order);
+    for (size_t i = 0; i < a->n_order; i++) {
+        const s_res_t *r = a->order[i];
+        sl_tx_w_u8(w, (unsigned) r->rid_null);
+        sl_tx_w_u32(w, (uint32_t) r->rid_n + 1);
+        sl_tx_w_bytes(w, r->rid, r->rid_n);
+        for (size_t k = 0; k < a->meters.n; k++) {
+            sl_tx_w_u8(w, r->held[k] != NULL);
+            if (r->held[k])
+                sl_tx_w_sample(w, &r->held[k]->s);
+        }
+    }
+    return 0;
+}
+
+static int
+s_arith_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
+{
+    s_arith_t *a = ctx;
+    sl_arena_t tmp;
+    sl_arena_init(&tmp, 0);
+    int rc = -1;
+    size_t n_meters = sl_tx_r_count(r, 4);
+    if (r->bad || n_meters != a->meters.n) {
+        sl_tx_load_fail(err, errlen, "saved with %zu meters, configured with %zu", n_meters,
+                        a->meters.n);
+        goto out;
+    }
+    for (size_t k = 0; k < n_meters; k++) {
+        char *m = sl_tx_r_str(r, &tmp, NULL);
+        if (!m || strcmp(m, a->meters.meters[k])) {
+            sl_tx_load_fail(err, errlen, "meter %zu is not '%s'", k, a->meters.meters[k]);
+            goto out;
+        }
+    }
+    unsigned has_latest = sl_tx_r_u8(r);
+    if (has_latest) {
+        char *ts = sl_tx_r_str(r, &tmp, NULL);
+        if (has_latest > 1 || !ts) {
+            sl_tx_load_fail(err, errlen, "malformed latest timestamp");
+            goto out;
+        }
+        s_set_latest(a, ts);
+    }
+    size_t n_res = sl_tx_r_count(r, 1 + 4 + n_meters);
+    if (r->bad || (n_res && a->misconfigured)) {
+        sl_tx_load_fail(err, errlen, "truncated or malformed resource cache");
+        goto out;
+    }
+    for (size_t i = 0; i < n_res; i++) {
+        unsigned rid_null = sl_tx_r_u8(r);
+        char *rid = sl_tx_r_str(r, &tmp, NULL);
+        if (r->bad || rid_null > 1 || !rid || (rid_null && *rid)) {
+            sl_tx_load_fail(err, errlen, "resource %zu is truncated or malformed", i);
+            goto out;
+        }
+        s_rkey_t key = { (int) rid_null, rid, strlen(rid) };
+        uint64_t h = s_rkey_hash(&key);
+        if (sl_tx_map_get(&a->map, h, s_rkey_eq, &key)) {
+            sl_tx_load_fail(err, errlen, "resource '%s' appears twice", rid);
+            goto out;
+        }
+        s_res_t *res = sl_xcalloc(1, sizeof *res);
+        res->rid_null = key.rid_null;
+        res->rid_n = key.rid_n;
+        res->rid = sl_xstrdup(rid);
+        res->held = sl_xcalloc(a->meters.n, sizeof *res->held);
+        sl_tx_map_put(&a->map, h, res);
+        if (a->n_order == a->cap_order) {
+            a->cap_order = a->cap_order ? a->cap_order * 2 : 16;
+            a->order = sl_xrealloc(a->order, a->cap_order * sizeof *a->order);
+        }
+        a->order[a->n_order++] = res;
+        for (size_t k = 0; k < a->meters.n; k++) {
+            unsigned present = sl_tx_r_u8(r);
+            if (present > 1)
+                r->bad = 1;
+            if (!present || r->bad)
+                continue;
+            sl_sample_t sm;
+            sl_tx_r_sample(r, &tmp, &sm);
+            if (r->bad)
+                break;
+            res->held[k] = s_hold(NULL, &sm);
+            res->n_have++;
+        }
+        if (r->bad || !res->n_have) {
+            sl_tx_load_fail(err, errlen, "resource %zu is truncated or holds no sample", i);
+            goto out;
+        }
+        sl_arena_reset(&tmp);
+    }
+    rc = 0;
+out:
+    sl_arena_destroy(&tmp);
+    return rc;
+}
+
 static void
 s_arith_destroy(void **ctx_p)
 {
@@ -307,4 +420,6 @@ const sl_tx_plugin_t sl_tx_arithmetic = {
     .process = s_arith_process,
     .flush = s_arith_flush,
     .destroy = s_arith_destroy,
+    .save = s_arith_save,
+    .load = s_arith_load,
 };

@@ -1178,7 +1178,7 @@ s_agg_save(const void *ctx, sl_tx_wbuf_t *w)
 {
     const s_agg_t *a = ctx;
     sl_tx_w_u8(w, (unsigned) a->has_first);
-    sl_tx_w_u64(w, (uint64_t) a->first_us);
+    sl_tx_w_u64(w, a->has_first ? (uint64_t) a->first_us : 0);   /* stale after a reset */
     sl_tx_w_u64(w, (uint64_t) a->handled);
     sl_tx_w_u64(w, a->n_all);
     for (size_t i = 0; i < a->n_all; i++) {
@@ -1206,7 +1206,7 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     size_t n = sl_tx_r_count(r, 4 + 8 + 1);
     if (r->bad)
         return sl_tx_load_fail(err, errlen, "truncated header");
-    if (has_first > 1 || handled > INT64_MAX || (!has_first && (n || handled)))
+    if (has_first > 1 || handled > INT64_MAX || (!has_first && (n || handled || first_us)))
         return sl_tx_load_fail(err, errlen, "inconsistent header");
     a->has_first = (int) has_first;
     a->first_us = first_us;

@@ -96,5 +96,5 @@ void
 sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned p,
                              char *buf, size_t len)
 {
-    snprintf(buf, len, "ipc://%s/%s.%u", conf->run_dir, conf->pipeline->sinks[sink].name, p);
+    snprintf(buf, len, "ipc://%s/%s.%u", conf->run_dir, sl_conf_sink_label(conf, sink), p);
 }

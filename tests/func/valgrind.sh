@@ -6,6 +6,7 @@ set -eu
 BUILD=$1 SRC=$2
 D=$(mktemp -d /tmp/sluice-valgrind.XXXXXX)
 trap 'rm -rf "$D"' EXIT
+WANT=$(wc -l < "$SRC/tests/data/expected.samples.jsonl")
 cat > "$D/pipeline.yaml" <<EOP
 sources: [{name: s, meters: ['*'], sinks: [k]}]
 sinks: [{name: k, publishers: ['file://$D/samples.jsonl']}]
@@ -20,15 +21,15 @@ valgrind --trace-children=yes --leak-check=full --errors-for-leak-kinds=definite
     --error-exitcode=99 --log-file="$D/vg.%p" "$BUILD/supervisor/sluiced" -c "$D/sluice.yaml" 2> "$D/log" &
 pid=$!
 n=0
-while [ "$(cat "$D/samples.jsonl" 2>/dev/null | wc -l)" -lt 60 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
+while [ "$(cat "$D/samples.jsonl" 2>/dev/null | wc -l)" -lt "$WANT" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n+1)); done
 kill -TERM $pid
 rc=0; wait $pid || rc=$?
 lines=$(wc -l < "$D/samples.jsonl")
 bad=$(grep -l -E "ERROR SUMMARY: [1-9]" "$D"/vg.* || true)
-if [ -n "$bad" ] || [ "$rc" -ne 0 ] || [ "$lines" -ne 60 ]; then
-    echo "valgrind run failed: exit $rc, $lines samples (want 60), reports with errors: $bad"
+if [ -n "$bad" ] || [ "$rc" -ne 0 ] || [ "$lines" -ne "$WANT" ]; then
+    echo "valgrind run failed: exit $rc, $lines samples (want $WANT), reports with errors: $bad"
     for f in $bad; do cat "$f"; done
     cat "$D/log"
     exit 1
 fi
-echo "valgrind: $(ls "$D"/vg.* | wc -l) processes, no errors, no leaks, 60 samples"
+echo "valgrind: $(ls "$D"/vg.* | wc -l) processes, no errors, no leaks, $WANT samples"

@@ -1,7 +1,10 @@
-/* test_jsonpath — the supported JSONPath subset, with jsonpath-rw-ext
- * 1.2.2's results (each expectation below was checked against
- * jsonpath_rw_ext.parser.ExtentedJsonPathParser on the same document),
- * including where it raises and what its lexer refuses. */
+/* test_jsonpath — JSONPath as jsonpath-rw-ext 1.2.2 reads and evaluates it.
+ *
+ * The table below was produced by running jsonpath_rw_ext's
+ * ExtentedJsonPathParser (Debian's python3-jsonpath-rw-ext, what Ceilometer
+ * 19 runs) on each expression and the document s_doc_text: the values it
+ * finds, "RAISE" where find() raises, "ERR" where parsing fails. sluice
+ * must give the same for every line. */
 #include <check.h>
 
 #include "tests/sl_check.h"
@@ -12,12 +15,124 @@
 #include "common/json.h"
 #include "common/jsonpath.h"
 
-static const char s_doc_text[] =
-    "{\"ctxt\":{\"user\":\"u\"},\"publisher_id\":\"p\",\"event_type\":\"e\","
-    "\"payload\":{\"a\":{\"b\":1,\"c\":[1,2]},\"true_x\":3,\"foo-bar\":4,"
-    "\"l\":[1,null,3,[5,6],{\"b\":7}],\"s\":\"h\xc3\xa9llo\",\"d\":{},\"n\":null,\"e\":[],"
-    "\"f\":2.5,\"i\":7,\"t\":true,\"dot.key\":8,\"where\":9,\"@x\":10,\"x@y\":11},"
-    "\"metadata\":{\"message_id\":\"m\",\"timestamp\":\"t\"}}";
+static const char s_doc_text[] = "{\"ctxt\":{\"user\":\"u\",\"user_id\":null,\"tenant_id\":\"t\"},\"publisher_id\":\"compute.host-1.x\",\"event_type\":\"e\",\"payload\":{\"a\":{\"b\":1,\"c\":[1,2]},\"true_x\":3,\"foo-bar\":4,\"l\":[1,null,3,[5,6],{\"b\":7}],\"s\":\"h\xc3\xa9llo\",\"d\":{},\"n\":null,\"e\":[],\"f\":2.5,\"i\":7,\"t\":true,\"dot.key\":8,\"where\":9,\"@x\":10,\"x@y\":11,\"m\":[{\"name\":\"cpu.a\",\"value\":0.25,\"ts\":\"x\"},{\"name\":\"cpu.b\",\"value\":\"7\"},{\"name\":\"mem\",\"value\":1}],\"gm\":[{\"key\":\"image_id\",\"value\":\"img\"},{\"key\":\"k\",\"value\":1}],\"host\":\"h1\",\"node\":\"n1\",\"outcome\":\"success\",\"id\":\"pool@host#be\",\"ls\":[\"b\",\"a\",\"c\"]},\"metadata\":{\"message_id\":\"m\",\"timestamp\":\"t\"}}";
+
+static const struct {
+    const char *expr, *want;
+} s_cases[] = {
+    { "$.payload.a.b", "[1]" },
+    { "payload.a.b", "[1]" },
+    { " $ . payload\n.a. b ", "[1]" },
+    { "$.payload.missing", "[]" },
+    { "$.payload.n", "[null]" },
+    { "$.payload.s.x", "[]" },
+    { "$.payload.l.b", "[]" },
+    { "$.payload.foo-bar", "[4]" },
+    { "$.payload.@x", "[10]" },
+    { "$.payload.x@y", "[11]" },
+    { "$.payload.'dot.key'", "[8]" },
+    { "$.payload.\"a\".b", "[1]" },
+    { "$['payload']['a']['b']", "[1]" },
+    { "$.payload[a].b", "[1]" },
+    { "$.payload.['a'].b", "[1]" },
+    { "$.payload.'true_x'", "[3]" },
+    { "$.payload.'where'", "[9]" },
+    { "$.payload.i,f", "[7,2.5]" },
+    { "$.payload[i,missing,t]", "[7,true]" },
+    { "$.payload['*'].b", "[1]" },
+    { "$.payload.l[0]", "[1]" },
+    { "$.payload.l[-1]", "[{\"b\":7}]" },
+    { "$.payload.l[-5]", "[1]" },
+    { "$.payload.l[5]", "[]" },
+    { "$.payload.l.[3][1]", "[6]" },
+    { "$.payload.l[ 00 ]", "[1]" },
+    { "$.payload.l[99999999999999999999]", "[]" },
+    { "$.payload.s[1]", "[\"\xc3\xa9\"]" },
+    { "$.payload.s[-1]", "[\"o\"]" },
+    { "$.payload.d[0]", "[]" },
+    { "$.payload.e[0]", "[]" },
+    { "$.payload.l[-6]", "RAISE" },
+    { "$.payload.e[-1]", "RAISE" },
+    { "$.payload.a[0]", "RAISE" },
+    { "$.payload.n[0]", "RAISE" },
+    { "$.payload.i[0]", "RAISE" },
+    { "$.payload.t[0]", "RAISE" },
+    { "$.payload.l[*][0]", "RAISE" },
+    { "$.payload.f[*]", "RAISE" },
+    { "$.payload.n[*]", "RAISE" },
+    { "$.payload.l[-99999999999999999999]", "RAISE" },
+    { "$.payload.l[*]", "[1,null,3,[5,6],{\"b\":7}]" },
+    { "$.payload.l.[*]", "[1,null,3,[5,6],{\"b\":7}]" },
+    { "$.payload.a[*].b", "[1]" },
+    { "$.payload.s[*]", "[\"h\xc3\xa9llo\"]" },
+    { "$.payload.i[*]", "[7]" },
+    { "$.payload.a.*", "[1,[1,2]]" },
+    { "$.payload.l.*", "[]" },
+    { "$.payload.*.b", "[1]" },
+    { "$.payload.a.c[*]", "[1,2]" },
+    { "$.payload.l[1:3]", "[null,3]" },
+    { "$.payload.l[-2:]", "[[5,6],{\"b\":7}]" },
+    { "$.payload..b", "[1,7]" },
+    { "$.payload.m[?(@.name='cpu.a')].value", "[0.25]" },
+    { "$.payload.m[?(@.name='cpu.b')].value", "[\"7\"]" },
+    { "$.payload.gm[?key=image_id].value", "[\"img\"]" },
+    { "$.payload.m[?value>2].name", "[\"cpu.b\"]" },
+    { "$.payload.m[?value>2 & name~'cpu'].name", "[\"cpu.b\"]" },
+    { "$.payload.m[?value<2.0].name", "RAISE" },
+    { "$.payload.m[?(@.ts)].name", "[\"cpu.a\"]" },
+    { "$.payload.m[?name<'z'].name", "[\"cpu.a\",\"cpu.b\",\"mem\"]" },
+    { "$.payload.a.b|$.payload.i", "[7]" },
+    { "$.payload.n|$.payload.i", "[7]" },
+    { "ctxt.user_id|ctxt.user", "[]" },
+    { "ctxt.project_id|ctxt.tenant_id", "[]" },
+    { "$.payload.a & $.payload.b", "RAISE" },
+    { "$.payload.m[?(@.name='cpu.a')].value * 100", "[25.0]" },
+    { "$.payload.m[?(@.name='cpu.b')].value * 100", "[\"7777777777777777777777777777777777777777777777777777777777777777777777777777777777777777777777777777\"]" },
+    { "$.payload.f * 2", "[5.0]" },
+    { "$.payload.i * $.payload.f", "[17.5]" },
+    { "$.payload.s * 2", "[\"h\xc3\xa9lloh\xc3\xa9llo\"]" },
+    { "$.payload.host + \"_\" + $.payload.node", "[\"h1_n1\"]" },
+    { "$.payload.outcome - $.payload.outcome + 'identity.authenticate.' + $.payload.outcome", "[]" },
+    { "'identity.authenticate.' + $.payload.outcome", "[\"identity.authenticate.success\"]" },
+    { "$.payload.i - 10", "[-3]" },
+    { "$.payload.l + $.payload.e", "[[1,null,3,[5,6],{\"b\":7}]]" },
+    { "$.payload.d + 1", "[]" },
+    { "$.payload.id.`split(#, 0, 1)`", "[\"pool@host\"]" },
+    { "$.payload.id.`split(#, 1, 1)`", "[\"be\"]" },
+    { "$.payload.id.`split(#, 2, 1)`", "[]" },
+    { "$.publisher_id.`split(., 1, 1)`", "[\"host-1.x\"]" },
+    { "$.publisher_id.`split(., 0, -1)`", "[\"compute\"]" },
+    { "$.payload.s.`len`", "[5]" },
+    { "$.payload.l.`len`", "[5]" },
+    { "$.payload.ls.`sorted`", "[[\"a\",\"b\",\"c\"]]" },
+    { "$.payload.m[/name].name", "[]" },
+    { "$.payload.m[\name].name", "[]" },
+    { "$.payload.l.`sorted`", "RAISE" },
+    { "$.payload.s.`sub(/l+/, L)`", "[\"h\xc3\xa9Lo\"]" },
+    { "$.payload.a.b.`parent`", "[{\"b\":1,\"c\":[1,2]}]" },
+    { "$.payload.a.`this`.b", "[1]" },
+    { "$.payload.a where b", "[{\"b\":1,\"c\":[1,2]}]" },
+    { "$.payload.true_x", "ERR" },
+    { "falsehood", "ERR" },
+    { "$.payload.truthy", "[]" },
+    { "$.payload.where", "ERR" },
+    { "$.payload.l[1.5]", "ERR" },
+    { "B/s", "ERR" },
+    { "($.payload.a).b", "[1]" },
+    { "$payload", "ERR" },
+    { "$.payload.", "ERR" },
+    { ".payload", "ERR" },
+    { "$.payload.1", "ERR" },
+    { "$.payload.a b", "ERR" },
+    { "%", "ERR" },
+    { "$.payload['a'", "ERR" },
+    { "$.payload['a]", "ERR" },
+    { "$.payload[]", "ERR" },
+    { "payload\r.a", "ERR" },
+    { "\xc2\xb0" "C", "ERR" },
+    { "$.payload.`foo`", "ERR" },
+    { "$.payload.`split(x)`", "ERR" },
+};
 
 static sl_arena_t s_a;
 static yajl_val s_doc;
@@ -37,229 +152,112 @@ s_teardown(void)
     sl_arena_destroy(&s_a);
 }
 
-typedef struct {
-    yajl_gen g;
-} s_acc_t;
-
 static int
 s_acc(yajl_val v, void *ud)
 {
-    sl_json_gen_val(((s_acc_t *) ud)->g, v);
+    sl_json_gen_val(ud, v);
     return 0;
 }
 
 /* All matches as a JSON array, "RAISE" where jsonpath-rw-ext raises, or
- * "ERR: <message>" when the expression does not compile. */
+ * "ERR" when the expression does not compile. */
 static const char *
 s_run(const char *expr)
 {
     char err[512];
     sl_jsonpath_t *p = sl_jsonpath_compile(expr, err, sizeof err);
     if (!p)
-        return sl_arena_printf(&s_a, "ERR: %s", err);
-    s_acc_t acc = { yajl_gen_alloc(NULL) };
-    yajl_gen_array_open(acc.g);
-    int rc = sl_jsonpath_walk(p, s_doc, &s_a, s_acc, &acc);
-    yajl_gen_array_close(acc.g);
+        return "ERR";
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_array_open(g);
+    int rc = sl_jsonpath_walk(p, s_doc, &s_a, s_acc, g);
+    yajl_gen_array_close(g);
     const unsigned char *buf;
     size_t len;
-    yajl_gen_get_buf(acc.g, &buf, &len);
+    yajl_gen_get_buf(g, &buf, &len);
     const char *out = rc < 0 ? "RAISE" : sl_arena_strndup(&s_a, (const char *) buf, len);
-    yajl_gen_free(acc.g);
+    yajl_gen_free(g);
     sl_jsonpath_destroy(&p);
     return out;
 }
 
-static void
-s_expect(const char *expr, const char *want)
+START_TEST(test_every_case_gives_what_jsonpath_rw_ext_gives)
 {
-    const char *got = s_run(expr);
-    ck_assert_msg(strcmp(got, want) == 0, "%s: expected %s, got %s", expr, want, got);
-}
-
-static void
-s_expect_error(const char *expr, const char *fragment)
-{
-    const char *got = s_run(expr);
-    ck_assert_msg(strncmp(got, "ERR: ", 5) == 0 && strstr(got, fragment),
-                  "%s: expected an error mentioning '%s', got %s", expr, fragment, got);
-}
-
-START_TEST(test_plain_paths_with_or_without_root)
-{
-    s_expect("$.payload.a.b", "[1]");
-    s_expect("payload.a.b", "[1]");
-    s_expect(" $ . payload\n.a. b ", "[1]");
-    s_expect("$.payload.missing", "[]");
-    s_expect("$.payload.n", "[null]");
-    s_expect("$.payload.s.x", "[]");
-    s_expect("$.payload.l.b", "[]");
-    s_expect("$", s_run("$"));
-    s_expect("$.payload.foo-bar", "[4]");
-    s_expect("$.payload.@x", "[10]");
-    s_expect("$.payload.x@y", "[11]");
-}
-END_TEST
-
-START_TEST(test_quoted_and_bracketed_names)
-{
-    s_expect("$.payload.'dot.key'", "[8]");
-    s_expect("$.payload.\"a\".b", "[1]");
-    s_expect("$['payload']['a']['b']", "[1]");
-    s_expect("$.payload[a].b", "[1]");
-    s_expect("$.payload.['a'].b", "[1]");
-    s_expect("$.payload.'true_x'", "[3]");
-    s_expect("$.payload.'where'", "[9]");
-    s_expect("$.payload.'it\\'s'", "[]");
-    s_expect("$.payload.''", "[]");
-}
-END_TEST
-
-START_TEST(test_several_names_select_in_the_order_written)
-{
-    s_expect("$.payload.i,f", "[7,2.5]");
-    s_expect("$.payload[i,missing,t]", "[7,true]");
-    s_expect("payload,publisher_id", s_run("$['payload','publisher_id']"));
-    s_expect("$.payload['*'].b", "[1]");        /* a quoted '*' still means all */
-}
-END_TEST
-
-START_TEST(test_indexes_follow_python)
-{
-    s_expect("$.payload.l[0]", "[1]");
-    s_expect("$.payload.l[-1]", "[{\"b\":7}]");
-    s_expect("$.payload.l[-5]", "[1]");
-    s_expect("$.payload.l[5]", "[]");
-    s_expect("$.payload.l.[3][1]", "[6]");
-    s_expect("$.payload.l[ 00 ]", "[1]");
-    s_expect("$.payload.l[99999999999999999999]", "[]");
-    s_expect("$.payload.s[1]", "[\"\xc3\xa9\"]");   /* a character, not a byte */
-    s_expect("$.payload.s[-1]", "[\"o\"]");
-    s_expect("$.payload.d[0]", "[]");               /* len({}) > 0 is false */
-    s_expect("$.payload.e[0]", "[]");
-}
-END_TEST
-
-START_TEST(test_where_python_raises_the_walk_fails)
-{
-    s_expect("$.payload.l[-6]", "RAISE");           /* IndexError */
-    s_expect("$.payload.e[-1]", "RAISE");
-    s_expect("$.payload.a[0]", "RAISE");            /* KeyError: dict[0] */
-    s_expect("$.payload.n[0]", "RAISE");            /* len(None) */
-    s_expect("$.payload.i[0]", "RAISE");
-    s_expect("$.payload.t[0]", "RAISE");
-    s_expect("$.payload.l[*][0]", "RAISE");         /* 1[0] on the first element */
-    s_expect("$.payload.f[*]", "RAISE");            /* len(2.5) */
-    s_expect("$.payload.n[*]", "RAISE");
-    s_expect("$.payload.l[-99999999999999999999]", "RAISE");
-    /* The lenient evaluation skips what raises. */
-    sl_jsonpath_t *p = sl_jsonpath_compile("$.payload.*[0]", NULL, 0);
-    ck_assert_ptr_nonnull(p);
-    yajl_val out[8];
-    /* only l[0]: the others raise, and s[0] needs an arena to make "h" */
-    ck_assert_uint_eq(sl_jsonpath_eval(p, s_doc, out, 8), 1);
-    sl_jsonpath_destroy(&p);
-}
-END_TEST
-
-START_TEST(test_star_forms_differ_as_in_jsonpath_rw)
-{
-    s_expect("$.payload.l[*]", "[1,null,3,[5,6],{\"b\":7}]");
-    s_expect("$.payload.l.[*]", "[1,null,3,[5,6],{\"b\":7}]");
-    s_expect("$.payload.a[*].b", "[1]");            /* [*] wraps a dict in a list */
-    s_expect("$.payload.s[*]", "[\"h\xc3\xa9llo\"]");
-    s_expect("$.payload.i[*]", "[7]");
-    s_expect("$.payload.t[*]", "[true]");
-    s_expect("$.payload.a.*", "[1,[1,2]]");         /* .* gives a dict's values */
-    s_expect("$.payload.l.*", "[]");
-    s_expect("$.payload.s.*", "[]");
-    s_expect("$.payload.*.b", "[1]");
-    s_expect("$.payload.a.c[*]", "[1,2]");
-}
-END_TEST
-
-START_TEST(test_unsupported_constructs_say_so)
-{
-    s_expect_error("$.payload..b", "descendants (`..`) not supported yet");
-    s_expect_error("$.payload.metrics[?(@.name='cpu')].value", "filters");
-    s_expect_error("$.payload.a | $.payload.b", "unions (`|`) not supported yet");
-    s_expect_error("$.payload.a & $.payload.b", "intersections");
-    s_expect_error("$.payload.value * 100", "arithmetic (`+ - * /`) not supported yet");
-    s_expect_error("$.payload.host + \"_\" + $.payload.nodename", "arithmetic");
-    s_expect_error("$.payload.outcome - $.payload.outcome", "arithmetic");
-    s_expect_error("$.payload.name_to_id.`split(#, 0, 1)`", "functions");
-    s_expect_error("$.payload.l[1:2]", "slices");
-    s_expect_error("$.payload.a where b", "`where`");
-    s_expect_error("$.payload.l[1.5]", "decimal number");
-    s_expect_error("($.payload.a)", "parentheses");
-    s_expect_error("B/s", "sorting");
-}
-END_TEST
-
-START_TEST(test_lexer_quirks_of_jsonpath_rw_ext)
-{
-    /* t_BOOL precedes t_ID: an unquoted name starting with true/false is a
-     * boolean followed by a name, a parse error in Ceilometer too. */
-    s_expect_error("$.payload.true_x", "starting with `true` or `false`");
-    s_expect_error("falsehood", "starting with `true` or `false`");
-    s_expect("$.payload.truthy", "[]");
-    s_expect_error("$.payload.where", "`where`");
-}
-END_TEST
-
-START_TEST(test_syntax_errors)
-{
-    static const char *bad[] = {
-        "", "$payload", "$.payload.", ".payload", "$.payload.1", "$.payload.a b", "%",
-        "$.payload['a'", "$.payload['a]", "$.payload.l[+1]", "$.payload[]", "$.payload.l[1,2]",
-        "payload\r.a", ("\xc2\xb0" "C"),
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        char err[256] = "";
-        sl_jsonpath_t *p = sl_jsonpath_compile(bad[i], err, sizeof err);
-        ck_assert_msg(p == NULL, "'%s' must not compile", bad[i]);
-        ck_assert_msg(err[0] != '\0', "'%s': no message", bad[i]);
+    int bad = 0;
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        const char *got = s_run(s_cases[i].expr);
+        if (strcmp(got, s_cases[i].want) != 0) {
+            fprintf(stderr, "JSONPath '%s': expected %s, got %s\n", s_cases[i].expr,
+                    s_cases[i].want, got);
+            bad++;
+        }
     }
-    ck_assert_ptr_null(sl_jsonpath_compile(NULL, NULL, 0));
+    ck_assert_msg(bad == 0, "%d expressions differ from jsonpath-rw-ext (listed above)", bad);
 }
 END_TEST
 
-START_TEST(test_eval_counts_beyond_max_and_first)
+START_TEST(test_errors_say_where)
+{
+    char err[512] = "";
+    ck_assert_ptr_null(sl_jsonpath_compile("$.payload.true_x", err, sizeof err));
+    ck_assert_msg(strstr(err, "boolean") != NULL, "unexpected message: %s", err);
+    ck_assert_ptr_null(sl_jsonpath_compile("$.payload.`nope`", err, sizeof err));
+    ck_assert_msg(strstr(err, "unknown named operator") != NULL, "unexpected message: %s", err);
+    ck_assert_ptr_null(sl_jsonpath_compile("$.x.`split(#, a, 1)`", err, sizeof err));
+    ck_assert_msg(strstr(err, "not valid") != NULL, "unexpected message: %s", err);
+    ck_assert_ptr_null(sl_jsonpath_compile("$.x.`sub(/(/, a)`", err, sizeof err));
+    ck_assert_msg(strstr(err, "sub") != NULL, "unexpected message: %s", err);
+    ck_assert_ptr_null(sl_jsonpath_compile("%", err, sizeof err));
+    ck_assert_msg(strstr(err, "column 1") != NULL, "unexpected message: %s", err);
+    ck_assert_ptr_null(sl_jsonpath_compile(NULL, err, sizeof err));
+    ck_assert_ptr_null(sl_jsonpath_compile("", NULL, 0));
+}
+END_TEST
+
+/* What trait plugins see as a match's path: '.'.join(_get_path(m)). */
+START_TEST(test_match_paths_are_ceilometers)
+{
+    static const struct { const char *expr, *paths; } cases[] = {
+        { "$.payload.a.b", "payload.a.b" },
+        { "payload.a.b", "payload.a.b" },
+        { "$.payload.l[1:3]", "payload.l.[1],payload.l.[2]" },
+        { "$.payload.i[*]", "payload.i.[0]" },
+        { "$.payload.m[?name~'cpu'].name", "payload.m.[0].name,payload.m.[1].name" },
+        { "$.payload.a.*", "payload.a.b,payload.a.c" },
+        { "$.payload.f * 2", "" },
+        { "(payload.i)|(ctxt.user)", "payload.i,ctxt.user" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_jsonpath_t *p = sl_jsonpath_compile(cases[i].expr, NULL, 0);
+        ck_assert_ptr_nonnull(p);
+        const sl_jsonpath_match_t **m;
+        long n = sl_jsonpath_find(p, s_doc, &s_a, &m);
+        const char *got = "";
+        for (long k = 0; k < n; k++)
+            got = sl_arena_printf(&s_a, "%s%s%s", got, k ? "," : "",
+                                  sl_jsonpath_match_path(&s_a, m[k]));
+        ck_assert_msg(strcmp(got, cases[i].paths) == 0, "%s: expected paths %s, got %s",
+                      cases[i].expr, cases[i].paths, got);
+        sl_jsonpath_destroy(&p);
+    }
+}
+END_TEST
+
+START_TEST(test_walk_stops_and_destroy_is_idempotent)
 {
     sl_jsonpath_t *p = sl_jsonpath_compile("$.payload.l[*]", NULL, 0);
-    yajl_val out[2];
-    ck_assert_uint_eq(sl_jsonpath_eval(p, s_doc, out, 2), 5);
-    ck_assert_str_eq(out[0]->u.number.r, "1");
-    ck_assert(out[1]->type == yajl_t_null);
-    ck_assert_uint_eq(sl_jsonpath_eval(p, s_doc, NULL, 0), 5);
-    ck_assert_str_eq(sl_jsonpath_first(p, s_doc)->u.number.r, "1");
     ck_assert_str_eq(sl_jsonpath_text(p), "$.payload.l[*]");
-    ck_assert_ptr_null(sl_jsonpath_first(p, NULL));
+    const sl_jsonpath_match_t **m;
+    ck_assert_int_eq(sl_jsonpath_find(p, s_doc, &s_a, &m), 5);
+    ck_assert_int_eq(sl_jsonpath_find(p, NULL, &s_a, &m), 0);
     sl_jsonpath_destroy(&p);
     ck_assert_ptr_null(p);
     sl_jsonpath_destroy(&p);
-}
-END_TEST
-
-START_TEST(test_head_rewriting)
-{
-    sl_jsonpath_t *p = sl_jsonpath_compile("$.ctxt['user'].x", NULL, 0);
-    ck_assert_uint_eq(sl_jsonpath_nsteps(p), 3);
-    ck_assert_str_eq(sl_jsonpath_step_key(p, 0), "ctxt");
-    ck_assert_str_eq(sl_jsonpath_step_key(p, 1), "user");
-    ck_assert_int_eq(sl_jsonpath_replace_head(p, 2, "publisher_id"), 0);
-    ck_assert_uint_eq(sl_jsonpath_nsteps(p), 2);
-    ck_assert_str_eq(sl_jsonpath_step_key(p, 0), "publisher_id");
-    ck_assert_int_eq(sl_jsonpath_replace_head(p, 3, "x"), -1);
-    sl_jsonpath_destroy(&p);
-    p = sl_jsonpath_compile("$.ctxt.user", NULL, 0);
-    sl_jsonpath_replace_head(p, 2, "publisher_id");
-    ck_assert_str_eq(sl_jsonpath_first(p, s_doc)->u.string, "p");
-    sl_jsonpath_destroy(&p);
-    p = sl_jsonpath_compile("$.payload.*[0]", NULL, 0);
-    ck_assert_ptr_null(sl_jsonpath_step_key(p, 1));
-    ck_assert_ptr_null(sl_jsonpath_step_key(p, 2));
-    ck_assert_ptr_null(sl_jsonpath_step_key(p, 9));
+    /* `parent` above the top is Python's bare None: reading it raises */
+    p = sl_jsonpath_compile("`parent`", NULL, 0);
+    ck_assert_int_eq(sl_jsonpath_find(p, s_doc, &s_a, &m), 1);
+    ck_assert_ptr_null(m[0]);
+    ck_assert_int_eq(sl_jsonpath_walk(p, s_doc, &s_a, s_acc, NULL), -1);
     sl_jsonpath_destroy(&p);
 }
 END_TEST
@@ -270,17 +268,10 @@ s_suite(void)
     Suite *s = suite_create("jsonpath");
     TCase *tc = tcase_create("jsonpath");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
-    tcase_add_test(tc, test_plain_paths_with_or_without_root);
-    tcase_add_test(tc, test_quoted_and_bracketed_names);
-    tcase_add_test(tc, test_several_names_select_in_the_order_written);
-    tcase_add_test(tc, test_indexes_follow_python);
-    tcase_add_test(tc, test_where_python_raises_the_walk_fails);
-    tcase_add_test(tc, test_star_forms_differ_as_in_jsonpath_rw);
-    tcase_add_test(tc, test_unsupported_constructs_say_so);
-    tcase_add_test(tc, test_lexer_quirks_of_jsonpath_rw_ext);
-    tcase_add_test(tc, test_syntax_errors);
-    tcase_add_test(tc, test_eval_counts_beyond_max_and_first);
-    tcase_add_test(tc, test_head_rewriting);
+    tcase_add_test(tc, test_every_case_gives_what_jsonpath_rw_ext_gives);
+    tcase_add_test(tc, test_errors_say_where);
+    tcase_add_test(tc, test_match_paths_are_ceilometers);
+    tcase_add_test(tc, test_walk_stops_and_destroy_is_idempotent);
     suite_add_tcase(s, tc);
     return s;
 }
