@@ -40,6 +40,7 @@
     X(events_converted,    "events built from notifications (event_definitions.yaml)") \
     X(events_dropped,      "events Ceilometer would drop (a trait or timestamp cannot be converted)") \
     X(events_unrouted,     "events no event pipeline source selected") \
+    X(events_routed,       "events sent towards event sinks (one per sink)") \
     X(frames_sent,         "wire frames sent by ingest workers") \
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \

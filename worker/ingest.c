@@ -209,7 +209,6 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
     }
     sl_wire_writer_add(&pt->w, smp, 0);
     pt->touched = 1;
-    SL_INC(in->ctx->slot, samples_routed, 1);
     SL_SINC(in->ctx->slot, sink, routed, 1);
 }
 
@@ -259,6 +258,7 @@ s_events(s_ingest_t *in, const sl_notification_t *n)
     rec.message_id = ev.message_id;
     rec.timestamp = ev.generated;
     rec.resource_metadata = sl_event_json(&in->arena, &ev);
+    SL_INC(in->ctx->slot, events_routed, nr);
     for (size_t r = 0; r < nr; r++)
         s_add(in, (unsigned) in->conf->pipeline->n_sinks + in->route[r], &rec);
 }
@@ -311,6 +311,7 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
         size_t nr = sl_pipeline_route(in->conf->pipeline, in->samples[i].name, in->route, SL_MAX_SINKS);
         if (!nr)
             SL_INC(slot, samples_unrouted, 1);
+        SL_INC(slot, samples_routed, nr);
         for (size_t r = 0; r < nr; r++)
             s_add(in, in->route[r], &in->samples[i]);
     }

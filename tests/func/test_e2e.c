@@ -52,6 +52,7 @@ s_all_published(sl_h_agent_t *a)
 {
     uint64_t routed = sl_h_total(a, SL_C_samples_routed);
     return routed > 0 && sl_h_total(a, SL_C_samples_published) == routed &&
+           sl_h_total(a, SL_C_events_published) == sl_h_total(a, SL_C_events_routed) &&
            sl_h_total(a, SL_C_received) >= 125;
 }
 
@@ -61,7 +62,14 @@ START_TEST(corpus_through_zmq_two_by_two_gives_ceilometers_samples)
     sl_h_mkdir(&a, "corpus");
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
-    s_write_config(&a, src, 2, 2, 4, NULL);
+    char events[1024];
+    snprintf(events, sizeof events, "  event_definitions: %s/conf/event_definitions.yaml\n"
+             "  event_pipeline: event_pipeline.yaml\n", SL_SRCDIR);
+    s_write_config(&a, src, 2, 2, 4, events);
+    char evpipe[512];
+    snprintf(evpipe, sizeof evpipe, "sources:\n  - {name: es, events: ['*'], sinks: [event_sink]}\n"
+             "sinks:\n  - {name: event_sink, publishers: ['file://%s/events.jsonl']}\n", a.dir);
+    sl_h_write(&a, "event_pipeline.yaml", evpipe);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     int rc = sl_h_run("%s/tools/sluice-inject --peers 2 --endpoint 'ipc://%s/notify.sock' --linger 10 "
                       "%s/tests/data/corpus.jsonl >/dev/null", SL_BUILDDIR, a.dir, SL_SRCDIR);
@@ -103,6 +111,22 @@ START_TEST(corpus_through_zmq_two_by_two_gives_ceilometers_samples)
     }
     ck_assert_msg(strcmp(got, want) == 0,
                   "samples differ from Ceilometer's expected output (diff above, want < > got)");
+    free(got);
+    free(want);
+    free(got_raw);
+    free(want_raw);
+
+    /* Events took their own path through the workers to the event sink. */
+    static const char *const ev_fields[] = { "event_type", "message_id", "generated", "traits", NULL };
+    got_raw = sl_h_slurp(sl_h_path(&a, "events.jsonl"), NULL);
+    want_raw = sl_h_slurp(SL_SRCDIR "/tests/data/expected.events.jsonl", NULL);
+    ck_assert_msg(got_raw != NULL, "no events file was written");
+    got = sl_h_canonical_samples(got_raw, ev_fields);
+    want = sl_h_canonical_samples(want_raw, ev_fields);
+    ck_assert_msg(strcmp(got, want) == 0, "events differ from Ceilometer's expected events:\n"
+                  "want %.600s\ngot  %.600s", want, got);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_events_published), sl_h_total(&a, SL_C_events_routed));
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_events_routed), 120);
     free(got);
     free(want);
     free(got_raw);
