@@ -53,11 +53,9 @@ s_re(const char *pattern, uint32_t opts)
 {
     int ec;
     PCRE2_SIZE off;
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, opts, &ec,
-                                   &off, NULL);
-    if (re)
-        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-    return re;
+    /* Not JIT-compiled: these run at load time or on rare slow paths, and
+     * JIT code reads whole words past a string's end (valgrind noise). */
+    return pcre2_compile((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, opts, &ec, &off, NULL);
 }
 
 /* Matches with a private match block: patterns here run at load time or
@@ -1136,6 +1134,8 @@ sl_py_re_compile(const char *src, uint32_t opts, char *err, size_t errlen)
                      (size_t) off, (const char *) msg);
         return NULL;
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);     /* falls back to the interpreter */
+    /* No JIT: the patterns are short and a literal-prefix check usually
+     * answers first; JIT code also reads whole words past a subject's end,
+     * which valgrind reports in the workers. */
     return re;
 }

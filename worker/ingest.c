@@ -307,7 +307,10 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     SL_INC(slot, convert_failed, cs.failed);
     SL_INC(slot, samples_converted, ns);
     for (size_t i = 0; i < ns; i++) {
-        in->samples[i].source = in->conf->sample_source;   /* Ceilometer's sample_source */
+        /* Ceilometer's sample_source, except for samples that carry their
+         * own (telemetry.polling). */
+        if (in->samples[i].source == sl_meters_default_source)
+            in->samples[i].source = in->conf->sample_source;
         size_t nr = sl_pipeline_route(in->conf->pipeline, in->samples[i].name, in->route, SL_MAX_SINKS);
         if (!nr)
             SL_INC(slot, samples_unrouted, 1);
