@@ -463,25 +463,10 @@ out:
 sl_meters_t *
 sl_meters_load(const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        sl_yerr_at(path, 0, err, errlen, "cannot open: %s", strerror(errno));
+    size_t len;
+    char *buf = sl_ydoc_read(path, &len, err, errlen);
+    if (!buf)
         return NULL;
-    }
-    size_t cap = 8192, len = 0, n;
-    char *buf = sl_xmalloc(cap);
-    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap)
-            buf = sl_xrealloc(buf, cap *= 2);
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(buf);
-        sl_yerr_at(path, 0, err, errlen, "read error");
-        return NULL;
-    }
     sl_meters_t *m = sl_meters_parse(buf, len, path, err, errlen);
     free(buf);
     return m;

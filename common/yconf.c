@@ -234,20 +234,19 @@ sl_ydoc_parse(const char *buf, size_t len, const char *name, char *err, size_t e
     return doc;
 }
 
-sl_ydoc_t *
-sl_ydoc_load(const char *path, char *err, size_t errlen)
+char *
+sl_ydoc_read(const char *path, size_t *len_out, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
         sl_yerr_at(path, 0, err, errlen, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    size_t cap = 8192, len = 0;
+    size_t cap = 8192, len = 0, n;
     char *buf = sl_xmalloc(cap);
-    size_t n;
-    while ((n = fread(buf + len, 1, cap - len, f)) > 0) {
+    while ((n = fread(buf + len, 1, cap - len - 1, f)) > 0) {
         len += n;
-        if (len == cap)
+        if (len == cap - 1)
             buf = sl_xrealloc(buf, cap *= 2);
     }
     int rerr = ferror(f);
@@ -257,6 +256,18 @@ sl_ydoc_load(const char *path, char *err, size_t errlen)
         sl_yerr_at(path, 0, err, errlen, "read error");
         return NULL;
     }
+    buf[len] = '\0';
+    *len_out = len;
+    return buf;
+}
+
+sl_ydoc_t *
+sl_ydoc_load(const char *path, char *err, size_t errlen)
+{
+    size_t len;
+    char *buf = sl_ydoc_read(path, &len, err, errlen);
+    if (!buf)
+        return NULL;
     sl_ydoc_t *doc = sl_ydoc_parse(buf, len, path, err, errlen);
     free(buf);
     return doc;

@@ -42,6 +42,10 @@ sl_ydoc_t *sl_ydoc_load(const char *path, char *err, size_t errlen);
 sl_ydoc_t *sl_ydoc_parse(const char *buf, size_t len, const char *name,
                          char *err, size_t errlen);
 void sl_ydoc_destroy(sl_ydoc_t **doc_p);
+/* Reads a whole configuration file (malloc'd, NUL-terminated, the caller
+ * frees); NULL with "file:0: ..." in err. For loaders that parse the
+ * text themselves (sl_meters_load, sl_events_load). */
+char *sl_ydoc_read(const char *path, size_t *len, char *err, size_t errlen);
 
 /* Map lookup; NULL if node is not a map or has no such key. */
 const sl_ynode_t *sl_ynode_get(const sl_ynode_t *map, const char *key);
