@@ -1,9 +1,12 @@
 #include "common/meters.h"
 
+#include "common/hash.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "common/defn.h"
 #include "common/json.h"
@@ -57,6 +60,7 @@ typedef struct {
 } s_regex_t;
 
 struct sl_meters {
+    uint64_t     id;            /* unique per load: keys the event_type cache */
     char        *file;
     size_t       n_defs;
     s_def_t     *defs;          /* evaluation order: reverse of the file */
@@ -70,6 +74,8 @@ struct sl_meters {
 };
 
 const char sl_meters_default_source[] = "openstack";
+
+static void s_et_forget(const sl_meters_t *m);
 
 /* Backtracking limit for event_type patterns: Python has none and would
  * hang; a worker must not. A pattern hitting it counts as not matching. */
@@ -371,6 +377,8 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
     if (!doc)
         return NULL;
     sl_meters_t *m = sl_xcalloc(1, sizeof *m);
+    static _Atomic uint64_t s_next_id = 1;
+    m->id = atomic_fetch_add(&s_next_id, 1);
     m->file = sl_xstrdup(doc->file);
     sl_arena_init(&m->arena, 16 * 1024);
     s_load_t ld = { .m = m, .err = err, .errlen = errlen };
@@ -478,6 +486,7 @@ sl_meters_destroy(sl_meters_t **m_p)
     if (!m_p || !*m_p)
         return;
     sl_meters_t *m = *m_p;
+    s_et_forget(m);
     for (size_t i = 0; i < m->n_defs; i++)
         s_def_free(&m->defs[i]);
     free(m->defs);
@@ -1187,6 +1196,54 @@ s_endpoint(s_conv_t *c, int which, const char *metric, s_acc_t *o, int *raised)
     }
 }
 
+/* event_type -> which event_type patterns match, learned on first sight
+ * of each event type, per thread (a worker is one thread): OpenStack emits
+ * a few hundred event types, so once warm no pattern runs again. Keyed by
+ * the table's id, never its address, so a reloaded table cannot hit stale
+ * entries. */
+#define S_ET_CACHE 1024
+typedef struct {
+    uint64_t     meters_id;
+    uint64_t     hash;
+    char        *event_type;
+    signed char *memo;          /* n_regex entries: -1 unknown, 0, 1 */
+} s_et_entry_t;
+static __thread s_et_entry_t s_et_cache[S_ET_CACHE];
+
+static s_et_entry_t *
+s_et_lookup(const sl_meters_t *m, const char *et, uint64_t h, int create)
+{
+    for (size_t k = 0; k < 8; k++) {
+        s_et_entry_t *e = &s_et_cache[(h + k) % S_ET_CACHE];
+        if (e->meters_id == m->id && e->hash == h && strcmp(e->event_type, et) == 0)
+            return e;
+        if (create && e->meters_id != m->id) {   /* free or another table's */
+            free(e->event_type);
+            free(e->memo);
+            e->meters_id = m->id;
+            e->hash = h;
+            e->event_type = sl_xstrdup(et);
+            e->memo = sl_xmalloc(m->n_regex + 1);
+            memset(e->memo, -1, m->n_regex + 1);
+            return e;
+        }
+    }
+    return NULL;   /* a full neighbourhood: this event type is not cached */
+}
+
+static void
+s_et_forget(const sl_meters_t *m)
+{
+    for (size_t i = 0; i < S_ET_CACHE; i++) {
+        s_et_entry_t *e = &s_et_cache[i];
+        if (e->meters_id == m->id) {
+            free(e->event_type);
+            free(e->memo);
+            memset(e, 0, sizeof *e);
+        }
+    }
+}
+
 static int
 s_re_matches(s_conv_t *c, size_t r)
 {
@@ -1222,8 +1279,13 @@ sl_meters_convert_values(const sl_meters_t *m, const sl_notification_t *n,
     if (!c.gctx || !c.mctx || !c.md)
         return 0;
     pcre2_set_match_limit(c.mctx, SL_METERS_MATCH_LIMIT);
+    uint64_t et_hash = sl_hash64_str(n->event_type);
+    s_et_entry_t *cached = s_et_lookup(m, n->event_type, et_hash, 1);
     c.re_memo = sl_arena_alloc(a, m->n_regex + 1);
-    memset(c.re_memo, -1, m->n_regex + 1);
+    if (cached)
+        memcpy(c.re_memo, cached->memo, m->n_regex + 1);
+    else
+        memset(c.re_memo, -1, m->n_regex + 1);
     c.meta_memo = sl_arena_alloc(a, (m->n_meta_groups + 1) * sizeof *c.meta_memo);
     memset(c.meta_memo, 0, (m->n_meta_groups + 1) * sizeof *c.meta_memo);
 
@@ -1273,6 +1335,8 @@ sl_meters_convert_values(const sl_meters_t *m, const sl_notification_t *n,
     }
     if (c.g)
         yajl_gen_free(c.g);
+    if (cached)
+        memcpy(cached->memo, c.re_memo, m->n_regex + 1);
     if (matched + meter_defs == 0) {
         stats->no_definition++;
         return 0;
