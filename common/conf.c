@@ -66,11 +66,23 @@ static const s_option_t s_options[] = {
       "event_definitions" },
     { "sample_source", OPT_STR, OFF(sample_source), "openstack", 0, 0,
       "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
+    { "coordination.backend", OPT_STR, OFF(coord_backend), "local", 0, 0,
+      "local (shared memory, one host) or memcached://HOST:PORT[,HOST:PORT...] (several hosts)" },
+    { "coordination.group", OPT_STR, OFF(coord_group), "sluice", 0, 0,
+      "group name: agents with the same group and servers share the partitions" },
+    { "coordination.heartbeat", OPT_UINT, OFF(coord_heartbeat_ms), "1000", 50, 60000,
+      "ms between membership heartbeats and lease renewals" },
+    { "coordination.lease_ttl", OPT_UINT, OFF(coord_lease_ttl_ms), "5000", 200, 600000,
+      "ms a lease or member record lives without renewal (keep it >= 3 heartbeats)" },
+    { "coordination.secret_file", OPT_PATH, OFF(coord_secret_file), "", 0, 0,
+      "file with the group's shared secret (>= 16 bytes) keying the records' HMAC" },
+    { "coordination.advertise", OPT_STR, OFF(coord_advertise), "127.0.0.1", 0, 0,
+      "address other hosts reach this host's pipeline workers at (tcp endpoints)" },
 };
 #define N_OPTIONS (sizeof s_options / sizeof s_options[0])
 
 /* Sections whose keys are all options (so unknown keys can be reported). */
-static const char *s_sections[] = { "workers", "logging", "ceilometer" };
+static const char *s_sections[] = { "workers", "logging", "ceilometer", "coordination" };
 
 static char **
 s_field(sl_conf_t *c, const s_option_t *o)
@@ -424,6 +436,38 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
             free(c->sources[i].endpoint);
             c->sources[i].endpoint = e;
         }
+    }
+    s_resolve(c, &c->coord_secret_file, base_dir);
+    if (strcmp(c->coord_backend, "local") != 0) {
+        if (strncmp(c->coord_backend, "memcached://", 12) != 0 || !c->coord_backend[12]) {
+            sl_yerr_at(c->file, 1, err, errlen, "coordination.backend '%s' must be local or "
+                       "memcached://HOST:PORT[,HOST:PORT...]", c->coord_backend);
+            goto fail;
+        }
+        if (c->coord_lease_ttl_ms < 3 * c->coord_heartbeat_ms) {
+            sl_yerr_at(c->file, 1, err, errlen, "coordination.lease_ttl (%u ms) must be at "
+                       "least 3 heartbeats (%u ms)", c->coord_lease_ttl_ms, c->coord_heartbeat_ms);
+            goto fail;
+        }
+        size_t slen = 0;
+        char *secret = *c->coord_secret_file ? sl_ydoc_read(c->coord_secret_file, &slen, err, errlen)
+                                             : NULL;
+        if (!secret) {
+            if (!*c->coord_secret_file)
+                sl_yerr_at(c->file, 1, err, errlen, "coordination.secret_file is required with "
+                           "memcached (a file of at least 16 random bytes shared by the group)");
+            goto fail;
+        }
+        while (slen && (secret[slen - 1] == '\n' || secret[slen - 1] == '\r'))
+            slen--;
+        if (slen < 16) {
+            free(secret);
+            sl_yerr_at(c->coord_secret_file, 1, err, errlen, "the coordination secret needs at "
+                       "least 16 bytes (e.g. head -c 32 /dev/urandom | base64 > FILE)");
+            goto fail;
+        }
+        c->coord_secret = secret;
+        c->coord_secret_len = slen;
     }
     c->n_ingest = s_resolve_workers(c->ingest_workers_text, 1);
     c->n_pipeline = s_resolve_workers(c->pipeline_workers_text, 0);

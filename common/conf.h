@@ -55,7 +55,15 @@ typedef struct sl_conf {
     char    *event_definitions_path;
     char    *event_pipeline_path;
     char    *sample_source;
+    char    *coord_backend;         /* "local" or "memcached://..." */
+    char    *coord_group;
+    unsigned coord_heartbeat_ms;
+    unsigned coord_lease_ttl_ms;
+    char    *coord_secret_file;
+    char    *coord_advertise;
     /* Derived. */
+    char    *coord_secret;          /* contents of coord_secret_file (memcached only) */
+    size_t   coord_secret_len;
     int      n_ingest, n_pipeline;
     int      log_level_value;
     size_t   n_sources;

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/coord.h"
 #include "common/envelope.h"
 #include "common/log.h"
 #include "common/meters.h"
@@ -68,6 +69,9 @@ typedef struct {
     sl_sample_t *samples;
     uint16_t *route;
     int zmq_only;               /* draining: read what ZeroMQ already holds, no files */
+    sl_coord_t *coord;          /* memcached backend: lease owners come from there */
+    sl_coord_lease_t *coord_leases;
+    uint64_t coord_polled;
     sl_ratelimit_t rl_drop, rl_send, rl_convert;
 } s_ingest_t;
 
@@ -81,8 +85,50 @@ s_part(s_ingest_t *in, unsigned sink, unsigned p)
  * partition's well-known ipc endpoint before any owner has bound it, so that
  * frames queue in ZeroMQ until the owner appears). */
 static void
+s_connect(s_ingest_t *in, s_part_t *pt, const char *want)
+{
+    if (strcmp(want, pt->endpoint) == 0)
+        return;
+    if (pt->endpoint[0])
+        zmq_disconnect(pt->sock, pt->endpoint);
+    pt->endpoint[0] = '\0';
+    if (!want[0])
+        return;
+    if (zmq_connect(pt->sock, want) < 0) {
+        sl_log_limited(&in->rl_send, SL_LOG_WARN, "cannot connect to %s: %s", want,
+                       zmq_strerror(errno));
+        return;
+    }
+    snprintf(pt->endpoint, sizeof pt->endpoint, "%s", want);
+}
+
+/* memcached backend: owners (and their tcp endpoints) of every partition,
+ * polled a few times per heartbeat. A partition without a live owner keeps
+ * its last connection: frames queue there, then back-pressure. */
+static void
+s_resolve_coord(s_ingest_t *in)
+{
+    uint64_t now = sl_now_ms();
+    if (now - in->coord_polled < in->conf->coord_heartbeat_ms / 4 + 1)
+        return;
+    in->coord_polled = now;
+    if (sl_coord_leases_get_all(in->coord, in->n_sinks, in->partitions, in->coord_leases) < 0) {
+        sl_log_limited(&in->rl_send, SL_LOG_WARN, "memcached: cannot read the partition owners; "
+                       "keeping the current connections");
+        return;
+    }
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++)
+        if (in->coord_leases[i].owner[0])
+            s_connect(in, &in->parts[i], in->coord_leases[i].endpoint);
+}
+
+static void
 s_resolve_leases(s_ingest_t *in)
 {
+    if (in->coord) {
+        s_resolve_coord(in);
+        return;
+    }
     const sl_lease_table_t *t = sl_shm_leases(in->ctx->shm);
     uint64_t v = sl_lease_version(t);
     if (v == in->lease_version && in->lease_version)
@@ -97,17 +143,7 @@ s_resolve_leases(s_ingest_t *in)
                 snprintf(want, sizeof want, "%s", li.endpoint);
             else
                 sl_worker_partition_endpoint(in->conf, s, p, want, sizeof want);
-            if (strcmp(want, pt->endpoint) == 0)
-                continue;
-            if (pt->endpoint[0])
-                zmq_disconnect(pt->sock, pt->endpoint);
-            if (zmq_connect(pt->sock, want) < 0) {
-                sl_log_limited(&in->rl_send, SL_LOG_WARN, "cannot connect to %s: %s", want,
-                               zmq_strerror(errno));
-                pt->endpoint[0] = '\0';
-                continue;
-            }
-            snprintf(pt->endpoint, sizeof pt->endpoint, "%s", want);
+            s_connect(in, pt, want);
         }
     }
 }
@@ -160,6 +196,11 @@ s_flush_part(s_ingest_t *in, s_part_t *pt)
     size_t len;
     const void *frame = sl_wire_writer_finish(&pt->w, &len);
     pt->open = 0;
+    /* A sink without state spreads its frames over every partition: the
+     * next frame (full or timed out) goes to the next one. */
+    unsigned sink = pt->w.hdr.sink;
+    if (!sl_conf_sink(in->conf, sink)->stateful)
+        in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
     if (pt->pending) {
         s_queue(in, pt, frame, len);
         return;
@@ -223,12 +264,8 @@ s_end_notification(s_ingest_t *in)
             continue;
         pt->touched = 0;
         sl_wire_writer_mark_end(&pt->w);
-        if (pt->w.hdr.count >= in->conf->batch_size) {
-            unsigned sink = (unsigned) (i / in->partitions);
+        if (pt->w.hdr.count >= in->conf->batch_size)
             s_flush_part(in, pt);
-            if (!sl_conf_sink(in->conf, sink)->stateful)
-                in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
-        }
     }
 }
 
@@ -503,6 +540,8 @@ s_cleanup(s_ingest_t *in, int linger_ms)
     free(in->samples);
     free(in->route);
     sl_arena_destroy(&in->arena);
+    sl_coord_destroy(&in->coord);
+    free(in->coord_leases);
     zmq_ctx_term(in->zctx);
 }
 
@@ -532,6 +571,19 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         }
     }
     char err[1024];
+    if (strcmp(in.conf->coord_backend, "local") != 0) {
+        in.coord = sl_coord_new(in.conf->coord_backend + strlen("memcached://"),
+                                in.conf->coord_group, in.conf->coord_secret,
+                                in.conf->coord_secret_len, in.conf->coord_lease_ttl_ms,
+                                err, sizeof err);
+        if (!in.coord) {
+            sl_error("coordination: %s", err);
+            s_cleanup(&in, 0);
+            return 2;
+        }
+        in.coord_leases = sl_xcalloc((size_t) in.n_sinks * in.partitions + 1,
+                                     sizeof *in.coord_leases);
+    }
     if (s_open_sources(&in, err, sizeof err) < 0) {
         sl_error("%s", err);
         s_cleanup(&in, 0);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/coord.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/ring.h"
@@ -53,6 +54,10 @@ typedef struct {
     uint64_t last_seen_alive[SL_MAX_WORKERS];
     sl_sample_vec_t in, out;
     zmq_msg_t msg;
+    sl_coord_t *coord;             /* memcached backend; NULL = local shared memory */
+    char member_id[SL_COORD_ID_MAX];
+    uint64_t last_heartbeat;
+    char member_sig[4096];         /* the member list the assignment was computed for */
     const char **event_json;       /* scratch for event publishing */
     size_t n_event_json;
     sl_ratelimit_t rl_frame, rl_pub;
@@ -342,7 +347,9 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
     }
     /* Handing over: the state goes to the next owner. Stopping for good:
      * emit what the chain still holds rather than lose it. */
-    int final = sl_worker_drain && !atomic_load(&pp->ctx->shm->handoff);
+    int final = (sl_worker_drain && !atomic_load(&pp->ctx->shm->handoff)) || pp->coord;
+    /* With memcached the next owner may be on another host: the state is
+     * emitted (drained) rather than handed over. */
     if (final)
         sl_chain_drain(h->chain, &pp->out);
     else
@@ -358,6 +365,9 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
     h->sock = NULL;
     h->held = 0;
     sl_lease_release(sl_shm_leases(pp->ctx->shm), sink, p, pp->ctx->slot_index);
+    if (pp->coord && sl_coord_lease_release(pp->coord, sink, p) < 0)
+        sl_log_limited(&pp->rl_pub, SL_LOG_WARN, "memcached: cannot release lease %s/%u; it "
+                       "expires after lease_ttl", sl_conf_sink_label(pp->conf, sink), p);
     SL_INC(pp->ctx->slot, leases_released, 1);
 }
 
@@ -366,20 +376,48 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
 {
     s_hold_t *h = s_hold(pp, sink, p);
     char ep[SL_LEASE_ENDPOINT_MAX];
-    sl_worker_partition_endpoint(pp->conf, sink, p, ep, sizeof ep);
     sl_lease_table_t *t = sl_shm_leases(pp->ctx->shm);
-    if (sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0)
-        return;   /* still held by its previous owner: retry on the next cron */
-    h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
-    int hwm = (int) pp->conf->zmq_hwm;
-    zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-    if (zmq_bind(h->sock, ep) < 0) {
-        sl_log_limited(&pp->rl_frame, SL_LOG_ERROR, "cannot bind %s: %s (is run_dir writable?)",
-                       ep, zmq_strerror(errno));
-        zmq_close(h->sock);
-        h->sock = NULL;
-        sl_lease_release(t, sink, p, pp->ctx->slot_index);
-        return;
+    if (pp->coord) {
+        /* Bind a tcp port other hosts can reach first: the lease names it. */
+        char bind_ep[256];
+        size_t eplen = sizeof ep;
+        snprintf(bind_ep, sizeof bind_ep, "tcp://%s:*", pp->conf->coord_advertise);
+        h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
+        int hwm = (int) pp->conf->zmq_hwm;
+        zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (zmq_bind(h->sock, bind_ep) < 0 ||
+            zmq_getsockopt(h->sock, ZMQ_LAST_ENDPOINT, ep, &eplen) < 0) {
+            sl_log_limited(&pp->rl_frame, SL_LOG_ERROR, "cannot bind %s: %s (check "
+                           "coordination.advertise)", bind_ep, zmq_strerror(errno));
+            zmq_close(h->sock);
+            h->sock = NULL;
+            return;
+        }
+        int rc = sl_coord_lease_take(pp->coord, sink, p, ep);
+        if (rc != 0 || sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0) {
+            if (rc == 0)
+                sl_coord_lease_release(pp->coord, sink, p);
+            int zero = 0;
+            zmq_setsockopt(h->sock, ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(h->sock);
+            h->sock = NULL;
+            return;   /* held elsewhere until it expires or is released: retry later */
+        }
+    } else {
+        sl_worker_partition_endpoint(pp->conf, sink, p, ep, sizeof ep);
+        if (sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0)
+            return;   /* still held by its previous owner: retry on the next cron */
+        h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
+        int hwm = (int) pp->conf->zmq_hwm;
+        zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        if (zmq_bind(h->sock, ep) < 0) {
+            sl_log_limited(&pp->rl_frame, SL_LOG_ERROR, "cannot bind %s: %s (is run_dir writable?)",
+                           ep, zmq_strerror(errno));
+            zmq_close(h->sock);
+            h->sock = NULL;
+            sl_lease_release(t, sink, p, pp->ctx->slot_index);
+            return;
+        }
     }
     snprintf(h->endpoint, sizeof h->endpoint, "%s", ep);
     h->chain = sl_chain_new(sl_conf_sink(pp->conf, sink));
@@ -410,6 +448,65 @@ s_members(s_pipe_t *pp)
     return mask;
 }
 
+/* memcached backend: heartbeat, drop leases found lost, and recompute the
+ * assignment over the live members of the whole group (every host). On a
+ * memcached error the last assignment stays in force. */
+static void
+s_rebalance_coord(s_pipe_t *pp)
+{
+    unsigned total = pp->n_sinks * pp->partitions;
+    uint64_t now = sl_now_ms();
+    if (now - pp->last_heartbeat < pp->conf->coord_heartbeat_ms)
+        return;
+    pp->last_heartbeat = now;
+    if (sl_coord_heartbeat(pp->coord) < 0) {
+        sl_log_limited(&pp->rl_pub, SL_LOG_WARN, "memcached heartbeat failed; keeping the "
+                       "current partitions (coordination.backend %s reachable?)",
+                       pp->conf->coord_backend);
+        if (sl_coord_join(pp->coord, pp->member_id, "-") < 0)
+            return;
+    }
+    for (unsigned i = 0; i < total; i++) {
+        s_hold_t *h = &pp->holds[i];
+        if (h->held && !sl_coord_lease_held(pp->coord, i / pp->partitions, i % pp->partitions)) {
+            sl_warn("lease %s/%u was lost (expired or taken over): dropping the partition",
+                    sl_conf_sink_label(pp->conf, i / pp->partitions), i % pp->partitions);
+            s_release(pp, i / pp->partitions, i % pp->partitions);
+        }
+    }
+    sl_coord_member_t members[256];
+    ssize_t n = sl_coord_members(pp->coord, members, 256);
+    if (n <= 0)
+        return;
+    if (n > 256)
+        n = 256;
+    char sig[4096];
+    size_t off = 0;
+    sig[0] = '\0';
+    for (ssize_t k = 0; k < n && off < sizeof sig - 70; k++)
+        off += (size_t) snprintf(sig + off, sizeof sig - off, "%s;", members[k].id);
+    if (strcmp(sig, pp->member_sig) != 0) {
+        sl_ring_t *ring = sl_ring_new(0);
+        for (ssize_t k = 0; k < n; k++)
+            sl_ring_add(ring, members[k].id);
+        int me = sl_ring_find(ring, pp->member_id);
+        sl_ring_assign(ring, pp->keys, total, pp->owners);
+        for (unsigned i = 0; i < total; i++)
+            pp->owners[i] = pp->owners[i] == me && me >= 0 ? pp->ctx->index : -1;
+        sl_ring_destroy(&ring);
+        snprintf(pp->member_sig, sizeof pp->member_sig, "%s", sig);
+        sl_info("group membership: %zd pipeline workers", n);
+    }
+    for (unsigned i = 0; i < total; i++) {
+        unsigned sk = i / pp->partitions, p = i % pp->partitions;
+        int mine = pp->owners[i] == pp->ctx->index;
+        if (pp->holds[i].held && !mine)
+            s_release(pp, sk, p);
+        else if (!pp->holds[i].held && mine)
+            s_take(pp, sk, p);
+    }
+}
+
 static void
 s_rebalance(s_pipe_t *pp, int leaving)
 {
@@ -417,6 +514,10 @@ s_rebalance(s_pipe_t *pp, int leaving)
     if (leaving) {
         for (unsigned i = 0; i < total; i++)
             s_release(pp, i / pp->partitions, i % pp->partitions);
+        return;
+    }
+    if (pp->coord) {
+        s_rebalance_coord(pp);
         return;
     }
     uint64_t mask = s_members(pp);
@@ -477,6 +578,30 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
         pp.last_seen_alive[j] = sl_now_ms();
     zmq_msg_init(&pp.msg);
     int rc = 0;
+    if (strcmp(ctx->conf->coord_backend, "local") != 0) {
+        char err[512], host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        for (char *c = host; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
+                *c = '-';
+        host[24] = '\0';
+        char shm_name[64];
+        sl_shm_name(ctx->conf->run_dir, shm_name, sizeof shm_name);
+        /* Stable across respawns and unique per agent: host, run_dir hash, index. */
+        snprintf(pp.member_id, sizeof pp.member_id, "%s:%.8s/pipeline-%d", host,
+                 shm_name + strlen("/sluice."), ctx->index);
+        pp.coord = sl_coord_new(ctx->conf->coord_backend + strlen("memcached://"),
+                                ctx->conf->coord_group, ctx->conf->coord_secret,
+                                ctx->conf->coord_secret_len, ctx->conf->coord_lease_ttl_ms,
+                                err, sizeof err);
+        if (!pp.coord) {
+            sl_error("coordination: %s", err);
+            rc = 2;
+        } else if (sl_coord_join(pp.coord, pp.member_id, "-") < 0) {
+            sl_warn("coordination: cannot join group %s yet (memcached down?); retrying",
+                    ctx->conf->coord_group);
+        }
+    }
     pp.pubs = sl_xcalloc(pp.n_sinks + 1, sizeof *pp.pubs);
     for (unsigned s = 0; s < pp.n_sinks && rc == 0; s++) {
         const sl_sink_t *sk = sl_conf_sink(pp.conf, s);
@@ -571,6 +696,10 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     free(item_part);
     /* Flush every chain, publish, release the leases. */
     s_rebalance(&pp, 1);
+    if (pp.coord) {
+        sl_coord_leave(pp.coord);
+        sl_coord_destroy(&pp.coord);
+    }
     for (unsigned s = 0; s < pp.n_sinks; s++) {
         for (size_t i = 0; pp.pubs[s] && i < sl_conf_sink(pp.conf, s)->n_publishers; i++)
             sl_publisher_destroy(&pp.pubs[s][i]);

@@ -10,6 +10,10 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <yajl/yajl_tree.h>
 
@@ -314,4 +318,81 @@ sl_h_canonical_samples(const char *jsonl, const char *const *fields)
     }
     free(lines);
     return out.s;
+}
+
+int
+sl_h_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *) &sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+s_port_answers(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+pid_t
+sl_h_memcached_start(int port)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        struct passwd *pw = getpwuid(getuid());
+        execl("/usr/bin/memcached", "memcached", "-l", "127.0.0.1", "-p", p, "-U", "0",
+              "-u", pw ? pw->pw_name : "root", (char *) NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        if (s_port_answers(port))
+            return pid;
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+            return -1;
+        sl_h_sleep_ms(10);
+    }
+    sl_h_kill(pid);
+    return -1;
+}
+
+void
+sl_h_kill(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+void
+sl_h_crash(sl_h_agent_t *a)
+{
+    if (a->shm) {
+        int n = (int) (atomic_load(&a->shm->n_ingest) + atomic_load(&a->shm->n_pipeline));
+        for (int i = 0; i < n; i++) {
+            int32_t pid = atomic_load(&a->shm->slots[i].pid);
+            if (pid > 0)
+                kill(pid, SIGKILL);
+        }
+    }
+    sl_h_kill(a->pid);
+    a->pid = 0;
 }

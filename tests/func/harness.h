@@ -40,5 +40,14 @@ char *sl_h_slurp(const char *path, size_t *len);
  * keys, numbers normalised), one line per sample, lines sorted. malloc'd. */
 char *sl_h_canonical_samples(const char *jsonl, const char *const *fields);
 void sl_h_sleep_ms(int ms);
+/* A free TCP port on 127.0.0.1 (bound then released). */
+int sl_h_free_port(void);
+/* Starts /usr/bin/memcached on 127.0.0.1:port; its pid, or -1 if it does not
+ * answer within 5 s (the caller must then fail: never skip). */
+pid_t sl_h_memcached_start(int port);
+/* SIGKILL and reap a process the test started. */
+void sl_h_kill(pid_t pid);
+/* SIGKILL sluiced and every worker in its shared memory: a host crash. */
+void sl_h_crash(sl_h_agent_t *a);
 
 #endif

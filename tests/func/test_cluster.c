@@ -1,0 +1,273 @@
+/* Several agents ("hosts": own run dirs, own tcp ports) share one pipeline
+ * through a real memcached: exactly one owner per partition at any time,
+ * takeover after a crash, little movement when one joins, recovery after a
+ * memcached restart, no say for an agent without the group's secret. */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/coord.h"
+#include "tests/func/harness.h"
+#include "tests/sl_check.h"
+
+#define S_SINKS 1
+#define S_PARTS 16
+#define S_TTL_MS 1000
+#define S_SECRET "0123456789abcdef-cluster-test-secret"
+
+static int s_port;
+static pid_t s_mc;
+
+static void
+s_config(sl_h_agent_t *a, const char *secret)
+{
+    char cfg[2048];
+    sl_h_write(a, "secret", secret);
+    ck_assert_int_eq(sl_h_run("for i in $(seq 60); do cat %s/tests/data/corpus.jsonl; done > %s",
+                              SL_SRCDIR, sl_h_path(a, "input.jsonl")), 0);
+    snprintf(cfg, sizeof cfg,
+             "run_dir: %s\n"
+             "workers: {ingest: 1, pipeline: 2}\n"
+             "partitions: %d\n"
+             "shutdown_grace: 10\n"
+             "sources: [{type: file, path: input.jsonl, rate: 250}]\n"
+             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n"
+             "coordination:\n"
+             "  backend: memcached://127.0.0.1:%d\n"
+             "  group: cluster-test\n"
+             "  heartbeat: 200\n"
+             "  lease_ttl: %d\n"
+             "  secret_file: secret\n",
+             a->dir, S_PARTS, SL_SRCDIR, s_port, S_TTL_MS);
+    sl_h_write(a, "sluice.yaml", cfg);
+    char pipe[512];
+    snprintf(pipe, sizeof pipe, "sources: [{name: s, meters: ['*'], sinks: [k]}]\n"
+             "sinks: [{name: k, publishers: ['file://%s/samples.jsonl']}]\n", a->dir);
+    sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+/* Owners of every partition as memcached says (verified records). */
+static int
+s_owners(char owners[S_PARTS][SL_COORD_ID_MAX])
+{
+    char err[256], servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
+    sl_coord_t *c = sl_coord_new(servers, "cluster-test", S_SECRET, strlen(S_SECRET), S_TTL_MS,
+                                 err, sizeof err);
+    ck_assert_msg(c != NULL, "coord: %s", err);
+    sl_coord_lease_t l[S_PARTS];
+    ssize_t n = sl_coord_leases_get_all(c, S_SINKS, S_PARTS, l);
+    for (int p = 0; p < S_PARTS; p++) {
+        memcpy(owners[p], n >= 0 ? l[p].owner : "", n >= 0 ? SL_COORD_ID_MAX : 1);
+        owners[p][SL_COORD_ID_MAX - 1] = '\0';
+    }
+    sl_coord_destroy(&c);
+    return (int) n;
+}
+
+/* The invariant, from the agents' side: no partition is bound by two live
+ * agents at once (each agent mirrors what it holds in its shared memory). */
+static void
+s_check_one_owner(sl_h_agent_t *agents, int n)
+{
+    for (int p = 0; p < S_PARTS; p++) {
+        int holders = 0;
+        for (int k = 0; k < n; k++) {
+            if (agents[k].pid <= 0 || !agents[k].shm)
+                continue;
+            sl_lease_info_t li;
+            if (sl_lease_get(sl_shm_leases_ro(agents[k].shm), 0, (unsigned) p, &li) == 0 && li.owner >= 0)
+                holders++;
+        }
+        ck_assert_msg(holders <= 1, "partition %d bound by %d agents at once", p, holders);
+    }
+}
+
+static int
+s_all_owned(void)
+{
+    char o[S_PARTS][SL_COORD_ID_MAX];
+    if (s_owners(o) < 0)
+        return 0;
+    for (int p = 0; p < S_PARTS; p++)
+        if (!o[p][0])
+            return 0;
+    return 1;
+}
+
+/* Polls for up to ms, checking the invariant all along; 0 once cond holds. */
+static int
+s_watch(sl_h_agent_t *agents, int n, int (*cond)(sl_h_agent_t *, int), int ms)
+{
+    for (int t = 0; t < ms; t += 50) {
+        s_check_one_owner(agents, n);
+        if (cond(agents, n))
+            return 0;
+        sl_h_sleep_ms(50);
+    }
+    return -1;
+}
+
+static int
+s_cond_all_owned(sl_h_agent_t *agents, int n)
+{
+    (void) agents;
+    (void) n;
+    return s_all_owned();
+}
+
+static uint64_t s_published_mark[8];
+
+static int
+s_cond_progress(sl_h_agent_t *agents, int n)
+{
+    for (int k = 0; k < n; k++)
+        if (agents[k].pid > 0 && sl_h_total(&agents[k], SL_C_samples_published) <= s_published_mark[k])
+            return 0;
+    return 1;
+}
+
+static void
+s_mark(sl_h_agent_t *agents, int n)
+{
+    for (int k = 0; k < n; k++)
+        s_published_mark[k] = sl_h_total(&agents[k], SL_C_samples_published);
+}
+
+static int
+s_instance_of(const char *owner, char ids[][16], int n)
+{
+    for (int k = 0; k < n; k++)
+        if (strstr(owner, ids[k]))
+            return k;
+    return -1;
+}
+
+START_TEST(agents_share_partitions_through_memcached)
+{
+    s_port = sl_h_free_port();
+    s_mc = sl_h_memcached_start(s_port);
+    ck_assert_msg(s_mc > 0, "memcached did not start on 127.0.0.1:%d (apt-get install memcached)", s_port);
+
+    sl_h_agent_t ag[5];
+    char ids[5][16];
+    for (int k = 0; k < 3; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "host%d", k);
+        sl_h_mkdir(&ag[k], tag);
+        s_config(&ag[k], S_SECRET);
+        ck_assert_msg(sl_h_start(&ag[k], 10000) == 0, "agent %d did not start; see %s", k, ag[k].log);
+        char name[64];
+        sl_shm_name(ag[k].dir, name, sizeof name);
+        snprintf(ids[k], sizeof ids[k], ":%.8s/", name + strlen("/sluice."));
+    }
+    /* Every partition owned by one of the three, and all of them work. */
+    ck_assert_msg(s_watch(ag, 3, s_cond_all_owned, 10 * S_TTL_MS) == 0, "partitions not all owned");
+    s_mark(ag, 3);
+    ck_assert_msg(s_watch(ag, 3, s_cond_progress, 10000) == 0, "not every agent publishes");
+    char before[S_PARTS][SL_COORD_ID_MAX];
+    s_owners(before);
+    int per[3] = { 0, 0, 0 };
+    for (int p = 0; p < S_PARTS; p++) {
+        int k = s_instance_of(before[p], ids, 3);
+        ck_assert_msg(k >= 0, "partition %d owned by a stranger: %s", p, before[p]);
+        per[k]++;
+    }
+    ck_assert_msg(per[0] && per[1] && per[2], "load not shared: %d/%d/%d", per[0], per[1], per[2]);
+
+    /* A host crashes: its partitions are owned again within 2 x lease_ttl. */
+    sl_h_crash(&ag[2]);
+    s_check_one_owner(ag, 2);
+    int taken = 0;
+    for (int t = 0; t < 2 * S_TTL_MS + 600 && !taken; t += 50) {   /* + one heartbeat of slack */
+        char o[S_PARTS][SL_COORD_ID_MAX];
+        s_check_one_owner(ag, 2);
+        if (s_owners(o) >= 0) {
+            taken = 1;
+            for (int p = 0; p < S_PARTS; p++) {
+                int k = s_instance_of(o[p], ids, 3);
+                taken &= k == 0 || k == 1;
+            }
+        }
+        if (!taken)
+            sl_h_sleep_ms(50);
+    }
+    ck_assert_msg(taken, "the crashed agent's partitions were not taken over within 2 x lease_ttl");
+    s_mark(ag, 2);
+    ck_assert_msg(s_watch(ag, 2, s_cond_progress, 10000) == 0, "processing did not continue");
+
+    /* A fourth agent joins: about 1/3 of the partitions move to it, no more. */
+    char mid[S_PARTS][SL_COORD_ID_MAX];
+    s_owners(mid);
+    sl_h_mkdir(&ag[3], "host3");
+    s_config(&ag[3], S_SECRET);
+    ck_assert_msg(sl_h_start(&ag[3], 10000) == 0, "agent 3 did not start");
+    char name[64];
+    sl_shm_name(ag[3].dir, name, sizeof name);
+    snprintf(ids[3], sizeof ids[3], ":%.8s/", name + strlen("/sluice."));
+    sl_h_agent_t live[3] = { ag[0], ag[1], ag[3] };
+    sl_h_sleep_ms(3 * S_TTL_MS);
+    ck_assert_msg(s_watch(live, 3, s_cond_all_owned, 10 * S_TTL_MS) == 0, "not all owned after the join");
+    char after[S_PARTS][SL_COORD_ID_MAX];
+    s_owners(after);
+    int moved = 0, to_new = 0;
+    for (int p = 0; p < S_PARTS; p++) {
+        moved += strcmp(mid[p], after[p]) != 0;
+        to_new += s_instance_of(after[p], ids, 4) == 3;
+    }
+    /* 4 -> 6 ring members: ideally 16 * 2/6 = 5.3 partitions move. */
+    ck_assert_msg(to_new > 0, "the new agent got nothing");
+    ck_assert_msg(moved <= 9, "%d of %d partitions moved when one agent joined", moved, S_PARTS);
+
+    /* memcached restarts (its data is gone): full recovery. */
+    sl_h_kill(s_mc);
+    sl_h_sleep_ms(2 * S_TTL_MS);
+    s_check_one_owner(live, 3);
+    s_mc = sl_h_memcached_start(s_port);
+    ck_assert_msg(s_mc > 0, "memcached did not restart");
+    ck_assert_msg(s_watch(live, 3, s_cond_all_owned, 15 * S_TTL_MS) == 0,
+                  "partitions not all owned again after the memcached restart");
+    s_mark(live, 3);
+    ck_assert_msg(s_watch(live, 3, s_cond_progress, 10000) == 0, "processing did not resume");
+
+    /* An agent without the secret cannot join or take anything. */
+    sl_h_mkdir(&ag[4], "phantom");
+    s_config(&ag[4], "not-the-group-secret-at-all-0000");
+    ck_assert_msg(sl_h_start(&ag[4], 10000) == 0, "phantom agent did not start");
+    sl_shm_name(ag[4].dir, name, sizeof name);
+    snprintf(ids[4], sizeof ids[4], ":%.8s/", name + strlen("/sluice."));
+    for (int t = 0; t < 4 * S_TTL_MS; t += 100) {
+        char o[S_PARTS][SL_COORD_ID_MAX];
+        s_owners(o);
+        for (int p = 0; p < S_PARTS; p++)
+            ck_assert_msg(s_instance_of(o[p], ids, 5) != 4, "the phantom owns partition %d", p);
+        ck_assert_uint_eq(sl_h_total(&ag[4], SL_C_leases_taken), 0);
+        sl_h_sleep_ms(100);
+    }
+
+    for (int k = 0; k < 5; k++) {
+        if (k == 2)
+            continue;
+        int st = sl_h_stop(&ag[k], SIGTERM, 20000);
+        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+    }
+    for (int k = 0; k < 5; k++)
+        sl_h_cleanup(&ag[k]);
+    sl_h_kill(s_mc);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("cluster");
+    TCase *tc = tcase_create("cluster");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, agents_share_partitions_through_memcached);
+    suite_add_tcase(s, tc);
+    return sl_check_run(s);
+}
