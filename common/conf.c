@@ -564,6 +564,7 @@ sl_conf_destroy(sl_conf_t **conf_p)
         free(c->sources[i].endpoint);
     }
     free(c->sources);
+    free(c->coord_secret);
     for (size_t i = 0; c->sink_labels && c->sink_labels[i]; i++)
         free(c->sink_labels[i]);
     free(c->sink_labels);

@@ -26,6 +26,12 @@
  * Holders re-add their own leases (within their deadline) at heartbeat.
  * Every host must list the same memcached servers (keys map to servers by
  * consistent hashing; failed servers are not ejected).
+ * The HMAC stops impersonation, not vandalism: anyone who can write to
+ * memcached can delete or overwrite records, which delays takes (a forged
+ * epoch restarts the pause) or makes holders drop leases, but never makes
+ * a forger a holder nor two members holders; keep memcached on a trusted
+ * network. Heartbeat cost: 3 round trips + one noreply cas per held lease
+ * (tools/sluice-bench-coord measures it).
  *
  * memcached down: calls return -1 within ~200 ms (connect/poll timeouts)
  * and count an error; the caller keeps its last known assignment.

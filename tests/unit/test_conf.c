@@ -127,6 +127,16 @@ START_TEST(errors_name_the_file_and_line_and_what_to_do)
     s_expect_error(src, bad_ov, 1, "command line:1: partitions: 'abc' is not a whole number");
     const char *unk_ov[] = { "nope=1" };
     s_expect_error(src, unk_ov, 1, "unknown setting 'nope'");
+    snprintf(y, sizeof y, "%scoordination: {backend: 'redis://x'}\n", src);
+    s_expect_error(y, NULL, 0, "coordination.backend 'redis://x' must be local or memcached://");
+    snprintf(y, sizeof y, "%scoordination: {backend: 'memcached://127.0.0.1:1'}\n", src);
+    s_expect_error(y, NULL, 0, "coordination.secret_file is required with memcached");
+    s_write("short.secret", "tooshort\n");
+    snprintf(y, sizeof y, "%scoordination: {backend: 'memcached://127.0.0.1:1', secret_file: short.secret}\n", src);
+    s_expect_error(y, NULL, 0, "short.secret:1: the coordination secret needs at least 16 bytes");
+    snprintf(y, sizeof y, "%scoordination: {backend: 'memcached://127.0.0.1:1', heartbeat: 1000, "
+             "lease_ttl: 2000, secret_file: short.secret}\n", src);
+    s_expect_error(y, NULL, 0, "must be at least 3 heartbeats");
     /* Errors in the Ceilometer files keep their own file:line. */
     s_write("pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [missing]\nsinks:\n"
             "  - name: k\n    publishers: ['file:///tmp/x']\n");
