@@ -261,6 +261,175 @@ START_TEST(agents_share_partitions_through_memcached)
 }
 END_TEST
 
+
+/* The invariance test of the transformers, across agents: the same stream
+ * through three agents sharing 16 partitions gives the output one agent
+ * gives. (Ownership is settled before the stream starts: transformer state
+ * does not move between hosts yet.) */
+#define S_INV_N 4000
+
+static void
+s_inv_config(sl_h_agent_t *a, const char *ep, int coordinated)
+{
+    char cfg[2048], coord[512] = "";
+    sl_h_write(a, "secret", S_SECRET);
+    if (coordinated)
+        snprintf(coord, sizeof coord, "coordination: {backend: 'memcached://127.0.0.1:%d', "
+                 "group: inv, heartbeat: 200, lease_ttl: %d, secret_file: secret}\n", s_port, S_TTL_MS);
+    snprintf(cfg, sizeof cfg,
+             "run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 16\nshutdown_grace: 20\n"
+             "sources: [{type: zmq, endpoint: '%s', mode: connect}]\n"
+             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n%s",
+             a->dir, ep, SL_SRCDIR, coord);
+    sl_h_write(a, "sluice.yaml", cfg);
+    char pipe[2048];
+    snprintf(pipe, sizeof pipe,
+             "sources: [{name: all, meters: ['*'], sinks: [roc, agg]}]\n"
+             "sinks:\n"
+             "  - name: roc\n"
+             "    reorder_window: 1500\n"
+             "    transformers:\n"
+             "      - {name: rate_of_change, parameters: {target: {name: rate, unit: '/s', type: gauge}}}\n"
+             "    publishers: ['file://%s/roc.jsonl']\n"
+             "  - name: agg\n"
+             "    reorder_window: 1500\n"
+             "    transformers: [{name: aggregator, parameters: {size: 5}}]\n"
+             "    publishers: ['file://%s/agg.jsonl']\n", a->dir, a->dir);
+    sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+static const char *const s_inv_fields[] = {
+    "name", "type", "unit", "volume", "user_id", "project_id", "resource_id", "timestamp",
+    "resource_metadata", "source", NULL,
+};
+
+static char *
+s_inv_output(sl_h_agent_t *agents, int n)
+{
+    size_t cap = 1 << 22, len = 0;
+    char *all = malloc(cap);
+    all[0] = '\0';
+    const char *files[] = { "roc.jsonl", "agg.jsonl" };
+    for (int f = 0; f < 2; f++) {
+        size_t rawcap = 1 << 20, rawlen = 0;
+        char *raw = malloc(rawcap);
+        raw[0] = '\0';
+        for (int k = 0; k < n; k++) {
+            char *one = sl_h_slurp(sl_h_path(&agents[k], files[f]), NULL);
+            size_t l = one ? strlen(one) : 0;
+            if (rawlen + l + 1 > rawcap)
+                raw = realloc(raw, rawcap = (rawlen + l + 1) * 2);
+            if (l)
+                memcpy(raw + rawlen, one, l + 1);
+            rawlen += l;
+            free(one);
+        }
+        char *canon = sl_h_canonical_samples(raw, s_inv_fields);
+        size_t need = len + strlen(canon) + 32;
+        if (need > cap)
+            all = realloc(all, cap = need * 2);
+        len += (size_t) sprintf(all + len, "== %s\n%s", files[f], canon);
+        free(canon);
+        free(raw);
+    }
+    return all;
+}
+
+static int
+s_inv_done(sl_h_agent_t *agents, int n)
+{
+    uint64_t recv = 0, routed = 0, in = 0, out = 0;
+    for (int k = 0; k < n; k++) {
+        recv += sl_h_total(&agents[k], SL_C_received);
+        routed += sl_h_total(&agents[k], SL_C_samples_routed);
+        in += sl_h_total(&agents[k], SL_C_samples_received);
+    }
+    (void) out;
+    return recv == S_INV_N && routed == in;
+}
+
+static int
+s_inv_settled(sl_h_agent_t *agents, int n)
+{
+    (void) agents;
+    (void) n;
+    char servers[64], err[256];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
+    sl_coord_t *c = sl_coord_new(servers, "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
+    sl_coord_member_t m[16];
+    ssize_t nm = c ? sl_coord_members(c, m, 16) : -1;
+    sl_coord_lease_t l[32];
+    ssize_t owned = c ? sl_coord_leases_get_all(c, 2, 16, l) : -1;
+    sl_coord_destroy(&c);
+    return nm == 6 && owned == 32;
+}
+
+static void
+s_inv_run(sl_h_agent_t *agents, int n, const char *ep, const char *input)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s/tools/sluice-inject --peers %d --endpoint '%s' %s >/dev/null",
+             SL_BUILDDIR, n, ep, input);
+    ck_assert_int_eq(system(cmd), 0);
+    for (int t = 0; t < 60000 && !s_inv_done(agents, n); t += 50)
+        sl_h_sleep_ms(50);
+    ck_assert_msg(s_inv_done(agents, n), "the stream was not consumed");
+    for (int k = 0; k < n; k++) {
+        int st = sl_h_stop(&agents[k], SIGTERM, 30000);
+        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+    }
+}
+
+START_TEST(three_agents_give_the_output_of_one)
+{
+    s_port = sl_h_free_port();
+    s_mc = sl_h_memcached_start(s_port);
+    ck_assert_msg(s_mc > 0, "memcached did not start on 127.0.0.1:%d (apt-get install memcached)", s_port);
+    sl_h_agent_t one, ag[3];
+    sl_h_mkdir(&one, "inv-one");
+    char input[512], ep[512];
+    snprintf(input, sizeof input, "%s", sl_h_path(&one, "input.jsonl"));
+    ck_assert_int_eq(sl_h_run("%s/tools/sluice-inject --generate %d --seed 11 --resources 150 "
+                              "--output %s", SL_BUILDDIR, S_INV_N, input), 0);
+    snprintf(ep, sizeof ep, "ipc://%s/notify.sock", one.dir);
+    s_inv_config(&one, ep, 0);
+    ck_assert_msg(sl_h_start(&one, 10000) == 0, "baseline agent did not start");
+    s_inv_run(&one, 1, ep, input);
+    char *want = s_inv_output(&one, 1);
+    ck_assert_msg(strstr(want, "\"name\":\"rate\""), "no rates in the baseline");
+
+    snprintf(ep, sizeof ep, "ipc://%s/notify3.sock", one.dir);
+    for (int k = 0; k < 3; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "inv-host%d", k);
+        sl_h_mkdir(&ag[k], tag);
+        s_inv_config(&ag[k], ep, 1);
+        ck_assert_msg(sl_h_start(&ag[k], 10000) == 0, "agent %d did not start", k);
+    }
+    ck_assert_msg(s_watch(ag, 3, s_inv_settled, 20 * S_TTL_MS) == 0, "ownership did not settle");
+    sl_h_sleep_ms(4 * S_TTL_MS);   /* a joiner's takeover pause is over */
+    ck_assert(s_inv_settled(ag, 3));
+    s_inv_run(ag, 3, ep, input);
+    char *got = s_inv_output(ag, 3);
+    if (strcmp(want, got) != 0) {
+        FILE *f = fopen("/tmp/sluice-cluster-inv.want", "w");
+        fputs(want, f);
+        fclose(f);
+        f = fopen("/tmp/sluice-cluster-inv.got", "w");
+        fputs(got, f);
+        fclose(f);
+        sl_h_run("diff /tmp/sluice-cluster-inv.want /tmp/sluice-cluster-inv.got | head -10 >&2");
+    }
+    ck_assert_msg(strcmp(want, got) == 0, "three agents' output differs from one agent's (diff above)");
+    free(want);
+    free(got);
+    for (int k = 0; k < 3; k++)
+        sl_h_cleanup(&ag[k]);
+    sl_h_cleanup(&one);
+    sl_h_kill(s_mc);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -268,6 +437,7 @@ main(void)
     TCase *tc = tcase_create("cluster");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, agents_share_partitions_through_memcached);
+    tcase_add_test(tc, three_agents_give_the_output_of_one);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
