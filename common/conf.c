@@ -78,6 +78,8 @@ static const s_option_t s_options[] = {
       "file with the group's shared secret (>= 16 bytes) keying the records' HMAC" },
     { "coordination.advertise", OPT_STR, OFF(coord_advertise), "127.0.0.1", 0, 0,
       "address other hosts reach this host's pipeline workers at (tcp endpoints)" },
+    { "coordination.same_host_ipc", OPT_UINT, OFF(coord_same_host_ipc), "1", 0, 1,
+      "1: agents on one host reach each other over ipc://, 0: always tcp" },
 };
 #define N_OPTIONS (sizeof s_options / sizeof s_options[0])
 

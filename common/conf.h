@@ -61,6 +61,7 @@ typedef struct sl_conf {
     unsigned coord_lease_ttl_ms;
     char    *coord_secret_file;
     char    *coord_advertise;
+    unsigned coord_same_host_ipc;
     /* Derived. */
     char    *coord_secret;          /* contents of coord_secret_file (memcached only) */
     size_t   coord_secret_len;

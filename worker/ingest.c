@@ -72,6 +72,7 @@ typedef struct {
     sl_coord_t *coord;          /* memcached backend: lease owners come from there */
     sl_coord_lease_t *coord_leases;
     uint64_t coord_polled;
+    char host_id[32];
     sl_ratelimit_t rl_drop, rl_send, rl_convert;
 } s_ingest_t;
 
@@ -117,9 +118,23 @@ s_resolve_coord(s_ingest_t *in)
                        "keeping the current connections");
         return;
     }
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++)
-        if (in->coord_leases[i].owner[0])
-            s_connect(in, &in->parts[i], in->coord_leases[i].endpoint);
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
+        const sl_coord_lease_t *l = &in->coord_leases[i];
+        if (!l->owner[0])
+            continue;
+        /* "tcp://...|ipc://...": ipc when the owner runs on this host. */
+        char want[SL_COORD_ENDPOINT_MAX];
+        snprintf(want, sizeof want, "%s", l->endpoint);
+        char *bar = strchr(want, '|');
+        if (bar) {
+            size_t hl = strlen(in->host_id);
+            if (strncmp(l->owner, in->host_id, hl) == 0 && l->owner[hl] == ':')
+                memmove(want, bar + 1, strlen(bar + 1) + 1);
+            else
+                *bar = '\0';
+        }
+        s_connect(in, &in->parts[i], want);
+    }
 }
 
 static void
@@ -583,6 +598,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         }
         in.coord_leases = sl_xcalloc((size_t) in.n_sinks * in.partitions + 1,
                                      sizeof *in.coord_leases);
+        sl_worker_host_id(in.host_id, sizeof in.host_id);
     }
     if (s_open_sources(&in, err, sizeof err) < 0) {
         sl_error("%s", err);

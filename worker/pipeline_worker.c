@@ -393,6 +393,15 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
             h->sock = NULL;
             return;
         }
+        /* Agents on this host connect over ipc instead: the lease names
+         * both, "tcp://...|ipc://...", when it fits. */
+        char ipc[SL_LEASE_ENDPOINT_MAX];
+        sl_worker_partition_endpoint(pp->conf, sink, p, ipc, sizeof ipc);
+        if (pp->conf->coord_same_host_ipc && strlen(ep) + 1 + strlen(ipc) < SL_COORD_ENDPOINT_MAX &&
+            zmq_bind(h->sock, ipc) == 0) {
+            size_t l = strlen(ep);
+            snprintf(ep + l, sizeof ep - l, "|%s", ipc);
+        }
         int rc = sl_coord_lease_take(pp->coord, sink, p, ep);
         if (rc != 0 || sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0) {
             if (rc == 0)
@@ -459,13 +468,16 @@ s_rebalance_coord(s_pipe_t *pp)
     if (now - pp->last_heartbeat < pp->conf->coord_heartbeat_ms)
         return;
     pp->last_heartbeat = now;
-    if (sl_coord_heartbeat(pp->coord) < 0) {
+    int hb = sl_coord_heartbeat(pp->coord);
+    if (hb < 0) {
         sl_log_limited(&pp->rl_pub, SL_LOG_WARN, "memcached heartbeat failed; keeping the "
-                       "current partitions (coordination.backend %s reachable?)",
-                       pp->conf->coord_backend);
-        if (sl_coord_join(pp->coord, pp->member_id, "-") < 0)
-            return;
+                       "partitions whose lease has not run out (coordination.backend %s "
+                       "reachable?)", pp->conf->coord_backend);
+        hb = sl_coord_join(pp->coord, pp->member_id, "-");
     }
+    /* A lease we could not renew in time is no longer ours, memcached
+     * reachable or not: once it is back another host may take it, so we
+     * stop first (its samples wait in the senders' queues meanwhile). */
     for (unsigned i = 0; i < total; i++) {
         s_hold_t *h = &pp->holds[i];
         if (h->held && !sl_coord_lease_held(pp->coord, i / pp->partitions, i % pp->partitions)) {
@@ -474,6 +486,8 @@ s_rebalance_coord(s_pipe_t *pp)
             s_release(pp, i / pp->partitions, i % pp->partitions);
         }
     }
+    if (hb < 0)
+        return;
     sl_coord_member_t members[256];
     ssize_t n = sl_coord_members(pp->coord, members, 256);
     if (n <= 0)
@@ -579,12 +593,8 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     zmq_msg_init(&pp.msg);
     int rc = 0;
     if (strcmp(ctx->conf->coord_backend, "local") != 0) {
-        char err[512], host[64] = "host";
-        gethostname(host, sizeof host - 1);
-        for (char *c = host; *c; c++)
-            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
-                *c = '-';
-        host[24] = '\0';
+        char err[512], host[32];
+        sl_worker_host_id(host, sizeof host);
         char shm_name[64];
         sl_shm_name(ctx->conf->run_dir, shm_name, sizeof shm_name);
         /* Stable across respawns and unique per agent: host, run_dir hash, index. */

@@ -98,3 +98,15 @@ sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned p,
 {
     snprintf(buf, len, "ipc://%s/%s.%u", conf->run_dir, sl_conf_sink_label(conf, sink), p);
 }
+
+void
+sl_worker_host_id(char *buf, size_t len)
+{
+    char host[256] = "host";
+    gethostname(host, sizeof host - 1);
+    host[24] = '\0';
+    for (char *c = host; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
+            *c = '-';
+    snprintf(buf, len, "%s", host[0] ? host : "host");
+}

@@ -40,6 +40,9 @@ void sl_worker_set_state(sl_worker_ctx_t *ctx, int state);
 void sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned p,
                                   char *buf, size_t len);
 
+/* This host's name as coordination ids use it ([A-Za-z0-9-], at most 24). */
+void sl_worker_host_id(char *buf, size_t len);
+
 int sl_ingest_run(sl_worker_ctx_t *ctx);
 int sl_pipeline_run(sl_worker_ctx_t *ctx);
 

@@ -41,6 +41,7 @@ s_config(sl_h_agent_t *a, const char *secret)
              "  group: cluster-test\n"
              "  heartbeat: 200\n"
              "  lease_ttl: %d\n"
+             "  same_host_ipc: 0\n"     /* these agents stand for separate hosts: tcp */
              "  secret_file: secret\n",
              a->dir, S_PARTS, SL_SRCDIR, s_port, S_TTL_MS);
     sl_h_write(a, "sluice.yaml", cfg);
@@ -222,6 +223,7 @@ START_TEST(agents_share_partitions_through_memcached)
     /* 4 -> 6 ring members: ideally 16 * 2/6 = 5.3 partitions move. */
     ck_assert_msg(to_new > 0, "the new agent got nothing");
     ck_assert_msg(moved <= 9, "%d of %d partitions moved when one agent joined", moved, S_PARTS);
+    fprintf(stderr, "join: %d of %d partitions moved (%d to the new agent)\n", moved, S_PARTS, to_new);
 
     /* memcached restarts (its data is gone): full recovery. */
     sl_h_kill(s_mc);
@@ -409,6 +411,17 @@ START_TEST(three_agents_give_the_output_of_one)
     ck_assert_msg(s_watch(ag, 3, s_inv_settled, 20 * S_TTL_MS) == 0, "ownership did not settle");
     sl_h_sleep_ms(4 * S_TTL_MS);   /* a joiner's takeover pause is over */
     ck_assert(s_inv_settled(ag, 3));
+    {   /* agents on one host name an ipc endpoint beside the tcp one */
+        char servers[64], err[256];
+        snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
+        sl_coord_t *c = sl_coord_new(servers, "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
+        sl_coord_lease_t l[32];
+        ck_assert_int_eq(sl_coord_leases_get_all(c, 2, 16, l), 32);
+        for (int i = 0; i < 32; i++)
+            ck_assert_msg(strstr(l[i].endpoint, "tcp://") == l[i].endpoint && strstr(l[i].endpoint, "|ipc://"),
+                          "lease %d endpoint %s lacks tcp|ipc", i, l[i].endpoint);
+        sl_coord_destroy(&c);
+    }
     s_inv_run(ag, 3, ep, input);
     char *got = s_inv_output(ag, 3);
     if (strcmp(want, got) != 0) {
