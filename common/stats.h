@@ -45,6 +45,7 @@
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
+    X(frames_forwarded,    "frames passed on to a partition's new owner after a handover (memcached)") \
     X(samples_received,    "samples received by pipeline workers") \
     X(transform_absorbed,  "samples a transformer kept for later or dropped by design (no predecessor, aggregated, ...)") \
     X(transform_errors,    "samples lost to a transformer error or an invalid volume (logged)") \

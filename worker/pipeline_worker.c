@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -41,6 +42,20 @@ typedef struct {
     char endpoint[SL_LEASE_ENDPOINT_MAX];
 } s_hold_t;
 
+/* A partition just handed over (memcached backend): its old socket stays
+ * open and whatever still arrives there is passed on, unprocessed, to the
+ * new owner, until the senders have switched (ZeroMQ has no acks, so this
+ * is what keeps a graceful handoff from dropping frames in flight). */
+typedef struct s_fwd {
+    struct s_fwd *next;
+    void *in;                      /* the old PULL socket */
+    void *out;                     /* PUSH to the new owner, once known */
+    unsigned sink, p;
+    uint64_t released, connected, last_lookup;
+    zmq_msg_t *queue;              /* frames waiting for the new owner */
+    size_t n_queue, cap_queue;
+} s_fwd_t;
+
 typedef struct {
     sl_worker_ctx_t *ctx;
     const sl_conf_t *conf;
@@ -55,6 +70,7 @@ typedef struct {
     sl_sample_vec_t in, out;
     zmq_msg_t msg;
     sl_coord_t *coord;             /* memcached backend; NULL = local shared memory */
+    s_fwd_t *fwd;                  /* handed-over partitions still forwarding */
     char member_id[SL_COORD_ID_MAX];
     uint64_t last_heartbeat;
     char member_sig[4096];         /* the member list the assignment was computed for */
@@ -180,7 +196,7 @@ s_handle_frame(s_pipe_t *pp, void *data, size_t len)
     SL_INC(ctx->slot, frames_received, 1);
     if (sl_wire_reader_open(&r, data, len, err, sizeof err) < 0 ||
         r.hdr.sink >= pp->n_sinks || r.hdr.partition >= pp->partitions ||
-        r.hdr.generation != ctx->generation) {
+        (r.hdr.generation != ctx->generation && !pp->coord)) {   /* agents' generations differ */
         SL_INC(ctx->slot, frames_rejected, 1);
         sl_log_limited(&pp->rl_frame, SL_LOG_WARN, "rejected a frame of %zu bytes: %s", len,
                        err[0] && r.hdr.generation == ctx->generation ? err : "stale generation or bad sink/partition");
@@ -359,9 +375,19 @@ s_release(s_pipe_t *pp, unsigned sink, unsigned p)
     memset(&h->counted, 0, sizeof h->counted);
     sl_reorder_destroy(&h->reorder);
     sl_chain_destroy(&h->chain);
-    int zero = 0;
-    zmq_setsockopt(h->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_close(h->sock);
+    if (pp->coord) {
+        s_fwd_t *f = sl_xcalloc(1, sizeof *f);
+        f->in = h->sock;
+        f->sink = sink;
+        f->p = p;
+        f->released = sl_now_ms();
+        f->next = pp->fwd;
+        pp->fwd = f;
+    } else {
+        int zero = 0;
+        zmq_setsockopt(h->sock, ZMQ_LINGER, &zero, sizeof zero);
+        zmq_close(h->sock);
+    }
     h->sock = NULL;
     h->held = 0;
     sl_lease_release(sl_shm_leases(pp->ctx->shm), sink, p, pp->ctx->slot_index);
@@ -563,6 +589,90 @@ s_rebalance(s_pipe_t *pp, int leaving)
     }
 }
 
+static void
+s_fwd_free(s_fwd_t *f, int linger_ms)
+{
+    for (size_t i = 0; i < f->n_queue; i++)
+        zmq_msg_close(&f->queue[i]);
+    free(f->queue);
+    int zero = 0;
+    zmq_setsockopt(f->in, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(f->in);
+    if (f->out) {
+        zmq_setsockopt(f->out, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
+        zmq_close(f->out);
+    }
+    free(f);
+}
+
+/* Moves frames from handed-over sockets to their new owners; returns how
+ * many forwarders are still open. */
+static size_t
+s_forward(s_pipe_t *pp)
+{
+    uint64_t now = sl_now_ms(), hb = pp->conf->coord_heartbeat_ms;
+    size_t open = 0;
+    for (s_fwd_t **fp = &pp->fwd; *fp;) {
+        s_fwd_t *f = *fp;
+        for (int b = 0; b < 256; b++) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, f->in, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            if (f->n_queue == f->cap_queue) {
+                f->cap_queue = f->cap_queue ? f->cap_queue * 2 : 16;
+                f->queue = sl_xrealloc(f->queue, f->cap_queue * sizeof *f->queue);
+            }
+            zmq_msg_init(&f->queue[f->n_queue]);
+            zmq_msg_move(&f->queue[f->n_queue++], &m);
+            zmq_msg_close(&m);
+        }
+        if (!f->out && now - f->last_lookup >= hb / 2) {
+            f->last_lookup = now;
+            sl_coord_lease_t l;
+            if (sl_coord_lease_get(pp->coord, f->sink, f->p, &l) == 0 && l.owner[0] &&
+                strcmp(l.owner, pp->member_id) != 0) {
+                char *bar = strchr(l.endpoint, '|');
+                if (bar)
+                    *bar = '\0';
+                f->out = zmq_socket(pp->zctx, ZMQ_PUSH);
+                if (zmq_connect(f->out, l.endpoint) == 0) {
+                    f->connected = now;
+                } else {
+                    zmq_close(f->out);
+                    f->out = NULL;
+                }
+            }
+        }
+        size_t sent = 0;
+        while (f->out && sent < f->n_queue &&
+               zmq_msg_send(&f->queue[sent], f->out, ZMQ_DONTWAIT) >= 0)
+            sent++;
+        if (sent) {
+            SL_INC(pp->ctx->slot, frames_forwarded, sent);
+            memmove(f->queue, f->queue + sent, (f->n_queue - sent) * sizeof *f->queue);
+            f->n_queue -= sent;
+        }
+        /* Done once the senders have had time to switch (they re-read the
+         * owners every heartbeat/4); give up after lease_ttl + 3 heartbeats. */
+        int switched = f->out && now - f->connected > 3 * hb && !f->n_queue;
+        int expired = now - f->released > pp->conf->coord_lease_ttl_ms + 3 * hb;
+        if (switched || expired) {
+            if (f->n_queue)
+                sl_warn("handover of %s/%u: %zu frames could not reach the new owner",
+                        sl_conf_sink_label(pp->conf, f->sink), f->p, f->n_queue);
+            *fp = f->next;
+            s_fwd_free(f, 2000);
+            continue;
+        }
+        open++;
+        fp = &f->next;
+    }
+    return open;
+}
+
 int
 sl_pipeline_run(sl_worker_ctx_t *ctx)
 {
@@ -650,6 +760,8 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
             sl_worker_beat(ctx);
             if (!sl_worker_drain)
                 s_rebalance(&pp, 0);
+            if (pp.fwd)
+                s_forward(&pp);
             if (getppid() == 1)
                 sl_worker_stop = 1;
         }
@@ -707,7 +819,19 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     /* Flush every chain, publish, release the leases. */
     s_rebalance(&pp, 1);
     if (pp.coord) {
+        /* Leave first, so the others take the partitions, then pass on
+         * what still arrives until the senders have switched. */
         sl_coord_leave(pp.coord);
+        while (!sl_worker_stop && s_forward(&pp)) {
+            sl_worker_beat(ctx);
+            struct timespec ts = { 0, 5 * 1000000 };
+            nanosleep(&ts, NULL);
+        }
+        while (pp.fwd) {
+            s_fwd_t *f = pp.fwd;
+            pp.fwd = f->next;
+            s_fwd_free(f, 0);
+        }
         sl_coord_destroy(&pp.coord);
     }
     for (unsigned s = 0; s < pp.n_sinks; s++) {

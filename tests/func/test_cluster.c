@@ -3,6 +3,7 @@
  * takeover after a crash, little movement when one joins, recovery after a
  * memcached restart, no say for an agent without the group's secret. */
 #include <check.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,6 +367,22 @@ s_inv_settled(sl_h_agent_t *agents, int n)
     return nm == 6 && owned == 32;
 }
 
+static int
+s_inv_settled_one(sl_h_agent_t *agents, int n)
+{
+    (void) agents;
+    (void) n;
+    char servers[64], err[256];
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
+    sl_coord_t *c = sl_coord_new(servers, "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
+    sl_coord_member_t m[16];
+    ssize_t nm = c ? sl_coord_members(c, m, 16) : -1;
+    sl_coord_lease_t l[16];
+    ssize_t owned = c ? sl_coord_leases_get_all(c, 1, 16, l) : -1;
+    sl_coord_destroy(&c);
+    return nm == 6 && owned == 16;
+}
+
 static void
 s_inv_run(sl_h_agent_t *agents, int n, const char *ep, const char *input)
 {
@@ -443,6 +460,83 @@ START_TEST(three_agents_give_the_output_of_one)
 }
 END_TEST
 
+
+/* A graceful leave under load: frames in flight to the leaving agent's
+ * partitions are passed on to their new owners, so every sample any agent
+ * routed is published exactly once. */
+START_TEST(a_graceful_leave_under_load_loses_no_sample)
+{
+    s_port = sl_h_free_port();
+    s_mc = sl_h_memcached_start(s_port);
+    ck_assert_msg(s_mc > 0, "memcached did not start on 127.0.0.1:%d (apt-get install memcached)", s_port);
+    sl_h_agent_t ag[3];
+    char ep[512], input[512];
+    for (int k = 0; k < 3; k++) {
+        char tag[16];
+        snprintf(tag, sizeof tag, "leave%d", k);
+        sl_h_mkdir(&ag[k], tag);
+    }
+    snprintf(ep, sizeof ep, "ipc://%s/notify.sock", ag[0].dir);
+    snprintf(input, sizeof input, "%s", sl_h_path(&ag[0], "input.jsonl"));
+    ck_assert_int_eq(sl_h_run("for i in $(seq 40); do cat %s/tests/data/corpus.jsonl; done > %s",
+                              SL_SRCDIR, input), 0);
+    for (int k = 0; k < 3; k++) {
+        char cfg[4096];
+        sl_h_write(&ag[k], "secret", S_SECRET);
+        snprintf(cfg, sizeof cfg,
+                 "run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 16\nshutdown_grace: 20\n"
+                 "sources: [{type: zmq, endpoint: '%s', mode: connect}]\n"
+                 "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n"
+                 "coordination: {backend: 'memcached://127.0.0.1:%d', group: inv, heartbeat: 200, "
+                 "lease_ttl: %d, secret_file: secret}\n", ag[k].dir, ep, SL_SRCDIR, s_port, S_TTL_MS);
+        sl_h_write(&ag[k], "sluice.yaml", cfg);
+        char pipe[2048];
+        snprintf(pipe, sizeof pipe, "sources: [{name: s, meters: ['*'], sinks: [k]}]\n"
+                 "sinks: [{name: k, publishers: ['file://%s/samples.jsonl']}]\n", ag[k].dir);
+        sl_h_write(&ag[k], "pipeline.yaml", pipe);
+        ck_assert_msg(sl_h_start(&ag[k], 10000) == 0, "agent %d did not start", k);
+    }
+    ck_assert_msg(s_watch(ag, 3, s_inv_settled_one, 20 * S_TTL_MS) == 0, "ownership did not settle");
+    sl_h_sleep_ms(4 * S_TTL_MS);
+    pid_t inj = fork();
+    if (inj == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execl(SL_BUILDDIR "/tools/sluice-inject", "sluice-inject", "--peers", "3", "--rate", "1000",
+              "--endpoint", ep, input, (char *) NULL);
+        _exit(127);
+    }
+    sl_h_sleep_ms(1500);
+    int st = sl_h_stop(&ag[2], SIGTERM, 30000);   /* agent 2 leaves gracefully */
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leaving agent exit %d", st);
+    ck_assert_int_eq(waitpid(inj, &st, 0), inj);
+    uint64_t routed = 0, published = 0, forwarded = 0;
+    for (int t = 0; t < 20000; t += 100) {
+        routed = published = forwarded = 0;
+        for (int k = 0; k < 3; k++) {
+            routed += sl_h_total(&ag[k], SL_C_samples_routed);
+            published += sl_h_total(&ag[k], SL_C_samples_published);
+            forwarded += sl_h_total(&ag[k], SL_C_frames_forwarded);
+        }
+        if (routed == published)
+            break;
+        sl_h_sleep_ms(100);
+    }
+    fprintf(stderr, "graceful leave: %llu samples routed, %llu published, %llu frames forwarded\n",
+            (unsigned long long) routed, (unsigned long long) published, (unsigned long long) forwarded);
+    ck_assert_msg(routed > 1000 && routed == published,
+                  "%llu samples routed but %llu published across the agents",
+                  (unsigned long long) routed, (unsigned long long) published);
+    for (int k = 0; k < 2; k++) {
+        st = sl_h_stop(&ag[k], SIGTERM, 30000);
+        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+    }
+    for (int k = 0; k < 3; k++)
+        sl_h_cleanup(&ag[k]);
+    sl_h_kill(s_mc);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -451,6 +545,7 @@ main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, agents_share_partitions_through_memcached);
     tcase_add_test(tc, three_agents_give_the_output_of_one);
+    tcase_add_test(tc, a_graceful_leave_under_load_loses_no_sample);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
