@@ -22,6 +22,20 @@
 
 static int s_port;
 static pid_t s_mc;
+static int s_port2;            /* a second server, for the invariance test */
+static pid_t s_mc2;
+
+/* The memcached server list of the invariance tests. */
+static const char *
+s_inv_servers(void)
+{
+    static char buf[64];
+    if (s_port2)
+        snprintf(buf, sizeof buf, "127.0.0.1:%d,127.0.0.1:%d", s_port, s_port2);
+    else
+        snprintf(buf, sizeof buf, "127.0.0.1:%d", s_port);
+    return buf;
+}
 
 static void
 s_config(sl_h_agent_t *a, const char *secret)
@@ -277,8 +291,9 @@ s_inv_config(sl_h_agent_t *a, const char *ep, int coordinated)
     char cfg[2048], coord[512] = "";
     sl_h_write(a, "secret", S_SECRET);
     if (coordinated)
-        snprintf(coord, sizeof coord, "coordination: {backend: 'memcached://127.0.0.1:%d', "
-                 "group: inv, heartbeat: 200, lease_ttl: %d, secret_file: secret}\n", s_port, S_TTL_MS);
+        snprintf(coord, sizeof coord, "coordination: {backend: 'memcached://%s', "
+                 "group: inv, heartbeat: 200, lease_ttl: %d, secret_file: secret}\n", s_inv_servers(),
+                 S_TTL_MS);
     snprintf(cfg, sizeof cfg,
              "run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 16\nshutdown_grace: 20\n"
              "sources: [{type: zmq, endpoint: '%s', mode: connect}]\n"
@@ -356,9 +371,8 @@ s_inv_settled(sl_h_agent_t *agents, int n)
 {
     (void) agents;
     (void) n;
-    char servers[64], err[256];
-    snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
-    sl_coord_t *c = sl_coord_new(servers, "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
+    char err[256];
+    sl_coord_t *c = sl_coord_new(s_inv_servers(), "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
     sl_coord_member_t m[16];
     ssize_t nm = c ? sl_coord_members(c, m, 16) : -1;
     sl_coord_lease_t l[32];
@@ -401,9 +415,13 @@ s_inv_run(sl_h_agent_t *agents, int n, const char *ep, const char *input)
 
 START_TEST(three_agents_give_the_output_of_one)
 {
+    /* Two memcached servers: keys spread over both by consistent hashing. */
     s_port = sl_h_free_port();
     s_mc = sl_h_memcached_start(s_port);
     ck_assert_msg(s_mc > 0, "memcached did not start on 127.0.0.1:%d (apt-get install memcached)", s_port);
+    s_port2 = sl_h_free_port();
+    s_mc2 = sl_h_memcached_start(s_port2);
+    ck_assert_msg(s_mc2 > 0, "second memcached did not start on 127.0.0.1:%d", s_port2);
     sl_h_agent_t one, ag[3];
     sl_h_mkdir(&one, "inv-one");
     char input[512], ep[512];
@@ -429,9 +447,8 @@ START_TEST(three_agents_give_the_output_of_one)
     sl_h_sleep_ms(4 * S_TTL_MS);   /* a joiner's takeover pause is over */
     ck_assert(s_inv_settled(ag, 3));
     {   /* agents on one host name an ipc endpoint beside the tcp one */
-        char servers[64], err[256];
-        snprintf(servers, sizeof servers, "127.0.0.1:%d", s_port);
-        sl_coord_t *c = sl_coord_new(servers, "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
+        char err[256];
+        sl_coord_t *c = sl_coord_new(s_inv_servers(), "inv", S_SECRET, strlen(S_SECRET), S_TTL_MS, err, sizeof err);
         sl_coord_lease_t l[32];
         ck_assert_int_eq(sl_coord_leases_get_all(c, 2, 16, l), 32);
         for (int i = 0; i < 32; i++)
@@ -457,6 +474,8 @@ START_TEST(three_agents_give_the_output_of_one)
         sl_h_cleanup(&ag[k]);
     sl_h_cleanup(&one);
     sl_h_kill(s_mc);
+    sl_h_kill(s_mc2);
+    s_port2 = 0;
 }
 END_TEST
 
