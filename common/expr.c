@@ -3,6 +3,8 @@
  * operator follows are CPython's (Objects/longobject.c, floatobject.c). */
 #include "common/expr.h"
 
+#include "common/log.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -64,21 +66,6 @@ s_field_id(const char *name, size_t n)
     for (int i = 0; i < F_COUNT; i++)
         if (strlen(s_fields[i]) == n && memcmp(s_fields[i], name, n) == 0)
             return i;
-    return -1;
-}
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
     return -1;
 }
 
@@ -474,7 +461,7 @@ sl_expr_number(const sl_xval_t *v, double *out, char *err, size_t errlen)
     case SL_XV_INT: *out = (double) v->u.i; return 0;
     case SL_XV_FLOAT: *out = v->u.f; return 0;
     default:
-        return s_fail(err, errlen, "float() argument must be a string or a number, not '%s'",
+        return sl_errf(err, errlen, "float() argument must be a string or a number, not '%s'",
                       sl_expr_type_name(v));
     }
 }
@@ -615,7 +602,7 @@ s_float_divmod(double vx, double wx, double *floordiv, double *mod)
 static int
 s_type_error(char *err, size_t errlen, s_op_t op, const sl_xval_t *a, const sl_xval_t *b)
 {
-    return s_fail(err, errlen, "unsupported operand type(s) for %s: '%s' and '%s'",
+    return sl_errf(err, errlen, "unsupported operand type(s) for %s: '%s' and '%s'",
                   s_op_text[op], sl_expr_type_name(a), sl_expr_type_name(b));
 }
 
@@ -627,13 +614,13 @@ s_float_pow(double x, double y, sl_xval_t *out, char *err, size_t errlen)
         return 0;
     }
     if (x == 0.0 && y < 0.0)
-        return s_fail(err, errlen, "0.0 cannot be raised to a negative power");
+        return sl_errf(err, errlen, "0.0 cannot be raised to a negative power");
     if (x < 0.0 && isfinite(x) && isfinite(y) && floor(y) != y)
-        return s_fail(err, errlen, "negative number cannot be raised to a fractional power "
+        return sl_errf(err, errlen, "negative number cannot be raised to a fractional power "
                       "(Python gives a complex number)");
     double r = pow(x, y);
     if (isinf(r) && isfinite(x) && isfinite(y))
-        return s_fail(err, errlen, "(34, 'Numerical result out of range')");
+        return sl_errf(err, errlen, "(34, 'Numerical result out of range')");
     s_set_float(out, r);
     return 0;
 }
@@ -645,7 +632,7 @@ s_arith(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, sl_arena_t *scratch,
     if (op == OP_ADD && a->kind == SL_XV_STR && b->kind == SL_XV_STR) {
         char *o = scratch ? sl_arena_alloc(scratch, a->u.s.n + b->u.s.n + 1) : NULL;
         if (!o)
-            return s_fail(err, errlen, "no room for a string");
+            return sl_errf(err, errlen, "no room for a string");
         memcpy(o, a->u.s.p, a->u.s.n);
         memcpy(o + a->u.s.n, b->u.s.p, b->u.s.n);
         o[a->u.s.n + b->u.s.n] = '\0';
@@ -676,13 +663,13 @@ s_arith(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, sl_arena_t *scratch,
             return 0;
         case OP_DIV:
             if (y == 0)
-                return s_fail(err, errlen, "division by zero");
+                return sl_errf(err, errlen, "division by zero");
             s_set_float(out, (double) x / (double) y);
             return 0;
         case OP_FLOORDIV:
         case OP_MOD:
             if (y == 0)
-                return s_fail(err, errlen, "integer division or modulo by zero");
+                return sl_errf(err, errlen, "integer division or modulo by zero");
             if (x == INT64_MIN && y == -1)
                 break;
             {
@@ -697,7 +684,7 @@ s_arith(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, sl_arena_t *scratch,
         case OP_POW:
             if (y < 0) {
                 if (x == 0)
-                    return s_fail(err, errlen, "0.0 cannot be raised to a negative power");
+                    return sl_errf(err, errlen, "0.0 cannot be raised to a negative power");
                 s_set_float(out, pow((double) x, (double) y));
                 return 0;
             }
@@ -717,7 +704,7 @@ s_arith(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, sl_arena_t *scratch,
                 }
                 double f = pow((double) x, (double) y);
                 if (isinf(f))
-                    return s_fail(err, errlen, "int too large to convert to float");
+                    return sl_errf(err, errlen, "int too large to convert to float");
                 s_set_float(out, f);
                 return 0;
             }
@@ -746,13 +733,13 @@ s_arith(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, sl_arena_t *scratch,
     case OP_MUL: s_set_float(out, x * y); return 0;
     case OP_DIV:
         if (y == 0.0)
-            return s_fail(err, errlen, "float division by zero");
+            return sl_errf(err, errlen, "float division by zero");
         s_set_float(out, x / y);
         return 0;
     case OP_FLOORDIV:
     case OP_MOD: {
         if (y == 0.0)
-            return s_fail(err, errlen, op == OP_MOD ? "float modulo" : "float divmod()");
+            return sl_errf(err, errlen, op == OP_MOD ? "float modulo" : "float divmod()");
         double fd, m;
         s_float_divmod(x, y, &fd, &m);
         s_set_float(out, op == OP_MOD ? m : fd);
@@ -819,7 +806,7 @@ s_compare(s_op_t op, const sl_xval_t *a, const sl_xval_t *b, int *res, char *err
     else if (a->kind == SL_XV_STR && b->kind == SL_XV_STR)
         c = s_str_cmp(a, b);
     else
-        return s_fail(err, errlen, "'%s' not supported between instances of '%s' and '%s'",
+        return sl_errf(err, errlen, "'%s' not supported between instances of '%s' and '%s'",
                       s_op_text[op], sl_expr_type_name(a), sl_expr_type_name(b));
     if (c == 2) {
         *res = 0;
@@ -857,20 +844,20 @@ s_getattr(const sl_xval_t *v, const char *key, size_t key_n, int field, sl_arena
         size_t vn;
         int r = sl_expr_json_get(v->u.s.p, v->u.s.n, key, key_n, &vp, &vn);
         if (r < 0)
-            return s_fail(err, errlen, "resource_metadata is not a well-formed JSON object");
+            return sl_errf(err, errlen, "resource_metadata is not a well-formed JSON object");
         if (r == 0) {
             out->kind = SL_XV_EMPTY;
             return 0;
         }
         if (s_from_json(vp, vn, scratch, out) < 0)
-            return s_fail(err, errlen, "cannot read the value of '%.*s'", (int) key_n, key);
+            return sl_errf(err, errlen, "cannot read the value of '%.*s'", (int) key_n, key);
         return 0;
     }
     default:
         if (subscript)
-            return s_fail(err, errlen, "'%s' object is not subscriptable by a string",
+            return sl_errf(err, errlen, "'%s' object is not subscriptable by a string",
                           sl_expr_type_name(v));
-        return s_fail(err, errlen, "'%s' object has no attribute '%.*s'", sl_expr_type_name(v),
+        return sl_errf(err, errlen, "'%s' object has no attribute '%.*s'", sl_expr_type_name(v),
                       (int) key_n, key);
     }
 }
@@ -899,7 +886,7 @@ s_eval(s_ev_t *ev, int idx, sl_xval_t *out, sl_xval_t *last)
     case N_NAME:
         if (n->slot < 0 || !ev->env) {
             if (n->slot >= 0)
-                return s_fail(ev->err, ev->errlen, "not a constant");
+                return sl_errf(ev->err, ev->errlen, "not a constant");
             out->kind = SL_XV_EMPTY;
             return 0;
         }
@@ -935,19 +922,19 @@ s_eval(s_ev_t *ev, int idx, sl_xval_t *out, sl_xval_t *last)
             size_t vn;
             int r = s_list_index(a.u.s.p, a.u.s.n, b.u.i, &vp, &vn);
             if (r < 0)
-                return s_fail(ev->err, ev->errlen, "malformed JSON array");
+                return sl_errf(ev->err, ev->errlen, "malformed JSON array");
             if (r == 0)
-                return s_fail(ev->err, ev->errlen, "list index out of range");
+                return sl_errf(ev->err, ev->errlen, "list index out of range");
             return s_from_json(vp, vn, scratch, out) < 0
-                   ? s_fail(ev->err, ev->errlen, "cannot read a list item") : 0;
+                   ? sl_errf(ev->err, ev->errlen, "cannot read a list item") : 0;
         }
-        return s_fail(ev->err, ev->errlen, "'%s' object is not subscriptable by '%s'",
+        return sl_errf(ev->err, ev->errlen, "'%s' object is not subscriptable by '%s'",
                       sl_expr_type_name(&a), sl_expr_type_name(&b));
     case N_UNARY:
         if (s_eval(ev, n->a, &a, NULL) < 0)
             return -1;
         if (!s_is_num(&a))
-            return s_fail(ev->err, ev->errlen, "bad operand type for unary %s: '%s'",
+            return sl_errf(ev->err, ev->errlen, "bad operand type for unary %s: '%s'",
                           s_op_text[n->op], sl_expr_type_name(&a));
         if (a.kind == SL_XV_FLOAT)
             s_set_float(out, n->op == OP_NEG ? -a.u.f : a.u.f);
@@ -1003,7 +990,7 @@ s_eval(s_ev_t *ev, int idx, sl_xval_t *out, sl_xval_t *last)
         return 0;
     }
     }
-    return s_fail(ev->err, ev->errlen, "bad expression node");
+    return sl_errf(ev->err, ev->errlen, "bad expression node");
 }
 
 int
@@ -1011,7 +998,7 @@ sl_expr_eval(const sl_expr_t *e, const sl_expr_env_t *env, sl_xval_t *out, char 
              size_t errlen)
 {
     if (!e || !env)
-        return s_fail(err, errlen, "no expression");
+        return sl_errf(err, errlen, "no expression");
     s_ev_t ev = { e, env, err, errlen };
     return s_eval(&ev, e->root, out, NULL);
 }
@@ -1056,7 +1043,7 @@ s_perr(s_parser_t *ps, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    s_fail(ps->err, ps->errlen, "syntax error at column %d: %s", (int) (ps->tok - ps->src) + 1,
+    sl_errf(ps->err, ps->errlen, "syntax error at column %d: %s", (int) (ps->tok - ps->src) + 1,
            msg);
     return -1;
 }
@@ -1352,7 +1339,7 @@ s_fold(s_parser_t *ps, int idx)
     sl_xval_t v;
     if (s_eval(&ev, idx, &v, NULL) < 0) {
         ps->failed = 1;
-        return s_fail(ps->err, ps->errlen, "a constant part always fails: %s", msg);
+        return sl_errf(ps->err, ps->errlen, "a constant part always fails: %s", msg);
     }
     n = &ps->e->nodes[idx];
     if (n->type == N_CMP)
@@ -1689,7 +1676,7 @@ sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *
     if (err && errlen)
         err[0] = '\0';
     if (!text) {
-        s_fail(err, errlen, "no expression");
+        sl_errf(err, errlen, "no expression");
         return NULL;
     }
     sl_expr_t *e = sl_xcalloc(1, sizeof *e);
@@ -1699,7 +1686,7 @@ sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *
     s_parser_t ps = { .e = e, .src = e->text, .p = e->text, .vars = vars, .n_vars = n_vars,
                       .err = err, .errlen = errlen };
     if (strlen(text) > 65536) {
-        s_fail(err, errlen, "expression longer than 64 KiB");
+        sl_errf(err, errlen, "expression longer than 64 KiB");
         sl_expr_destroy(&e);
         return NULL;
     }
@@ -1710,7 +1697,7 @@ sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *
     }
     if (ps.failed || e->root < 0) {
         if (err && errlen && !err[0])
-            s_fail(err, errlen, "syntax error");
+            sl_errf(err, errlen, "syntax error");
         sl_expr_destroy(&e);
         return NULL;
     }

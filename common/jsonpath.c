@@ -1,5 +1,7 @@
 #include "common/jsonpath.h"
 
+#include "common/log.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -111,21 +113,6 @@ typedef struct {
 } s_lex_t;
 
 static int
-s_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static int
 s_pyspace(unsigned char c)
 {
     return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
@@ -154,13 +141,13 @@ s_lex_quoted(s_lex_t *lx, char quote, char **out)
     char *s = sl_arena_alloc(lx->mem, strlen(q) + 1);
     for (;;) {
         if (!*q)
-            return s_fail(lx->err, lx->errlen, "JSONPath '%s': unexpected end in a quoted "
+            return sl_errf(lx->err, lx->errlen, "JSONPath '%s': unexpected end in a quoted "
                           "name or operator", lx->src);
         if (*q == quote)
             break;
         if (*q == '\\') {
             if (!q[1] || q[1] == '\n')
-                return s_fail(lx->err, lx->errlen, "JSONPath '%s': bad escape at column %d",
+                return sl_errf(lx->err, lx->errlen, "JSONPath '%s': bad escape at column %d",
                               lx->src, (int) (q - lx->src) + 1);
             q++;
         }
@@ -285,7 +272,7 @@ s_lex(s_lex_t *lx, s_token_t *t)
                 return 0;
             }
         }
-        return s_fail(lx->err, lx->errlen, "JSONPath '%s': unexpected character '%c' at "
+        return sl_errf(lx->err, lx->errlen, "JSONPath '%s': unexpected character '%c' at "
                       "column %d", lx->src, *p, (int) (p - lx->src) + 1);
     }
 }
@@ -422,7 +409,7 @@ s_named_sub(s_parse_t *ps, const char *m, s_node_t *n)
     char rerr[256];
     n->re = sl_py_re_compile(expr, 0, rerr, sizeof rerr);
     if (!n->re)
-        return s_fail(ps->err, ps->errlen, "JSONPath '%s': `sub`: %s", ps->jp->text, rerr);
+        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': `sub`: %s", ps->jp->text, rerr);
     s_keep_regex(ps, n->re);
     n->repl = repl;
     return 0;
@@ -439,7 +426,7 @@ s_named_operator(s_parse_t *ps, const char *m)
     if (strncmp(m, "split(", 6) == 0) {
         n = s_new(ps, N_SPLIT);
         if (s_named_split(ps, m, n) < 0) {
-            s_fail(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
+            sl_errf(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
                    "`split(c, segment, max_split)`)", ps->jp->text, m);
             return NULL;
         }
@@ -452,7 +439,7 @@ s_named_operator(s_parse_t *ps, const char *m)
             e[0] = '\0';
         if (s_named_sub(ps, m, n) < 0) {
             if (!e || !e[0])
-                s_fail(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
+                sl_errf(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
                        "`sub(/regex/, repl)`)", ps->jp->text, m);
             return NULL;
         }
@@ -462,7 +449,7 @@ s_named_operator(s_parse_t *ps, const char *m)
         return s_new(ps, N_THIS);
     if (strcmp(m, "parent") == 0)
         return s_new(ps, N_PARENT);
-    s_fail(ps->err, ps->errlen, "JSONPath '%s': unknown named operator `%s`", ps->jp->text, m);
+    sl_errf(ps->err, ps->errlen, "JSONPath '%s': unknown named operator `%s`", ps->jp->text, m);
     return NULL;
 }
 
@@ -522,7 +509,7 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         s_node_t *n = s_new(ps, N_OPERATION);
         n->op = p[2].t.c;
         if (s_operand(ps, &p[1], &n->a) < 0 || s_operand(ps, &p[3], &n->b) < 0)
-            return s_fail(ps->err, ps->errlen, "JSONPath '%s': bad operand", ps->jp->text);
+            return sl_errf(ps->err, ps->errlen, "JSONPath '%s': bad operand", ps->jp->text);
         out->node = n;
         return 0;
     }
@@ -685,7 +672,7 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         out->kind = V_NONE;
         return 0;
     default:
-        return s_fail(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
+        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
     }
 }
 
@@ -736,7 +723,7 @@ s_parse(s_parse_t *ps)
             goto out;
         }
         if (act == 0) {
-            s_fail(ps->err, ps->errlen, "JSONPath '%s': syntax error at %s (column %d)",
+            sl_errf(ps->err, ps->errlen, "JSONPath '%s': syntax error at %s (column %d)",
                    ps->jp->text, s_tok_name(look.tok), (int) (lx.p - lx.src));
             goto out;
         }
@@ -762,7 +749,7 @@ s_parse(s_parse_t *ps)
         top -= (size_t) len;
         int g = s_goto[states[top]][s_prods[rule].lhs];
         if (g < 0) {
-            s_fail(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
+            sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
             goto out;
         }
         if (top + 1 == cap) {
@@ -814,7 +801,7 @@ sl_jsonpath_compile(const char *expr, char *err, size_t errlen)
     if (err && errlen)
         err[0] = '\0';
     if (!expr) {
-        s_fail(err, errlen, "JSONPath is missing");
+        sl_errf(err, errlen, "JSONPath is missing");
         return NULL;
     }
     sl_jsonpath_t *jp = sl_xcalloc(1, sizeof *jp);
@@ -823,7 +810,7 @@ sl_jsonpath_compile(const char *expr, char *err, size_t errlen)
     s_parse_t ps = { .jp = jp, .err = err, .errlen = errlen };
     if (s_parse(&ps) < 0 || !jp->root) {
         if (err && errlen && !err[0])
-            s_fail(err, errlen, "JSONPath '%s': syntax error", expr);
+            sl_errf(err, errlen, "JSONPath '%s': syntax error", expr);
         sl_jsonpath_destroy(&jp);
         return NULL;
     }

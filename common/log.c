@@ -141,3 +141,15 @@ sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, ...)
     s_vlog(level, suffix[0] ? suffix : NULL, fmt, ap);
     va_end(ap);
 }
+
+int
+sl_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}

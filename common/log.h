@@ -12,6 +12,7 @@
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -38,6 +39,11 @@ sl_log_level_t sl_log_get_level(void);
 void sl_log(sl_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Formats a one-line reason into err[errlen] (if err) and returns -1, so a
+ * function can `return sl_errf(err, errlen, "...", ...)`. */
+int sl_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 #define sl_error(...) sl_log(SL_LOG_ERROR, __VA_ARGS__)

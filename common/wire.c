@@ -5,6 +5,8 @@
  * from bytes too. */
 #include "common/wire.h"
 
+#include "common/log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,22 +187,6 @@ s_get_u64(const unsigned char *p)
     return v;
 }
 
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-s_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* Reads one string at *pp (bounds: end); NULL for a null string. Sets *bad
  * if it runs past end or lacks its NUL. */
 static const char *
@@ -273,32 +259,32 @@ sl_wire_reader_open(sl_wire_reader_t *r, void *buf, size_t len, char *err, size_
         err[0] = '\0';
     unsigned char *b = buf;
     if (!b || len < SL_WIRE_HEADER_SIZE)
-        return s_fail(err, errlen, "frame of %zu bytes is shorter than its %d-byte header",
+        return sl_errf(err, errlen, "frame of %zu bytes is shorter than its %d-byte header",
                       len, SL_WIRE_HEADER_SIZE);
     if (memcmp(b, s_magic, 4) != 0)
-        return s_fail(err, errlen, "bad magic (not a sluice frame)");
+        return sl_errf(err, errlen, "bad magic (not a sluice frame)");
     if (b[4] != SL_WIRE_VERSION)
-        return s_fail(err, errlen, "unsupported frame version %u (expected %u)",
+        return sl_errf(err, errlen, "unsupported frame version %u (expected %u)",
                       b[4], SL_WIRE_VERSION);
     if (b[5] != SL_WIRE_KIND_SAMPLES)
-        return s_fail(err, errlen, "unknown frame kind %u", b[5]);
+        return sl_errf(err, errlen, "unknown frame kind %u", b[5]);
     uint32_t count = s_get_u32(b + 24), body = s_get_u32(b + 28);
     if ((size_t) body != len - SL_WIRE_HEADER_SIZE)
-        return s_fail(err, errlen, "body length %u does not match the %zu bytes received",
+        return sl_errf(err, errlen, "body length %u does not match the %zu bytes received",
                       body, len - SL_WIRE_HEADER_SIZE);
     uint32_t sum = sl_checksum32(b + SL_WIRE_HEADER_SIZE, body);
     if (sum != s_get_u32(b + 32))
-        return s_fail(err, errlen, "checksum mismatch (0x%08x, header says 0x%08x)",
+        return sl_errf(err, errlen, "checksum mismatch (0x%08x, header says 0x%08x)",
                       sum, s_get_u32(b + 32));
     /* Walk every record once so a bad one rejects the frame before the
      * caller consumes any sample. */
     unsigned char *p = b + SL_WIRE_HEADER_SIZE, *end = b + len;
     for (uint32_t i = 0; i < count; i++)
         if (s_record(&p, end, NULL, NULL) < 0)
-            return s_fail(err, errlen, "record %u of %u runs past the end of the frame",
+            return sl_errf(err, errlen, "record %u of %u runs past the end of the frame",
                           i, count);
     if (p != end)
-        return s_fail(err, errlen, "%zu bytes left over after %u records",
+        return sl_errf(err, errlen, "%zu bytes left over after %u records",
                       (size_t) (end - p), count);
     r->hdr.sink = s_get_u16(b + 6);
     r->hdr.partition = s_get_u32(b + 8);
