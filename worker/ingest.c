@@ -203,6 +203,24 @@ s_send_pending(s_ingest_t *in, s_part_t *pt)
     }
 }
 
+/* Tries every partition's queued frames once; returns how many partitions
+ * still have frames queued. */
+static size_t
+s_send_all_pending(s_ingest_t *in)
+{
+    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions && in->n_pending; i++)
+        if (in->parts[i].pending)
+            s_send_pending(in, &in->parts[i]);
+    return in->n_pending;
+}
+
+static void
+s_nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
 static void
 s_flush_part(s_ingest_t *in, s_part_t *pt)
 {
@@ -652,9 +670,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         if (ni == 0 && s_all_files_done(&in) && !in.n_pending)
             timeout = 50;
         zmq_poll(items, ni, timeout);
-        for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
-            if (in.parts[i].pending)
-                s_send_pending(&in, &in.parts[i]);
+        s_send_all_pending(&in);
     }
     free(items);
 
@@ -666,13 +682,8 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         while (!sl_worker_stop && s_files_behind_barrier(&in)) {
             sl_worker_beat(ctx);
             if (in.n_pending) {
-                for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
-                    if (in.parts[i].pending)
-                        s_send_pending(&in, &in.parts[i]);
-                if (in.n_pending) {
-                    struct timespec ts = { 0, 1000000 };
-                    nanosleep(&ts, NULL);
-                }
+                if (s_send_all_pending(&in))
+                    s_nap_ms(1);
                 continue;
             }
             s_read_sources(&in);
@@ -686,17 +697,14 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         uint64_t start = sl_now_ms(), quiet_since = start;
         while (!sl_worker_stop && sl_now_ms() - start < 500 && sl_now_ms() - quiet_since < 20) {
             if (in.n_pending) {
-                for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
-                    if (in.parts[i].pending)
-                        s_send_pending(&in, &in.parts[i]);
+                if (s_send_all_pending(&in))
+                    s_nap_ms(1);
                 continue;
             }
             if (s_read_sources(&in))
                 quiet_since = sl_now_ms();
-            else {
-                struct timespec ts = { 0, 1000000 };
-                nanosleep(&ts, NULL);
-            }
+            else
+                s_nap_ms(1);
         }
         for (size_t i = 0; i < in.n_sources; i++) {
             if (in.sources[i].sock) {   /* no new messages from now on */
@@ -715,13 +723,8 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         while (in.n_pending && sl_now_ms() < deadline && !sl_worker_stop) {
             sl_worker_beat(ctx);
             s_resolve_leases(&in);
-            for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++)
-                if (in.parts[i].pending)
-                    s_send_pending(&in, &in.parts[i]);
-            if (in.n_pending) {
-                struct timespec ts = { 0, 5 * 1000000 };
-                nanosleep(&ts, NULL);
-            }
+            if (s_send_all_pending(&in))
+                s_nap_ms(5);
         }
         if (in.n_pending)
             sl_warn("drain: %zu partitions still had queued frames after shutdown_grace; "

@@ -8,6 +8,7 @@
 #include <check.h>
 
 #include "tests/sl_check.h"
+#include "tests/sl_testfiles.h"
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,34 +26,10 @@
 static char **s_names;
 static size_t s_n;
 
-static int
-s_cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 static void
 s_list(void)
 {
-    DIR *d = opendir(S_DIR);
-    if (!d)
-        return;
-    struct dirent *e;
-    size_t cap = 0;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".json") != 0)
-            continue;
-        if (s_n == cap) {
-            cap = cap ? cap * 2 : 64;
-            s_names = realloc(s_names, cap * sizeof *s_names);
-        }
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", S_DIR, e->d_name);
-        s_names[s_n++] = strdup(path);
-    }
-    closedir(d);
-    qsort(s_names, s_n, sizeof *s_names, s_cmp_names);
+    s_n = sl_test_json_files(S_DIR, 1, &s_names);
 }
 
 static void
