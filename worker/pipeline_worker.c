@@ -629,7 +629,19 @@ s_forward(s_pipe_t *pp)
             zmq_msg_move(&f->queue[f->n_queue++], &m);
             zmq_msg_close(&m);
         }
-        if (!f->out && now - f->last_lookup >= hb / 2) {
+        /* We may hold the partition again ourselves (a renewal came too late,
+         * the lease was dropped, then the ring gave it back to us): then what
+         * arrives on the old socket is ours to process. */
+        int mine = pp->holds[(size_t) f->sink * pp->partitions + f->p].held;
+        if (mine) {
+            for (size_t i = 0; i < f->n_queue; i++) {
+                s_handle_frame(pp, zmq_msg_data(&f->queue[i]), zmq_msg_size(&f->queue[i]));
+                zmq_msg_close(&f->queue[i]);
+            }
+            f->n_queue = 0;
+            if (!f->connected)
+                f->connected = now;
+        } else if (!f->out && now - f->last_lookup >= hb / 2) {
             f->last_lookup = now;
             sl_coord_lease_t l;
             if (sl_coord_lease_get(pp->coord, f->sink, f->p, &l) == 0 && l.owner[0] &&
@@ -657,7 +669,7 @@ s_forward(s_pipe_t *pp)
         }
         /* Done once the senders have had time to switch (they re-read the
          * owners every heartbeat/4); give up after lease_ttl + 3 heartbeats. */
-        int switched = f->out && now - f->connected > 3 * hb && !f->n_queue;
+        int switched = (f->out || mine) && now - f->connected > 3 * hb && !f->n_queue;
         int expired = now - f->released > pp->conf->coord_lease_ttl_ms + 3 * hb;
         if (switched || expired) {
             if (f->n_queue)
