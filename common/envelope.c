@@ -147,9 +147,11 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
     sl_arena_init(&out->mem, len < 4096 ? 16384 : len * 3);
 
     char perr[160];
-    yajl_val root = sl_json_parse(&out->mem, buf, len, 0, perr, sizeof perr);
+    sl_json_err_t why;
+    yajl_val root = sl_json_parse_ex(&out->mem, buf, len, 0, &why, perr, sizeof perr);
     if (!root)
-        return s_fail(out, SL_ENV_ERR_malformed_json, err, errlen, "%s", perr);
+        return s_fail(out, why == SL_JSON_E_UTF8 ? SL_ENV_ERR_bad_utf8 : SL_ENV_ERR_malformed_json,
+                      err, errlen, "%s", perr);
     if (root->type != yajl_t_object)
         return s_fail(out, SL_ENV_ERR_not_object, err, errlen,
                       "top-level value is %s, expected an object", s_type_name(root));
@@ -164,10 +166,12 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
         if (msg->type != yajl_t_string)
             return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen,
                           "oslo.message is %s, expected a string", s_type_name(msg));
-        yajl_val inner = sl_json_parse(&out->mem, msg->u.string, strlen(msg->u.string), 0,
-                                       perr, sizeof perr);
+        yajl_val inner = sl_json_parse_ex(&out->mem, msg->u.string, strlen(msg->u.string), 0,
+                                          &why, perr, sizeof perr);
         if (!inner)
-            return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen, "oslo.message: %s", perr);
+            return s_fail(out, why == SL_JSON_E_UTF8 ? SL_ENV_ERR_bad_utf8
+                                                     : SL_ENV_ERR_bad_envelope,
+                          err, errlen, "oslo.message: %s", perr);
         if (inner->type != yajl_t_object)
             return s_fail(out, SL_ENV_ERR_not_object, err, errlen,
                           "oslo.message holds %s, expected an object", s_type_name(inner));

@@ -16,9 +16,11 @@
  * object -> not_object; an object with both `oslo.version` and
  * `oslo.message` whose version is not compatible with 2.0 (oslo's
  * version_is_compatible) or whose message is not a string holding valid
- * JSON -> bad_envelope. `warning` is accepted as WARN (oslo's notifier
- * sends `WARN`; Ceilometer would drop `warning` as unknown, and neither
- * yields samples or events). */
+ * JSON -> bad_envelope; a string or key that is not strict UTF-8 (raw
+ * bytes, or an escaped lone surrogate, which yajl decodes to bytes no
+ * output may carry) -> bad_utf8, wherever it is. `warning` is accepted
+ * as WARN (oslo's notifier sends `WARN`; Ceilometer would drop `warning`
+ * as unknown, and neither yields samples or events). */
 #ifndef SL_ENVELOPE_H
 #define SL_ENVELOPE_H
 
@@ -33,7 +35,8 @@
     X(bad_envelope,     "oslo v2 envelope without a valid oslo.message string") \
     X(missing_field,    "a required field (event_type, priority, payload, message_id, timestamp) is missing or has the wrong type") \
     X(bad_priority,     "priority is not one oslo.messaging knows") \
-    X(oversized,        "message larger than the configured max_message_size")
+    X(oversized,        "message larger than the configured max_message_size") \
+    X(bad_utf8,         "a string or key is not valid UTF-8 (Ceilometer cannot decode it either)")
 
 typedef enum {
     SL_ENV_OK = 0,

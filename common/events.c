@@ -341,8 +341,16 @@ s_convert(const sl_events_t *e, sl_trait_type_t type, yajl_val v, sl_arena_t *a,
         }
         case yajl_t_number:
             if (!sl_py_is_float(v)) {
-                *out = v->u.number.r ? sl_py_new_number(a, sl_py_int_str(a, v->u.number.r))
-                                     : sl_py_new_int(a, v->u.number.i);
+                if (!v->u.number.r) {
+                    *out = sl_py_new_int(a, v->u.number.i);
+                    return 0;
+                }
+                /* NULL only past Python's digit limit, which sl_json_parse
+                 * refuses already: defensive, never strtoll(NULL). */
+                const char *t = sl_py_int_str(a, v->u.number.r);
+                if (!t)
+                    return -1;
+                *out = sl_py_new_number(a, t);
                 return 0;
             } else {
                 double d = v->u.number.r ? strtod(v->u.number.r, NULL) : v->u.number.d;

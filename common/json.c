@@ -235,7 +235,8 @@ typedef struct {
     uint32_t   *slots;  /* scratch hash table for duplicate keys */
     size_t      cap_slots;
     yajl_val    root;
-    int         too_deep;
+    sl_json_err_t why;  /* set by a callback that stops the parse */
+    size_t      bad_at; /* with SL_JSON_E_UTF8: byte offset in the string */
 } s_build_t;
 
 static yajl_val
@@ -294,6 +295,11 @@ static int
 s_on_number(void *ctx, const char *s, size_t len)
 {
     s_build_t *b = ctx;
+    if (len > SL_PY_INT_MAX_STR_DIGITS && !memchr(s, '.', len) && !memchr(s, 'e', len) &&
+        !memchr(s, 'E', len) && len - (s[0] == '-') > SL_PY_INT_MAX_STR_DIGITS) {
+        b->why = SL_JSON_E_BIGINT;
+        return 0;
+    }
     yajl_val v = s_node(b, yajl_t_number);
     char *r = sl_arena_strndup(b->a, s, len);
     v->u.number.r = r;
@@ -314,10 +320,27 @@ s_on_number(void *ctx, const char *s, size_t len)
     return s_add(b, v);
 }
 
+/* Stops the parse on a string that is not strict UTF-8 (yajl lets
+ * overlong forms, surrogates and code points past U+10FFFF through, and
+ * does not check keys at all). Also catches an escaped lone surrogate
+ * (yajl decodes "\udc00" to the bytes of U+DC00). */
+static int
+s_utf8_ok(s_build_t *b, const unsigned char *s, size_t len)
+{
+    size_t bad = sl_utf8_check((const char *) s, len);
+    if (bad == len)
+        return 1;
+    b->why = SL_JSON_E_UTF8;
+    b->bad_at = bad;
+    return 0;
+}
+
 static int
 s_on_string(void *ctx, const unsigned char *s, size_t len)
 {
     s_build_t *b = ctx;
+    if (!s_utf8_ok(b, s, len))
+        return 0;
     yajl_val v = s_node(b, yajl_t_string);
     v->u.string = sl_arena_strndup(b->a, (const char *) s, len);
     return s_add(b, v);
@@ -327,7 +350,7 @@ static int
 s_open_container(s_build_t *b, yajl_type type)
 {
     if (b->n_open >= b->max_depth) {
-        b->too_deep = 1;
+        b->why = SL_JSON_E_DEPTH;
         return 0;
     }
     if (b->n_open == b->cap_open) {
@@ -356,6 +379,8 @@ static int
 s_on_key(void *ctx, const unsigned char *s, size_t len)
 {
     s_build_t *b = ctx;
+    if (!s_utf8_ok(b, s, len))
+        return 0;
     s_push_item(b, sl_arena_strndup(b->a, (const char *) s, len), NULL);
     return 1;
 }
@@ -495,17 +520,24 @@ s_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* yajl's error text, on one line, into err. */
+/* yajl's error text, on one line, into err. A parse that failed in
+ * yajl_complete_parse ran out of input: yajl then counts 0 bytes consumed,
+ * so the offset is the input's length. */
 static void
-s_parse_error(yajl_handle h, const char *buf, size_t len, char *err, size_t errlen)
+s_parse_error(yajl_handle h, const char *buf, size_t len, int at_end, char *err,
+              size_t errlen)
 {
     unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *) buf, len);
     const char *m = msg ? (const char *) msg : "parse error";
     size_t n = strcspn(m, "\n");
     while (n > 0 && (m[n - 1] == ' ' || m[n - 1] == '\r'))
         n--;
-    s_err(err, errlen, "invalid JSON: %.*s (at byte %zu)", (int) n, m,
-          yajl_get_bytes_consumed(h));
+    if (at_end)
+        s_err(err, errlen, "invalid JSON: input ends inside a value (%.*s) (at byte %zu)",
+              (int) n, m, len);
+    else
+        s_err(err, errlen, "invalid JSON: %.*s (at byte %zu)", (int) n, m,
+              yajl_get_bytes_consumed(h));
     if (msg)
         yajl_free_error(h, msg);
 }
@@ -514,29 +546,103 @@ yajl_val
 sl_json_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
               char *err, size_t errlen)
 {
+    return sl_json_parse_ex(a, buf, len, max_depth, NULL, err, errlen);
+}
+
+yajl_val
+sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                 sl_json_err_t *why, char *err, size_t errlen)
+{
     s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH };
     yajl_alloc_funcs af = { s_ya_malloc, s_ya_realloc, s_ya_free, a };
+    if (why)
+        *why = SL_JSON_E_SYNTAX;
     yajl_handle h = yajl_alloc(&s_callbacks, &af, &b);
     if (!h) {
         s_err(err, errlen, "cannot allocate a JSON parser");
         return NULL;
     }
+    /* s_utf8_ok checks every string and key strictly, so that all bad
+     * UTF-8 counts as such (yajl's check is lax and skips keys) */
+    yajl_config(h, yajl_dont_validate_strings, 1);
     yajl_val root = NULL;
+    int at_end = 0;
     yajl_status st = yajl_parse(h, (const unsigned char *) (buf ? buf : ""), len);
-    if (st == yajl_status_ok)
+    if (st == yajl_status_ok) {
         st = yajl_complete_parse(h);
+        at_end = st != yajl_status_ok;
+    }
     if (st == yajl_status_ok && b.root && b.n_open == 0) {
         root = b.root;
-    } else if (b.too_deep) {
+    } else if (b.why == SL_JSON_E_DEPTH) {
         s_err(err, errlen, "invalid JSON: nested deeper than %zu levels", b.max_depth);
+    } else if (b.why == SL_JSON_E_UTF8) {
+        s_err(err, errlen, "invalid UTF-8 in a string or key near byte %zu (byte %zu of "
+              "the string); fix the producer's encoding", yajl_get_bytes_consumed(h), b.bad_at);
+    } else if (b.why == SL_JSON_E_BIGINT) {
+        s_err(err, errlen, "invalid JSON: an integer of more than %d digits near byte %zu "
+              "(Python's json.loads refuses it too)", SL_PY_INT_MAX_STR_DIGITS,
+              yajl_get_bytes_consumed(h));
     } else if (st == yajl_status_ok) {
         s_err(err, errlen, "invalid JSON: empty input");
     } else {
-        s_parse_error(h, buf ? buf : "", len, err, errlen);
+        s_parse_error(h, buf ? buf : "", len, at_end, err, errlen);
     }
+    if (!root && why && b.why)
+        *why = b.why;
     yajl_free(h);
     free(b.items);
     free(b.open);
     free(b.slots);
     return root;
+}
+
+size_t
+sl_utf8_check(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *) buf;
+    size_t i = 0;
+    while (i < len) {
+        /* ASCII runs a word at a time: nearly all of a notification */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ULL)
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf;      /* bounds of the second byte */
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 2;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 3;
+            if (c == 0xe0)
+                lo = 0xa0;                  /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f;                  /* UTF-16 surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 4;
+            if (c == 0xf0)
+                lo = 0x90;                  /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f;                  /* past U+10FFFF */
+        } else {
+            return i;                       /* C0, C1, F5..FF, stray continuation */
+        }
+        if (i + n > len || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k < n; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+        i += n;
+    }
+    return len;
 }

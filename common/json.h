@@ -20,6 +20,10 @@
  * real notifications use fewer than 20. */
 #define SL_JSON_MAX_DEPTH 120
 
+/* Python's default sys.int_max_str_digits: int() of a longer decimal
+ * string, and json.loads() of a longer integer literal, raise ValueError. */
+#define SL_PY_INT_MAX_STR_DIGITS 4300
+
 /* Value of key in object obj (exact match), or NULL. If a tree from
  * yajl_tree_parse holds the key twice, the last one wins, as in Python. */
 yajl_val sl_json_get(yajl_val obj, const char *key);
@@ -46,6 +50,25 @@ char *sl_json_scalar_text(sl_arena_t *a, yajl_val v);
  * \u0000 are cut there (yajl trees hold C strings). */
 yajl_val sl_json_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
                        char *err, size_t errlen);
+/* Why sl_json_parse_ex failed. */
+typedef enum {
+    SL_JSON_OK = 0,
+    SL_JSON_E_SYNTAX,   /* not JSON, truncated or empty */
+    SL_JSON_E_DEPTH,    /* nested deeper than max_depth */
+    SL_JSON_E_UTF8,     /* a string or key is not strict UTF-8 (RFC 3629) */
+    SL_JSON_E_BIGINT    /* an integer literal of more than 4300 digits, which
+                         * Python's json.loads refuses (int_max_str_digits) */
+} sl_json_err_t;
+
+/* sl_json_parse, telling why it failed through why (may be NULL). Every
+ * string and key of a returned tree is strict UTF-8. */
+yajl_val sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                          sl_json_err_t *why, char *err, size_t errlen);
+/* Length of the longest prefix of buf[0..len) that is strict UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF);
+ * len when all of it is. */
+size_t sl_utf8_check(const char *buf, size_t len);
+
 /* Python truthiness of the value json.loads would give: null, false, 0,
  * 0.0, "", [] and {} are false; NULL (absent) is false. */
 int sl_json_truthy(yajl_val v);

@@ -576,14 +576,12 @@ s_utf8_next(const unsigned char **pp)
     return c;
 }
 
-/* The ASCII-transformed, stripped text of s (malloc'd), or NULL if s is
- * too long to bother (Python would take it; nothing real is this long). */
+/* The ASCII-transformed, stripped text of s (malloc'd; never NULL). Any
+ * length: strings are bounded by max_message_size upstream. */
 static char *
 s_ascii_stripped(const char *s)
 {
     size_t len = strlen(s);
-    if (len > 4096)
-        return NULL;
     char *ascii = sl_xmalloc(len + 1);
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *) s; *p;) {
@@ -630,8 +628,6 @@ int
 sl_py_float_str(const char *s, double *out)
 {
     char *b = s_ascii_stripped(s);
-    if (!b)
-        return -1;
     size_t len = strlen(b);
     char *clean = sl_xmalloc(len + 2), *o = clean;
     const char *p = b, *end = b + len;
@@ -679,8 +675,6 @@ const char *
 sl_py_int_str(sl_arena_t *a, const char *s)
 {
     char *b = s_ascii_stripped(s);
-    if (!b)
-        return NULL;
     size_t len = strlen(b);
     char *clean = sl_xmalloc(len + 2), *o = clean;
     const char *p = b;
@@ -689,7 +683,9 @@ sl_py_int_str(sl_arena_t *a, const char *s)
         neg = *p++ == '-';
     const char *q = s_digitpart(p, &o);
     const char *res = NULL;
-    if (q && !*q) {
+    /* Python 3.11's int() refuses more than sys.int_max_str_digits (4300)
+     * digits, leading zeros included, with a ValueError. */
+    if (q && !*q && (size_t) (o - clean) <= SL_PY_INT_MAX_STR_DIGITS) {
         *o = '\0';
         const char *d = clean;
         while (d[0] == '0' && d[1])

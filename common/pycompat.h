@@ -19,6 +19,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include "common/arena.h"
+#include "common/json.h"
 #include "common/yconf.h"
 
 typedef struct sl_py sl_py_t;
@@ -70,7 +71,8 @@ int sl_py_dt_to_utc(sl_py_dt_t *t);
 int sl_py_is_float(yajl_val v);
 /* float(str). -1 on ValueError. */
 int sl_py_float_str(const char *s, double *out);
-/* int(str), as canonical decimal text (any size). NULL on ValueError. */
+/* int(str), as canonical decimal text (up to SL_PY_INT_MAX_STR_DIGITS, json.h,
+ * digits). NULL on ValueError: callers must check. */
 const char *sl_py_int_str(sl_arena_t *a, const char *s);
 /* repr(float): shortest round-trip digits, Python's layout; inf, nan. */
 const char *sl_py_float_repr(sl_arena_t *a, double d);

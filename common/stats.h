@@ -30,6 +30,7 @@
     X(drop_missing_field,  "dropped: required field missing or of the wrong type") \
     X(drop_bad_priority,   "dropped: unknown priority") \
     X(drop_oversized,      "dropped: larger than max_message_size") \
+    X(drop_bad_utf8,       "dropped: a string or key is not valid UTF-8") \
     X(no_sample_priority,  "decoded notifications whose priority yields no samples (only info and sample do)") \
     X(no_definition,       "notifications no meter definition matched") \
     X(convert_skipped,     "samples a matching definition could not build (missing field, bad volume)") \

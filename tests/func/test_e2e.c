@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/json.h"
 #include "tests/func/harness.h"
 
 static const char *const s_fields[] = {
@@ -214,18 +215,26 @@ END_TEST
 static int
 s_bad_done(sl_h_agent_t *a)
 {
-    return sl_h_total(a, SL_C_source_eof) == 1 && sl_h_total(a, SL_C_received) == 9;
+    return sl_h_total(a, SL_C_source_eof) == 1 && sl_h_total(a, SL_C_received) == 11 &&
+           sl_h_total(a, SL_C_events_published) == sl_h_total(a, SL_C_events_routed) &&
+           sl_h_total(a, SL_C_samples_published) == sl_h_total(a, SL_C_samples_routed);
 }
 
 START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
 {
     sl_h_agent_t a;
     sl_h_mkdir(&a, "badinput");
-    char big[3000];
+    char big[7000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    char input[8192];
+    /* D1: an int trait of 4097 digits crashed the ingest worker */
+    char huge[4098];
+    memset(huge, '9', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    char input[16384];
     snprintf(input, sizeof input,
+             "{\"message_id\": \"m4\", \"event_type\": \"compute.instance.create.end\", \"priority\": \"info\", \"payload\": {\"memory_mb\": %s}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             "{\"message_id\": \"m5\", \"event_type\": \"x\xc0\xaf\", \"priority\": \"info\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
              "{not json\n"
              "[1,2,3]\n"
              "{\"oslo.version\": \"2.0\", \"oslo.message\": 42}\n"
@@ -234,9 +243,13 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
              "{\"message_id\": \"m\", \"event_type\": \"x\", \"priority\": \"info\", \"payload\": {\"pad\": \"%s\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
              "{\"message_id\": \"m2\", \"event_type\": \"nothing.matches\", \"priority\": \"info\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
              "{\"message_id\": \"m3\", \"event_type\": \"image.upload\", \"priority\": \"info\", \"payload\": {\"id\": \"i\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
-             "\x01\x02\xff\n", big);
+             "\x01\x02\xff\n", huge, big);
     sl_h_write(&a, "input.jsonl", input);
-    s_write_config(&a, "  - {type: file, path: input.jsonl}\n", 1, 1, 2, "max_message_size: 2048\n");
+    char extra[1024];
+    snprintf(extra, sizeof extra, "  event_definitions: %s/conf/event_definitions.yaml\n"
+             "  event_pipeline: %s/conf/event_pipeline.yaml\nmax_message_size: 6000\n",
+             SL_SRCDIR, SL_SRCDIR);
+    s_write_config(&a, "  - {type: file, path: input.jsonl}\n", 1, 1, 2, extra);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     ck_assert_msg(sl_h_wait(&a, s_bad_done, 10000) == 0, "input not consumed: received %llu",
                   (unsigned long long) sl_h_total(&a, SL_C_received));
@@ -246,12 +259,31 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
     ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_missing_field), 1);
     ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_bad_priority), 1);
     ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_oversized), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_bad_utf8), 1);
     ck_assert_uint_eq(sl_h_total(&a, SL_C_no_definition), 1);
-    /* image.upload without a size: the definition matches but yields nothing. */
-    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_skipped), 1);
+    /* image.upload without a size: the definition matches but yields nothing;
+     * compute.instance.create.end with only memory_mb: 4 of its 5 meters
+     * lack their fields (sluice-convert --stats says the same). */
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_skipped), 5);
     ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_crashes]), 0);
+    /* the huge-int notification is converted like Ceilometer: its event
+     * carries the whole integer, and no output holds invalid UTF-8 */
+    ck_assert_uint_ge(sl_h_total(&a, SL_C_events_published), 1);
     int st = sl_h_stop(&a, SIGTERM, 20000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    static const char *const outputs[] = { "events.jsonl", "samples.jsonl" };
+    for (size_t i = 0; i < 2; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", a.dir, outputs[i]);
+        size_t len = 0;
+        char *text = sl_h_slurp(path, &len);
+        ck_assert_msg(text != NULL, "%s was not written", path);
+        ck_assert_msg(sl_utf8_check(text, len) == len, "%s holds invalid UTF-8 at byte %zu",
+                      path, sl_utf8_check(text, len));
+        if (i == 0)
+            ck_assert_msg(strstr(text, huge) != NULL, "events.jsonl lacks the 4097-digit trait");
+        free(text);
+    }
     char *log = sl_h_slurp(a.log, NULL);
     ck_assert_msg(log && strstr(log, "dropped notification (malformed_json)"),
                   "no rate-limited warning for a malformed line in the log");

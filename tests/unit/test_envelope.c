@@ -142,7 +142,66 @@ START_TEST(test_not_json)
     s_expect("{\"message_id\":\"m\",", SL_ENV_ERR_malformed_json, NULL);
     s_expect("{\"a\":1} {\"b\":2}", SL_ENV_ERR_malformed_json, NULL);
     s_expect("\xff\xfe", SL_ENV_ERR_malformed_json, NULL);
-    s_expect("{\"a\":\"\xc3\"}", SL_ENV_ERR_malformed_json, NULL);
+}
+END_TEST
+
+/* D8: truncated input was reported at byte 0 (yajl counts nothing consumed
+ * by yajl_complete_parse): the offset is where the input ends. */
+START_TEST(test_truncated_json_is_reported_where_it_ends)
+{
+    s_expect("{\"message_id\":\"m\",", SL_ENV_ERR_malformed_json, "at byte 18");
+    s_expect("{\"message_id\":\"m", SL_ENV_ERR_malformed_json, "at byte 16");
+    s_expect("{\"a\":1}}", SL_ENV_ERR_malformed_json, "at byte 8");
+}
+END_TEST
+
+/* D2: yajl let overlong forms, surrogates and code points past U+10FFFF
+ * through (and never checked keys); they reached the output files. Each
+ * must be dropped as bad_utf8, wherever it is, also inside a v2 envelope,
+ * and valid multi-byte text must pass. */
+START_TEST(test_invalid_utf8_anywhere_is_its_own_drop_reason)
+{
+    static const char *const bad[] = {
+        "\xc0\xaf",             /* overlong '/' */
+        "\xe0\x80\xaf",         /* overlong, 3 bytes */
+        "\xf0\x80\x80\xaf",     /* overlong, 4 bytes */
+        "\xed\xa0\x80",         /* U+D800, a surrogate */
+        "\xed\xbf\xbf",         /* U+DFFF */
+        "\xf4\x90\x80\x80",     /* U+110000 */
+        "\xf5\x80\x80\x80",     /* F5: never valid */
+        "\xff",                 /* never valid */
+        "\x80",                 /* stray continuation */
+        "\xc3",                 /* truncated sequence */
+        "\xe2\x82",             /* truncated sequence */
+        "\xc3\x28",             /* bad continuation */
+        "\\udc00",              /* escaped lone low surrogate (yajl emits ED B0 80) */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[512];
+        /* in a payload value */
+        snprintf(text, sizeof text, "{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":"
+                 "\"info\",\"payload\":{\"v\":\"ab%scd\"},\"timestamp\":\"t\"}", bad[i]);
+        s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
+        /* in a key */
+        snprintf(text, sizeof text, "{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":"
+                 "\"info\",\"payload\":{\"k%s\":1},\"timestamp\":\"t\"}", bad[i]);
+        s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
+        /* in a required field */
+        snprintf(text, sizeof text, "{\"message_id\":\"m%s\",\"event_type\":\"e\",\"priority\":"
+                 "\"info\",\"payload\":{},\"timestamp\":\"t\"}", bad[i]);
+        s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
+    }
+    /* inside a v2 envelope's message (the bytes are raw in the outer string) */
+    s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"{\\\"event_type\\\":\\\"e\xed\xa0\x80\\\"}\"}",
+             SL_ENV_ERR_bad_utf8, "UTF-8");
+    /* valid 2, 3 and 4-byte forms, boundaries and an escaped pair pass */
+    s_expect("{\"message_id\":\"m\",\"event_type\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\","
+             "\"priority\":\"info\",\"payload\":{\"\xc2\x80\xdf\xbf\":\"\xe0\xa0\x80\xed\x9f\xbf"
+             "\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\\ud83d\\ude00\"},\"timestamp\":\"t\"}",
+             SL_ENV_OK, NULL);
+    ck_assert_uint_eq(sl_utf8_check("abc\xc3\xa9\xff", 6), 5);
+    ck_assert_uint_eq(sl_utf8_check("abcdefghij\xc3\xa9", 12), 12);
+    ck_assert_uint_eq(sl_utf8_check("abcdefghijklmnop\xed\xa0\x80", 19), 16);
 }
 END_TEST
 
@@ -293,6 +352,8 @@ s_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("drops");
     tcase_add_test(tc, test_not_json);
+    tcase_add_test(tc, test_truncated_json_is_reported_where_it_ends);
+    tcase_add_test(tc, test_invalid_utf8_anywhere_is_its_own_drop_reason);
     tcase_add_test(tc, test_deep_nesting_is_refused_not_recursed);
     tcase_add_test(tc, test_not_an_object);
     tcase_add_test(tc, test_bad_v2_envelopes);

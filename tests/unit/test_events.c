@@ -297,6 +297,52 @@ START_TEST(test_trait_types_convert_as_python)
 }
 END_TEST
 
+/* D1: an int trait given thousands of digits once sent strtoll(NULL) and
+ * crashed the ingest worker. Python's int() takes up to 4300 digits
+ * (sys.int_max_str_digits) and raises beyond; json.loads refuses a longer
+ * integer literal outright. */
+START_TEST(test_huge_integers_convert_as_python_and_never_crash)
+{
+    s_load("- event_type: '*'\n  traits:\n"
+           "    i: {type: int, fields: payload.i}\n    f: {type: float, fields: payload.f}\n");
+    char *nines = malloc(6001);
+    memset(nines, '9', 6000);
+    nines[6000] = '\0';
+#define DIGITS(n) sl_arena_printf(&s_a, "%.*s", (int) (n), nines)
+    /* a JSON integer literal of 4097 digits: Python keeps it exactly */
+    const char *r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"i\":%s}", DIGITS(4097)), "");
+    ck_assert_msg(strstr(r, sl_arena_printf(&s_a, "[\"i\",2,%s]", DIGITS(4097))) != NULL,
+                  "4097-digit int trait: %.120s", r);
+    /* the same as a string, with spaces: int() strips them */
+    r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"i\":\" %s \"}", DIGITS(4097)), "");
+    ck_assert_msg(strstr(r, sl_arena_printf(&s_a, "[\"i\",2,%s]", DIGITS(4097))) != NULL,
+                  "4097-digit int string: %.120s", r);
+    /* 4301 digits in a string: ValueError, the event is dropped */
+    r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"i\":\"%s\"}", DIGITS(4301)), "");
+    ck_assert_msg(strcmp(r, "none") == 0, "4301-digit int string: %.80s", r);
+    ck_assert_uint_eq(s_st.failed, 1);
+    /* 4300 digits (the limit) still convert, leading zeros count */
+    r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"i\":\"%s\"}", DIGITS(4300)), "");
+    ck_assert_msg(strstr(r, "[\"i\",2,9999") != NULL, "4300-digit int string: %.80s", r);
+    r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"i\":\"0%s\"}", DIGITS(4300)), "");
+    ck_assert_msg(strcmp(r, "none") == 0, "0 + 4300-digit int string: %.80s", r);
+    /* float() has no digit limit: a 6000-digit string is inf */
+    r = s_conv("x", "INFO", sl_arena_printf(&s_a, "{\"f\":\"%s\"}", DIGITS(6000)), "");
+    ck_assert_msg(strstr(r, "[\"f\",3,") != NULL, "6000-digit float string: %.80s", r);
+    /* a JSON literal of 4301 digits never reaches conversion */
+    char err[256];
+    sl_notification_t n;
+    const char *json = sl_arena_printf(&s_a, "{\"message_id\":\"m\",\"event_type\":\"x\","
+                                       "\"priority\":\"info\",\"payload\":{\"i\":-%s},"
+                                       "\"timestamp\":\"2024-01-01T00:00:00\"}", DIGITS(4301));
+    ck_assert_int_eq(sl_envelope_decode(json, strlen(json), 0, &n, err, sizeof err),
+                     SL_ENV_ERR_malformed_json);
+    ck_assert_msg(strstr(err, "4300 digits") != NULL, "%s", err);
+#undef DIGITS
+    free(nines);
+}
+END_TEST
+
 START_TEST(test_plugins)
 {
     s_load("- event_type: '*'\n  traits:\n"
@@ -343,6 +389,7 @@ s_suite(void)
     tcase_add_test(tc, test_the_last_matching_definition_wins_and_exclusions);
     tcase_add_test(tc, test_default_traits_and_their_overrides_keep_their_place);
     tcase_add_test(tc, test_trait_types_convert_as_python);
+    tcase_add_test(tc, test_huge_integers_convert_as_python_and_never_crash);
     tcase_add_test(tc, test_plugins);
     tcase_add_test(tc, test_bad_notification_timestamp_drops_the_event);
     suite_add_tcase(s, tc);
