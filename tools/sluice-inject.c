@@ -6,6 +6,15 @@
  * `mode: connect`, sluice's ingest workers connect to the endpoint this
  * binds, and ZeroMQ spreads the lines over them.
  *
+ * Delivery: ZeroMQ has no acknowledgement, and libzmq's linger does not
+ * guarantee that queued messages reach a peer that reads slower than we
+ * send (libzmq issues #1264, #4660: the tail of a peer's share can vanish
+ * when the sender exits). With --run-dir, sluice-inject keeps its socket
+ * open after the last send until the agent's own `received` counter (its
+ * shared-memory stats) has grown by the number sent, so nothing is left in
+ * flight when it closes; if that does not happen within --linger seconds it
+ * says how many are unaccounted for and exits 1. Never silent.
+ *
  * --generate N makes N realistic notifications instead of reading a file
  * (tools/generate.h); with --output FILE they are written there instead of
  * being sent (tools/bench generates first, so generation is not timed). */
@@ -18,6 +27,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "common/stats.h"
 #include "tools/generate.h"
 
 #ifndef SL_DEFAULT_TEMPLATES
@@ -60,6 +70,9 @@ s_usage(FILE *out)
         "  --rate N        notifications per second (default: as fast as possible)\n"
         "  --loop N        send the file N times (default 1)\n"
         "  --linger S      seconds to wait at the end for the queue to drain (default 30)\n"
+        "  --run-dir DIR   sluiced's run_dir: after the last send, keep the socket open until\n"
+        "                  sluiced has counted every notification as received (exit 1 if not\n"
+        "                  within --linger); without it the last ones can be lost (see README)\n"
         "  --peers N       (bind mode) wait until N peers have connected before sending,\n"
         "                  so that ZeroMQ spreads the file over all of them (default 1)\n"
         "  --wait S        give up waiting for peers after S seconds (default 30)\n"
@@ -90,6 +103,7 @@ main(int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "json", no_argument, NULL, 'j' },
         { "wait", required_argument, NULL, 'w' },
+        { "run-dir", required_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -100,8 +114,8 @@ main(int argc, char **argv)
     unsigned long long seed = 1;
     int wire = 0, json = 0;
     unsigned resources = 50000;
-    const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL;
-    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jh", longopts, NULL)) != -1) {
+    const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL, *run_dir = NULL;
+    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jD:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': connect = 1; break;
@@ -117,6 +131,7 @@ main(int argc, char **argv)
         case 'T': templates = optarg; break;
         case 'o': output = optarg; break;
         case 'j': json = 1; break;
+        case 'D': run_dir = optarg; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -154,6 +169,20 @@ main(int argc, char **argv)
         int rc = fclose(out) == 0 ? 0 : 1;
         sl_gen_destroy(&gen);
         return rc;
+    }
+    /* The agent's stats, for the final handshake: what it has received
+     * before we send is the baseline. */
+    const sl_shm_t *shm = NULL;
+    uint64_t baseline = 0;
+    if (run_dir) {
+        char name[256], serr[512];
+        sl_shm_name(run_dir, name, sizeof name);
+        shm = sl_shm_attach(name, serr, sizeof serr);
+        if (!shm) {
+            fprintf(stderr, "sluice-inject: --run-dir %s: %s\n", run_dir, serr);
+            return 1;
+        }
+        baseline = sl_shm_sum(shm, SL_C_received, SL_ROLE_INGEST);
     }
     signal(SIGINT, s_on_int);
     signal(SIGTERM, s_on_int);
@@ -253,6 +282,30 @@ main(int argc, char **argv)
     }
     last_send = s_wall();
     double dt = s_now() - t0;
+    /* Final handshake: the socket stays open (libzmq keeps delivering)
+     * until the agent has counted everything we sent. */
+    uint64_t confirmed = 0;
+    int unconfirmed = 0;
+    if (shm) {
+        double deadline = s_now() + (double) linger_s;
+        for (;;) {
+            uint64_t now_recv = sl_shm_sum(shm, SL_C_received, SL_ROLE_INGEST);
+            confirmed = now_recv > baseline ? now_recv - baseline : 0;
+            if (confirmed >= sent || s_interrupted || s_now() >= deadline)
+                break;
+            struct timespec ts = { 0, 5000000 };
+            nanosleep(&ts, NULL);
+        }
+        if (confirmed < sent) {
+            fprintf(stderr, "sluice-inject: sluiced (run_dir %s) counted %llu of the %lu "
+                    "notifications sent within %ld s; %llu are unaccounted for (is it stopped, "
+                    "overloaded, or did a worker restart? see sluice-monitor)\n", run_dir,
+                    (unsigned long long) confirmed, sent, linger_s,
+                    (unsigned long long) (sent - confirmed));
+            unconfirmed = 1;
+        }
+        sl_shm_unmap(shm);
+    }
     int linger = (int) linger_s * 1000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(sock);
@@ -260,8 +313,9 @@ main(int argc, char **argv)
     double total = s_now() - t0;
     if (json)
         printf("{\"sent\": %lu, \"bytes\": %lu, \"seconds\": %.6f, \"notif_per_s\": %.1f, "
-               "\"first_send\": %.6f, \"last_send\": %.6f, \"seconds_with_drain\": %.6f}\n", sent,
-               bytes, dt, dt > 0 ? (double) sent / dt : 0.0, first_send, last_send, total);
+               "\"first_send\": %.6f, \"last_send\": %.6f, \"seconds_with_drain\": %.6f, "
+               "\"confirmed\": %lld}\n", sent, bytes, dt, dt > 0 ? (double) sent / dt : 0.0,
+               first_send, last_send, total, run_dir ? (long long) confirmed : -1LL);
     else
         printf("sluice-inject: sent %lu notifications (%lu bytes) in %.3f s: %.0f notif/s "
                "(%.3f s including the final drain)\n", sent, bytes, dt,
@@ -270,5 +324,5 @@ main(int argc, char **argv)
     if (f)
         fclose(f);
     sl_gen_destroy(&gen);
-    return s_interrupted ? 1 : 0;
+    return s_interrupted || unconfirmed ? 1 : 0;
 }

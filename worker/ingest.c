@@ -690,12 +690,17 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         }
     }
     /* zmq sources: take what the sockets already hold (ZeroMQ drops a
-     * PULL socket's queue when it closes), until they stay empty for 20 ms
-     * or 500 ms have passed. */
+     * PULL socket's queue when it closes), until they stay empty for 50 ms
+     * or a third of shutdown_grace has passed (a producer that never stops
+     * sending would otherwise hold the drain forever). What a producer
+     * still sends after that is lost: ZeroMQ has no acknowledgement (the
+     * README's delivery table). */
     if (!sl_worker_stop) {
         in.zmq_only = 1;
         uint64_t start = sl_now_ms(), quiet_since = start;
-        while (!sl_worker_stop && sl_now_ms() - start < 500 && sl_now_ms() - quiet_since < 20) {
+        uint64_t limit = (uint64_t) in.conf->shutdown_grace * 1000 / 3;
+        while (!sl_worker_stop && sl_now_ms() - start < limit && sl_now_ms() - quiet_since < 50) {
+            sl_worker_beat(ctx);
             if (in.n_pending) {
                 if (s_send_all_pending(&in))
                     s_nap_ms(1);
