@@ -7,13 +7,15 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/yconf.h"
 
-typedef enum { OPT_STR, OPT_PATH, OPT_UINT, OPT_SIZE, OPT_WORKERS, OPT_LEVEL } s_opt_type_t;
+typedef enum { OPT_STR, OPT_PATH, OPT_UINT, OPT_SIZE, OPT_WORKERS, OPT_LEVEL, OPT_BOOL } s_opt_type_t;
 
 typedef struct {
     const char  *name;      /* dotted path in sluice.yaml */
@@ -50,7 +52,16 @@ static const s_option_t s_options[] = {
     { "respawn_max_backoff", OPT_UINT, OFF(respawn_max_backoff), "30", 1, 3600,
       "cap of the exponential respawn backoff (seconds)" },
     { "zmq_hwm", OPT_UINT, OFF(zmq_hwm), "1000", 10, 1000000,
-      "ZeroMQ high-water mark (frames) per partition socket" },
+      "upper cap of the ZeroMQ high-water marks (messages per socket); queue_memory usually "
+      "sets lower ones" },
+    { "batch_max_bytes", OPT_SIZE, OFF(batch_max_bytes), "262144", 4096, 64ULL << 20,
+      "a wire frame is also sent once it holds this many bytes (bounds every frame)" },
+    { "queue_memory", OPT_SIZE, OFF(queue_memory), "64M", 1ULL << 20, 64ULL << 30,
+      "bytes of frames one worker may hold queued in ZeroMQ; the high-water marks are derived "
+      "from it, and when it is reached the sources pause (back-pressure)" },
+    { "strict", OPT_BOOL, OFF(strict), "false", 0, 1,
+      "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, "
+      "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },
     { "logging.level", OPT_LEVEL, OFF(log_level), "info", 0, 0,
       "error, warn, info or debug" },
     { "logging.file", OPT_PATH, OFF(log_file), "-", 0, 0,
@@ -119,8 +130,8 @@ s_parse_uint(const char *v, uint64_t *out)
 
 /* Sets one option from text; file/line for the message. */
 static int
-s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
-      char *err, size_t errlen)
+s_set_value(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
+            char *err, size_t errlen)
 {
     uint64_t x = 0;
     switch (o->type) {
@@ -146,6 +157,17 @@ s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int li
         free(*s_field(c, o));
         *s_field(c, o) = sl_xstrdup(v);
         return 0;
+    case OPT_BOOL:
+        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
+            !strcmp(v, "1"))
+            *(unsigned *) ((char *) c + o->offset) = 1;
+        else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
+                 !strcmp(v, "0"))
+            *(unsigned *) ((char *) c + o->offset) = 0;
+        else
+            return sl_yerr_at(file, line, err, errlen, "%s: '%s' is not a boolean (use true "
+                              "or false)", o->name, v);
+        return 0;
     case OPT_UINT:
     case OPT_SIZE:
         if (s_parse_uint(v, &x) < 0 || (o->type == OPT_UINT && strpbrk(v, "kKmMgG")))
@@ -162,6 +184,23 @@ s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int li
         return 0;
     }
     return -1;
+}
+
+/* s_set_value, remembering where the value came from (file NULL: a
+ * default, which has no place). */
+static int
+s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
+      char *err, size_t errlen)
+{
+    if (s_set_value(c, o, v, file, line, err, errlen) < 0)
+        return -1;
+    sl_conf_origin_t *at = &c->origins[o - s_options];
+    free(at->file);
+    free(at->text);
+    at->file = file ? sl_xstrdup(file) : NULL;
+    at->text = file ? sl_xstrdup(v) : NULL;
+    at->line = line;
+    return 0;
 }
 
 static const s_option_t *
@@ -215,6 +254,12 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
         const sl_ynode_t *path = sl_ynode_get(s, "path");
         const sl_ynode_t *ep = sl_ynode_get(s, "endpoint");
         const sl_ynode_t *mode = sl_ynode_get(s, "mode");
+        for (size_t k = 0; k < s->n; k++) {
+            if (strcmp(s->keys[k], "path") == 0)
+                sc->path_line = s->key_lines[k];
+            else if (strcmp(s->keys[k], "endpoint") == 0)
+                sc->endpoint_line = s->key_lines[k];
+        }
         if (sc->kind == SL_SOURCE_FILE) {
             if (!path)
                 return sl_yerr(s, err, errlen, "file source needs `path:`");
@@ -356,8 +401,125 @@ static void
 s_defaults(sl_conf_t *c)
 {
     char err[64];
+    c->origins = sl_xcalloc(N_OPTIONS, sizeof *c->origins);
     for (size_t i = 0; i < N_OPTIONS; i++)
-        s_set(c, &s_options[i], s_options[i].def, "<default>", 0, err, sizeof err);
+        s_set(c, &s_options[i], s_options[i].def, NULL, 0, err, sizeof err);
+}
+
+/* Reads the file a path setting names. A failure is reported where the
+ * setting was made (sluice.yaml:LINE, or command line:N for -o; the top of
+ * sluice.yaml for a default), naming the file as it was written and, if it
+ * does not exist, where it was looked for. */
+static char *
+s_read_named(const sl_conf_t *c, const char *name, const char *path, size_t *len, char *err,
+             size_t errlen)
+{
+    const s_option_t *o = s_find(name);
+    const sl_conf_origin_t *at = &c->origins[o - s_options];
+    char shown[512], why[1024], hint[768];
+    if (at->file)
+        snprintf(shown, sizeof shown, "%s", at->text);
+    else
+        snprintf(shown, sizeof shown, "%s (the default)", o->def);
+    char *buf = sl_ydoc_read_file(path, shown, len, why, sizeof why);
+    if (buf)
+        return buf;
+    int e = errno;
+    if (e == ENOENT)
+        snprintf(hint, sizeof hint, "looked for %s: correct %s or create the file", path, name);
+    else if (e == EINVAL)
+        snprintf(hint, sizeof hint, "%s must name a regular file", name);
+    else if (e == EFBIG)
+        snprintf(hint, sizeof hint, "check that %s names the right file", name);
+    else
+        snprintf(hint, sizeof hint, "check %s and the file's permissions", name);
+    sl_yerr_at(at->file ? at->file : c->file, at->file ? at->line : 1, err, errlen,
+               "%s: %s (%s)", name, why, hint);
+    return NULL;
+}
+
+/* A file source that cannot be read would stop every ingest worker at
+ * start; say so at load, at its `path:` line. */
+static int
+s_check_file_source(const sl_conf_t *c, const sl_source_conf_t *sc, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(sc->path, &st) < 0) {
+        if (errno == ENOENT)
+            return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s does not "
+                              "exist (correct `path` or create the file)", sc->path);
+        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: cannot access %s: "
+                          "%s (correct `path` or its directory's permissions)", sc->path,
+                          strerror(errno));
+    }
+    if (S_ISDIR(st.st_mode))
+        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s is a directory "
+                          "(`path` must name a JSON Lines file)", sc->path);
+    if (access(sc->path, R_OK) < 0)
+        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s is not "
+                          "readable: %s (give sluiced read access, or correct `path`)", sc->path,
+                          strerror(errno));
+    return 0;
+}
+
+static size_t
+s_digits(unsigned v)
+{
+    size_t n = 1;
+    while (v >= 10)
+        v /= 10, n++;
+    return n;
+}
+
+/* Every ipc:// endpoint is a Unix socket path, which holds at most
+ * sizeof sun_path - 1 bytes: the partitions' ipc://<run_dir>/<sink>.<p>
+ * (local coordination binds nothing else) and the ipc sources, with the
+ * .<k> suffix ingest worker k binds in bind mode. zmq would refuse them
+ * only when a worker binds or connects. */
+static int
+s_check_ipc_paths(const sl_conf_t *c, char *err, size_t errlen)
+{
+    const size_t max = sizeof ((struct sockaddr_un *) 0)->sun_path - 1;
+    size_t run = strlen(c->run_dir);
+    if (strcmp(c->coord_backend, "local") == 0) {
+        size_t longest = 0;
+        unsigned which = 0;
+        for (unsigned i = 0; i < sl_conf_n_sinks(c); i++) {
+            size_t l = strlen(sl_conf_sink_label(c, i));
+            if (l > longest)
+                longest = l, which = i;
+        }
+        size_t need = run + 1 + longest + 1 + s_digits(c->partitions - 1);
+        if (need > max) {
+            const sl_conf_origin_t *at = &c->origins[s_find("run_dir") - s_options];
+            return sl_yerr_at(at->file ? at->file : c->file, at->file ? at->line : 1, err, errlen,
+                              "run_dir: ipc://<run_dir>/%s.%u needs a %zu-byte socket path "
+                              "(run_dir is %zu bytes), more than the %zu a Unix socket path can "
+                              "hold: use a shorter run_dir%s", sl_conf_sink_label(c, which),
+                              c->partitions - 1, need, run, max,
+                              longest > max / 2 ? " or sink name" : "");
+        }
+    }
+    for (size_t i = 0; i < c->n_sources; i++) {
+        const sl_source_conf_t *sc = &c->sources[i];
+        if (sc->kind != SL_SOURCE_ZMQ || strncmp(sc->endpoint, "ipc://", 6) != 0)
+            continue;
+        const char *path = sc->endpoint + 6;
+        int k = c->n_ingest - 1;
+        size_t need = strlen(path) + (sc->bind ? 1 + s_digits((unsigned) k) : 0);
+        if (need <= max)
+            continue;
+        char suffix[64] = "";
+        if (sc->bind)
+            snprintf(suffix, sizeof suffix, " (with the .%d of ingest worker %d)", k, k);
+        int in_run = run && strncmp(path, c->run_dir, run) == 0;
+        return sl_yerr_at(c->file, sc->endpoint_line, err, errlen, "zmq source: %.80s%s needs a "
+                          "%zu-byte socket path%s, more than the %zu a Unix socket path can "
+                          "hold: use a shorter %s", sc->endpoint,
+                          strlen(sc->endpoint) > 80 ? "..." : "", need, suffix, max,
+                          in_run ? "run_dir" : "path");
+    }
+    return 0;
 }
 
 sl_conf_t *
@@ -438,6 +600,9 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
             free(c->sources[i].endpoint);
             c->sources[i].endpoint = e;
         }
+        if (c->sources[i].kind == SL_SOURCE_FILE &&
+            s_check_file_source(c, &c->sources[i], err, errlen) < 0)
+            goto fail;
     }
     s_resolve(c, &c->coord_secret_file, base_dir);
     if (strcmp(c->coord_backend, "local") != 0) {
@@ -452,8 +617,10 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
             goto fail;
         }
         size_t slen = 0;
-        char *secret = *c->coord_secret_file ? sl_ydoc_read(c->coord_secret_file, &slen, err, errlen)
-                                             : NULL;
+        char *secret = *c->coord_secret_file
+                       ? s_read_named(c, "coordination.secret_file", c->coord_secret_file, &slen,
+                                      err, errlen)
+                       : NULL;
         if (!secret) {
             if (!*c->coord_secret_file)
                 sl_yerr_at(c->file, 1, err, errlen, "coordination.secret_file is required with "
@@ -478,25 +645,27 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         sl_yerr_at(c->file, 1, err, errlen, "at most 128 workers in all");
         goto fail;
     }
+    c->warn.strict = c->strict;
     if (embedded) {
         size_t len;
         const char *text;
         if (*c->event_definitions_path && *c->event_pipeline_path) {
             text = sl_conf_embedded("event_pipeline.yaml", &len);
             c->event_pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/event_pipeline.yaml",
-                                                         "events", err, errlen) : NULL;
+                                                         "events", &c->warn, err, errlen) : NULL;
             text = c->event_pipeline ? sl_conf_embedded("event_definitions.yaml", &len) : NULL;
             c->events = text ? sl_events_parse(text, len, "<embedded>/event_definitions.yaml",
-                                               err, errlen) : NULL;
+                                               &c->warn, err, errlen) : NULL;
             if (!c->events)
                 goto fail;
         }
         text = sl_conf_embedded("pipeline.yaml", &len);
         c->pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/pipeline.yaml", "meters",
-                                               err, errlen) : NULL;
+                                               &c->warn, err, errlen) : NULL;
         if (c->pipeline) {
             text = sl_conf_embedded("meters.yaml", &len);
-            c->meters = text ? sl_meters_parse(text, len, "<embedded>/meters.yaml", err, errlen)
+            c->meters = text ? sl_meters_parse(text, len, "<embedded>/meters.yaml", &c->warn, err,
+                                               errlen)
                              : NULL;
         }
         free(c->pipeline_path);
@@ -508,9 +677,16 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         s_resolve(c, &c->meters_path, base_dir);
         s_resolve(c, &c->event_definitions_path, base_dir);
         s_resolve(c, &c->event_pipeline_path, base_dir);
-        c->pipeline = sl_pipeline_load(c->pipeline_path, "meters", err, errlen);
-        if (c->pipeline)
-            c->meters = sl_meters_load(c->meters_path, err, errlen);
+        size_t len;
+        char *text = s_read_named(c, "ceilometer.pipeline", c->pipeline_path, &len, err, errlen);
+        c->pipeline = text ? sl_pipeline_parse(text, len, c->pipeline_path, "meters", &c->warn, err,
+                                             errlen)
+                           : NULL;
+        free(text);
+        text = c->pipeline ? s_read_named(c, "ceilometer.meters", c->meters_path, &len, err,
+                                          errlen) : NULL;
+        c->meters = text ? sl_meters_parse(text, len, c->meters_path, &c->warn, err, errlen) : NULL;
+        free(text);
         if (c->meters && (*c->event_definitions_path || *c->event_pipeline_path)) {
             if (!*c->event_definitions_path || !*c->event_pipeline_path) {
                 sl_yerr_at(c->file, 1, err, errlen, "ceilometer.event_definitions and "
@@ -518,9 +694,18 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
                            "turn events off");
                 goto fail;
             }
-            c->event_pipeline = sl_pipeline_load(c->event_pipeline_path, "events", err, errlen);
-            c->events = c->event_pipeline ? sl_events_load(c->event_definitions_path, err, errlen)
-                                          : NULL;
+            text = s_read_named(c, "ceilometer.event_pipeline", c->event_pipeline_path, &len,
+                                err, errlen);
+            c->event_pipeline = text ? sl_pipeline_parse(text, len, c->event_pipeline_path,
+                                                         "events", &c->warn, err, errlen) : NULL;
+            free(text);
+            text = c->event_pipeline ? s_read_named(c, "ceilometer.event_definitions",
+                                                    c->event_definitions_path, &len, err, errlen)
+                                     : NULL;
+            c->events = text ? sl_events_parse(text, len, c->event_definitions_path, &c->warn, err,
+                                             errlen)
+                             : NULL;
+            free(text);
             if (!c->events)
                 goto fail;
         }
@@ -542,6 +727,8 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
             c->sink_labels[i] = sl_xstrdup(name);
         }
     }
+    if (s_check_ipc_paths(c, err, errlen) < 0)
+        goto fail;
     sl_ydoc_destroy(&doc);
     free(base_dir);
     return c;
@@ -559,7 +746,8 @@ sl_conf_destroy(sl_conf_t **conf_p)
         return;
     sl_conf_t *c = *conf_p;
     for (size_t i = 0; i < N_OPTIONS; i++)
-        if (s_options[i].type != OPT_UINT && s_options[i].type != OPT_SIZE)
+        if (s_options[i].type != OPT_UINT && s_options[i].type != OPT_SIZE &&
+            s_options[i].type != OPT_BOOL)
             free(*s_field(c, &s_options[i]));
     for (size_t i = 0; i < c->n_sources; i++) {
         free(c->sources[i].path);
@@ -570,6 +758,11 @@ sl_conf_destroy(sl_conf_t **conf_p)
     for (size_t i = 0; c->sink_labels && c->sink_labels[i]; i++)
         free(c->sink_labels[i]);
     free(c->sink_labels);
+    for (size_t i = 0; c->origins && i < N_OPTIONS; i++) {
+        free(c->origins[i].file);
+        free(c->origins[i].text);
+    }
+    free(c->origins);
     sl_pipeline_destroy(&c->pipeline);
     sl_meters_destroy(&c->meters);
     sl_pipeline_destroy(&c->event_pipeline);
@@ -584,6 +777,8 @@ s_print_value(const sl_conf_t *c, const s_option_t *o, FILE *out)
 {
     if (o->type == OPT_UINT)
         fprintf(out, "%u", *(const unsigned *) ((const char *) c + o->offset));
+    else if (o->type == OPT_BOOL)
+        fprintf(out, "%s", *(const unsigned *) ((const char *) c + o->offset) ? "true" : "false");
     else if (o->type == OPT_SIZE)
         fprintf(out, "%" PRIu64, *(const uint64_t *) ((const char *) c + o->offset));
     else
@@ -661,4 +856,27 @@ const char *
 sl_conf_sink_label(const sl_conf_t *conf, unsigned i)
 {
     return conf->sink_labels[i];
+}
+
+static unsigned
+s_hwm(uint64_t budget, uint64_t per_message, unsigned floor, unsigned cap)
+{
+    uint64_t n = per_message ? budget / per_message : cap;
+    if (n < floor)
+        n = floor;
+    return n > cap ? cap : (unsigned) n;
+}
+
+unsigned
+sl_conf_frame_hwm(const sl_conf_t *conf)
+{
+    uint64_t sockets = (uint64_t) sl_conf_n_sinks(conf) * conf->partitions;
+    return s_hwm(conf->queue_memory, (sockets ? sockets : 1) * conf->batch_max_bytes, 1,
+                 conf->zmq_hwm);
+}
+
+unsigned
+sl_conf_source_hwm(const sl_conf_t *conf)
+{
+    return s_hwm(conf->queue_memory, conf->max_message_size, 4, conf->zmq_hwm);
 }

@@ -27,11 +27,22 @@ typedef enum { SL_SOURCE_FILE = 1, SL_SOURCE_ZMQ = 2 } sl_source_kind_t;
 typedef struct {
     sl_source_kind_t kind;
     int   line;
+    int   path_line;   /* line of `path:` / `endpoint:` in sluice.yaml, for messages */
+    int   endpoint_line;
     char *path;        /* file: JSON Lines to replay */
     double rate;       /* file: notifications/s over all ingest workers (0 = as fast as possible) */
     char *endpoint;    /* zmq: endpoint */
     int   bind;        /* zmq: 1 = workers bind (worker k: port+k / path.k), 0 = connect */
 } sl_source_conf_t;
+
+/* Where a setting of the option table was made, for messages: file
+ * ("command line" for -o) and line, and the value as written; file NULL
+ * for a default. */
+typedef struct {
+    char *file;
+    int   line;
+    char *text;
+} sl_conf_origin_t;
 
 typedef struct sl_conf {
     char    *file;                  /* "<embedded>" for the built-in default */
@@ -48,6 +59,9 @@ typedef struct sl_conf {
     unsigned worker_timeout;        /* seconds */
     unsigned respawn_max_backoff;   /* seconds */
     unsigned zmq_hwm;
+    uint64_t batch_max_bytes;
+    unsigned strict;                /* tolerated problems are errors */
+    uint64_t queue_memory;
     char    *log_level;
     char    *log_file;
     char    *pipeline_path;
@@ -74,6 +88,10 @@ typedef struct sl_conf {
     sl_pipeline_t *event_pipeline;  /* NULL when events are not configured */
     sl_events_t   *events;
     char         **sink_labels;     /* per unified sink: name, or "events-<name>" */
+    sl_conf_origin_t *origins;      /* per option-table entry */
+    /* Tolerated problems met while loading (yconf.h): count = warnings
+     * given; strict mirrors `strict`. */
+    sl_ywarn_t     warn;
 } sl_conf_t;
 
 /* Sample sinks and event sinks share one index space (frames, partitions,
@@ -84,9 +102,23 @@ int sl_conf_sink_is_event(const sl_conf_t *conf, unsigned i);
 /* Unique label of a sink for endpoints, state files and ring keys. */
 const char *sl_conf_sink_label(const sl_conf_t *conf, unsigned i);
 
+/* ZeroMQ high-water marks derived from queue_memory, so that what one
+ * worker holds queued is bounded in bytes, not frames: a partition socket
+ * (PUSH in ingest workers, PULL in pipeline workers) may hold
+ * queue_memory / (sinks x partitions x batch_max_bytes) frames, a source
+ * socket queue_memory / max_message_size notifications; each at least 1
+ * (4 for sources) and at most zmq_hwm. A frame holds at most
+ * batch_max_bytes plus one record. */
+unsigned sl_conf_frame_hwm(const sl_conf_t *conf);
+unsigned sl_conf_source_hwm(const sl_conf_t *conf);
+
 /* path NULL = the embedded default. overrides: "key=value" strings (dotted
  * keys, e.g. "workers.ingest=2", "run_dir=/tmp/x"), applied after the file.
- * Returns NULL with "file:line: message" in err. */
+ * Returns NULL with "file:line: message" in err. Besides each setting's
+ * own checks it refuses, at the line that names them: Ceilometer files
+ * that cannot be read (or are not regular files, or exceed
+ * SL_YCONF_MAX_FILE), file sources that do not exist or cannot be read,
+ * and a run_dir or ipc:// source too long for a Unix socket path. */
 sl_conf_t *sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
                         char *err, size_t errlen);
 void sl_conf_destroy(sl_conf_t **conf_p);

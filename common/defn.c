@@ -59,14 +59,16 @@ s_param_int(const sl_py_t *py, const sl_ynode_t *n, long long *out)
 
 static int
 s_load_plugin(sl_defn_t *d, const sl_py_t *py, const sl_ynode_t *node, const char *what,
-              sl_arena_t *mem, char *err, size_t errlen)
+              sl_arena_t *mem, sl_ywarn_t *warn, char *err, size_t errlen)
 {
     const sl_ynode_t *name = node, *params = NULL;
     if (node->kind == SL_Y_MAP) {
         for (size_t i = 0; i < node->n; i++)
-            if (strcmp(node->keys[i], "name") != 0 && strcmp(node->keys[i], "parameters") != 0)
-                return s_err(node->items[i], err, errlen, what, "plugin: unknown key '%s' "
-                             "(expected name, parameters)", node->keys[i]);
+            if (strcmp(node->keys[i], "name") != 0 && strcmp(node->keys[i], "parameters") != 0 &&
+                sl_ywarn_at(warn, node->doc ? node->doc->file : NULL, node->key_lines[i], err,
+                            errlen, "%s: plugin: ignored key '%s' (Ceilometer reads only name "
+                            "and parameters)", what, node->keys[i]) < 0)
+                return -1;
         name = sl_ynode_get(node, "name");
         if (!name)
             return s_err(node, err, errlen, what, "plugin specified, but no plugin name "
@@ -167,8 +169,8 @@ sl_defn_compile_text(sl_defn_t *d, const char *text, sl_arena_t *mem, char *err,
 
 int
 sl_defn_compile(sl_defn_t *d, const sl_py_t *py, const sl_ynode_t *node, const char *what,
-                sl_arena_t *mem, unsigned flags, sl_defn_rewrite_fn rewrite, char *err,
-                size_t errlen)
+                sl_arena_t *mem, unsigned flags, sl_defn_rewrite_fn rewrite,
+                sl_ywarn_t *warn, char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     if (!node)
@@ -177,15 +179,17 @@ sl_defn_compile(sl_defn_t *d, const sl_py_t *py, const sl_ynode_t *node, const c
     if (node->kind == SL_Y_MAP) {
         for (size_t i = 0; i < node->n; i++)
             if (strcmp(node->keys[i], "fields") != 0 && strcmp(node->keys[i], "plugin") != 0 &&
-                (!(flags & SL_DEFN_TRAIT) || strcmp(node->keys[i], "type") != 0))
-                return s_err(node->items[i], err, errlen, what, "unknown key '%s' (expected "
-                             "fields, plugin%s)", node->keys[i],
-                             (flags & SL_DEFN_TRAIT) ? ", type" : "");
+                (!(flags & SL_DEFN_TRAIT) || strcmp(node->keys[i], "type") != 0) &&
+                sl_ywarn_at(warn, node->doc ? node->doc->file : NULL, node->key_lines[i], err,
+                            errlen, "%s: ignored key '%s' (Ceilometer reads only fields, "
+                            "plugin%s)", what, node->keys[i],
+                            (flags & SL_DEFN_TRAIT) ? ", type" : "") < 0)
+                return -1;
         fields = sl_ynode_get(node, "fields");
         if (!fields)
             return s_err(node, err, errlen, what, "the field 'fields' is required");
         const sl_ynode_t *plugin = sl_ynode_get(node, "plugin");
-        if (plugin && s_load_plugin(d, py, plugin, what, mem, err, errlen) < 0)
+        if (plugin && s_load_plugin(d, py, plugin, what, mem, warn, err, errlen) < 0)
             return -1;
     }
     const char *text = NULL;

@@ -44,9 +44,11 @@ typedef const char *(*sl_defn_rewrite_fn)(const char *text, sl_arena_t *mem);
 /* flags: SL_DEFN_TRAIT lets the mapping form also carry `type` (a trait's
  * data type, read by the caller). */
 #define SL_DEFN_TRAIT 1u
+/* Keys Ceilometer does not read (in the mapping form or its plugin) are
+ * warnings through warn (yconf.h). */
 int sl_defn_compile(sl_defn_t *d, const sl_py_t *py, const sl_ynode_t *node, const char *what,
-                    sl_arena_t *mem, unsigned flags, sl_defn_rewrite_fn rewrite, char *err,
-                    size_t errlen);
+                    sl_arena_t *mem, unsigned flags, sl_defn_rewrite_fn rewrite,
+                    sl_ywarn_t *warn, char *err, size_t errlen);
 /* A JSONPath given as text (Ceilometer's built-in fields). */
 int sl_defn_compile_text(sl_defn_t *d, const char *text, sl_arena_t *mem, char *err,
                          size_t errlen);

@@ -185,11 +185,19 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
     if ((st = s_field(out, "event_type", &out->event_type, err, errlen)) != SL_ENV_OK ||
         (st = s_field(out, "priority", &prio, err, errlen)) != SL_ENV_OK)
         return st;
+    /* oslo's dispatcher reads payload and message_id with dict.get():
+     * absent, they are None, and Ceilometer converts on (a null payload,
+     * `message_id: null`) */
     out->payload = sl_json_get(root, "payload");
-    if (!out->payload)
-        return s_fail(out, SL_ENV_ERR_missing_field, err, errlen, "no payload");
-    if ((st = s_field(out, "message_id", &out->message_id, err, errlen)) != SL_ENV_OK ||
-        (st = s_field(out, "timestamp", &out->timestamp, err, errlen)) != SL_ENV_OK)
+    if (!out->payload) {
+        out->payload = sl_arena_alloc(&out->mem, sizeof *out->payload);
+        memset(out->payload, 0, sizeof *out->payload);
+        out->payload->type = yajl_t_null;
+    }
+    if (sl_json_get(root, "message_id") &&
+        (st = s_field(out, "message_id", &out->message_id, err, errlen)) != SL_ENV_OK)
+        return st;
+    if ((st = s_field(out, "timestamp", &out->timestamp, err, errlen)) != SL_ENV_OK)
         return st;
     out->publisher_id = sl_json_str(sl_json_get(root, "publisher_id"));
 

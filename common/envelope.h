@@ -6,6 +6,10 @@
  * priority (audit, debug, info, warn, warning, error, critical, sample;
  * case-insensitive) and the required fields. Any process.
  *
+ * `payload` and `message_id` may be absent, as oslo's dispatcher reads them
+ * with dict.get(): the payload is then a null value and message_id NULL
+ * (Ceilometer publishes `message_id: null`).
+ *
  * The decoded notification owns its yajl trees (built in its own arena,
  * `mem`: never yajl_tree_free() them); sl_notification_clear() frees them.
  * All `const char *` fields borrow from those trees. Objects follow Python's
@@ -33,7 +37,7 @@
     X(malformed_json,   "input is not valid JSON") \
     X(not_object,       "JSON is not an object") \
     X(bad_envelope,     "oslo v2 envelope without a valid oslo.message string") \
-    X(missing_field,    "a required field (event_type, priority, payload, message_id, timestamp) is missing or has the wrong type") \
+    X(missing_field,    "a required field (event_type, priority, timestamp) is missing, or a field has the wrong type") \
     X(bad_priority,     "priority is not one oslo.messaging knows") \
     X(oversized,        "message larger than the configured max_message_size") \
     X(bad_utf8,         "a string or key is not valid UTF-8 (Ceilometer cannot decode it either)")
@@ -54,7 +58,7 @@ typedef enum {
 typedef struct {
     yajl_val      root;         /* the message object (inner one for v2) */
     yajl_val      outer;        /* v2 envelope tree, else NULL */
-    const char   *message_id;
+    const char   *message_id;   /* NULL if absent */
     const char   *event_type;
     const char   *publisher_id; /* NULL if absent */
     const char   *timestamp;

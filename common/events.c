@@ -62,6 +62,7 @@ static const struct {
 
 typedef struct {
     sl_events_t *e;
+    sl_ywarn_t  *warn;
     char        *err;
     size_t       errlen;
 } s_load_t;
@@ -159,9 +160,11 @@ s_compile_def(s_load_t *ld, const sl_ynode_t *cfg, s_def_t *d)
         return sl_yerr(cfg, ld->err, ld->errlen, "an event definition must be a mapping with "
                        "event_type and traits");
     for (size_t i = 0; i < cfg->n; i++)
-        if (strcmp(cfg->keys[i], "event_type") != 0 && strcmp(cfg->keys[i], "traits") != 0)
-            return sl_yerr(cfg->items[i], ld->err, ld->errlen, "unknown key '%s' (expected "
-                           "event_type, traits)", cfg->keys[i]);
+        if (strcmp(cfg->keys[i], "event_type") != 0 && strcmp(cfg->keys[i], "traits") != 0 &&
+            sl_ywarn_at(ld->warn, e->file, cfg->key_lines[i], ld->err, ld->errlen,
+                        "event definition: ignored key '%s' (Ceilometer reads only event_type "
+                        "and traits)", cfg->keys[i]) < 0)
+            return -1;
     const sl_ynode_t *et = sl_ynode_get(cfg, "event_type"), *traits = sl_ynode_get(cfg, "traits");
     if (!et)
         return sl_yerr(cfg, ld->err, ld->errlen, "required field event_type not specified");
@@ -197,14 +200,15 @@ s_compile_def(s_load_t *ld, const sl_ynode_t *cfg, s_def_t *d)
         s_trait_def_t *t = s_trait_slot(d, name, cap);
         t->type = type;
         if (sl_defn_compile(&t->defn, e->py, tc, what, &e->arena, SL_DEFN_TRAIT, NULL,
-                            ld->err, ld->errlen) < 0)
+                            ld->warn, ld->err, ld->errlen) < 0)
             return -1;
     }
     return 0;
 }
 
 sl_events_t *
-sl_events_parse(const char *buf, size_t len, const char *name, char *err, size_t errlen)
+sl_events_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn, char *err,
+                size_t errlen)
 {
     sl_ydoc_t *doc = sl_ydoc_parse(buf, len, name, err, errlen);
     if (!doc)
@@ -212,7 +216,7 @@ sl_events_parse(const char *buf, size_t len, const char *name, char *err, size_t
     sl_events_t *e = sl_xcalloc(1, sizeof *e);
     e->file = sl_xstrdup(doc->file);
     sl_arena_init(&e->arena, 16 * 1024);
-    s_load_t ld = { .e = e, .err = err, .errlen = errlen };
+    s_load_t ld = { .e = e, .warn = warn, .err = err, .errlen = errlen };
     int rc = -1;
     e->py = sl_py_new();
     if (!e->py) {
@@ -262,13 +266,13 @@ out:
 }
 
 sl_events_t *
-sl_events_load(const char *path, char *err, size_t errlen)
+sl_events_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen)
 {
     size_t len;
     char *buf = sl_ydoc_read(path, &len, err, errlen);
     if (!buf)
         return NULL;
-    sl_events_t *e = sl_events_parse(buf, len, path, err, errlen);
+    sl_events_t *e = sl_events_parse(buf, len, path, warn, err, errlen);
     free(buf);
     return e;
 }

@@ -35,6 +35,7 @@
 #include <yajl/yajl_tree.h>
 #include "common/arena.h"
 #include "common/envelope.h"
+#include "common/yconf.h"
 
 typedef struct sl_events sl_events_t;
 
@@ -68,9 +69,11 @@ typedef struct {
     uint64_t other_priority;    /* priority is neither info nor error */
 } sl_event_stats_t;
 
-/* NULL on error with "file:line: message" in err. */
-sl_events_t *sl_events_load(const char *path, char *err, size_t errlen);
-sl_events_t *sl_events_parse(const char *buf, size_t len, const char *name,
+/* NULL on error with "file:line: message" in err. Ceilometer refuses to
+ * start on a definition it cannot build, so sluice does too; keys it does
+ * not read are warnings through warn (yconf.h; errors in strict mode). */
+sl_events_t *sl_events_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen);
+sl_events_t *sl_events_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn,
                              char *err, size_t errlen);
 void sl_events_destroy(sl_events_t **e_p);
 /* Number of definitions, the added catch-all included. */

@@ -12,7 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_DEPTH 100
+/* Nesting levels the parser recurses through (parentheses, unary
+ * operators, `not`, `**`, conditionals) and levels of the compiled tree
+ * that evaluation recurses through: one limit for both. */
+#define S_MAX_DEPTH SL_EXPR_MAX_DEPTH
+#define S_TOO_DEEP "expression nested too deeply: more than %d levels (the limit): simplify it"
 
 typedef enum {
     N_CONST, N_NAME, N_ATTR, N_INDEX, N_UNARY, N_BIN, N_AND, N_OR, N_NOT, N_COND, N_CMP,
@@ -1492,7 +1496,10 @@ s_power(s_parser_t *ps)
         return left;
     if (s_next(ps) < 0)
         return -1;
+    if (++ps->depth > S_MAX_DEPTH)
+        return s_perr(ps, S_TOO_DEEP, S_MAX_DEPTH);
     int right = s_factor(ps);       /* right-associative; 2 ** -1 is allowed */
+    ps->depth--;
     if (right < 0)
         return -1;
     int n = s_node(ps, N_BIN);
@@ -1508,7 +1515,7 @@ s_factor(s_parser_t *ps)
     if (s_tok_is(ps, T_OP, "-") || s_tok_is(ps, T_OP, "+")) {
         s_op_t op = ps->tok[0] == '-' ? OP_NEG : OP_POS;
         if (++ps->depth > S_MAX_DEPTH)
-            return s_perr(ps, "expression nested too deeply");
+            return s_perr(ps, S_TOO_DEEP, S_MAX_DEPTH);
         if (s_next(ps) < 0)
             return -1;
         int a = s_factor(ps);
@@ -1602,7 +1609,7 @@ s_not_test(s_parser_t *ps)
 {
     if (s_tok_is(ps, T_NAME, "not")) {
         if (++ps->depth > S_MAX_DEPTH)
-            return s_perr(ps, "expression nested too deeply");
+            return s_perr(ps, S_TOO_DEEP, S_MAX_DEPTH);
         if (s_next(ps) < 0)
             return -1;
         int a = s_not_test(ps);
@@ -1640,7 +1647,7 @@ static int
 s_test(s_parser_t *ps)
 {
     if (++ps->depth > S_MAX_DEPTH)
-        return s_perr(ps, "expression nested too deeply");
+        return s_perr(ps, S_TOO_DEEP, S_MAX_DEPTH);
     if (s_tok_is(ps, T_NAME, "lambda"))
         return s_perr(ps, "lambda is not supported");
     int body = s_bool_level(ps, 1);
@@ -1669,6 +1676,27 @@ s_test(s_parser_t *ps)
     return body;
 }
 
+/* Height of the tree under root: chains the parser builds in a loop
+ * (`a + b + ...`, `a.b.c...`, `a < b < ...`) nest without recursing in the
+ * parser, but evaluation recurses once per level. Children are created
+ * before their parents, so one pass in index order is enough. */
+static int
+s_height(const sl_expr_t *e)
+{
+    int *h = sl_xcalloc(e->n_nodes + 1, sizeof *h);
+    for (size_t i = 0; i < e->n_nodes; i++) {
+        const s_node_t *n = &e->nodes[i];
+        int kids[3] = { n->a, n->b, n->c }, m = 0;
+        for (int k = 0; k < 3 && n->type != N_CONST; k++)
+            if (kids[k] >= 0 && (size_t) kids[k] < i && h[kids[k]] > m)
+                m = h[kids[k]];
+        h[i] = m + 1;
+    }
+    int root = e->root >= 0 ? h[e->root] : 0;
+    free(h);
+    return root;
+}
+
 sl_expr_t *
 sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *err,
                 size_t errlen)
@@ -1685,8 +1713,9 @@ sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *
     e->vars_mode = vars != NULL;
     s_parser_t ps = { .e = e, .src = e->text, .p = e->text, .vars = vars, .n_vars = n_vars,
                       .err = err, .errlen = errlen };
-    if (strlen(text) > 65536) {
-        sl_errf(err, errlen, "expression longer than 64 KiB");
+    if (strlen(text) > SL_EXPR_MAX_TEXT) {
+        sl_errf(err, errlen, "expression longer than %d KiB (the limit): shorten it",
+                SL_EXPR_MAX_TEXT / 1024);
         sl_expr_destroy(&e);
         return NULL;
     }
@@ -1698,6 +1727,11 @@ sl_expr_compile(const char *text, const char *const *vars, size_t n_vars, char *
     if (ps.failed || e->root < 0) {
         if (err && errlen && !err[0])
             sl_errf(err, errlen, "syntax error");
+        sl_expr_destroy(&e);
+        return NULL;
+    }
+    if (s_height(e) > S_MAX_DEPTH) {
+        sl_errf(err, errlen, S_TOO_DEEP, S_MAX_DEPTH);
         sl_expr_destroy(&e);
         return NULL;
     }

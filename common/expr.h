@@ -57,6 +57,12 @@ typedef struct {
 
 typedef struct sl_expr sl_expr_t;
 
+/* Longest text, and deepest nesting (parentheses and operators, and levels
+ * of the compiled tree, which evaluation recurses through) of an
+ * expression; more is a compile error. */
+#define SL_EXPR_MAX_TEXT  65536
+#define SL_EXPR_MAX_DEPTH 256
+
 /* Compiles text. vars NULL: names are sample fields (sl_expr_env_t.sample);
  * else names are the n_vars variables (env.vars[i] binds vars[i]) and any
  * other name is empty. Constant sub-expressions are folded; one that can

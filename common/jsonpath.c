@@ -48,6 +48,7 @@ typedef struct {
 
 struct s_node {
     s_kind_t    kind;
+    int         height;         /* levels of nodes below and including this one */
     s_node_t   *left, *right;
     /* N_FIELDS */
     size_t      n_fields;
@@ -107,6 +108,7 @@ typedef struct {
 
 typedef struct {
     const char *src, *p;
+    const char *shown;          /* src for messages, shortened if long */
     sl_arena_t *mem;
     char       *err;
     size_t      errlen;
@@ -142,13 +144,13 @@ s_lex_quoted(s_lex_t *lx, char quote, char **out)
     for (;;) {
         if (!*q)
             return sl_errf(lx->err, lx->errlen, "JSONPath '%s': unexpected end in a quoted "
-                          "name or operator", lx->src);
+                          "name or operator", lx->shown);
         if (*q == quote)
             break;
         if (*q == '\\') {
             if (!q[1] || q[1] == '\n')
                 return sl_errf(lx->err, lx->errlen, "JSONPath '%s': bad escape at column %d",
-                              lx->src, (int) (q - lx->src) + 1);
+                              lx->shown, (int) (q - lx->src) + 1);
             q++;
         }
         s[n++] = *q++;
@@ -273,11 +275,17 @@ s_lex(s_lex_t *lx, s_token_t *t)
             }
         }
         return sl_errf(lx->err, lx->errlen, "JSONPath '%s': unexpected character '%c' at "
-                      "column %d", lx->src, *p, (int) (p - lx->src) + 1);
+                      "column %d", lx->shown, *p, (int) (p - lx->src) + 1);
     }
 }
 
 /* ---- parser: PLY's LR driver over the generated tables ----------------- */
+
+/* The driver keeps its stack on the heap and never recurses. Tokens
+ * waiting on it are bounded by SL_JSONPATH_MAX_DEPTH; this bounds the
+ * whole stack as a safety net (no path within the depth needs it). */
+#define S_MAX_STACK (4 * SL_JSONPATH_MAX_DEPTH)
+#define S_SHOWN_MAX 60
 
 typedef enum { V_NONE, V_TOKEN, V_NODE, V_STRS, V_EXPRS, V_EXPR, V_SORTS, V_CHAR } s_vkind_t;
 
@@ -294,6 +302,8 @@ typedef struct {
 
 typedef struct {
     sl_jsonpath_t *jp;
+    const char    *shown;       /* jp->text for messages, shortened if long */
+    size_t         n_nodes;
     char          *err;
     size_t         errlen;
 } s_parse_t;
@@ -304,6 +314,32 @@ s_new(s_parse_t *ps, s_kind_t kind)
     s_node_t *n = sl_arena_alloc(&ps->jp->mem, sizeof *n);
     memset(n, 0, sizeof *n);
     n->kind = kind;
+    n->height = 1;
+    ps->n_nodes++;
+    return n;
+}
+
+static int
+s_height(const s_node_t *n)
+{
+    return n ? n->height : 0;
+}
+
+/* Sets n->height from its children, which are complete: called once a
+ * node's children are attached, so the height is known without walking
+ * the tree (it is what evaluation's recursion will need). */
+static s_node_t *
+s_measure(s_node_t *n)
+{
+    int h = s_height(n->left);
+    h = s_height(n->right) > h ? s_height(n->right) : h;
+    h = s_height(n->a.path) > h ? s_height(n->a.path) : h;
+    h = s_height(n->b.path) > h ? s_height(n->b.path) : h;
+    for (size_t i = 0; i < n->n_exprs; i++)
+        h = s_height(n->exprs[i]->target) > h ? s_height(n->exprs[i]->target) : h;
+    for (size_t i = 0; i < n->n_sorts; i++)
+        h = s_height(n->sorts[i].field) > h ? s_height(n->sorts[i].field) : h;
+    n->height = h + 1;
     return n;
 }
 
@@ -313,7 +349,7 @@ s_new2(s_parse_t *ps, s_kind_t kind, s_node_t *l, s_node_t *r)
     s_node_t *n = s_new(ps, kind);
     n->left = l;
     n->right = r;
-    return n;
+    return s_measure(n);
 }
 
 static s_node_t *
@@ -409,7 +445,7 @@ s_named_sub(s_parse_t *ps, const char *m, s_node_t *n)
     char rerr[256];
     n->re = sl_py_re_compile(expr, 0, rerr, sizeof rerr);
     if (!n->re)
-        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': `sub`: %s", ps->jp->text, rerr);
+        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': `sub`: %s", ps->shown, rerr);
     s_keep_regex(ps, n->re);
     n->repl = repl;
     return 0;
@@ -427,7 +463,7 @@ s_named_operator(s_parse_t *ps, const char *m)
         n = s_new(ps, N_SPLIT);
         if (s_named_split(ps, m, n) < 0) {
             sl_errf(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
-                   "`split(c, segment, max_split)`)", ps->jp->text, m);
+                   "`split(c, segment, max_split)`)", ps->shown, m);
             return NULL;
         }
         return n;
@@ -440,7 +476,7 @@ s_named_operator(s_parse_t *ps, const char *m)
         if (s_named_sub(ps, m, n) < 0) {
             if (!e || !e[0])
                 sl_errf(ps->err, ps->errlen, "JSONPath '%s': `%s` is not valid (expected "
-                       "`sub(/regex/, repl)`)", ps->jp->text, m);
+                       "`sub(/regex/, repl)`)", ps->shown, m);
             return NULL;
         }
         return n;
@@ -449,7 +485,7 @@ s_named_operator(s_parse_t *ps, const char *m)
         return s_new(ps, N_THIS);
     if (strcmp(m, "parent") == 0)
         return s_new(ps, N_PARENT);
-    sl_errf(ps->err, ps->errlen, "JSONPath '%s': unknown named operator `%s`", ps->jp->text, m);
+    sl_errf(ps->err, ps->errlen, "JSONPath '%s': unknown named operator `%s`", ps->shown, m);
     return NULL;
 }
 
@@ -509,8 +545,8 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         s_node_t *n = s_new(ps, N_OPERATION);
         n->op = p[2].t.c;
         if (s_operand(ps, &p[1], &n->a) < 0 || s_operand(ps, &p[3], &n->b) < 0)
-            return sl_errf(ps->err, ps->errlen, "JSONPath '%s': bad operand", ps->jp->text);
-        out->node = n;
+            return sl_errf(ps->err, ps->errlen, "JSONPath '%s': bad operand", ps->shown);
+        out->node = s_measure(n);
         return 0;
     }
     case A_jsonpath_fields:
@@ -602,7 +638,7 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         s_node_t *f = s_new(ps, N_FILTER);
         f->exprs = p[2].exprs;
         f->n_exprs = p[2].n;
-        out->node = f;
+        out->node = s_measure(f);
         return 0;
     }
     case A_fields_id:
@@ -659,7 +695,7 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         s_node_t *s = s_new(ps, N_SORTED);
         s->sorts = p[3].sorts;
         s->n_sorts = p[3].n;
-        out->node = s_new2(ps, N_CHILD, p[1].node, s);
+        out->node = s_new2(ps, N_CHILD, p[1].node, s_measure(s));
         return 0;
     }
     case A_maybe_int:
@@ -672,7 +708,7 @@ s_reduce(s_parse_t *ps, int rule, s_sv_t *p, s_sv_t *out)
         out->kind = V_NONE;
         return 0;
     default:
-        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
+        return sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->shown);
     }
 }
 
@@ -693,10 +729,18 @@ s_tok_name(int tok)
     return tok >= 0 && tok < T__COUNT && names[tok] ? names[tok] : "?";
 }
 
+static void
+s_too_deep(s_parse_t *ps, const s_lex_t *lx)
+{
+    sl_errf(ps->err, ps->errlen, "JSONPath '%s': nested more than %d levels deep at column %d, "
+            "the limit for one path: simplify the path", ps->shown, SL_JSONPATH_MAX_DEPTH,
+            (int) (lx->p - lx->src));
+}
+
 static int
 s_parse(s_parse_t *ps)
 {
-    s_lex_t lx = { .src = ps->jp->text, .p = ps->jp->text, .mem = &ps->jp->mem,
+    s_lex_t lx = { .src = ps->jp->text, .p = ps->jp->text, .shown = ps->shown, .mem = &ps->jp->mem,
                    .err = ps->err, .errlen = ps->errlen };
     size_t cap = 64, top = 0;
     int *states = sl_xmalloc(cap * sizeof *states);
@@ -704,7 +748,7 @@ s_parse(s_parse_t *ps)
     states[0] = 0;
     memset(&vals[0], 0, sizeof vals[0]);
     s_token_t look;
-    int have = 0, rc = -1;
+    int have = 0, rc = -1, pending = 0;
     for (;;) {
         int st = states[top], act;
         if (s_defaulted[st]) {
@@ -724,10 +768,24 @@ s_parse(s_parse_t *ps)
         }
         if (act == 0) {
             sl_errf(ps->err, ps->errlen, "JSONPath '%s': syntax error at %s (column %d)",
-                   ps->jp->text, s_tok_name(look.tok), (int) (lx.p - lx.src));
+                   ps->shown, s_tok_name(look.tok), (int) (lx.p - lx.src));
             goto out;
         }
         if (act > 0) {
+            /* Each token waiting on the stack when another arrives (an
+             * operator whose right side is still to come, an open
+             * parenthesis or bracket) is a level of nesting: a
+             * right-associative chain is all tokens until its last term. */
+            if (pending++ > SL_JSONPATH_MAX_DEPTH) {
+                s_too_deep(ps, &lx);
+                goto out;
+            }
+            if (top + 1 > S_MAX_STACK) {
+                sl_errf(ps->err, ps->errlen, "JSONPath '%s': too complex at column %d (more "
+                        "than %d symbols pending): simplify the path", ps->shown,
+                        (int) (lx.p - lx.src), S_MAX_STACK);
+                goto out;
+            }
             if (top + 1 == cap) {
                 cap *= 2;
                 states = sl_xrealloc(states, cap * sizeof *states);
@@ -746,10 +804,25 @@ s_parse(s_parse_t *ps)
         /* p[0] unused, p[1..len] the symbols */
         if (s_reduce(ps, rule, &vals[top - (size_t) len], &res) < 0)
             goto out;
+        /* Checked as the tree grows, so that the compiler stops at the
+         * limit and evaluation never recurses deeper than it. */
+        if (res.kind == V_NODE && s_height(res.node) > SL_JSONPATH_MAX_DEPTH) {
+            s_too_deep(ps, &lx);
+            goto out;
+        }
+        for (int i = 1; i <= len; i++)
+            pending -= vals[top - (size_t) len + (size_t) i].kind == V_TOKEN;
+        pending += res.kind == V_TOKEN;
+        if (ps->n_nodes > SL_JSONPATH_MAX_NODES) {
+            sl_errf(ps->err, ps->errlen, "JSONPath '%s': more than %d terms (names, operators, "
+                    "filters, ...) at column %d, the limit for one path: simplify the path",
+                    ps->shown, SL_JSONPATH_MAX_NODES, (int) (lx.p - lx.src));
+            goto out;
+        }
         top -= (size_t) len;
         int g = s_goto[states[top]][s_prods[rule].lhs];
         if (g < 0) {
-            sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->jp->text);
+            sl_errf(ps->err, ps->errlen, "JSONPath '%s': internal parser error", ps->shown);
             goto out;
         }
         if (top + 1 == cap) {
@@ -768,30 +841,37 @@ out:
 }
 
 /* `$.a.b`, `a.b`, `$`: Child chains of one-name Fields from Root or the
- * document itself. */
+ * document itself. Counts the names into *count and, when
+ * jp->simple_names is set, fills it in order. Walks the chain's left spine
+ * in a loop (the compiler does not recurse). */
+static int
+s_single_name(const s_node_t *n)
+{
+    return n->kind == N_FIELDS && n->n_fields == 1 && !n->all_fields;
+}
+
 static int
 s_simple(sl_jsonpath_t *jp, const s_node_t *n, size_t *count)
 {
-    if (n->kind == N_ROOT) {
-        jp->simple_rooted = 1;
-        return 1;
-    }
-    if (n->kind == N_FIELDS) {
-        if (n->n_fields != 1 || n->all_fields)
+    size_t k = 0;
+    const s_node_t *c = n;
+    for (; c->kind == N_CHILD; c = c->left, k++)
+        if (!s_single_name(c->right))
             return 0;
-        if (jp->simple_names)
-            jp->simple_names[(*count)] = n->fields[0];
-        (*count)++;
-        return 1;
+    if (c->kind == N_ROOT)
+        jp->simple_rooted = 1;
+    else if (s_single_name(c))
+        k++;
+    else
+        return 0;
+    if (jp->simple_names) {
+        size_t i = k;
+        for (c = n; c->kind == N_CHILD; c = c->left)
+            jp->simple_names[--i] = c->right->fields[0];
+        if (c->kind == N_FIELDS)
+            jp->simple_names[--i] = c->fields[0];
     }
-    if (n->kind != N_CHILD || n->right->kind != N_FIELDS || n->right->n_fields != 1 ||
-        n->right->all_fields)
-        return 0;
-    if (!s_simple(jp, n->left, count))
-        return 0;
-    if (jp->simple_names)
-        jp->simple_names[*count] = n->right->fields[0];
-    (*count)++;
+    *count += k;
     return 1;
 }
 
@@ -807,10 +887,15 @@ sl_jsonpath_compile(const char *expr, char *err, size_t errlen)
     sl_jsonpath_t *jp = sl_xcalloc(1, sizeof *jp);
     sl_arena_init(&jp->mem, 1024);
     jp->text = sl_arena_strdup(&jp->mem, expr);
-    s_parse_t ps = { .jp = jp, .err = err, .errlen = errlen };
+    /* Messages quote the path; a long one by its start only, so that the
+     * reason still fits the caller's buffer. */
+    const char *shown = jp->text;
+    if (strlen(expr) > S_SHOWN_MAX)
+        shown = sl_arena_printf(&jp->mem, "%.*s...", S_SHOWN_MAX - 3, expr);
+    s_parse_t ps = { .jp = jp, .shown = shown, .err = err, .errlen = errlen };
     if (s_parse(&ps) < 0 || !jp->root) {
         if (err && errlen && !err[0])
-            sl_errf(err, errlen, "JSONPath '%s': syntax error", expr);
+            sl_errf(err, errlen, "JSONPath '%s': syntax error", shown);
         sl_jsonpath_destroy(&jp);
         return NULL;
     }

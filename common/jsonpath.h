@@ -32,7 +32,16 @@ typedef struct sl_jsonpath_match {
     const char *path;           /* str() of the last step: "payload", "[0]" */
 } sl_jsonpath_match_t;
 
-/* NULL on a syntax error, with a message (no file:line; the caller adds it). */
+/* Limits of one compiled path. Evaluation recurses once per level of the
+ * parsed tree, so a deeper path is refused when it is compiled rather than
+ * overflowing a worker's stack at run time; the term count bounds the
+ * work and memory of each evaluation. Ceilometer's stock meters.yaml and
+ * event_definitions.yaml need at most 7 levels and 19 terms. */
+#define SL_JSONPATH_MAX_DEPTH 256
+#define SL_JSONPATH_MAX_NODES 1000
+
+/* NULL on a syntax error or a path over the limits, with a message (no
+ * file:line; the caller adds it) that quotes a long path by its start. */
 sl_jsonpath_t *sl_jsonpath_compile(const char *expr, char *err, size_t errlen);
 void sl_jsonpath_destroy(sl_jsonpath_t **path_p);
 const char *sl_jsonpath_text(const sl_jsonpath_t *path);

@@ -90,9 +90,11 @@ static const char *s_allowed_keys[] = {
 
 typedef struct {
     sl_meters_t *m;
+    sl_ywarn_t  *warn;
     char        *err;
     size_t       errlen;
     const char  *meter;         /* name of the definition being compiled */
+    int          fatal;         /* the error is one Ceilometer fails on, not skips */
 } s_load_t;
 
 static int
@@ -222,7 +224,7 @@ s_field(s_load_t *ld, const sl_ynode_t *node, const char *what, sl_defn_t *f)
     char full[400];
     snprintf(full, sizeof full, "meter '%s': %s", ld->meter ? ld->meter : "?", what);
     return sl_defn_compile(f, ld->m->py, node, full, &ld->m->arena, 0, s_concat_hack,
-                           ld->err, ld->errlen);
+                           ld->warn, ld->err, ld->errlen);
 }
 
 static void
@@ -236,6 +238,30 @@ s_def_free(s_def_t *d)
     sl_defn_free(&d->user_meta);
 }
 
+/* A definition Ceilometer would skip: the error in ld->err becomes the
+ * warning "skipped meter definition"; 0, or -1 in strict mode. */
+static int
+s_skip_def(s_load_t *ld, const sl_ynode_t *cfg)
+{
+    /* the reason without its "file:line: " prefix, whose line we keep */
+    const char *why = ld->err;
+    int line = cfg->line;
+    size_t fl = strlen(ld->m->file);
+    if (strncmp(why, ld->m->file, fl) == 0 && why[fl] == ':') {
+        char *end;
+        long l = strtol(why + fl + 1, &end, 10);
+        if (end[0] == ':' && end[1] == ' ') {
+            line = (int) l;
+            why = end + 2;
+        }
+    }
+    char reason[768];
+    snprintf(reason, sizeof reason, "%s", why);
+    return sl_ywarn_at(ld->warn, ld->m->file, line, ld->err, ld->errlen, "skipped meter "
+                       "definition: %s (Ceilometer logs this and serves the other definitions)",
+                       reason);
+}
+
 /* MeterDefinition.__init__ */
 static int
 s_compile_def(s_load_t *ld, const sl_ynode_t *cfg, s_def_t *d)
@@ -247,10 +273,12 @@ s_compile_def(s_load_t *ld, const sl_ynode_t *cfg, s_def_t *d)
         int ok = 0;
         for (const char **k = s_allowed_keys; *k && !ok; k++)
             ok = strcmp(*k, cfg->keys[i]) == 0;
-        if (!ok)
-            return s_lerr(ld, cfg->items[i], "unknown key '%s' (Ceilometer would ignore it; "
-                          "sluice refuses it so that a typo is not silently dropped)",
-                          cfg->keys[i]);
+        if (!ok && sl_ywarn_at(ld->warn, m->file, cfg->key_lines[i], ld->err, ld->errlen,
+                               "meter '%s': ignored key '%s' (Ceilometer does not read it)",
+                               ld->meter, cfg->keys[i]) < 0) {
+            ld->fatal = 1;
+            return -1;
+        }
     }
     static const char *required[] = { "name", "type", "event_type", "unit", "volume",
                                       "resource_id" };
@@ -262,8 +290,12 @@ s_compile_def(s_load_t *ld, const sl_ynode_t *cfg, s_def_t *d)
     }
     if (missing[0])
         return s_lerr(ld, cfg, "required field(s) %s not specified", missing);
-    if (s_compile_event_types(ld, sl_ynode_get(cfg, "event_type"), d) < 0)
+    /* re.compile() raises re.error, which Ceilometer does not catch: it
+     * fails to start, and so does sluice */
+    if (s_compile_event_types(ld, sl_ynode_get(cfg, "event_type"), d) < 0) {
+        ld->fatal = 1;
         return -1;
+    }
 
     /* lookup: a name or a list of names */
     const sl_ynode_t *lk = sl_ynode_get(cfg, "lookup");
@@ -371,7 +403,8 @@ s_assign_meta_groups(sl_meters_t *m)
 }
 
 sl_meters_t *
-sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t errlen)
+sl_meters_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn, char *err,
+                size_t errlen)
 {
     sl_ydoc_t *doc = sl_ydoc_parse(buf, len, name, err, errlen);
     if (!doc)
@@ -381,7 +414,7 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
     m->id = atomic_fetch_add(&s_next_id, 1);
     m->file = sl_xstrdup(doc->file);
     sl_arena_init(&m->arena, 16 * 1024);
-    s_load_t ld = { .m = m, .err = err, .errlen = errlen };
+    s_load_t ld = { .m = m, .warn = warn, .err = err, .errlen = errlen };
     int rc = -1;
     char **names = NULL;
     s_def_t *tmp = NULL;
@@ -406,13 +439,11 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
                    "expected a mapping with a `metric:` list");
         goto out;
     }
-    for (size_t i = 0; i < root->n; i++) {
-        if (strcmp(root->keys[i], "metric") != 0) {
-            sl_yerr_at(m->file, root->key_lines[i], err, errlen,
-                       "unknown top-level key '%s' (expected metric)", root->keys[i]);
+    for (size_t i = 0; i < root->n; i++)
+        if (strcmp(root->keys[i], "metric") != 0 &&
+            sl_ywarn_at(warn, m->file, root->key_lines[i], err, errlen, "ignored top-level key "
+                        "'%s' (Ceilometer reads only metric)", root->keys[i]) < 0)
             goto out;
-        }
-    }
     const sl_ynode_t *metric = sl_ynode_get(root, "metric");
     if (!metric || metric->kind != SL_Y_SEQ) {
         sl_yerr(metric ? metric : root, err, errlen,
@@ -434,22 +465,37 @@ sl_meters_parse(const char *buf, size_t len, const char *name, char *err, size_t
         names[i] = nm && nm->kind == SL_Y_SCALAR ? (char *) nm->value : NULL;
     }
     tmp = sl_xcalloc(n ? n : 1, sizeof *tmp);
+    char **loaded = sl_xcalloc(n ? n : 1, sizeof *loaded);
+    size_t n_loaded = 0;
     for (size_t i = n; i-- > 0;) {
         const sl_ynode_t *cfg = metric->items[i];
+        /* `if meter_cfg.get('name') in definitions`: only a later
+         * definition that loaded shadows this one */
         int shadowed = 0;
-        for (size_t j = i + 1; j < n && !shadowed; j++)
-            shadowed = names[i] && names[j] && strcmp(names[i], names[j]) == 0;
+        for (size_t j = 0; j < n_loaded && !shadowed; j++)
+            shadowed = names[i] && strcmp(names[i], loaded[j]) == 0;
         if (shadowed) {
             sl_warn("%s:%d: skipping duplicate meter definition '%s' (a later one wins, "
                     "as in Ceilometer)", m->file, cfg->line, names[i]);
             continue;
         }
         ld.meter = names[i] ? names[i] : "?";
-        int crc = s_compile_def(&ld, cfg, &tmp[n_tmp]);
-        n_tmp++;
-        if (crc < 0)
+        ld.fatal = 0;
+        if (s_compile_def(&ld, cfg, &tmp[n_tmp]) == 0) {
+            if (names[i])
+                loaded[n_loaded++] = names[i];
+            n_tmp++;
+            continue;
+        }
+        /* Ceilometer logs a DefinitionException and loads the others */
+        s_def_free(&tmp[n_tmp]);
+        memset(&tmp[n_tmp], 0, sizeof tmp[n_tmp]);
+        if (ld.fatal || s_skip_def(&ld, cfg) < 0) {
+            free(loaded);
             goto out;
+        }
     }
+    free(loaded);
     m->defs = tmp;
     m->n_defs = n_tmp;
     tmp = NULL;
@@ -469,13 +515,13 @@ out:
 }
 
 sl_meters_t *
-sl_meters_load(const char *path, char *err, size_t errlen)
+sl_meters_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen)
 {
     size_t len;
     char *buf = sl_ydoc_read(path, &len, err, errlen);
     if (!buf)
         return NULL;
-    sl_meters_t *m = sl_meters_parse(buf, len, path, err, errlen);
+    sl_meters_t *m = sl_meters_parse(buf, len, path, warn, err, errlen);
     free(buf);
     return m;
 }

@@ -45,6 +45,7 @@
 #include "common/arena.h"
 #include "common/envelope.h"
 #include "common/sample.h"
+#include "common/yconf.h"
 #include <yajl/yajl_tree.h>
 
 typedef struct sl_meters sl_meters_t;
@@ -58,9 +59,14 @@ typedef struct {
     uint64_t other_priority;   /* notifications whose priority yields no samples */
 } sl_convert_stats_t;
 
-/* NULL on error with "file:line: message" in err. */
-sl_meters_t *sl_meters_load(const char *path, char *err, size_t errlen);
-sl_meters_t *sl_meters_parse(const char *buf, size_t len, const char *name,
+/* NULL on error with "file:line: message" in err. As in Ceilometer, a
+ * definition that cannot be built (a required field missing, an invalid
+ * type, a bad JSONPath or plugin) is skipped and the others are served,
+ * and keys Ceilometer does not read are ignored: each is a warning
+ * through warn (yconf.h; an error in strict mode). An event_type that is
+ * not a valid regular expression stays an error (Ceilometer fails). */
+sl_meters_t *sl_meters_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen);
+sl_meters_t *sl_meters_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn,
                              char *err, size_t errlen);
 void sl_meters_destroy(sl_meters_t **m_p);
 size_t sl_meters_count(const sl_meters_t *m);

@@ -1,9 +1,9 @@
 /* pipeline — Ceilometer's pipeline.yaml: validation, meter selection, routing.
  *
  * Validation follows ceilometer/pipeline/base.py and agent.py (Rocky/Zed),
- * with their messages, plus two rules of ours: unknown keys are errors (a
- * typo such as `publisher:` must not silently drop a setting), and every
- * error carries file:line.
+ * with their messages; every error carries file:line. Keys Ceilometer does
+ * not read are warnings (errors in strict mode: a typo such as
+ * `publisher:` then cannot silently drop a setting).
  *
  * Meter patterns are matched as Python's fnmatch.fnmatch on POSIX (where
  * normcase does nothing): translate() semantics, not fnmatch(3)'s. The two
@@ -480,6 +480,7 @@ typedef struct {
     sl_pipeline_t *p;
     sl_arena_t    *arena;
     const char    *kind;        /* "meters" or "events" */
+    sl_ywarn_t    *warn;
     char          *err;
     size_t         errlen;
 } s_loader_t;
@@ -508,7 +509,8 @@ s_err_at(s_loader_t *l, int line, const char *fmt, ...)
     return sl_yerr_at(l->p->doc->file, line, l->err, l->errlen, "%s", msg);
 }
 
-/* Rejects keys of map not in allowed (NULL-terminated). */
+/* Keys of map not in allowed (NULL-terminated): Ceilometer never reads
+ * them, so each is a warning (an error in strict mode). */
 static int
 s_known_keys(s_loader_t *l, const sl_ynode_t *map, const char *const *allowed,
              const char *what, const char *name)
@@ -517,9 +519,10 @@ s_known_keys(s_loader_t *l, const sl_ynode_t *map, const char *const *allowed,
         int ok = 0;
         for (size_t k = 0; allowed[k] && !ok; k++)
             ok = strcmp(map->keys[i], allowed[k]) == 0;
-        if (!ok)
-            return s_err_at(l, map->key_lines[i], "unknown key '%s' in %s '%s'", map->keys[i],
-                            what, name);
+        if (!ok && sl_ywarn_at(l->warn, l->p->doc->file, map->key_lines[i], l->err, l->errlen,
+                               "ignored key '%s' in %s '%s' (Ceilometer does not read it)",
+                               map->keys[i], what, name) < 0)
+            return -1;
     }
     return 0;
 }
@@ -801,14 +804,14 @@ s_load(s_loader_t *l)
 }
 
 static sl_pipeline_t *
-s_build(sl_ydoc_t *doc, const char *kind, char *err, size_t errlen)
+s_build(sl_ydoc_t *doc, const char *kind, sl_ywarn_t *warn, char *err, size_t errlen)
 {
     if (!doc)
         return NULL;
     sl_pipeline_t *p = sl_xcalloc(1, sizeof *p);
     p->doc = doc;
     s_loader_t l = { .p = p, .arena = &doc->arena, .kind = kind ? kind : "meters",
-                     .err = err, .errlen = errlen };
+                     .warn = warn, .err = err, .errlen = errlen };
     if (strcmp(l.kind, "meters") != 0 && strcmp(l.kind, "events") != 0) {
         sl_yerr_at(doc->file, 1, err, errlen, "unknown pipeline kind '%s'", l.kind);
         sl_pipeline_destroy(&p);
@@ -822,16 +825,16 @@ s_build(sl_ydoc_t *doc, const char *kind, char *err, size_t errlen)
 }
 
 sl_pipeline_t *
-sl_pipeline_load(const char *path, const char *kind, char *err, size_t errlen)
+sl_pipeline_load(const char *path, const char *kind, sl_ywarn_t *warn, char *err, size_t errlen)
 {
-    return s_build(sl_ydoc_load(path, err, errlen), kind, err, errlen);
+    return s_build(sl_ydoc_load(path, err, errlen), kind, warn, err, errlen);
 }
 
 sl_pipeline_t *
 sl_pipeline_parse(const char *buf, size_t len, const char *name, const char *kind,
-                  char *err, size_t errlen)
+                  sl_ywarn_t *warn, char *err, size_t errlen)
 {
-    return s_build(sl_ydoc_parse(buf, len, name, err, errlen), kind, err, errlen);
+    return s_build(sl_ydoc_parse(buf, len, name, err, errlen), kind, warn, err, errlen);
 }
 
 void

@@ -69,10 +69,13 @@ typedef struct sl_pipeline {
 } sl_pipeline_t;
 
 /* kind: "meters" for pipeline.yaml, "events" for event_pipeline.yaml (the
- * key holding the patterns). NULL on error with "file:line: message". */
-sl_pipeline_t *sl_pipeline_load(const char *path, const char *kind, char *err, size_t errlen);
+ * key holding the patterns). NULL on error with "file:line: message". Keys
+ * Ceilometer does not read are warnings through warn (yconf.h; errors in
+ * strict mode). */
+sl_pipeline_t *sl_pipeline_load(const char *path, const char *kind, sl_ywarn_t *warn,
+                                char *err, size_t errlen);
 sl_pipeline_t *sl_pipeline_parse(const char *buf, size_t len, const char *name,
-                                 const char *kind, char *err, size_t errlen);
+                                 const char *kind, sl_ywarn_t *warn, char *err, size_t errlen);
 void sl_pipeline_destroy(sl_pipeline_t **p_p);
 
 /* Python's fnmatch.fnmatch(name, pattern) on POSIX: `*`, `?`, `[seq]`,

@@ -92,11 +92,17 @@ sl_shm_create(const char *name, unsigned n_slots, size_t lease_capacity,
 {
     size_t lease_off = (s_header_size(n_slots) + 4095) & ~(size_t) 4095;
     size_t size = lease_off + ((lease_capacity + 4095) & ~(size_t) 4095);
-    shm_unlink(name);   /* a stale region of a crashed supervisor */
-    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0644);
+    /* 0640 (minus the umask): sluice-monitor only reads, so the owner and
+     * the group can watch; nobody else sees pids, counters or sink names,
+     * and only the owner can write (the lease table is in here). */
+    int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0640);
     if (fd < 0) {
-        snprintf(err, errlen, "shm_open(%s): %s (is /dev/shm mounted and writable?)",
-                 name, strerror(errno));
+        if (errno == EEXIST)
+            snprintf(err, errlen, "shm_open(%s): it exists already (a region nobody removed: "
+                     "the caller must remove a stale one first)", name);
+        else
+            snprintf(err, errlen, "shm_open(%s): %s (is /dev/shm mounted and writable?)",
+                     name, strerror(errno));
         return NULL;
     }
     if (ftruncate(fd, (off_t) size) < 0) {

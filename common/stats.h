@@ -31,6 +31,7 @@
     X(drop_bad_priority,   "dropped: unknown priority") \
     X(drop_oversized,      "dropped: larger than max_message_size") \
     X(drop_bad_utf8,       "dropped: a string or key is not valid UTF-8") \
+    X(drop_multipart,      "dropped: a ZeroMQ message of several parts (one notification per message)") \
     X(no_sample_priority,  "decoded notifications whose priority yields no samples (only info and sample do)") \
     X(no_definition,       "notifications no meter definition matched") \
     X(convert_skipped,     "samples a matching definition could not build (missing field, bad volume)") \
@@ -55,7 +56,8 @@
     X(publish_errors,      "samples a publisher failed to publish") \
     X(leases_taken,        "partition leases taken") \
     X(leases_released,     "partition leases released") \
-    X(source_eof,          "file sources read to the end")
+    X(source_eof,          "file sources read to the end") \
+    X(source_disconnects,  "zmq source: producers that disconnected (closed, or cut off by ZeroMQ for a message over max_message_size)")
 
 /* X(name, help) — per-worker, per-sink counters. */
 #define SL_SINK_COUNTERS(X) \
@@ -69,7 +71,8 @@
     X(crashes,         "workers that died of a signal or exited non-zero") \
     X(reloads,         "successful configuration reloads (SIGHUP)") \
     X(reload_failures, "rejected configuration reloads (old config kept)") \
-    X(leases_freed,    "leases the supervisor freed for dead workers")
+    X(leases_freed,    "leases the supervisor freed for dead workers") \
+    X(config_warnings, "warnings of the running configuration (what Ceilometer tolerates; strict: true refuses it)")
 
 enum {
 #define X(n, h) SL_C_##n,
@@ -166,7 +169,10 @@ const char *sl_role_name(int role);
 
 /* Name of the region for a run directory ("/sluice.<hash>"), into buf. */
 void sl_shm_name(const char *run_dir, char *buf, size_t len);
-/* Creates (replacing any stale one) and maps the region; NULL with err. */
+/* Creates (mode 0640 minus the umask) and maps the region; NULL with err,
+ * also if a region of that name exists: the supervisor removes a stale one
+ * (sl_shm_unlink) while it holds the pidfile lock, which proves that no
+ * live supervisor owns it. */
 sl_shm_t *sl_shm_create(const char *name, unsigned n_slots, size_t lease_capacity,
                         char *err, size_t errlen);
 /* Maps an existing region read-only (monitor); NULL with err. */

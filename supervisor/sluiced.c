@@ -3,11 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/arena.h"
 #include "common/log.h"
 #include "supervisor/supervisor.h"
+#include "worker/publisher_file.h"
 #include "worker/worker.h"
 
 #define S_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"
@@ -16,10 +18,13 @@ static void
 s_usage(FILE *out)
 {
     fprintf(out,
-        "usage: sluiced [-c FILE] [-o key=value]... [-t] [--dump-config] [--help-config]\n"
+        "usage: sluiced [-c FILE] [-o key=value]... [-t] [--strict] [--dump-config] [--help-config]\n"
         "  -c FILE         sluice.yaml (default " S_DEFAULT_CONFIG ", else the embedded default)\n"
         "  -o key=value    override one setting (e.g. -o run_dir=/tmp/sluice -o workers.ingest=2)\n"
-        "  -t              validate the configuration (and the Ceilometer files it names) and exit\n"
+        "  -t              validate the configuration (and the Ceilometer files it names), print\n"
+        "                  every warning (what Ceilometer tolerates: ignored keys, skipped\n"
+        "                  definitions) and exit\n"
+        "  --strict        those warnings are errors (the same as strict: true in sluice.yaml)\n"
         "  --dump-config   print the effective settings and exit\n"
         "  --help-config   print the configuration reference and exit\n"
         "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs\n");
@@ -31,6 +36,7 @@ main(int argc, char **argv)
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "test", no_argument, NULL, 't' },
+        { "strict", no_argument, NULL, 'S' },
         { "dump-config", no_argument, NULL, 'D' },
         { "help-config", no_argument, NULL, 'H' },
         { "help", no_argument, NULL, 'h' },
@@ -46,6 +52,7 @@ main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'o': overrides[n_overrides++] = optarg; break;
         case 't': test = 1; break;
+        case 'S': overrides[n_overrides++] = "strict=true"; break;
         case 'D': dump = 1; break;
         case 'H': sl_conf_help(stdout); free(overrides); return 0;
         case 'h': s_usage(stdout); free(overrides); return 0;
@@ -79,13 +86,24 @@ main(int argc, char **argv)
             sl_conf_dump(conf, stdout);
         if (test)
             fprintf(stderr, "sluiced: configuration %s is valid (%zu sinks, %zu meter "
-                    "definitions, %d ingest + %d pipeline workers)\n", conf->file,
-                    sl_conf_n_sinks(conf), sl_meters_count(conf->meters), conf->n_ingest,
-                    conf->n_pipeline);
+                    "definitions, %d ingest + %d pipeline workers; %u warning%s%s)\n",
+                    conf->file, sl_conf_n_sinks(conf), sl_meters_count(conf->meters),
+                    conf->n_ingest, conf->n_pipeline, conf->warn.count,
+                    conf->warn.count == 1 ? "" : "s",
+                    conf->warn.count ? ", above: what Ceilometer tolerates; --strict refuses "
+                    "it" : "");
         sl_conf_destroy(&conf);
         free(overrides);
         return 0;
     }
+    /* What sluiced creates from here on (log file, pidfile, ipc:// sockets,
+     * transformer state, shared memory) is never group- or world-writable,
+     * whatever umask it was started with. 027, not 077: the operator's group
+     * may still read the pidfile and the shared memory (sluice-monitor).
+     * The file publisher's output files keep the operator's umask. */
+    mode_t operator_umask = umask(0);
+    umask(operator_umask | 027);
+    sl_publisher_file_set_umask(operator_umask);
     if (sl_log_init('S', (sl_log_level_t) conf->log_level_value, conf->log_file) < 0)
         sl_warn("continuing with logging on stderr");
     sl_worker_title_init(argc, argv);

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/arena.h"
 #include "common/log.h"
 #include "common/stats.h"
 #include "worker/publisher.h"
@@ -40,12 +41,35 @@ typedef struct {
     int        n_children;
     uint32_t   generation;
     int        exit_code;
+    int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
+    int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
+    char      *pidfile;        /* the path we locked (a reload cannot change it) */
 } s_sup_t;
 
-int
-sl_supervisor_validate(const sl_conf_t *conf, char *err, size_t errlen)
+/* Line of publisher k of sink i in the pipeline file (the sink's line if
+ * the document does not say), so that an error points at the URL itself. */
+static int
+s_publisher_line(const sl_pipeline_t *p, size_t i, size_t k)
 {
-    if (sl_transform_check(conf->pipeline, err, errlen) < 0)
+    const sl_ynode_t *sinks = p->doc && p->doc->root ? sl_ynode_get(p->doc->root, "sinks") : NULL;
+    for (size_t j = 0; sinks && sinks->kind == SL_Y_SEQ && j < sinks->n; j++) {
+        const sl_ynode_t *name = sl_ynode_get(sinks->items[j], "name");
+        if (!name || name->kind != SL_Y_SCALAR || strcmp(name->value, p->sinks[i].name) != 0)
+            continue;
+        const sl_ynode_t *pubs = sl_ynode_get(sinks->items[j], "publishers");
+        if (pubs && pubs->kind == SL_Y_SEQ && k < pubs->n)
+            return pubs->items[k]->line;
+        if (pubs && pubs->kind == SL_Y_SCALAR)
+            return pubs->line;
+        break;
+    }
+    return p->sinks[i].line;
+}
+
+int
+sl_supervisor_validate(sl_conf_t *conf, char *err, size_t errlen)
+{
+    if (sl_transform_check(conf->pipeline, &conf->warn, err, errlen) < 0)
         return -1;
     for (int ev = 0; ev < 2; ev++) {
         const sl_pipeline_t *p = ev ? conf->event_pipeline : conf->pipeline;
@@ -61,7 +85,7 @@ sl_supervisor_validate(const sl_conf_t *conf, char *err, size_t errlen)
                             : sl_publisher_check(url, perr, sizeof perr);
                 free(url);
                 if (rc < 0)
-                    return sl_yerr_at(p->doc->file, p->sinks[i].line, err, errlen,
+                    return sl_yerr_at(p->doc->file, s_publisher_line(p, i, k), err, errlen,
                                       "sink '%s': %s", p->sinks[i].name, perr);
             }
         }
@@ -106,8 +130,20 @@ s_mkdir_p(const char *path)
     return mkdir(buf, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* A directory of ours must not be group- or world-writable: one created
+ * by an older sluiced under umask 000 is tightened. */
+static void
+s_tighten_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 022) && st.st_uid == geteuid() &&
+        chmod(dir, st.st_mode & 0755) < 0)
+        sl_warn("cannot remove group/other write permission from %s: %s", dir, strerror(errno));
+}
+
 /* <run_dir>/state holds transformer state between a partition's owners;
- * whatever a previous run left there is stale. */
+ * whatever a previous run left there is stale. Only called under the
+ * pidfile lock: the state of a running agent is never touched. */
 static void
 s_clean_state_dir(const char *run_dir)
 {
@@ -118,6 +154,7 @@ s_clean_state_dir(const char *run_dir)
                 "move", dir, strerror(errno));
         return;
     }
+    s_tighten_dir(dir);
     DIR *d = opendir(dir);
     struct dirent *e;
     while (d && (e = readdir(d))) {
@@ -131,29 +168,115 @@ s_clean_state_dir(const char *run_dir)
         closedir(d);
 }
 
+/* Takes the pidfile's lock and writes our pid into it; the fd, or -1 after
+ * logging what to do.
+ *
+ * The lock, not the pid written in the file, says whether a supervisor
+ * runs: the kernel drops it when its holder dies, however it dies, so a
+ * pidfile left by a SIGKILLed supervisor is stale whatever pid it names
+ * (even a live unrelated one), and two supervisors starting together
+ * cannot both get it. It is an fcntl() record lock rather than flock()
+ * because record locks are not inherited across fork(): the workers never
+ * hold it, so it dies with the supervisor even while workers drain after
+ * PR_SET_PDEATHSIG. The price of record locks: closing any fd of this file
+ * in the supervisor drops the lock, so nothing else here opens it. */
 static int
-s_write_pidfile(const char *path)
+s_pidfile_lock(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    if (f) {
-        long pid = 0;
-        if (fscanf(f, "%ld", &pid) == 1 && pid > 0 && pid != getpid() &&
-            kill((pid_t) pid, 0) == 0) {
-            fclose(f);
-            sl_error("another sluiced (pid %ld) runs with pidfile %s; stop it or use another "
-                     "run_dir", pid, path);
+    for (int attempt = 0; attempt < 10; attempt++) {
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0) {
+            sl_error("cannot open pidfile %s: %s (%s)", path, strerror(errno),
+                     errno == ELOOP ? "it is a symbolic link; remove it"
+                                    : "is its directory writable by this user?");
             return -1;
         }
-        fclose(f);
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        if (fcntl(fd, F_SETLK, &fl) < 0) {
+            int e = errno;
+            struct flock who = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+            long pid = 0;
+            if ((e == EAGAIN || e == EACCES) && fcntl(fd, F_GETLK, &who) == 0 &&
+                who.l_type != F_UNLCK)
+                pid = (long) who.l_pid;
+            close(fd);
+            if (e != EAGAIN && e != EACCES) {
+                sl_error("cannot lock pidfile %s: %s (a file system without locks? put "
+                         "run_dir and pidfile on a local file system such as /run)", path,
+                         strerror(e));
+                return -1;
+            }
+            if (pid > 0)
+                sl_error("another sluiced (pid %ld) is running with pidfile %s; not starting. "
+                         "Stop it first (kill -TERM %ld), or start this one with another "
+                         "run_dir (-o run_dir=DIR)", pid, path, pid);
+            else
+                sl_error("another sluiced holds the lock of pidfile %s; not starting. Stop it "
+                         "first, or start this one with another run_dir (-o run_dir=DIR)", path);
+            return -1;
+        }
+        /* A supervisor that was stopping may have unlinked the file between
+         * our open and our lock: then we would hold the lock of a file
+         * nobody else can see. Start over on whatever the path is now. */
+        struct stat mine, now;
+        if (fstat(fd, &mine) < 0 || stat(path, &now) < 0 || mine.st_dev != now.st_dev ||
+            mine.st_ino != now.st_ino) {
+            close(fd);
+            continue;
+        }
+        if ((mine.st_mode & 022) && fchmod(fd, mine.st_mode & 0755) < 0)
+            sl_warn("cannot remove group/other write permission from %s: %s", path,
+                    strerror(errno));
+        /* Overwrite, then cut: a reader sees the old pid or ours, never an
+         * empty file. */
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "%d\n", (int) getpid());
+        if (pwrite(fd, buf, (size_t) n, 0) != n || ftruncate(fd, n) < 0) {
+            sl_error("cannot write pidfile %s: %s (is the file system full?)", path,
+                     strerror(errno));
+            unlink(path);
+            close(fd);
+            return -1;
+        }
+        return fd;
     }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "w");
-    if (!f || fprintf(f, "%d\n", (int) getpid()) < 0 || fclose(f) != 0 || rename(tmp, path) < 0) {
-        sl_error("cannot write pidfile %s: %s (is run_dir writable?)", path, strerror(errno));
-        return -1;
+    sl_error("pidfile %s keeps being replaced while we lock it (is another sluiced starting "
+             "and stopping in a loop?); not starting", path);
+    return -1;
+}
+
+/* Unlinks before closing: until the close drops the lock, a supervisor
+ * starting now either fails to lock or finds the path gone and retries. */
+static void
+s_pidfile_release(s_sup_t *sv)
+{
+    if (sv->pidfile_fd < 0)
+        return;
+    unlink(sv->pidfile);
+    close(sv->pidfile_fd);
+    sv->pidfile_fd = -1;
+    free(sv->pidfile);
+    sv->pidfile = NULL;
+}
+
+/* Removes a region of our name that a supervisor killed without cleaning
+ * up left behind; we hold the pidfile lock, so nobody else owns it. */
+static void
+s_remove_stale_shm(const char *name)
+{
+    char err[256];
+    const sl_shm_t *old = sl_shm_attach(name, err, sizeof err);
+    int32_t old_pid = old ? atomic_load(&old->supervisor_pid) : 0;
+    sl_shm_unmap(old);
+    if (sl_shm_unlink(name) == 0) {
+        if (old_pid > 0)
+            sl_warn("removed shared memory %s left by supervisor pid %d, which did not stop "
+                    "cleanly", name, (int) old_pid);
+        else
+            sl_warn("removed stale shared memory %s", name);
+    } else if (errno != ENOENT) {
+        sl_warn("cannot remove stale shared memory %s: %s", name, strerror(errno));
     }
-    return 0;
 }
 
 static void
@@ -210,6 +333,7 @@ s_spawn(s_sup_t *sv, int slot_index)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != ppid)
             _exit(0);
+        close(sv->pidfile_fd);   /* the lock is the supervisor's alone (fcntl locks are not inherited) */
         sl_worker_signals();
         int is_ingest = ch->role == SL_ROLE_INGEST;
         sl_log_set_role(is_ingest ? 'I' : 'P');
@@ -324,6 +448,30 @@ s_running_role(s_sup_t *sv, int role)
     return n;
 }
 
+static int
+s_signal_rank(int sig)
+{
+    switch (sig) {
+    case SIGINT: return 4;
+    case SIGTERM: case SIGQUIT: return 3;
+    case SIGHUP: return 2;
+    case SIGUSR1: return 1;
+    default: return 0;
+    }
+}
+
+/* A signal taken while the supervisor waits inside a stop or a reload
+ * (sigtimedwait consumes it) is kept for the main loop, so that a SIGTERM
+ * during a reload is not lost. A fast stop outranks a graceful one, which
+ * outranks a reload, which outranks a log reopen. */
+static void
+s_defer_signal(s_sup_t *sv, int sig)
+{
+    int rank = s_signal_rank(sig);
+    if (rank > s_signal_rank(sv->deferred_sig))
+        sv->deferred_sig = sig;
+}
+
 /* Waits (taking signals) until no child of role runs or the deadline. */
 static void
 s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
@@ -331,10 +479,12 @@ s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
     while (s_running_role(sv, role) && sl_now_ms() < deadline) {
         struct timespec ts = { 0, 20 * 1000000 };
         int sig = sigtimedwait(set, NULL, &ts);
-        if (sig == SIGINT) {
+        if (sig == SIGINT) {   /* hurry this stop now; and stop for good after a reload */
             s_signal_role(sv, 0, SIGINT);
             deadline = sl_now_ms() + 2000;
         }
+        if (sig > 0)
+            s_defer_signal(sv, sig);
         s_reap(sv, 1);
     }
 }
@@ -393,7 +543,9 @@ s_file_barrier(s_sup_t *sv, sigset_t *set)
         if (!waiting || sl_now_ms() > deadline)
             break;
         struct timespec ts = { 0, 5 * 1000000 };
-        sigtimedwait(set, NULL, &ts);   /* a signal here is taken again by the main loop */
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            s_defer_signal(sv, sig);
         s_reap(sv, 1);
     }
     for (size_t k = 0; k < sv->conf->n_sources && k < SL_MAX_SOURCES; k++) {
@@ -443,6 +595,11 @@ s_reload(s_sup_t *sv, sigset_t *set)
         snprintf(err, sizeof err, "run_dir cannot change on reload; restart sluiced to apply");
         sl_conf_destroy(&next);
     }
+    if (next && strcmp(next->pidfile, sv->pidfile) != 0) {
+        snprintf(err, sizeof err, "pidfile cannot change on reload (this supervisor holds the "
+                 "lock of %s); restart sluiced to apply", sv->pidfile);
+        sl_conf_destroy(&next);
+    }
     if (!next) {
         atomic_fetch_add(&sv->shm->sv[SL_SV_reload_failures], 1);
         sl_error("reload rejected, still running the previous configuration: %s", err);
@@ -460,6 +617,7 @@ s_reload(s_sup_t *sv, sigset_t *set)
     sv->generation++;
     s_publish_layout(sv);
     atomic_fetch_add(&sv->shm->sv[SL_SV_reloads], 1);
+    atomic_store(&sv->shm->sv[SL_SV_config_warnings], next->warn.count);
     sl_info("configuration generation %u: %d ingest, %d pipeline workers, %zu sinks x %u "
             "partitions", sv->generation, next->n_ingest, next->n_pipeline,
             sl_conf_n_sinks(next), next->partitions);
@@ -492,25 +650,37 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     sv.opts = o;
     sv.conf = conf;
     sv.generation = 1;
+    sv.pidfile_fd = -1;
     if (s_mkdir_p(conf->run_dir) < 0) {
         sl_error("cannot create run_dir %s: %s", conf->run_dir, strerror(errno));
         sl_conf_destroy(&sv.conf);
         return 1;
     }
-    s_clean_state_dir(conf->run_dir);
-    if (s_write_pidfile(conf->pidfile) < 0) {
+    struct stat rst;
+    if (stat(conf->run_dir, &rst) == 0 && (rst.st_mode & 022) && !(rst.st_mode & S_ISVTX))
+        sl_warn("run_dir %s is writable by group or others, who could replace sluice's "
+                "sockets; make it writable only by this user (chmod go-w)", conf->run_dir);
+    /* Everything that touches the run_dir's shared state (state files,
+     * shared memory) comes after the lock: a refused start leaves the
+     * running agent alone. */
+    sv.pidfile_fd = s_pidfile_lock(conf->pidfile);
+    if (sv.pidfile_fd < 0) {
         sl_conf_destroy(&sv.conf);
         return 1;
     }
+    sv.pidfile = sl_xstrdup(conf->pidfile);
+    s_clean_state_dir(conf->run_dir);
     char err[512];
     sl_shm_name(conf->run_dir, sv.shm_name, sizeof sv.shm_name);
+    s_remove_stale_shm(sv.shm_name);
     sv.shm = sl_shm_create(sv.shm_name, SL_MAX_WORKERS, s_lease_capacity(conf), err, sizeof err);
     if (!sv.shm) {
         sl_error("%s", err);
-        unlink(conf->pidfile);
+        s_pidfile_release(&sv);
         sl_conf_destroy(&sv.conf);
         return 1;
     }
+    atomic_store(&sv.shm->sv[SL_SV_config_warnings], conf->warn.count);
     s_publish_layout(&sv);
 
     sigset_t set;
@@ -535,7 +705,10 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
                 s_spawn(&sv, i);
         }
         struct timespec ts = { 0, 50 * 1000000 };
-        int sig = sigtimedwait(&set, NULL, &ts);
+        int sig = sv.deferred_sig;
+        sv.deferred_sig = 0;
+        if (!sig)
+            sig = sigtimedwait(&set, NULL, &ts);
         switch (sig) {
         case SIGTERM:
         case SIGQUIT:
@@ -576,7 +749,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             (unsigned long long) routed, (unsigned long long) published);
     sl_shm_unmap(sv.shm);
     sl_shm_unlink(sv.shm_name);
-    unlink(conf->pidfile);
+    s_pidfile_release(&sv);
     sl_conf_destroy(&sv.conf);
     return sv.exit_code;
 }

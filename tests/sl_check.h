@@ -3,6 +3,28 @@
 #define SL_CHECK_H
 
 #include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* n copies of term joined by op (malloc'd): long chains for the tests of
+ * nesting and length limits. */
+static inline char *
+sl_check_chain(const char *term, const char *op, size_t n)
+{
+    size_t tl = strlen(term), ol = strlen(op);
+    char *t = malloc(n * (tl + ol) + 1), *o = t;
+    ck_assert_ptr_nonnull(t);
+    for (size_t i = 0; i < n; i++) {
+        if (i) {
+            memcpy(o, op, ol);
+            o += ol;
+        }
+        memcpy(o, term, tl);
+        o += tl;
+    }
+    *o = '\0';
+    return t;
+}
 
 /* Runs every test of s (which it frees); returns the exit code: 0 if all passed. */
 static inline int

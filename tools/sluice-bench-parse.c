@@ -71,7 +71,7 @@ main(int argc, char **argv)
     free(line);
     fclose(f);
     char err[512];
-    sl_meters_t *m = sl_meters_load(meters_path, err, sizeof err);
+    sl_meters_t *m = sl_meters_load(meters_path, NULL, err, sizeof err);
     if (!m) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -110,7 +110,7 @@ main(int argc, char **argv)
     size_t events = 0;
     double ev_s = 0;
     if (events_path) {
-        if (!(ev = sl_events_load(events_path, err, sizeof err))) {
+        if (!(ev = sl_events_load(events_path, NULL, err, sizeof err))) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }

@@ -109,9 +109,9 @@ main(int argc, char **argv)
                  "sources:\n  - name: s\n    meters: [\"*\"]\n    sinks: [k]\n"
                  "sinks:\n  - name: k\n    publishers: [\"test://\"]\n    transformers:\n%s",
                  s_chains[ci][1]);
-        sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), "bench", "meters", err,
+        sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), "bench", "meters", NULL, err,
                                              sizeof err);
-        if (!p || sl_transform_check(p, err, sizeof err) < 0) {
+        if (!p || sl_transform_check(p, NULL, err, sizeof err) < 0) {
             fprintf(stderr, "%s\n", err);
             return 1;
         }

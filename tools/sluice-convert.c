@@ -31,7 +31,8 @@ static void
 s_usage(FILE *f)
 {
     fprintf(f, "usage: sluice-convert --meters FILE --event-definitions FILE [--events] "
-               "[--stats] < notifications.jsonl\n");
+               "[--stats] [--line] < notifications.jsonl\n"
+               "  --line   add \"line\": N (the input line) to every output, as the oracle does\n");
 }
 
 static void
@@ -80,12 +81,20 @@ s_gen_sample(yajl_gen g, const sl_meters_sample_t *s, const char *message_id)
     yajl_gen_map_close(g);
 }
 
+/* Writes the object g holds as one line; line > 0 adds "line": N first
+ * (the input line, as the oracle does, to pair outputs that have no
+ * message_id with their notification). */
 static void
-s_flush(yajl_gen g)
+s_flush(yajl_gen g, size_t line)
 {
     const unsigned char *buf;
     size_t len;
     yajl_gen_get_buf(g, &buf, &len);
+    if (line && len > 2) {
+        printf("{\"line\":%zu,", line);
+        buf++;
+        len--;
+    }
     fwrite(buf, 1, len, stdout);
     fputc('\n', stdout);
     yajl_gen_clear(g);
@@ -96,22 +105,24 @@ int
 main(int argc, char **argv)
 {
     const char *meters_path = NULL, *events_path = NULL;
-    int events = 0, stats = 0;
+    int events = 0, stats = 0, with_line = 0;
     static const struct option opts[] = {
         { "meters", required_argument, NULL, 'm' },
         { "event-definitions", required_argument, NULL, 'e' },
         { "events", no_argument, NULL, 'E' },
         { "stats", no_argument, NULL, 's' },
+        { "line", no_argument, NULL, 'l' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     int c;
-    while ((c = getopt_long(argc, argv, "m:e:Esh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:e:Eslh", opts, NULL)) != -1) {
         switch (c) {
         case 'm': meters_path = optarg; break;
         case 'e': events_path = optarg; break;
         case 'E': events = 1; break;
         case 's': stats = 1; break;
+        case 'l': with_line = 1; break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -123,11 +134,11 @@ main(int argc, char **argv)
     char err[1024];
     sl_meters_t *m = NULL;
     sl_events_t *ev = NULL;
-    if (meters_path && !(m = sl_meters_load(meters_path, err, sizeof err))) {
+    if (meters_path && !(m = sl_meters_load(meters_path, NULL, err, sizeof err))) {
         fprintf(stderr, "sluice-convert: %s\n", err);
         return 2;
     }
-    if (events_path && !(ev = sl_events_load(events_path, err, sizeof err))) {
+    if (events_path && !(ev = sl_events_load(events_path, NULL, err, sizeof err))) {
         fprintf(stderr, "sluice-convert: %s\n", err);
         sl_meters_destroy(&m);
         return 2;
@@ -164,14 +175,14 @@ main(int argc, char **argv)
             sl_event_t e;
             if (sl_events_convert(ev, &n, &arena, &e, &es) == 1) {
                 sl_event_gen(g, &e);
-                s_flush(g);
+                s_flush(g, with_line ? lineno : 0);
                 emitted++;
             }
         } else {
             size_t ns = sl_meters_convert_values(m, &n, &arena, out, S_MAX_SAMPLES, &cs);
             for (size_t i = 0; i < ns; i++) {
                 s_gen_sample(g, &out[i], n.message_id);
-                s_flush(g);
+                s_flush(g, with_line ? lineno : 0);
             }
             emitted += ns;
         }

@@ -72,7 +72,8 @@ s_usage(FILE *out)
         "  --linger S      seconds to wait at the end for the queue to drain (default 30)\n"
         "  --run-dir DIR   sluiced's run_dir: after the last send, keep the socket open until\n"
         "                  sluiced has counted every notification as received (exit 1 if not\n"
-        "                  within --linger); without it the last ones can be lost (see README)\n"
+        "                  within --linger); without it the last ones can be lost (see README).\n"
+        "                  Repeat it for several agents sharing the endpoint (their sum counts)\n"
         "  --peers N       (bind mode) wait until N peers have connected before sending,\n"
         "                  so that ZeroMQ spreads the file over all of them (default 1)\n"
         "  --wait S        give up waiting for peers after S seconds (default 30)\n"
@@ -115,6 +116,8 @@ main(int argc, char **argv)
     int wire = 0, json = 0;
     unsigned resources = 50000;
     const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL, *run_dir = NULL;
+    const char *run_dirs[16];
+    size_t n_run_dirs = 0;
     while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jD:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
@@ -131,7 +134,13 @@ main(int argc, char **argv)
         case 'T': templates = optarg; break;
         case 'o': output = optarg; break;
         case 'j': json = 1; break;
-        case 'D': run_dir = optarg; break;
+        case 'D':
+            if (n_run_dirs == sizeof run_dirs / sizeof *run_dirs) {
+                fprintf(stderr, "sluice-inject: at most 16 --run-dir\n");
+                return 2;
+            }
+            run_dir = run_dirs[n_run_dirs++] = optarg;
+            break;
         case 'h': s_usage(stdout); return 0;
         default: s_usage(stderr); return 2;
         }
@@ -172,17 +181,17 @@ main(int argc, char **argv)
     }
     /* The agent's stats, for the final handshake: what it has received
      * before we send is the baseline. */
-    const sl_shm_t *shm = NULL;
+    const sl_shm_t *shm[16];
     uint64_t baseline = 0;
-    if (run_dir) {
+    for (size_t i = 0; i < n_run_dirs; i++) {
         char name[256], serr[512];
-        sl_shm_name(run_dir, name, sizeof name);
-        shm = sl_shm_attach(name, serr, sizeof serr);
-        if (!shm) {
-            fprintf(stderr, "sluice-inject: --run-dir %s: %s\n", run_dir, serr);
+        sl_shm_name(run_dirs[i], name, sizeof name);
+        shm[i] = sl_shm_attach(name, serr, sizeof serr);
+        if (!shm[i]) {
+            fprintf(stderr, "sluice-inject: --run-dir %s: %s\n", run_dirs[i], serr);
             return 1;
         }
-        baseline = sl_shm_sum(shm, SL_C_received, SL_ROLE_INGEST);
+        baseline += sl_shm_sum(shm[i], SL_C_received, SL_ROLE_INGEST);
     }
     signal(SIGINT, s_on_int);
     signal(SIGTERM, s_on_int);
@@ -286,10 +295,12 @@ main(int argc, char **argv)
      * until the agent has counted everything we sent. */
     uint64_t confirmed = 0;
     int unconfirmed = 0;
-    if (shm) {
+    if (n_run_dirs) {
         double deadline = s_now() + (double) linger_s;
         for (;;) {
-            uint64_t now_recv = sl_shm_sum(shm, SL_C_received, SL_ROLE_INGEST);
+            uint64_t now_recv = 0;
+            for (size_t i = 0; i < n_run_dirs; i++)
+                now_recv += sl_shm_sum(shm[i], SL_C_received, SL_ROLE_INGEST);
             confirmed = now_recv > baseline ? now_recv - baseline : 0;
             if (confirmed >= sent || s_interrupted || s_now() >= deadline)
                 break;
@@ -297,14 +308,16 @@ main(int argc, char **argv)
             nanosleep(&ts, NULL);
         }
         if (confirmed < sent) {
-            fprintf(stderr, "sluice-inject: sluiced (run_dir %s) counted %llu of the %lu "
+            fprintf(stderr, "sluice-inject: sluiced (run_dir %s%s) counted %llu of the %lu "
                     "notifications sent within %ld s; %llu are unaccounted for (is it stopped, "
                     "overloaded, or did a worker restart? see sluice-monitor)\n", run_dir,
+                    n_run_dirs > 1 ? " and the others" : "",
                     (unsigned long long) confirmed, sent, linger_s,
                     (unsigned long long) (sent - confirmed));
             unconfirmed = 1;
         }
-        sl_shm_unmap(shm);
+        for (size_t i = 0; i < n_run_dirs; i++)
+            sl_shm_unmap(shm[i]);
     }
     int linger = (int) linger_s * 1000;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);

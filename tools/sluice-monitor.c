@@ -217,7 +217,7 @@ s_live(const sl_shm_t *shm, double interval)
             uint64_t prev_v = ingest ? prev[i][0] : prev[i][3];
             double rate = first || rate_v < prev_v ? 0 : (double) (rate_v - prev_v) / interval;
             uint64_t dropped = 0;
-            for (int c = SL_C_drop_malformed_json; c <= SL_C_drop_bad_utf8; c++)
+            for (int c = SL_C_drop_malformed_json; c <= SL_C_drop_multipart; c++)
                 dropped += s_ld(&s->c[c]);
             uint64_t hb = s_ld(&s->heartbeat_ms);
             printf("%-10s %3d %7d %-9s %4u %12llu %10.0f %12llu %10.0f %8llu %8llu\n",

@@ -24,6 +24,7 @@
 
 #define S_MAX_SAMPLES_PER_NOTIFICATION 512
 #define S_READ_BURST 256
+#define S_READ_CHUNK 65536
 
 typedef struct s_pending {
     struct s_pending *next;
@@ -46,8 +47,16 @@ typedef struct {
     unsigned long line_no;
     int eof;
     void *sock;
-    char *line;
-    size_t line_cap;
+    void *monitor;          /* zmq: PAIR receiving the source socket's events */
+    uint64_t lost_ms;       /* zmq connect mode: disconnected then, no reconnect seen yet */
+    /* file: a bounded line reader, so that a line of any length costs at
+     * most max_message_size + S_READ_CHUNK bytes (getline once took 533 MB
+     * for one 512 MiB line) */
+    char *buf;
+    size_t cap, start, end;
+    int read_eof;
+    int skipping;           /* inside a line longer than max_message_size */
+    size_t skipped;         /* its bytes so far */
     double per_ms;          /* file rate: lines of this worker per ms (0 = unlimited) */
     double credit;
     uint64_t credit_ms;
@@ -286,6 +295,14 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
     SL_SINC(in->ctx->slot, sink, routed, 1);
 }
 
+/* A frame is full at batch_size samples or batch_max_bytes. */
+static int
+s_frame_full(const s_ingest_t *in, const s_part_t *pt)
+{
+    return pt->w.hdr.count >= in->conf->batch_size ||
+           sl_wire_writer_bytes(&pt->w) >= in->conf->batch_max_bytes;
+}
+
 /* After a notification: flag its last sample in each frame it touched, and
  * send frames that are full. */
 static void
@@ -297,7 +314,7 @@ s_end_notification(s_ingest_t *in)
             continue;
         pt->touched = 0;
         sl_wire_writer_mark_end(&pt->w);
-        if (pt->w.hdr.count >= in->conf->batch_size)
+        if (s_frame_full(in, pt))
             s_flush_part(in, pt);
     }
 }
@@ -392,6 +409,108 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     sl_notification_clear(&n);
 }
 
+/* The next line of a file source (without its newline) into *line, *len.
+ * A line longer than max comes back with *oversized set, *len its full
+ * length and only a part of it in *line (never read: the decoder refuses
+ * it by length). Returns 1, or 0 at the end of the file. */
+static int
+s_next_line(s_source_t *s, size_t max, const char **line, size_t *len, int *oversized)
+{
+    if (!s->buf) {
+        s->cap = max + S_READ_CHUNK;
+        s->buf = sl_xmalloc(s->cap);
+    }
+    for (;;) {
+        size_t have = s->end - s->start;
+        char *nl = memchr(s->buf + s->start, '\n', have);
+        if (nl || (s->read_eof && (have || s->skipping))) {
+            size_t n = nl ? (size_t) (nl - (s->buf + s->start)) : have;
+            *line = s->buf + s->start;
+            *len = s->skipped + n;
+            *oversized = s->skipping || n > max;
+            s->start += n + (nl != NULL);
+            s->skipping = 0;
+            s->skipped = 0;
+            return 1;
+        }
+        if (s->read_eof)
+            return 0;
+        if (have > max) {   /* too long already: keep counting, not storing */
+            s->skipping = 1;
+            s->skipped += have;
+            s->start = s->end = 0;
+            have = 0;
+        }
+        if (s->start > 0) {
+            memmove(s->buf, s->buf + s->start, have);
+            s->start = 0;
+            s->end = have;
+        }
+        size_t got = fread(s->buf + s->end, 1, s->cap - s->end, s->file);
+        s->end += got;
+        if (got == 0)
+            s->read_eof = 1;    /* end of file, or a read error: both end the source */
+    }
+}
+
+/* zmq source events. ZeroMQ cuts a connection whose peer sends a message
+ * over max_message_size (ZMQ_MAXMSGSIZE) or breaks the protocol, without
+ * saying why, and the connecting side then never reconnects (a protocol
+ * error ends its session). So every disconnect is counted; in connect
+ * mode a disconnect that no reconnect attempt follows within 200 ms was
+ * such a cut, and the worker connects again. In bind mode the producer
+ * reconnects by itself; the log line says what may have happened. */
+static void
+s_poll_monitors(s_ingest_t *in)
+{
+    uint64_t now = sl_now_ms();
+    for (size_t i = 0; i < in->n_sources; i++) {
+        s_source_t *s = &in->sources[i];
+        const sl_source_conf_t *sc = &in->conf->sources[i];
+        if (!s->monitor)
+            continue;
+        for (;;) {
+            zmq_msg_t ev, addr;
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ev);
+                break;
+            }
+            uint16_t id = 0;
+            if (zmq_msg_size(&ev) >= 2)
+                memcpy(&id, zmq_msg_data(&ev), 2);
+            zmq_msg_init(&addr);
+            zmq_msg_recv(&addr, s->monitor, ZMQ_DONTWAIT);
+            zmq_msg_close(&addr);
+            zmq_msg_close(&ev);
+            if (id != ZMQ_EVENT_DISCONNECTED) {
+                s->lost_ms = 0;         /* the session lives: it reconnects */
+                continue;
+            }
+            SL_INC(in->ctx->slot, source_disconnects, 1);
+            if (!sc->bind)
+                s->lost_ms = now ? now : 1;
+            else
+                sl_log_limited(&in->rl_drop, SL_LOG_WARN, "zmq source %s: a producer "
+                               "disconnected (if it did not close its socket, ZeroMQ cut it off "
+                               "for a message over max_message_size = %llu bytes or a protocol "
+                               "error; what it had queued is lost)", sc->endpoint,
+                               (unsigned long long) in->conf->max_message_size);
+        }
+        if (s->lost_ms && now - s->lost_ms >= 200 && s->sock) {
+            s->lost_ms = 0;
+            sl_log_limited(&in->rl_drop, SL_LOG_WARN, "zmq source %s: ZeroMQ cut the connection "
+                           "for a message over max_message_size = %llu bytes or a protocol "
+                           "error (what the producer had queued for us is lost); connecting "
+                           "again; see source_disconnects in sluice-monitor", sc->endpoint,
+                           (unsigned long long) in->conf->max_message_size);
+            if (zmq_connect(s->sock, sc->endpoint) < 0)
+                sl_log_limited(&in->rl_drop, SL_LOG_ERROR, "zmq source: cannot connect to %s "
+                               "again: %s", sc->endpoint, zmq_strerror(errno));
+        }
+    }
+}
+
 static int
 s_open_sources(s_ingest_t *in, char *err, size_t errlen)
 {
@@ -414,8 +533,13 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
             continue;
         }
         s->sock = zmq_socket(in->zctx, ZMQ_PULL);
-        int hwm = (int) c->zmq_hwm, ivl = 20;
+        int hwm = (int) sl_conf_source_hwm(c), ivl = 20;
         zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+        /* A larger message is refused by libzmq before it is buffered
+         * (it disconnects the peer): one 512 MiB message once took 533 MB.
+         * Counted through the socket monitor as zmq_peer_errors. */
+        int64_t maxmsg = (int64_t) c->max_message_size;
+        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
         /* Reconnect quickly to a producer that binds after we start. */
         zmq_setsockopt(s->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
         int rc;
@@ -438,6 +562,16 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
             snprintf(err, errlen, "zmq source: cannot connect to %s: %s", sc->endpoint,
                      zmq_strerror(errno));
             return -1;
+        }
+        char mon[64];
+        snprintf(mon, sizeof mon, "inproc://source-monitor-%zu", i);
+        if (zmq_socket_monitor(s->sock, mon, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
+                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED) == 0) {
+            s->monitor = zmq_socket(in->zctx, ZMQ_PAIR);
+            if (zmq_connect(s->monitor, mon) < 0) {
+                zmq_close(s->monitor);
+                s->monitor = NULL;
+            }
         }
     }
     return 0;
@@ -492,8 +626,10 @@ s_read_sources(s_ingest_t *in)
                     if (s->credit < 1)
                         break;
                 }
-                ssize_t n = getline(&s->line, &s->line_cap, s->file);
-                if (n < 0) {
+                const char *text;
+                size_t n;
+                int oversized;
+                if (!s_next_line(s, (size_t) in->conf->max_message_size, &text, &n, &oversized)) {
                     s->eof = 1;
                     SL_INC(in->ctx->slot, source_eof, 1);
                     sl_info("file source %s: end of file after %lu lines",
@@ -508,11 +644,12 @@ s_read_sources(s_ingest_t *in)
                 if (ln % (unsigned long) in->conf->n_ingest != (unsigned long) in->ctx->index)
                     continue;
                 s->credit -= 1;
-                while (n > 0 && (s->line[n - 1] == '\n' || s->line[n - 1] == '\r'))
+                while (!oversized && n > 0 && text[n - 1] == '\r')
                     n--;
                 if (n == 0)
                     continue;
-                s_handle(in, s->line, (size_t) n);
+                /* oversized: the decoder counts it by length, unread */
+                s_handle(in, text, n);
                 got++;
             } else {
                 zmq_msg_t msg;
@@ -520,6 +657,22 @@ s_read_sources(s_ingest_t *in)
                 if (zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) < 0) {
                     zmq_msg_close(&msg);
                     break;
+                }
+                if (zmq_msg_more(&msg)) {
+                    /* one notification per single-part message: a
+                     * multipart message is one bad message, not K */
+                    size_t parts = 1;
+                    while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, s->sock, 0) >= 0)
+                        parts++;
+                    zmq_msg_close(&msg);
+                    SL_INC(in->ctx->slot, received, 1);
+                    SL_INC(in->ctx->slot, drop_multipart, 1);
+                    sl_log_limited(&in->rl_drop, SL_LOG_WARN, "dropped a ZeroMQ message of %zu "
+                                   "parts from %s: send one notification per single-part "
+                                   "message; see drop_multipart in sluice-monitor", parts,
+                                   in->conf->sources[i].endpoint);
+                    got++;
+                    continue;
                 }
                 s_handle(in, zmq_msg_data(&msg), zmq_msg_size(&msg));
                 zmq_msg_close(&msg);
@@ -560,7 +713,12 @@ s_cleanup(s_ingest_t *in, int linger_ms)
         s_source_t *s = &in->sources[i];
         if (s->file)
             fclose(s->file);
-        free(s->line);
+        free(s->buf);
+        if (s->monitor) {
+            int zero = 0;
+            zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(s->monitor);
+        }
         if (s->sock) {
             int zero = 0;
             zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof zero);
@@ -599,7 +757,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
             s_part_t *pt = s_part(&in, s, p);
             sl_wire_writer_init(&pt->w);
             pt->sock = zmq_socket(in.zctx, ZMQ_PUSH);
-            int hwm = (int) in.conf->zmq_hwm;
+            int hwm = (int) sl_conf_frame_hwm(in.conf);
             zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
         }
     }
@@ -641,6 +799,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
                 atomic_store(&ctx->slot->files_paused, 1);
             s_resolve_leases(&in);
             s_flush_all(&in, in.conf->batch_timeout_ms);
+            s_poll_monitors(&in);
             if (getppid() == 1)
                 sl_worker_stop = 1;   /* supervisor gone */
         }

@@ -409,7 +409,7 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
         size_t eplen = sizeof ep;
         snprintf(bind_ep, sizeof bind_ep, "tcp://%s:*", pp->conf->coord_advertise);
         h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
-        int hwm = (int) pp->conf->zmq_hwm;
+        int hwm = (int) sl_conf_frame_hwm(pp->conf);
         zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
         if (zmq_bind(h->sock, bind_ep) < 0 ||
             zmq_getsockopt(h->sock, ZMQ_LAST_ENDPOINT, ep, &eplen) < 0) {
@@ -443,7 +443,7 @@ s_take(s_pipe_t *pp, unsigned sink, unsigned p)
         if (sl_lease_take(t, sink, p, pp->ctx->slot_index, ep) < 0)
             return;   /* still held by its previous owner: retry on the next cron */
         h->sock = zmq_socket(pp->zctx, ZMQ_PULL);
-        int hwm = (int) pp->conf->zmq_hwm;
+        int hwm = (int) sl_conf_frame_hwm(pp->conf);
         zmq_setsockopt(h->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
         if (zmq_bind(h->sock, ep) < 0) {
             sl_log_limited(&pp->rl_frame, SL_LOG_ERROR, "cannot bind %s: %s (is run_dir writable?)",

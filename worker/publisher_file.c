@@ -3,11 +3,18 @@
  * option of Ceilometer's URL is accepted; sluice always writes JSON).
  * Rotation follows Python's RotatingFileHandler, which Ceilometer uses: when
  * max_bytes > 0 and backup_count > 0 and the next write would reach
- * max_bytes, path.(M-1) -> path.M, ..., path -> path.1. Several pipeline
- * workers may append to one file: every batch is one O_APPEND write, and a
- * rotation happens under flock(2) on the file itself, after checking that no
- * other worker rotated it first. */
+ * max_bytes, path.(M-1) -> path.M, ..., path -> path.1.
+ *
+ * Several pipeline workers may append to one file, each with its own
+ * instance and fd. Every batch is written under flock(LOCK_EX) on the file
+ * itself, after checking under that lock that the fd still is the file at
+ * `path` (same dev and inode; if another worker rotated it, or someone
+ * removed it, the fd is reopened first). A rotation happens under the same
+ * lock, so it is decided once per threshold, and no batch lands in a file
+ * that has been rotated away. O_APPEND writes to one inode are serialised by
+ * the kernel anyway, so the lock costs two system calls per batch. */
 #include "worker/publisher.h"
+#include "worker/publisher_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +29,12 @@
 #include "common/arena.h"
 #include "common/log.h"
 
+#define S_MODE 0644
+
 typedef struct {
     char    *path;
     int      fd;
+    dev_t    dev;
     ino_t    ino;
     unsigned long long max_bytes;
     unsigned backup_count;
@@ -33,23 +43,84 @@ typedef struct {
     size_t   cap;
 } s_file_t;
 
+/* The operator's umask, when the supervisor told us (it runs with a
+ * stricter one). */
+static mode_t s_operator_umask;
+static int    s_operator_umask_set;
+
+void
+sl_publisher_file_set_umask(mode_t operator_umask)
+{
+    s_operator_umask = operator_umask & 0777;
+    s_operator_umask_set = 1;
+}
+
 static void s_destroy(void **ctx_p);
 
+/* Opens path for appending, creating it with S_MODE minus the operator's
+ * umask: only the process that created it sets its mode, so an operator's
+ * chmod of an existing file stays. */
+static int
+s_open_path(const char *path)
+{
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd >= 0 || errno != ENOENT)
+            return fd;
+        fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_CREAT | O_EXCL, S_MODE);
+        if (fd >= 0) {
+            if (s_operator_umask_set && fchmod(fd, S_MODE & ~s_operator_umask) < 0)
+                sl_warn("file publisher: cannot set the mode of %s: %s", path, strerror(errno));
+            return fd;
+        }
+        if (errno != EEXIST)
+            return -1;
+        /* Another worker created it between our two opens: open theirs. */
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+/* (Re)opens f->path into f->fd. */
 static int
 s_open(s_file_t *f, char *err, size_t errlen)
 {
-    int fd = open(f->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    int fd = s_open_path(f->path);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
         snprintf(err, errlen, "file publisher: cannot open %s: %s (check the directory exists "
                  "and is writable)", f->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
-    struct stat st;
-    fstat(fd, &st);
     if (f->fd >= 0)
         close(f->fd);
     f->fd = fd;
+    f->dev = st.st_dev;
     f->ino = st.st_ino;
+    return 0;
+}
+
+/* Parses a URL option's value: digits only, at most max. On error, err says
+ * which option, the allowed range and what to write instead. */
+static int
+s_parse_option(const char *url, const char *name, const char *v, unsigned long long max,
+               const char *range_note, const char *example, unsigned long long *out,
+               char *err, size_t errlen)
+{
+    unsigned long long x = 0;
+    int ok = *v && strspn(v, "0123456789") == strlen(v);
+    if (ok) {
+        errno = 0;
+        x = strtoull(v, NULL, 10);
+        ok = errno == 0 && x <= max;
+    }
+    if (!ok)
+        return sl_errf(err, errlen, "file publisher '%s': %s=%s is not allowed: %s must be a "
+                       "whole number from 0 to %llu%s; write e.g. %s", url, name, v, name, max,
+                       range_note, example);
+    *out = x;
     return 0;
 }
 
@@ -78,22 +149,22 @@ s_init(const char *url, int check_only, char *err, size_t errlen)
         char *eq = strchr(kv, '=');
         if (eq)
             *eq++ = '\0';
-        char *end = NULL;
-        if (strcmp(kv, "max_bytes") == 0 && eq && *eq) {
-            f->max_bytes = strtoull(eq, &end, 10);
-        } else if (strcmp(kv, "backup_count") == 0 && eq && *eq) {
-            f->backup_count = (unsigned) strtoul(eq, &end, 10);
-        } else if (strcmp(kv, "json") == 0) {
-            end = NULL;
-        } else {
-            snprintf(err, errlen, "file publisher '%s': unknown option '%s' (known: max_bytes, "
-                     "backup_count, json)", url, kv);
-            void *v = f;
-            s_destroy(&v);
-            return NULL;
+        unsigned long long x = 0;
+        int rc = 0;
+        if (strcmp(kv, "max_bytes") == 0) {
+            rc = s_parse_option(url, kv, eq ? eq : "", SL_PUBLISHER_FILE_MAX_BYTES_MAX,
+                                " (2^50, 1 PiB; 0 = never rotate)",
+                                "max_bytes=104857600 for 100 MiB", &x, err, errlen);
+            f->max_bytes = x;
+        } else if (strcmp(kv, "backup_count") == 0) {
+            rc = s_parse_option(url, kv, eq ? eq : "", SL_PUBLISHER_FILE_BACKUP_COUNT_MAX,
+                                " (0 = never rotate)", "backup_count=5", &x, err, errlen);
+            f->backup_count = (unsigned) x;
+        } else if (strcmp(kv, "json") != 0) {
+            rc = sl_errf(err, errlen, "file publisher '%s': unknown option '%s' (known: "
+                         "max_bytes, backup_count, json)", url, kv);
         }
-        if (end && *end) {
-            snprintf(err, errlen, "file publisher '%s': %s must be a whole number", url, kv);
+        if (rc < 0) {
             void *v = f;
             s_destroy(&v);
             return NULL;
@@ -111,42 +182,70 @@ s_init(const char *url, int check_only, char *err, size_t errlen)
     return f;
 }
 
+/* Renames path.(M-1) -> path.M, ..., path -> path.1; the caller holds the
+ * lock of the file at path. */
 static void
-s_rotate_if_needed(s_file_t *f, size_t incoming)
+s_rotate(s_file_t *f)
 {
-    if (!f->max_bytes || !f->backup_count)
-        return;
-    struct stat st;
-    if (fstat(f->fd, &st) < 0 || (unsigned long long) st.st_size + incoming < f->max_bytes)
-        return;
-    if (flock(f->fd, LOCK_EX) < 0)
-        return;
-    struct stat cur;
-    /* Another worker may have rotated already: then just reopen. */
-    if (stat(f->path, &cur) == 0 && cur.st_ino == f->ino) {
-        size_t n = strlen(f->path) + 16;
-        char *from = sl_xmalloc(n), *to = sl_xmalloc(n);
-        for (unsigned i = f->backup_count - 1; i >= 1; i--) {
-            snprintf(from, n, "%s.%u", f->path, i);
-            snprintf(to, n, "%s.%u", f->path, i + 1);
-            rename(from, to);
+    size_t n = strlen(f->path) + 16;
+    char *from = sl_xmalloc(n), *to = sl_xmalloc(n);
+    for (unsigned i = f->backup_count - 1; i >= 1; i--) {
+        snprintf(from, n, "%s.%u", f->path, i);
+        snprintf(to, n, "%s.%u", f->path, i + 1);
+        if (rename(from, to) < 0 && errno != ENOENT)
+            sl_warn("file publisher: cannot rename %s to %s: %s", from, to, strerror(errno));
+    }
+    snprintf(to, n, "%s.1", f->path);
+    if (rename(f->path, to) < 0)
+        sl_warn("file publisher: cannot rotate %s: %s; appending to it instead", f->path,
+                strerror(errno));
+    free(from);
+    free(to);
+}
+
+static int
+s_flock(int fd, int op)
+{
+    int rc;
+    while ((rc = flock(fd, op)) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+/* Leaves f->fd open on the file at f->path and locked exclusively, rotated
+ * first if writing incoming bytes would reach max_bytes. 0, or -1 with err
+ * (nothing locked). */
+static int
+s_lock_current(s_file_t *f, size_t incoming, char *err, size_t errlen)
+{
+    int rotated = 0;
+    for (int attempt = 0; attempt < 16; attempt++) {
+        if (f->fd < 0 && s_open(f, err, errlen) < 0)
+            return -1;
+        if (s_flock(f->fd, LOCK_EX) < 0)
+            return sl_errf(err, errlen, "file publisher: cannot lock %s: %s", f->path,
+                           strerror(errno));
+        struct stat cur;
+        int current = stat(f->path, &cur) == 0 && cur.st_dev == f->dev && cur.st_ino == f->ino;
+        /* A batch larger than max_bytes is written whole into a fresh file
+         * (one record per rotation, as RotatingFileHandler does with a
+         * record larger than maxBytes): after rotating, only a file another
+         * worker has written to since is rotated again. */
+        if (current && (!rotated || cur.st_size > 0) && f->max_bytes && f->backup_count &&
+            (unsigned long long) cur.st_size + incoming >= f->max_bytes) {
+            s_rotate(f);
+            rotated = 1;
+            current = stat(f->path, &cur) == 0 && cur.st_dev == f->dev && cur.st_ino == f->ino;
         }
-        snprintf(to, n, "%s.1", f->path);
-        if (rename(f->path, to) < 0)
-            sl_warn("file publisher: cannot rotate %s: %s", f->path, strerror(errno));
-        free(from);
-        free(to);
+        if (current)
+            return 0;
+        /* Rotated (by another worker or just now) or removed: the next
+         * batch goes to the file now at path. */
+        close(f->fd);   /* drops our lock too */
+        f->fd = -1;
     }
-    int old = f->fd;
-    char err[256];
-    f->fd = -1;
-    if (s_open(f, err, sizeof err) < 0) {
-        sl_warn("%s", err);
-        f->fd = old;
-    } else {
-        flock(old, LOCK_UN);
-        close(old);
-    }
+    return sl_errf(err, errlen, "file publisher: %s keeps being replaced while we write to it "
+                   "(is another program rotating or removing it?)", f->path);
 }
 
 static sl_pub_status_t s_write(s_file_t *f, size_t len, char *err, size_t errlen);
@@ -196,14 +295,17 @@ s_publish(void *ctx, const sl_sample_t *samples, size_t n, char *err, size_t err
     return s_write(f, len, err, errlen);
 }
 
-/* One O_APPEND write of the len bytes in f->buf (rotating first if due). */
+/* One O_APPEND write of the len bytes in f->buf, under the file's lock
+ * (rotating first if due). */
 static sl_pub_status_t
 s_write(s_file_t *f, size_t len, char *err, size_t errlen)
 {
     if (!len)
         return SL_PUB_OK;
-    s_rotate_if_needed(f, len);
+    if (s_lock_current(f, len, err, errlen) < 0)
+        return SL_PUB_RETRY;
     size_t off = 0;
+    sl_pub_status_t st = SL_PUB_OK;
     while (off < len) {
         ssize_t w = write(f->fd, f->buf + off, len - off);
         if (w < 0) {
@@ -211,11 +313,13 @@ s_write(s_file_t *f, size_t len, char *err, size_t errlen)
                 continue;
             snprintf(err, errlen, "file publisher: write to %s failed: %s (disk full?)",
                      f->path, strerror(errno));
-            return off ? SL_PUB_ERROR : SL_PUB_RETRY;
+            st = off ? SL_PUB_ERROR : SL_PUB_RETRY;
+            break;
         }
         off += (size_t) w;
     }
-    return SL_PUB_OK;
+    s_flock(f->fd, LOCK_UN);
+    return st;
 }
 
 static void

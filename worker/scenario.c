@@ -307,9 +307,9 @@ sl_scenario_open(const char *path, sl_scenario_t **out, char *err, size_t errlen
     s_puts(&y, "\n");
     char yname[1100];
     snprintf(yname, sizeof yname, "%s (as pipeline.yaml)", path);
-    sc->p = sl_pipeline_parse(y.p, y.n, yname, "meters", err, errlen);
+    sc->p = sl_pipeline_parse(y.p, y.n, yname, "meters", NULL, err, errlen);
     free(y.p);
-    if (!sc->p || sl_transform_check(sc->p, err, errlen) < 0) {
+    if (!sc->p || sl_transform_check(sc->p, NULL, err, errlen) < 0) {
         sl_scenario_destroy(&sc);
         return 2;
     }

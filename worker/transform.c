@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include "common/arena.h"
@@ -72,14 +71,14 @@ s_plugin(const char *name)
 
 /* Checks and builds transformer i of sink; NULL with file:line in err. */
 static void *
-s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet,
+s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet, sl_ywarn_t *warn,
           const sl_tx_plugin_t **pl_out, char *err, size_t errlen)
 {
     const sl_transformer_conf_t *tc = &sink->transformers[i];
     sl_tx_conf_t conf = {
         .params = tc->parameters, .sink = sink->name, .transformer = tc->name,
         .file = tc->parameters && tc->parameters->doc ? tc->parameters->doc->file : file,
-        .line = tc->line, .quiet = quiet,
+        .line = tc->line, .quiet = quiet, .warn = warn,
     };
     const sl_tx_plugin_t *pl = s_plugin(tc->name);
     if (!pl) {
@@ -88,20 +87,22 @@ s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet,
     }
     if (sl_tx_check_params(&conf, pl->opts, err, errlen) < 0)
         return NULL;
+    if (conf.params && conf.params->kind != SL_Y_MAP)
+        conf.params = NULL;                 /* false: none (the check warned) */
     void *ctx = pl->init(&conf, err, errlen);
     *pl_out = pl;
     return ctx;
 }
 
 int
-sl_transform_check(const sl_pipeline_t *p, char *err, size_t errlen)
+sl_transform_check(const sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen)
 {
     const char *file = p->doc ? p->doc->file : NULL;
     for (size_t s = 0; s < p->n_sinks; s++) {
         const sl_sink_t *sink = &p->sinks[s];
         for (size_t i = 0; i < sink->n_transformers; i++) {
             const sl_tx_plugin_t *pl = NULL;
-            void *ctx = s_tx_init(sink, i, file, 0, &pl, err, errlen);
+            void *ctx = s_tx_init(sink, i, file, 0, warn, &pl, err, errlen);
             if (!ctx)
                 return -1;
             pl->destroy(&ctx);
@@ -121,7 +122,7 @@ sl_chain_new(const sl_sink_t *sink)
     c->tx = sl_xcalloc(sink->n_transformers + 1, sizeof *c->tx);
     for (size_t i = 0; i < sink->n_transformers; i++) {
         char err[512];
-        c->tx[i].ctx = s_tx_init(sink, i, NULL, 1, &c->tx[i].pl, err, sizeof err);
+        c->tx[i].ctx = s_tx_init(sink, i, NULL, 1, NULL, &c->tx[i].pl, err, sizeof err);
         if (!c->tx[i].ctx) {
             sl_error("cannot build the transformers of sink '%s': %s", sink->name, err);
             sl_chain_destroy(&c);
@@ -197,56 +198,6 @@ s_run(sl_chain_t *c, sl_tx_env_t *env, size_t start, const sl_sample_t *s, sl_sa
     c->stats.out++;
 }
 
-/* Python's float(str) acceptance: optional whitespace and sign, digits with
- * single underscores between them, a fraction, an exponent; inf, infinity,
- * nan in any case. */
-static int
-s_py_float_text(const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
-        i++;
-    while (n > i && (p[n - 1] == ' ' || (p[n - 1] >= '\t' && p[n - 1] <= '\r')))
-        n--;
-    if (i < n && (p[i] == '+' || p[i] == '-'))
-        i++;
-    size_t rest = n - i;
-    if ((rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
-        (rest == 8 && !strncasecmp(p + i, "infinity", 8)) ||
-        (rest == 3 && !strncasecmp(p + i, "nan", 3)))
-        return 1;
-    int digits = 0;
-    for (int part = 0; part < 2; part++) {
-        if (part == 1) {
-            if (i < n && p[i] == '.')
-                i++;
-            else
-                break;
-        }
-        int prev_digit = 0;
-        while (i < n && ((p[i] >= '0' && p[i] <= '9') ||
-                         (p[i] == '_' && prev_digit && i + 1 < n && p[i + 1] >= '0' &&
-                          p[i + 1] <= '9'))) {
-            prev_digit = p[i] != '_';
-            digits += prev_digit;
-            i++;
-        }
-    }
-    if (!digits)
-        return 0;
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        if (i < n && (p[i] == '+' || p[i] == '-'))
-            i++;
-        int ed = 0;
-        while (i < n && ((p[i] >= '0' && p[i] <= '9') || (p[i] == '_' && ed)))
-            ed += p[i++] != '_';
-        if (!ed)
-            return 0;
-    }
-    return i == n;
-}
-
 /* 0 = a usable volume, 1 = drop (null or not a number), 2 = abort the batch. */
 static int
 s_volume_check(const sl_sample_t *s)
@@ -262,7 +213,7 @@ s_volume_check(const sl_sample_t *s)
         size_t n = strlen(vj);
         if (n < 2 || memchr(vj + 1, '\\', n - 2))
             return 1;
-        return s_py_float_text(vj + 1, n - 2) ? 0 : 1;
+        return sl_tx_py_float(vj + 1, n - 2, NULL) ? 0 : 1;
     }
     default: return 0;
     }
@@ -534,7 +485,7 @@ sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errl
             return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s) was saved "
                                    "with other parameters", i, want->name);
         }
-        tx[i].ctx = s_tx_init(c->sink, i, NULL, 1, &tx[i].pl, msg, sizeof msg);
+        tx[i].ctx = s_tx_init(c->sink, i, NULL, 1, NULL, &tx[i].pl, msg, sizeof msg);
         if (!tx[i].ctx) {
             s_destroy_ctxs(tx, c->n);
             return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s): %s", i,
@@ -571,8 +522,13 @@ sl_transform_describe(size_t i, char *buf, size_t len)
         return NULL;
     const sl_tx_plugin_t *pl = s_plugins[i];
     size_t o = (size_t) snprintf(buf, len, "- `%s`: %s.\n", pl->name, pl->summary);
-    for (const sl_tx_opt_t *opt = pl->opts; opt->path && o < len; opt++)
-        o += (size_t) snprintf(buf + o, len - o, "  - `%s` (default %s): %s\n", opt->path,
-                               opt->dflt, opt->help);
+    for (const sl_tx_opt_t *opt = pl->opts; opt->path && o < len; opt++) {
+        if (opt->types & SL_TXT_IGNORED)
+            o += (size_t) snprintf(buf + o, len - o, "  - `%s`: ignored, with a warning (%s)\n",
+                                   opt->path, opt->help);
+        else
+            o += (size_t) snprintf(buf + o, len - o, "  - `%s` (default %s): %s\n", opt->path,
+                                   opt->dflt, opt->help);
+    }
     return pl->name;
 }

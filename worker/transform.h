@@ -49,12 +49,18 @@ typedef struct {
     uint64_t eval_errors;       /* arithmetic evaluations that failed (logged) */
 } sl_chain_stats_t;
 
-/* 0 if every sink's transformers and parameters are valid; else -1 with
- * "file:line: sink 'x': transformer 'y': message" (unknown parameter,
- * wrong type, bad expression or regular expression, ...). Setup warnings
- * Ceilometer gives (an unknown aggregator policy, an arithmetic expression
- * without meters) are logged, not errors. */
-int sl_transform_check(const sl_pipeline_t *p, char *err, size_t errlen);
+/* 0 if every sink's transformers load; else -1 with "file:line: sink 'x':
+ * transformer 'y': message" for what Ceilometer refuses at start-up (an
+ * unknown transformer, int()/float() of a bad string, a true non-mapping
+ * target) and what sluice refuses by decision (a value of a type
+ * TRANSFORMERS.md does not allow, on which Ceilometer failed every sample;
+ * a construct sluice cannot run with Python's meaning). What Ceilometer
+ * ignores or swallows (a parameter it does not read, an invalid map_from
+ * pattern, an unknown aggregator policy, an expression that cannot be
+ * evaluated, ...) goes through warn with file:line and the transformer
+ * then behaves as Ceilometer's did (yconf.h: warnings counted in
+ * warn->count, or errors in strict mode; NULL = logged). */
+int sl_transform_check(const sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen);
 
 /* A chain with fresh state for sink. NULL (error logged) only if the sink
  * does not pass sl_transform_check(). New samples get source "openstack"

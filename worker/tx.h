@@ -1,10 +1,13 @@
 /* tx — what the transformer plugins share with the chain (worker/transform.c).
  * Internal to worker/transform.c and worker/tx_*.c; pipeline workers only.
  *
- * A plugin is one struct: name, option table (every parameter it accepts,
- * with its YAML types: the chain checks parameters against it before init,
- * so unknown keys and wrong types are file:line errors), init(conf) -> ctx,
- * process(sample) -> 0 or 1 sample, flush -> samples, destroy(&ctx).
+ * A plugin is one struct: name, option table (every parameter Ceilometer's
+ * transformer reads, with the YAML types it works with, and those it
+ * ignores: the chain checks parameters against it before init; a key
+ * Ceilometer never reads is a file:line warning, a type it cannot work with
+ * a file:line error), init(conf) -> ctx, process(sample) -> 0 or 1 sample,
+ * flush -> samples, destroy(&ctx). What Ceilometer ignores or swallows,
+ * init reports with sl_tx_warn() and then behaves as Ceilometer did.
  *
  * Memory contract. A sample handed to process() (and its strings) is only
  * valid during the call. A plugin that keeps anything across calls copies
@@ -42,13 +45,19 @@ enum {
     SL_TXT_NULL = 1, SL_TXT_BOOL = 2, SL_TXT_INT = 4, SL_TXT_FLOAT = 8, SL_TXT_STR = 16,
     SL_TXT_MAP = 32, SL_TXT_SEQ = 64,
     SL_TXT_NUM = SL_TXT_INT | SL_TXT_FLOAT,
+    SL_TXT_ANY = 127,
+    /* Flags. FALSY: a falsy value of another kind (0, "", false, []) is
+     * what Ceilometer's `x or {}` / `if x` makes of it: absent, with a
+     * warning. IGNORED: Ceilometer never reads it: a warning whose reason
+     * is `help`, and the value is not checked. */
+    SL_TXT_FALSY = 128, SL_TXT_IGNORED = 256,
 };
 
 typedef struct {
     const char *path;           /* "size", "target.scale", "source.map_from.name" */
-    unsigned    types;          /* SL_TXT_* accepted */
+    unsigned    types;          /* SL_TXT_* accepted, and flags */
     const char *dflt;           /* default, as the documentation shows it */
-    const char *help;
+    const char *help;           /* for IGNORED: why, in the warning */
 } sl_tx_opt_t;
 
 /* What init gets: the parameters (NULL if none) and where they come from. */
@@ -58,7 +67,8 @@ typedef struct {
     const char       *transformer;
     const char       *file;
     int               line;     /* the transformer's line */
-    int               quiet;    /* validation only: no setup warnings */
+    int               quiet;    /* in a worker: the check already warned */
+    sl_ywarn_t       *warn;     /* tolerated problems (sl_tx_warn); may be NULL */
 } sl_tx_conf_t;
 
 /* State blobs: little-endian integers, doubles as their IEEE-754 bit
@@ -150,15 +160,39 @@ typedef struct {
 void sl_tx_value(const sl_ynode_t *node, sl_tx_val_t *v);
 /* Python truthiness of the parameter (NULL node = absent = false). */
 int sl_tx_truthy(const sl_ynode_t *node);
+/* Python's float(str) and int(str) (base 10) on p[0..n): surrounding
+ * whitespace, a sign, single underscores between digits; float also takes
+ * a fraction, an exponent, inf, infinity and nan in any case. 1 if Python
+ * accepts the text (the value in *out when out is not NULL), else 0. An
+ * int beyond 64 bits gives 1 and *out saturated at INT64_MIN/MAX. */
+int sl_tx_py_float(const char *p, size_t n, double *out);
+int sl_tx_py_int(const char *p, size_t n, int64_t *out);
 /* The node at a dotted path under params, or NULL. */
 const sl_ynode_t *sl_tx_param(const sl_ynode_t *params, const char *path);
-/* Checks params against the option table: 0, or -1 with file:line. */
+/* Checks params against the option table: keys Ceilometer does not read
+ * and falsy values of another type are warnings (sl_tx_warn), a type
+ * Ceilometer cannot work with is an error. 0, or -1 with file:line. */
 int sl_tx_check_params(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, char *err, size_t errlen);
-/* "file:line: sink 'x': transformer 'y': <message>" at node (or the
- * transformer's line if node is NULL); returns -1. */
+/* What Ceilometer ignores or swallows in a transformer's parameters: a
+ * warning "file:line: sink 's': transformer 't': message" at node (or the
+ * transformer's line if node is NULL) and 0 (nothing when quiet), or in
+ * strict mode that text in err and -1 (yconf.h). Callers go on as
+ * Ceilometer did when it returns 0, and fail when it returns -1. */
+int sl_tx_warn(const sl_tx_conf_t *conf, const sl_ynode_t *node, char *err, size_t errlen,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* What Ceilometer refuses at start-up: "file:line: sink 'x': transformer
+ * 'y': <message>" in err; returns -1. */
 int sl_tx_err(const sl_tx_conf_t *conf, const sl_ynode_t *node, char *err, size_t errlen,
               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 int sl_tx_fail(sl_tx_env_t *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* An expression sl_expr_compile() refused with msg: 1 if Python cannot
+ * evaluate it either (a syntax error, a call, a constant part that always
+ * fails), so Ceilometer failed each evaluation (TRANSFORMERS.md 3.3: not
+ * checked at setup) and sluice does the same after a warning; 0 if Python
+ * runs it and sluice cannot (a limit of common/expr.c, a construct it
+ * leaves out), which stays a configuration error. Reads expr.c's texts. */
+int sl_tx_expr_fails_in_python(const char *msg);
 
 /* A deep copy of s with every string in a (resource_metadata NULL -> "{}"). */
 void sl_tx_sample_copy(sl_arena_t *a, const sl_sample_t *s, sl_sample_t *out);

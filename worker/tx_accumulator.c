@@ -12,6 +12,8 @@ typedef struct {
     sl_sample_vec_t held;
 } s_acc_t;
 
+static void s_acc_destroy(void **ctx_p);
+
 static const sl_tx_opt_t s_acc_opts[] = {
     { "size", SL_TXT_NUM | SL_TXT_BOOL, "1",
       "release everything held once a flush finds at least this many samples; < 1 passes "
@@ -22,8 +24,6 @@ static const sl_tx_opt_t s_acc_opts[] = {
 static void *
 s_acc_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
 {
-    (void) err;
-    (void) errlen;
     s_acc_t *a = sl_xcalloc(1, sizeof *a);
     sl_arena_init(&a->arena, 16 * 1024);
     a->size = 1;
@@ -36,9 +36,13 @@ s_acc_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
     /* Ceilometer passes samples through and then fails every flush (no
      * store exists); sluice passes them through and says so once. */
     a->pass = !(a->size >= 1);
-    if (a->pass && !conf->quiet)
-        sl_warn("sink '%s': accumulator with size %g < 1 passes samples through", conf->sink,
-                a->size);
+    if (a->pass && sl_tx_warn(conf, n, err, errlen, "size %g < 1: samples pass through "
+                              "unchanged, as in Ceilometer (whose every flush then also "
+                              "failed)", a->size) < 0) {
+        void *p = a;
+        s_acc_destroy(&p);
+        return NULL;
+    }
     return a;
 }
 

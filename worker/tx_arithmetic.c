@@ -34,6 +34,8 @@ typedef struct {
     sl_expr_t       *expr;
     char            *text;      /* as configured, for messages */
     int              misconfigured;
+    char            *compile_err;   /* the expression cannot be evaluated: every evaluation
+                                     * fails with this (logged), as in Ceilometer */
     int              has_tgt[3];
     char            *tgt[3];    /* name, unit, type */
     sl_tx_map_t      map;
@@ -45,10 +47,13 @@ typedef struct {
     const sl_sample_t **vars;
 } s_arith_t;
 
+/* target.expr null or a number: Ceilometer's re.sub over it fails at
+ * start-up, so only strings are accepted. */
 static const sl_tx_opt_t s_arith_opts[] = {
-    { "target", SL_TXT_MAP | SL_TXT_NULL, "{}", "the output" },
-    { "target.expr", SL_TXT_STR | SL_TXT_NULL, "\"\"",
-      "expression over `$(meter)` (its volume) and `$(meter).resource_metadata.x`" },
+    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "the output" },
+    { "target.expr", SL_TXT_STR, "\"\"",
+      "expression over `$(meter)` (its volume) and `$(meter).resource_metadata.x`; without "
+      "any `$(meter)` nothing is ever emitted (a warning)" },
     { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output name" },
     { "target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output unit" },
     { "target.type", SL_TXT_STR | SL_TXT_NULL, "first meter's", "output type" },
@@ -99,28 +104,41 @@ s_arith_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
     const sl_ynode_t *en = sl_tx_param(conf->params, "target.expr");
     sl_tx_val_t ev;
     sl_tx_value(en, &ev);
-    a->text = sl_xstrdup(ev.type == SL_TXT_NULL ? "" : ev.s);
+    a->text = sl_xstrdup(en ? ev.s : "");
     sl_expr_meters_prepare(a->text, &a->meters);
     if (!a->meters.n) {
         a->misconfigured = 1;
-        if (!conf->quiet)
-            sl_warn("sink '%s': Arithmetic transformer must use at least one meter in "
-                    "expression '%s'", conf->sink, a->text);
+        if (sl_tx_warn(conf, en, err, errlen, "Arithmetic transformer must use at least one "
+                       "meter in expression '%s': samples are swallowed and nothing is ever "
+                       "emitted, as in Ceilometer", a->text) < 0)
+            goto fail;
         return a;
     }
+    /* Section 9: `$(my-meter)` reads as `my - meter.volume`, names that
+     * are missing (empty values), so its evaluation fails as in Python. */
     for (size_t i = 0; i < a->meters.n; i++)
-        if (strchr(a->meters.meters[i], '-')) {
-            sl_tx_err(conf, en, err, errlen, "$(%s): a meter name with '-' cannot be used "
-                      "(Ceilometer evaluates it as a subtraction, which always fails)",
-                      a->meters.meters[i]);
+        if (strchr(a->meters.meters[i], '-') &&
+            sl_tx_warn(conf, en, err, errlen, "$(%s): Ceilometer does not escape '-' and "
+                       "evaluates a subtraction of missing names there, which fails: the "
+                       "evaluations fail (logged, nothing emitted), as in Ceilometer",
+                       a->meters.meters[i]) < 0)
             goto fail;
-        }
     char msg[256];
     a->expr = sl_expr_compile(a->meters.expr, (const char *const *) a->meters.idents,
                               a->meters.n, msg, sizeof msg);
     if (!a->expr) {
-        sl_tx_err(conf, en, err, errlen, "target.expr '%s': %s", a->text, msg);
-        goto fail;
+        if (!sl_tx_expr_fails_in_python(msg)) {
+            sl_tx_err(conf, en, err, errlen, "target.expr '%.60s%s': %s", a->text,
+                      strlen(a->text) > 60 ? "..." : "", msg);
+            goto fail;
+        }
+        /* TRANSFORMERS.md 3.3 and 9: not checked at setup; every evaluation
+         * fails and is logged */
+        a->compile_err = sl_xstrdup(msg);
+        if (sl_tx_warn(conf, en, err, errlen, "target.expr '%.60s%s' cannot be evaluated (%s): "
+                       "every evaluation fails (logged, nothing emitted), as in Ceilometer",
+                       a->text, strlen(a->text) > 60 ? "..." : "", msg) < 0)
+            goto fail;
     }
     a->vars = sl_xcalloc(a->meters.n, sizeof *a->vars);
     return a;
@@ -237,7 +255,11 @@ s_arith_flush(void *ctx, sl_tx_env_t *env, sl_sample_vec_t *out)
         sl_xval_t v;
         char msg[256];
         double vol = 0;
-        int ok = sl_expr_eval(a->expr, &xenv, &v, msg, sizeof msg) == 0 &&
+        int ok = 0;
+        if (!a->expr)
+            snprintf(msg, sizeof msg, "%s", a->compile_err);
+        else
+            ok = sl_expr_eval(a->expr, &xenv, &v, msg, sizeof msg) == 0 &&
                  sl_expr_number(&v, &vol, msg, sizeof msg) == 0;
         if (ok && isnan(vol)) {
             ok = 0;
@@ -405,6 +427,7 @@ s_arith_destroy(void **ctx_p)
     for (int i = 0; i < 3; i++)
         free(a->tgt[i]);
     free(a->text);
+    free(a->compile_err);
     free(a->latest_ts);
     free(a->vars);
     free(a);

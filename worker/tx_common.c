@@ -2,6 +2,7 @@
 #include "worker/tx.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -184,6 +185,108 @@ sl_tx_value(const sl_ynode_t *node, sl_tx_val_t *v)
     v->type = SL_TXT_STR;
 }
 
+/* Skips Python's str.strip() whitespace (ASCII part) around p[0..*n). */
+static const char *
+s_py_strip(const char *p, size_t *n)
+{
+    size_t i = 0, e = *n;
+    while (i < e && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r')))
+        i++;
+    while (e > i && (p[e - 1] == ' ' || (p[e - 1] >= '\t' && p[e - 1] <= '\r')))
+        e--;
+    *n = e - i;
+    return p + i;
+}
+
+/* Digits with single underscores between them from p[*i]; the count of
+ * digits (0: none or a misplaced underscore). */
+static int
+s_py_digits(const char *p, size_t n, size_t *i)
+{
+    int digits = 0;
+    while (*i < n) {
+        if (p[*i] >= '0' && p[*i] <= '9') {
+            digits++;
+            (*i)++;
+        } else if (p[*i] == '_' && digits && *i + 1 < n && p[*i + 1] >= '0' &&
+                   p[*i + 1] <= '9') {
+            (*i)++;
+        } else {
+            break;
+        }
+    }
+    return digits;
+}
+
+int
+sl_tx_py_float(const char *p, size_t n, double *out)
+{
+    p = s_py_strip(p, &n);
+    size_t i = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        i++;
+    size_t rest = n - i;
+    int special = (rest == 3 && !strncasecmp(p + i, "inf", 3)) ||
+                  (rest == 8 && !strncasecmp(p + i, "infinity", 8)) ||
+                  (rest == 3 && !strncasecmp(p + i, "nan", 3));
+    if (!special) {
+        int digits = s_py_digits(p, n, &i);
+        if (i < n && p[i] == '.') {
+            i++;
+            if (i < n && p[i] >= '0' && p[i] <= '9')
+                digits += s_py_digits(p, n, &i);
+        }
+        if (!digits)
+            return 0;
+        if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+            i++;
+            if (i < n && (p[i] == '+' || p[i] == '-'))
+                i++;
+            if (!s_py_digits(p, n, &i))
+                return 0;
+        }
+        if (i != n)
+            return 0;
+    }
+    if (out) {
+        char buf[512];
+        s_strip_us(p, n, buf, sizeof buf);     /* strtod reads the rest as Python does */
+        *out = strtod(buf, NULL);
+    }
+    return 1;
+}
+
+int
+sl_tx_py_int(const char *p, size_t n, int64_t *out)
+{
+    p = s_py_strip(p, &n);
+    size_t i = 0;
+    int neg = 0;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        neg = p[i++] == '-';
+    size_t start = i;
+    if (!s_py_digits(p, n, &i) || i != n)
+        return 0;
+    if (out) {
+        uint64_t v = 0;
+        int over = 0;
+        for (size_t k = start; k < n; k++) {
+            if (p[k] == '_')
+                continue;
+            unsigned d = (unsigned) (p[k] - '0');
+            if (v > (UINT64_MAX - d) / 10)
+                over = 1;
+            else
+                v = v * 10 + d;
+        }
+        if (over || v > (uint64_t) INT64_MAX + neg)
+            *out = neg ? INT64_MIN : INT64_MAX;
+        else
+            *out = neg ? (int64_t) (0 - v) : (int64_t) v;
+    }
+    return 1;
+}
+
 int
 sl_tx_truthy(const sl_ynode_t *node)
 {
@@ -230,6 +333,23 @@ sl_tx_err(const sl_tx_conf_t *conf, const sl_ynode_t *node, char *err, size_t er
     return sl_yerr_at(file, node ? node->line : conf->line, err, errlen,
                       "sink '%s': transformer '%s': %s", conf->sink ? conf->sink : "?",
                       conf->transformer, msg);
+}
+
+int
+sl_tx_warn(const sl_tx_conf_t *conf, const sl_ynode_t *node, char *err, size_t errlen,
+           const char *fmt, ...)
+{
+    if (conf->quiet)
+        return 0;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *file = node && node->doc ? node->doc->file : conf->file;
+    return sl_ywarn_at(conf->warn, file, node ? node->line : conf->line, err, errlen,
+                       "sink '%s': transformer '%s': %s", conf->sink ? conf->sink : "?",
+                       conf->transformer, msg);
 }
 
 int
@@ -280,6 +400,75 @@ s_kind_text(const sl_tx_val_t *v)
     }
 }
 
+/* A falsy value for messages: "0", "0.0", "false", "an empty string". */
+static const char *
+s_falsy_text(const sl_tx_val_t *v)
+{
+    switch (v->type) {
+    case SL_TXT_STR: return "an empty string";
+    case SL_TXT_SEQ: return "an empty list";
+    case SL_TXT_MAP: return "an empty mapping";
+    case SL_TXT_NULL: return "null";
+    case SL_TXT_BOOL: return "false";
+    default: return v->s ? v->s : "0";
+    }
+}
+
+/* Levenshtein distance of a and b, for "did you mean" (short keys only). */
+static size_t
+s_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 63 || nb > 63)
+        return SIZE_MAX;
+    size_t row[64];
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+static const char *
+s_last_part(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+/* The option whose path (or last part) is closest to path, if close enough
+ * to be a typo or a misplaced key (`expr` for `target.expr`); else NULL. */
+static const char *
+s_suggest(const sl_tx_opt_t *opts, const char *path)
+{
+    const char *best = NULL, *key = s_last_part(path);
+    size_t best_d = SIZE_MAX, klen = strlen(key);
+    for (const sl_tx_opt_t *o = opts; o->path; o++) {
+        if (o->types & SL_TXT_IGNORED)
+            continue;
+        size_t d = s_distance(path, o->path), d2 = s_distance(key, s_last_part(o->path));
+        if (d2 < d)
+            d = d2;
+        if (d < best_d) {
+            best_d = d;
+            best = o->path;
+        }
+    }
+    return best && best_d <= 2 && best_d * 2 < klen ? best : NULL;
+}
+
 /* Checks map node (at path prefix) against opts. */
 static int
 s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t *map,
@@ -289,18 +478,36 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
         char path[256];
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", map->keys[k]);
         const sl_ynode_t *val = map->items[k];
+        sl_ynode_t keynode = { .kind = SL_Y_SCALAR, .line = map->key_lines[k], .doc = map->doc };
         const sl_tx_opt_t *opt = NULL;
         for (const sl_tx_opt_t *o = opts; o->path; o++)
             if (!strcmp(o->path, path)) {
                 opt = o;
                 break;
             }
+        if (opt && (opt->types & SL_TXT_IGNORED)) {
+            if (sl_tx_warn(conf, &keynode, err, errlen, "ignored parameter '%s' (%s)", path,
+                           opt->help) < 0)
+                return -1;
+            continue;
+        }
         if (!opt) {
+            /* Ceilometer passes parameters as keyword arguments and every
+             * transformer takes **kwargs: what it does not read, it ignores. */
+            const char *hint = s_suggest(opts, path);
+            if (hint) {
+                if (sl_tx_warn(conf, &keynode, err, errlen, "ignored parameter '%s' (Ceilometer "
+                               "does not read it): did you mean '%s'?", path, hint) < 0)
+                    return -1;
+                continue;
+            }
             char known[512];
             size_t o = 0, plen = strlen(prefix);
             known[0] = '\0';
             for (const sl_tx_opt_t *q = opts; q->path; q++) {
                 /* direct children of prefix only */
+                if (q->types & SL_TXT_IGNORED)
+                    continue;
                 if (plen && (strncmp(q->path, prefix, plen) || q->path[plen] != '.'))
                     continue;
                 const char *rest = q->path + (plen ? plen + 1 : 0);
@@ -309,13 +516,22 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
                 o += (size_t) snprintf(known + o, o < sizeof known ? sizeof known - o : 0,
                                        "%s%s", o ? ", " : "", rest);
             }
-            sl_ynode_t keynode = { .kind = SL_Y_SCALAR, .line = map->key_lines[k], .doc = map->doc };
-            return sl_tx_err(conf, &keynode, err, errlen, "unknown parameter '%s'%s%s%s", path,
-                             known[0] ? " (known here: " : "", known, known[0] ? ")" : "");
+            if (sl_tx_warn(conf, &keynode, err, errlen, "ignored parameter '%s' (Ceilometer does "
+                           "not read it%s%s)", path, known[0] ? "; known here: " : "",
+                           known) < 0)
+                return -1;
+            continue;
         }
         sl_tx_val_t v;
         sl_tx_value(val, &v);
         if (!(v.type & opt->types)) {
+            if ((opt->types & SL_TXT_FALSY) && !sl_tx_truthy(val)) {
+                if (sl_tx_warn(conf, val, err, errlen, "parameter '%s' is %s%s: treated as "
+                               "absent, as Ceilometer does", path, s_falsy_text(&v),
+                               v.type == SL_TXT_BOOL ? "" : " (false in Python)") < 0)
+                    return -1;
+                continue;
+            }
             char want[128];
             s_types_text(opt->types, want, sizeof want);
             return sl_tx_err(conf, val, err, errlen, "parameter '%s' must be %s, not %s", path,
@@ -332,9 +548,24 @@ sl_tx_check_params(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, char *err,
 {
     if (!conf->params)
         return 0;
-    if (conf->params->kind != SL_Y_MAP)
+    if (conf->params->kind != SL_Y_MAP) {
+        /* Ceilometer: `transformer['parameters'] or {}` */
+        if (!sl_tx_truthy(conf->params))
+            return sl_tx_warn(conf, conf->params, err, errlen, "parameters are false: none, as "
+                              "Ceilometer does");
         return sl_tx_err(conf, conf->params, err, errlen, "parameters must be a mapping");
+    }
     return s_check_map(conf, opts, conf->params, "", err, errlen);
+}
+
+int
+sl_tx_expr_fails_in_python(const char *msg)
+{
+    if (strstr(msg, "calls are not supported") || strstr(msg, "is not supported here"))
+        return 1;               /* a call fails on the empty value; a keyword there is a
+                                 * syntax error in Python */
+    return !strstr(msg, "(the limit)") && !strstr(msg, "not supported") &&
+           !strstr(msg, "not allowed");
 }
 
 /* --- samples -------------------------------------------------------------- */

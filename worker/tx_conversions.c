@@ -5,6 +5,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "worker/tx.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <pcre2.h>
 #include <stdio.h>
@@ -223,48 +224,564 @@ s_parse_template(s_map_t *m, const char *t, char *msg, size_t msglen)
     return 0;
 }
 
-/* Python `re` to PCRE2: `\Z` means the very end in Python (PCRE's `\z`). */
-static char *
-s_translate_pattern(const char *pat)
+/* --- Python `re` patterns for PCRE2 -------------------------------------- */
+
+typedef struct {
+    char  *p;
+    size_t n, cap;
+} s_str_t;
+
+static void
+s_sput(s_str_t *o, const char *p, size_t n)
 {
-    size_t n = strlen(pat);
-    char *o = sl_xmalloc(n + 1);
-    int in_class = 0;
-    for (size_t i = 0; i <= n; i++) {
-        o[i] = pat[i];
-        if (pat[i] == '\\' && pat[i + 1]) {
-            o[i + 1] = (!in_class && pat[i + 1] == 'Z') ? 'z' : pat[i + 1];
-            i++;
-        } else if (pat[i] == '[') {
-            in_class = 1;
-        } else if (pat[i] == ']') {
-            in_class = 0;
-        }
+    if (o->n + n + 1 > o->cap) {
+        o->cap = (o->n + n + 1) * 2;
+        o->p = sl_xrealloc(o->p, o->cap);
     }
-    return o;
+    memcpy(o->p + o->n, p, n);
+    o->n += n;
+    o->p[o->n] = '\0';
 }
 
 static int
-s_map_init(const sl_tx_conf_t *conf, s_map_t *m, const sl_ynode_t *from, const sl_ynode_t *to,
-           char *err, size_t errlen)
+s_hexn(const char *p, int n, unsigned long *v)
 {
-    char *pat = s_translate_pattern(from->value);
+    *v = 0;
+    for (int i = 0; i < n; i++) {
+        int c = (unsigned char) p[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return 0;
+        *v = *v * 16 + (unsigned long) d;
+    }
+    return 1;
+}
+
+enum { S_PAT_OK = 0, S_PAT_INVALID = -1, S_PAT_UNSUPPORTED = -2 };
+
+/* `\x..`, `\u....`, `\U........` (Python takes exactly 2, 4, 8 hex digits)
+ * at p (after the backslash) as PCRE's `\x{...}`; *len = bytes consumed. */
+static int
+s_py_hex_escape(const char *p, s_str_t *o, size_t *len, char *msg, size_t msglen)
+{
+    int n = p[0] == 'x' ? 2 : p[0] == 'u' ? 4 : 8;
+    unsigned long v;
+    if ((int) strnlen(p + 1, (size_t) n) < n || !s_hexn(p + 1, n, &v)) {
+        snprintf(msg, msglen, "incomplete escape \\%c%.*s", p[0], n, p + 1);
+        return S_PAT_INVALID;
+    }
+    if (v > 0x10ffff) {
+        snprintf(msg, msglen, "bad escape \\%c%.*s", p[0], n, p + 1);
+        return S_PAT_INVALID;
+    }
+    if (v >= 0xd800 && v <= 0xdfff) {
+        snprintf(msg, msglen, "a surrogate code point (\\%c%.*s)", p[0], n, p + 1);
+        return S_PAT_UNSUPPORTED;
+    }
+    char buf[16];
+    s_sput(o, buf, (size_t) snprintf(buf, sizeof buf, "\\x{%lx}", v));
+    *len = (size_t) n + 1;
+    return S_PAT_OK;
+}
+
+/* The quantifier `{m}`, `{m,}`, `{,n}`, `{m,n}` at p as Python's sre_parse
+ * reads it: its length, or 0 if `{` is a literal there. */
+static size_t
+s_py_brace(const char *p, int *no_min)
+{
+    const char *q = p + 1;
+    if (*q == '}')
+        return 0;
+    const char *lo = q;
+    while (*q >= '0' && *q <= '9')
+        q++;
+    *no_min = q == lo;
+    if (*q == ',') {
+        q++;
+        while (*q >= '0' && *q <= '9')
+            q++;
+    }
+    return *q == '}' ? (size_t) (q + 1 - p) : 0;
+}
+
+/* A lookbehind's content b[0..n) (translated): 1 if its top-level branches
+ * have different fixed lengths, which PCRE2 accepts and Python refuses
+ * ("look-behind requires fixed-width pattern"). A branch PCRE2 cannot
+ * compile alone (a reference to an outer group) is not judged here. */
+static int
+s_lookbehind_widths_differ(const char *b, size_t n)
+{
+    size_t start = 0, depth = 0;
+    int in_class = 0, class_first = 0;
+    long width = -1;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n) {
+            char c = b[i];
+            if (c == '\\') {
+                i++;
+                class_first = 0;
+                continue;
+            }
+            if (in_class) {
+                if (c == ']' && !class_first)
+                    in_class = 0;
+                class_first = 0;
+                continue;
+            }
+            if (c == '[') {
+                in_class = 1;
+                class_first = 1;
+                if (i + 1 < n && b[i + 1] == '^')
+                    i++;
+                continue;
+            }
+            if (c == '(')
+                depth++;
+            else if (c == ')' && depth)
+                depth--;
+            if (c != '|' || depth)
+                continue;
+        } else if (width < 0) {
+            return 0;                   /* a single branch: PCRE2 and Python agree */
+        }
+        s_str_t one = { 0 };
+        s_sput(&one, "(?<=", 4);
+        s_sput(&one, b + start, i - start);
+        s_sput(&one, ")", 1);
+        int code;
+        PCRE2_SIZE off;
+        pcre2_code *re = pcre2_compile((PCRE2_SPTR) one.p, one.n, PCRE2_UTF, &code, &off, NULL);
+        free(one.p);
+        uint32_t w = 0;
+        if (!re)
+            return 0;
+        pcre2_pattern_info(re, PCRE2_INFO_MAXLOOKBEHIND, &w);
+        pcre2_code_free(re);
+        if (width >= 0 && (long) w != width)
+            return 1;
+        width = (long) w;
+        start = i + 1;
+    }
+    return 0;
+}
+
+/* A Python 3.7 `re` pattern (TRANSFORMERS.md section 3.1) as PCRE2 text
+ * with the same meaning, into *out (malloc'd). S_PAT_INVALID: Python
+ * refuses it too (Ceilometer's re.sub raised and the mapping was ignored),
+ * msg says why as Python would; S_PAT_UNSUPPORTED: valid Python whose
+ * meaning sluice cannot reproduce. PCRE2 itself reports what this pass
+ * lets through and Python also refuses (an unbalanced parenthesis, a
+ * quantifier with nothing to repeat, a reference to a missing group). *ucp
+ * is cleared by a global `(?a)`. */
+static int
+s_py_pattern(const char *pat, char **out, int *ucp, char *msg, size_t msglen)
+{
+    s_str_t o = { 0 }, flags = { 0 };
+    int in_class = 0, class_first = 0, groups = 0, depth = 0, rc = S_PAT_OK;
+    int open[256];                      /* capturing group number per open parenthesis, or 0 */
+    size_t lb[256];                     /* where a lookbehind's content starts in o, or 0 */
+    struct {
+        const char *p;
+        size_t n;
+        int group;
+    } names[64];                        /* (?P<name>...) defined so far */
+    int n_names = 0;
+    int last_repeatable = 0, last_quant = 0;
+    s_sput(&o, "", 0);
+    s_sput(&flags, "", 0);
+    *ucp = 1;
+    for (const char *p = pat; *p && rc == S_PAT_OK;) {
+        char c = *p;
+        if (in_class) {
+            if (c == ']' && !class_first) {
+                in_class = 0;
+                s_sput(&o, p++, 1);
+                last_repeatable = 1;
+                continue;
+            }
+            class_first = 0;
+            if (c == '[') {             /* literal in Python; PCRE reads `[:alpha:]` */
+                s_sput(&o, "\\[", 2);
+                p++;
+                continue;
+            }
+            if (c != '\\') {
+                s_sput(&o, p++, 1);
+                continue;
+            }
+            char d = p[1];
+            size_t len;
+            if (!d) {
+                snprintf(msg, msglen, "bad escape (end of pattern)");
+                rc = S_PAT_INVALID;
+            } else if (strchr("dDsSwWabfnrt", d)) {
+                s_sput(&o, p, 2);
+                p += 2;
+            } else if (d == 'v') {
+                s_sput(&o, "\\x0b", 4);
+                p += 2;
+            } else if (d == 'x' || d == 'u' || d == 'U') {
+                rc = s_py_hex_escape(p + 1, &o, &len, msg, msglen);
+                p += 1 + len;
+            } else if (d >= '0' && d <= '7') {
+                unsigned v = 0;
+                int k = 0;
+                while (k < 3 && p[1 + k] >= '0' && p[1 + k] <= '7')
+                    v = v * 8 + (unsigned) (p[1 + k++] - '0');
+                if (v > 0377) {
+                    snprintf(msg, msglen, "octal escape value \\%.*s outside of range 0-0o377", k,
+                             p + 1);
+                    rc = S_PAT_INVALID;
+                }
+                char buf[16];
+                s_sput(&o, buf, (size_t) snprintf(buf, sizeof buf, "\\o{%o}", v));
+                p += 1 + k;
+            } else if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') || d == '8' || d == '9') {
+                snprintf(msg, msglen, "bad escape \\%c", d);
+                rc = S_PAT_INVALID;
+            } else {
+                s_sput(&o, p, 2);
+                p += 2;
+            }
+            continue;
+        }
+        if (c == '*' || c == '+' || c == '?' || c == '{') {
+            int no_min = 0;
+            size_t blen = c == '{' ? s_py_brace(p, &no_min) : 1;
+            if (c == '{' && !blen) {
+                s_sput(&o, "\\{", 2);
+                p++;
+                last_repeatable = 1;
+                last_quant = 0;
+                continue;
+            }
+            if (last_quant) {
+                snprintf(msg, msglen, "multiple repeat");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (!last_repeatable) {
+                snprintf(msg, msglen, "nothing to repeat");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (c == '{' && no_min) {
+                s_sput(&o, "{0", 2);    /* `{,n}` is {0,n} in Python, a literal in PCRE2 */
+                s_sput(&o, p + 1, blen - 1);
+            } else {
+                s_sput(&o, p, blen);
+            }
+            p += blen;
+            if (*p == '?')              /* lazy */
+                s_sput(&o, p++, 1);
+            last_quant = 1;
+            last_repeatable = 0;
+            continue;
+        }
+        last_quant = 0;
+        if (c == '[') {
+            in_class = 1;
+            s_sput(&o, p++, 1);
+            if (*p == '^')
+                s_sput(&o, p++, 1);
+            class_first = 1;
+            continue;
+        }
+        if (c == '(') {
+            if (depth >= (int) (sizeof open / sizeof open[0])) {
+                snprintf(msg, msglen, "more than %d nested groups", depth);
+                rc = S_PAT_UNSUPPORTED;
+                break;
+            }
+            const char *q = p + 2;
+            if (p[1] == '?' && *q == '#') {     /* a comment: up to the next ')' */
+                const char *e = strchr(q, ')');
+                if (!e) {
+                    snprintf(msg, msglen, "missing ), unterminated comment");
+                    rc = S_PAT_INVALID;
+                    break;
+                }
+                p = e + 1;
+                continue;
+            }
+            last_repeatable = 0;
+            if (p[1] == '*') {
+                snprintf(msg, msglen, "nothing to repeat");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (p[1] != '?') {
+                lb[depth] = 0;
+                open[depth++] = ++groups;
+                s_sput(&o, p++, 1);
+                continue;
+            }
+            lb[depth] = 0;
+            if (*q == ':' || *q == '=' || *q == '!' || (*q == '<' && (q[1] == '=' || q[1] == '!'))) {
+                open[depth++] = 0;
+                s_sput(&o, p, (size_t) (q - p) + 1 + (*q == '<'));
+                if (*q == '<')
+                    lb[depth - 1] = o.n;
+                p = q + 1 + (*q == '<');
+                continue;
+            }
+            if (*q == 'P' && q[1] == '<') {
+                const char *e = strchr(q, '>');
+                if (e && e - (q + 2) > 32) {
+                    snprintf(msg, msglen, "a group name longer than 32 characters");
+                    rc = S_PAT_UNSUPPORTED;
+                    break;
+                }
+                open[depth++] = ++groups;
+                if (e && n_names < (int) (sizeof names / sizeof names[0])) {
+                    names[n_names].p = q + 2;
+                    names[n_names].n = (size_t) (e - q - 2);
+                    names[n_names++].group = groups;
+                }
+                s_sput(&o, p, 4);
+                p += 4;
+                continue;
+            }
+            if ((*q == 'P' && q[1] == '=') || *q == '(') {
+                /* (?P=name) and the condition of (?(group)yes|no) */
+                const char *e = strchr(q, ')');
+                if (!e) {
+                    snprintf(msg, msglen, "missing ), unterminated name");
+                    rc = S_PAT_INVALID;
+                    break;
+                }
+                /* Python knows a name only once its group was defined */
+                const char *nm = q + (*q == 'P' ? 2 : 1);
+                size_t nl = (size_t) (e - nm);
+                int known = -1, is_name = (*nm < '0' || *nm > '9');
+                for (int i = 0; i < n_names; i++)
+                    if (names[i].n == nl && !memcmp(names[i].p, nm, nl))
+                        known = names[i].group;
+                for (int i = 0; i < depth && known > 0 && *q == 'P'; i++)
+                    if (open[i] == known) {
+                        snprintf(msg, msglen, "cannot refer to an open group");
+                        rc = S_PAT_INVALID;
+                    }
+                if (rc != S_PAT_OK)
+                    break;
+                if (is_name && known < 0) {
+                    snprintf(msg, msglen, "unknown group name '%.*s'", (int) nl, nm);
+                    rc = S_PAT_INVALID;
+                    break;
+                }
+                if (*q == '(')
+                    open[depth++] = 0;
+                s_sput(&o, p, (size_t) (e + 1 - p));
+                p = e + 1;
+                last_repeatable = *q == 'P';
+                continue;
+            }
+            /* inline flags: global (?aiLmsux), scoped (?aimsux-imsx:...) */
+            const char *f = q;
+            while (*f && strchr("aiLmsux", *f))
+                f++;
+            const char *g = f;
+            int minus = *g == '-';
+            if (minus)
+                for (g++; *g && strchr("imsx", *g); g++)
+                    ;
+            if (f == q && !minus) {
+                snprintf(msg, msglen, "unknown extension ?%.1s", *q ? q : ")");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (memchr(q, 'L', (size_t) (f - q))) {
+                snprintf(msg, msglen, "bad inline flags: cannot use 'L' flag with a str pattern");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (*g == ')' && !minus) {
+                /* global: Python 3.7 applies it to the whole pattern */
+                for (const char *k = q; k < f && rc == S_PAT_OK; k++) {
+                    if (*k == 'a') {
+                        *ucp = 0;
+                    } else if (*k == 'x') {
+                        snprintf(msg, msglen, "the verbose flag (?x)");
+                        rc = S_PAT_UNSUPPORTED;
+                    } else if (*k != 'u' && !memchr(flags.p, *k, flags.n)) {
+                        s_sput(&flags, k, 1);
+                    }
+                }
+                p = g + 1;
+                continue;
+            }
+            if (*g != ':' || (minus && g == f + 1)) {
+                snprintf(msg, msglen, *g != ':' ? "missing :" : "missing flag");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            if (memchr(q, 'a', (size_t) (f - q))) {
+                snprintf(msg, msglen, "a scoped ASCII flag (?a:...)");
+                rc = S_PAT_UNSUPPORTED;
+                break;
+            }
+            open[depth++] = 0;
+            s_sput(&o, "(?", 2);
+            for (const char *k = q; k < g; k++)
+                if (*k != 'u')
+                    s_sput(&o, k, 1);
+            s_sput(&o, ":", 1);
+            p = g + 1;
+            continue;
+        }
+        if (c == ')') {
+            if (depth > 0 && lb[--depth] &&
+                s_lookbehind_widths_differ(o.p + lb[depth], o.n - lb[depth])) {
+                snprintf(msg, msglen, "look-behind requires fixed-width pattern");
+                rc = S_PAT_INVALID;
+                break;
+            }
+            s_sput(&o, p++, 1);
+            last_repeatable = 1;
+            continue;
+        }
+        if (c == '|' || c == '^' || c == '$') {
+            s_sput(&o, p++, 1);
+            last_repeatable = 0;
+            continue;
+        }
+        if (c != '\\') {
+            s_sput(&o, p++, 1);
+            last_repeatable = 1;
+            continue;
+        }
+        char d = p[1];
+        size_t len;
+        last_repeatable = 1;
+        if (!d) {
+            snprintf(msg, msglen, "bad escape (end of pattern)");
+            rc = S_PAT_INVALID;
+        } else if (strchr("AbBZ", d)) {         /* anchors: nothing to repeat */
+            s_sput(&o, d == 'Z' ? "\\z" : p, 2);
+            p += 2;
+            last_repeatable = 0;
+        } else if (strchr("dDsSwWafnrt", d)) {
+            s_sput(&o, p, 2);
+            p += 2;
+        } else if (d == 'v') {
+            s_sput(&o, "\\x0b", 4);
+            p += 2;
+        } else if (d == 'x' || d == 'u' || d == 'U') {
+            rc = s_py_hex_escape(p + 1, &o, &len, msg, msglen);
+            p += 1 + len;
+        } else if (d == '0') {
+            unsigned v = 0;
+            int k = 1;
+            while (k < 3 && p[1 + k] >= '0' && p[1 + k] <= '7')
+                v = v * 8 + (unsigned) (p[1 + k++] - '0');
+            char buf[16];
+            s_sput(&o, buf, (size_t) snprintf(buf, sizeof buf, "\\o{%o}", v));
+            p += 1 + k;
+        } else if (d >= '1' && d <= '9') {
+            if (d <= '7' && p[2] >= '0' && p[2] <= '7' && p[3] >= '0' && p[3] <= '7') {
+                unsigned v = (unsigned) ((d - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                if (v > 0377) {
+                    snprintf(msg, msglen, "octal escape value \\%.3s outside of range 0-0o377",
+                             p + 1);
+                    rc = S_PAT_INVALID;
+                }
+                char buf[16];
+                s_sput(&o, buf, (size_t) snprintf(buf, sizeof buf, "\\o{%o}", v));
+                p += 4;
+                continue;
+            }
+            int ref = d - '0', k = 2;
+            if (p[2] >= '0' && p[2] <= '9') {
+                ref = ref * 10 + (p[2] - '0');
+                k = 3;
+            }
+            int is_open = 0;
+            for (int i = 0; i < depth; i++)
+                is_open |= open[i] == ref;
+            if (ref > groups || is_open) {
+                snprintf(msg, msglen, is_open ? "cannot refer to an open group"
+                         : "invalid group reference %d", ref);
+                rc = S_PAT_INVALID;
+            }
+            char buf[16];                /* PCRE would read \12 as octal without 12 groups */
+            s_sput(&o, buf, (size_t) snprintf(buf, sizeof buf, "\\g{%d}", ref));
+            p += k;
+        } else if ((d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z')) {
+            snprintf(msg, msglen, "bad escape \\%c", d);
+            rc = S_PAT_INVALID;
+        } else {
+            s_sput(&o, p, 2);
+            p += 2;
+        }
+    }
+    if (rc == S_PAT_OK && in_class) {
+        snprintf(msg, msglen, "unterminated character set");
+        rc = S_PAT_INVALID;
+    }
+    if (rc == S_PAT_OK && flags.n) {
+        s_str_t full = { 0 };
+        s_sput(&full, "(?", 2);
+        s_sput(&full, flags.p, flags.n);
+        s_sput(&full, ")", 1);
+        s_sput(&full, o.p, o.n);
+        free(o.p);
+        o = full;
+    }
+    free(flags.p);
+    if (rc != S_PAT_OK) {
+        free(o.p);
+        o.p = NULL;
+    }
+    *out = o.p;
+    return rc;
+}
+
+/* Section 3.1: a name or unit mapping. 0 with m->re set, or (Ceilometer
+ * ignored it: re.sub raised on every sample, silently) 0 with m->re NULL
+ * after a warning, or -1 (strict mode, or what sluice cannot run). */
+static int
+s_map_init(const sl_tx_conf_t *conf, s_map_t *m, const char *attr, int has_target,
+           const sl_ynode_t *from, const sl_ynode_t *to, char *err, size_t errlen)
+{
+    char then[128];
+    snprintf(then, sizeof then, "mapping ignored, %s%s %s as Ceilometer does",
+             has_target ? "target." : "the input's ", attr, has_target ? "used" : "kept");
+    sl_tx_val_t fv, tv;
+    sl_tx_value(from, &fv);
+    sl_tx_value(to, &tv);
+    if (fv.type != SL_TXT_STR || tv.type != SL_TXT_STR) {
+        const sl_ynode_t *n = fv.type != SL_TXT_STR ? from : to;
+        return sl_tx_warn(conf, n, err, errlen, "%s.%s is not a string: %s",
+                          n == from ? "source.map_from" : "target.map_to", attr, then);
+    }
+    char msg[256], *pat;
+    int ucp;
+    int rc = s_py_pattern(fv.s, &pat, &ucp, msg, sizeof msg);
+    if (rc == S_PAT_UNSUPPORTED)
+        return sl_tx_err(conf, from, err, errlen, "pattern '%s' uses %s, which sluice cannot run "
+                         "with Python's meaning", fv.s, msg);
+    if (rc == S_PAT_INVALID)
+        return sl_tx_warn(conf, from, err, errlen, "pattern '%s' is invalid (%s): %s", fv.s, msg,
+                          then);
     int code;
     PCRE2_SIZE off;
-    m->re = pcre2_compile((PCRE2_SPTR) pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &code,
-                          &off, NULL);
+    m->re = pcre2_compile((PCRE2_SPTR) pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | (ucp ? PCRE2_UCP : 0),
+                          &code, &off, NULL);
     free(pat);
     if (!m->re) {
         PCRE2_UCHAR buf[256];
         pcre2_get_error_message(code, buf, sizeof buf);
-        return sl_tx_err(conf, from, err, errlen, "bad regular expression '%s' at offset %zu: %s",
-                         from->value, (size_t) off, (const char *) buf);
+        return sl_tx_warn(conf, from, err, errlen, "pattern '%s' is invalid (%s): %s", fv.s,
+                          (const char *) buf, then);
     }
     pcre2_jit_compile(m->re, PCRE2_JIT_COMPLETE);   /* the interpreter if JIT is unavailable */
     m->md = pcre2_match_data_create_from_pattern(m->re, NULL);
-    char msg[256];
-    if (s_parse_template(m, to->value, msg, sizeof msg) < 0)
-        return sl_tx_err(conf, to, err, errlen, "bad replacement '%s': %s", to->value, msg);
+    if (s_parse_template(m, tv.s, msg, sizeof msg) < 0) {
+        s_map_free(m);
+        return sl_tx_warn(conf, to, err, errlen, "replacement '%s' is invalid (%s): %s", tv.s,
+                          msg, then);
+    }
     return 0;
 }
 
@@ -329,11 +846,14 @@ s_sub(const s_map_t *m, const char *subj, char **buf, size_t *cap, size_t *out_l
 
 /* --- the shared conversion ------------------------------------------------ */
 
-enum { SC_VOLUME, SC_NUM, SC_EXPR, SC_ONE };
+/* SC_BAD: a scale expression that cannot be evaluated (Python could not
+ * either): every sample it converts fails, as in Ceilometer. */
+enum { SC_VOLUME, SC_NUM, SC_EXPR, SC_ONE, SC_BAD };
 enum { A_NAME, A_UNIT };
 
 typedef struct {
     int         has_src_unit;
+    int         src_never;              /* source.unit is not a string: no unit equals it */
     char       *src_unit;               /* may be NULL (null) */
     s_map_t     map[2];
     int         has_tgt[2];
@@ -343,6 +863,7 @@ typedef struct {
     int         scale_kind;
     double      scale_k;
     sl_expr_t  *scale;
+    char       *scale_text, *scale_err; /* SC_BAD */
     int         has_max;
     double      max;
     char       *buf;                    /* re.sub output */
@@ -357,36 +878,91 @@ s_dup_scalar(const sl_ynode_t *n)
     return v.type == SL_TXT_NULL ? NULL : sl_xstrdup(v.s);
 }
 
-/* Reads source/target. what: bit 1 = source.unit, 2 = type/scale/max. */
+/* A parameter's value for messages. */
+static const char *
+s_val_text(const sl_tx_val_t *v)
+{
+    return v->type == SL_TXT_MAP ? "(a mapping)" : v->type == SL_TXT_SEQ ? "(a list)"
+         : v->type == SL_TXT_NULL ? "null" : v->s;
+}
+
+/* Section 3.1's condition: both map_from and map_to non-empty objects and,
+ * per attribute, both entries non-empty strings; anything less is ignored
+ * by Ceilometer (a warning here). n_attrs: 1 = the name only (delta). */
+static int
+s_maps_init(const sl_tx_conf_t *conf, s_conv_t *c, int n_attrs, char *err, size_t errlen)
+{
+    static const char *const attrs[2] = { "name", "unit" };
+    const sl_ynode_t *from = sl_tx_param(conf->params, "source.map_from");
+    const sl_ynode_t *to = sl_tx_param(conf->params, "target.map_to");
+    int tf = sl_tx_truthy(from), tt = sl_tx_truthy(to);
+    if (!tf && !tt)
+        return 0;
+    if (!tf || !tt)
+        return sl_tx_warn(conf, tf ? from : to, err, errlen, "%s without %s: ignored, as "
+                          "Ceilometer does (a mapping needs both)",
+                          tf ? "source.map_from" : "target.map_to",
+                          tf ? "target.map_to" : "source.map_from");
+    if (from->kind != SL_Y_MAP || to->kind != SL_Y_MAP) {
+        const sl_ynode_t *bad = from->kind != SL_Y_MAP ? from : to;
+        return sl_tx_err(conf, bad, err, errlen, "%s must be a mapping (Ceilometer accepted "
+                         "it and then failed on every sample)",
+                         bad == from ? "source.map_from" : "target.map_to");
+    }
+    for (int a = 0; a < n_attrs; a++) {
+        const sl_ynode_t *f = sl_ynode_get(from, attrs[a]), *t = sl_ynode_get(to, attrs[a]);
+        int ff = sl_tx_truthy(f), ft = sl_tx_truthy(t);
+        if (!ff && !ft)
+            continue;
+        if (!ff || !ft) {
+            if (sl_tx_warn(conf, ff ? f : t, err, errlen, "source.map_from.%s without "
+                           "target.map_to.%s: ignored, as Ceilometer does (a mapping needs "
+                           "both)", attrs[a], attrs[a]) < 0)
+                return -1;
+            continue;
+        }
+        char path[32];
+        snprintf(path, sizeof path, "target.%s", attrs[a]);
+        if (s_map_init(conf, &c->map[a], attrs[a], sl_tx_param(conf->params, path) != NULL, f,
+                       t, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Reads source/target. what: bit 1 = source.unit, 2 = type/scale/max,
+ * 4 = target.unit and the unit mapping (delta reads only the name). */
 static int
 s_conv_init(const sl_tx_conf_t *conf, s_conv_t *c, int what, int default_scale_one, char *err,
             size_t errlen)
 {
     const sl_ynode_t *p = conf->params;
     const sl_ynode_t *n;
+    sl_tx_val_t v;
     if ((what & 1) && (n = sl_tx_param(p, "source.unit"))) {
         c->has_src_unit = 1;
-        c->src_unit = s_dup_scalar(n);
+        sl_tx_value(n, &v);
+        if (v.type == SL_TXT_STR) {
+            c->src_unit = sl_xstrdup(v.s);
+        } else if (v.type != SL_TXT_NULL) {
+            c->src_never = 1;       /* `source.get('unit', s.unit) == s.unit` never holds */
+            if (sl_tx_warn(conf, n, err, errlen, "source.unit %s is not a string: no sample's "
+                           "unit equals it, so every sample passes unchanged, as in Ceilometer",
+                           s_val_text(&v)) < 0)
+                return -1;
+        }
     }
     static const char *const attrs[2] = { "name", "unit" };
-    const sl_ynode_t *from = sl_tx_param(p, "source.map_from");
-    const sl_ynode_t *to = sl_tx_param(p, "target.map_to");
-    for (int a = 0; a < 2; a++) {
+    for (int a = 0; a < ((what & 4) ? 2 : 1); a++) {
         char path[32];
         snprintf(path, sizeof path, "target.%s", attrs[a]);
         if ((n = sl_tx_param(p, path))) {
             c->has_tgt[a] = 1;
             c->tgt[a] = s_dup_scalar(n);
         }
-        /* both objects non-empty and both entries non-empty strings */
-        if (!sl_tx_truthy(from) || !sl_tx_truthy(to))
-            continue;
-        const sl_ynode_t *f = sl_ynode_get(from, attrs[a]), *t = sl_ynode_get(to, attrs[a]);
-        if (!sl_tx_truthy(f) || !sl_tx_truthy(t))
-            continue;
-        if (s_map_init(conf, &c->map[a], f, t, err, errlen) < 0)
-            return -1;
     }
+    if (s_maps_init(conf, c, (what & 4) ? 2 : 1, err, errlen) < 0)
+        return -1;
     c->scale_kind = default_scale_one ? SC_ONE : SC_VOLUME;
     if (!(what & 2))
         return 0;
@@ -394,20 +970,34 @@ s_conv_init(const sl_tx_conf_t *conf, s_conv_t *c, int what, int default_scale_o
         c->has_type = 1;
         c->type = s_dup_scalar(n);
         if (c->type && strcmp(c->type, "gauge") && strcmp(c->type, "delta") &&
-            strcmp(c->type, "cumulative"))
-            return sl_tx_err(conf, n, err, errlen,
-                             "target.type must be gauge, delta or cumulative, not '%s'", c->type);
+            strcmp(c->type, "cumulative") &&
+            sl_tx_warn(conf, n, err, errlen, "target.type '%s' is not gauge, delta or "
+                       "cumulative: used as given, as Ceilometer does", c->type) < 0)
+            return -1;
     }
     n = sl_tx_param(p, "target.scale");
     if (sl_tx_truthy(n)) {
-        sl_tx_val_t v;
         sl_tx_value(n, &v);
         if (v.type == SL_TXT_STR) {
             char msg[256];
             c->scale = sl_expr_compile(v.s, NULL, 0, msg, sizeof msg);
-            if (!c->scale)
-                return sl_tx_err(conf, n, err, errlen, "target.scale '%s': %s", v.s, msg);
-            c->scale_kind = SC_EXPR;
+            if (c->scale) {
+                c->scale_kind = SC_EXPR;
+            } else if (!sl_tx_expr_fails_in_python(msg)) {
+                return sl_tx_err(conf, n, err, errlen, "target.scale '%.60s%s': %s", v.s,
+                                 strlen(v.s) > 60 ? "..." : "", msg);
+            } else {
+                /* TRANSFORMERS.md 3.3: not checked at configuration time,
+                 * fails every evaluation */
+                c->scale_kind = SC_BAD;
+                c->scale_text = sl_xstrdup(v.s);
+                c->scale_err = sl_xstrdup(msg);
+                if (sl_tx_warn(conf, n, err, errlen, "target.scale '%.60s%s' cannot be "
+                               "evaluated (%s): every sample it converts fails (an error, "
+                               "counted), as in Ceilometer", v.s, strlen(v.s) > 60 ? "..." : "",
+                               msg) < 0)
+                    return -1;
+            }
         } else {
             c->scale_kind = SC_NUM;
             c->scale_k = v.type == SL_TXT_FLOAT ? v.f : (double) v.i;
@@ -415,7 +1005,6 @@ s_conv_init(const sl_tx_conf_t *conf, s_conv_t *c, int what, int default_scale_o
     }
     n = sl_tx_param(p, "target.max");
     if (sl_tx_truthy(n)) {
-        sl_tx_val_t v;
         sl_tx_value(n, &v);
         c->has_max = 1;
         c->max = v.type == SL_TXT_FLOAT ? v.f : (double) v.i;
@@ -433,6 +1022,8 @@ s_conv_free(s_conv_t *c)
     }
     free(c->type);
     sl_expr_destroy(&c->scale);
+    free(c->scale_text);
+    free(c->scale_err);
     free(c->buf);
 }
 
@@ -457,6 +1048,7 @@ s_scaled(s_conv_t *c, sl_tx_env_t *env, const sl_sample_t *s, double *out)
     case SC_VOLUME: *out = s->volume; return 0;
     case SC_NUM: *out = s->volume * c->scale_k; return 0;
     case SC_ONE: *out = 1.0; return 0;
+    case SC_BAD: return sl_tx_fail(env, "scale '%s': %s", c->scale_text, c->scale_err);
     default: break;
     }
     sl_expr_env_t xenv = { .sample = s, .scratch = env->scratch };
@@ -491,37 +1083,46 @@ s_convert(s_conv_t *c, sl_tx_env_t *env, const sl_sample_t *s, double growth, sl
     return 0;
 }
 
-#define S_SOURCE_OPTS(with_unit)                                                                 \
-    { "source", SL_TXT_MAP | SL_TXT_NULL, "{}", "where the input comes from" },                  \
-    { "source.map_from", SL_TXT_MAP | SL_TXT_NULL, "-",                                          \
+/* Ceilometer's `x or {}` for source and target: a false value of another
+ * type is {} (a warning); a true one fails (at start-up for target, on
+ * every sample for source), so it is refused. map_from/map_to are checked
+ * by s_maps_init (ignored unless both are there). */
+#define S_SOURCE_OPTS                                                                            \
+    { "source", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "where the input comes from" },   \
+    { "source.map_from", SL_TXT_ANY, "-",                                                        \
       "regular expressions (Python `re`) matched against the input name/unit" },                 \
-    { "source.map_from.name", SL_TXT_STR | SL_TXT_NULL, "-", "pattern for the name" },           \
-    { "source.map_from.unit", SL_TXT_STR | SL_TXT_NULL, "-", "pattern for the unit" }
+    { "source.map_from.name", SL_TXT_ANY, "-", "pattern for the name" }
+
+#define S_SOURCE_MAP_UNIT                                                                        \
+    { "source.map_from.unit", SL_TXT_ANY, "-", "pattern for the unit" }
 
 #define S_MAP_TO_OPTS                                                                            \
-    { "target.map_to", SL_TXT_MAP | SL_TXT_NULL, "-",                                            \
+    { "target.map_to", SL_TXT_ANY, "-",                                                          \
       "replacements (`\\1`, `\\g<name>`) for every match of map_from; while a mapping is "       \
-      "configured it wins over target.name/unit" },                                              \
-    { "target.map_to.name", SL_TXT_STR | SL_TXT_NULL, "-", "replacement for the name" },         \
-    { "target.map_to.unit", SL_TXT_STR | SL_TXT_NULL, "-", "replacement for the unit" }
+      "configured it wins over target.name/unit; an invalid pattern or replacement is "          \
+      "ignored (a warning), as in Ceilometer" },                                                 \
+    { "target.map_to.name", SL_TXT_ANY, "-", "replacement for the name" }
 
 #define S_TARGET_OPTS                                                                            \
-    { "target", SL_TXT_MAP | SL_TXT_NULL, "{}", "what the output looks like" },                  \
+    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "what the output looks like" },   \
     { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name" },          \
     { "target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output unit" },          \
     { "target.type", SL_TXT_STR | SL_TXT_NULL, "input's", "output type: gauge, delta or "        \
-      "cumulative" },                                                                            \
-    { "target.scale", SL_TXT_NUM | SL_TXT_BOOL | SL_TXT_STR | SL_TXT_NULL, "none",               \
+      "cumulative (another string is used as given, with a warning)" },                          \
+    { "target.scale", SL_TXT_NUM | SL_TXT_BOOL | SL_TXT_STR | SL_TXT_NULL | SL_TXT_FALSY, "none", \
       "a number (multiplies the volume) or an expression over the sample (`volume`, "            \
       "`resource_metadata.x`, ...) whose result is the value; 0/\"\"/null = none" },             \
-    { "target.max", SL_TXT_NUM | SL_TXT_NULL, "none", "cap from above (0 = none)" },             \
-    S_MAP_TO_OPTS
+    { "target.max", SL_TXT_NUM | SL_TXT_NULL | SL_TXT_FALSY, "none",                             \
+      "cap from above (0 = none)" },                                                             \
+    S_MAP_TO_OPTS,                                                                               \
+    { "target.map_to.unit", SL_TXT_ANY, "-", "replacement for the unit" }
 
 /* --- unit_conversion ------------------------------------------------------ */
 
 static const sl_tx_opt_t s_uc_opts[] = {
-    S_SOURCE_OPTS(1),
-    { "source.unit", SL_TXT_STR | SL_TXT_NULL, "-",
+    S_SOURCE_OPTS,
+    S_SOURCE_MAP_UNIT,
+    { "source.unit", SL_TXT_ANY, "-",
       "convert only samples with this unit; others pass unchanged" },
     S_TARGET_OPTS,
     { NULL, 0, NULL, NULL },
@@ -531,7 +1132,7 @@ static void *
 s_uc_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
 {
     s_conv_t *c = sl_xcalloc(1, sizeof *c);
-    if (s_conv_init(conf, c, 3, 0, err, errlen) < 0) {
+    if (s_conv_init(conf, c, 7, 0, err, errlen) < 0) {
         s_conv_free(c);
         free(c);
         return NULL;
@@ -543,7 +1144,7 @@ static int
 s_uc_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *in, sl_sample_t *out)
 {
     s_conv_t *c = ctx;
-    if (c->has_src_unit && !sl_tx_streq(c->src_unit, in->unit)) {
+    if (c->has_src_unit && (c->src_never || !sl_tx_streq(c->src_unit, in->unit))) {
         *out = *in;
         return 1;
     }
@@ -615,15 +1216,12 @@ s_rate_new(const sl_tx_conf_t *conf, int is_delta, char *err, size_t errlen)
 {
     s_rate_t *r = sl_xcalloc(1, sizeof *r);
     r->is_delta = is_delta;
-    if (s_conv_init(conf, &r->conv, is_delta ? 0 : 2, !is_delta, err, errlen) < 0) {
+    if (s_conv_init(conf, &r->conv, is_delta ? 0 : 6, !is_delta, err, errlen) < 0) {
         s_conv_free(&r->conv);
         free(r);
         return NULL;
     }
     r->growth_only = is_delta && sl_tx_truthy(sl_tx_param(conf->params, "growth_only"));
-    if (!is_delta && sl_tx_param(conf->params, "source.unit") && !conf->quiet)
-        sl_warn("sink '%s': rate_of_change ignores source.unit (as Ceilometer did): every "
-                "sample is converted", conf->sink);
     return r;
 }
 
@@ -793,8 +1391,10 @@ s_rate_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
 }
 
 static const sl_tx_opt_t s_roc_opts[] = {
-    S_SOURCE_OPTS(0),
-    { "source.unit", SL_TXT_STR | SL_TXT_NULL, "-", "ignored (as in Ceilometer; a warning)" },
+    S_SOURCE_OPTS,
+    S_SOURCE_MAP_UNIT,
+    { "source.unit", SL_TXT_IGNORED, "-",
+      "rate_of_change converts every sample, as Ceilometer does" },
     S_TARGET_OPTS,
     { NULL, 0, NULL, NULL },
 };
@@ -818,12 +1418,21 @@ const sl_tx_plugin_t sl_tx_rate_of_change = {
 };
 
 static const sl_tx_opt_t s_delta_opts[] = {
-    S_SOURCE_OPTS(0),
-    { "target", SL_TXT_MAP | SL_TXT_NULL, "{}", "what the output looks like" },
+    S_SOURCE_OPTS,
+    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "what the output looks like" },
     { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name" },
     S_MAP_TO_OPTS,
-    { "growth_only", SL_TXT_BOOL | SL_TXT_NUM | SL_TXT_STR | SL_TXT_NULL, "false",
-      "drop negative deltas (any truthy value)" },
+    { "growth_only", SL_TXT_ANY, "false", "drop negative deltas (any true value)" },
+    /* TRANSFORMERS.md section 6: read by the other conversions, not by delta */
+    { "target.unit", SL_TXT_IGNORED, "-", "delta keeps the input's unit, as Ceilometer does" },
+    { "target.type", SL_TXT_IGNORED, "-", "delta always emits type delta, as Ceilometer does" },
+    { "target.scale", SL_TXT_IGNORED, "-", "delta does not scale, as in Ceilometer" },
+    { "target.max", SL_TXT_IGNORED, "-", "delta does not cap, as in Ceilometer" },
+    { "source.unit", SL_TXT_IGNORED, "-", "delta takes every sample, as Ceilometer does" },
+    { "source.map_from.unit", SL_TXT_IGNORED, "-", "delta maps only the name, as Ceilometer "
+      "does" },
+    { "target.map_to.unit", SL_TXT_IGNORED, "-", "delta maps only the name, as Ceilometer "
+      "does" },
     { NULL, 0, NULL, NULL },
 };
 
@@ -874,7 +1483,8 @@ s_group_eq(const void *entry, const void *key)
 typedef struct {
     s_conv_t    conv;
     int64_t     size;           /* 0 = no size limit */
-    int64_t     retention_us;   /* 0 = none */
+    int         has_retention;  /* retention_time was true */
+    int64_t     retention_us;   /* timedelta(seconds=retention_time), microseconds */
     int         ts_last;
     int         pol_project, pol_user, pol_meta;
     sl_tx_map_t map;
@@ -891,44 +1501,57 @@ typedef struct {
 } s_agg_t;
 
 static const sl_tx_opt_t s_agg_opts[] = {
-    { "size", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL, "1",
-      "emit when this many samples were handled since the last emission (0 = no limit)" },
-    { "retention_time", SL_TXT_NUM | SL_TXT_STR | SL_TXT_NULL, "none",
-      "emit when a flush finds the first held sample's timestamp older than this many "
-      "seconds (the size still applies: set size 0 to aggregate by time only)" },
-    { "project_id", SL_TXT_STR | SL_TXT_NULL, "none (grouped by)",
-      "first or last: merge instead of grouping by it" },
-    { "user_id", SL_TXT_STR | SL_TXT_NULL, "none (grouped by)",
-      "first or last: merge instead of grouping by it" },
-    { "resource_metadata", SL_TXT_STR | SL_TXT_NULL, "last", "first, last or drop" },
-    { "timestamp", SL_TXT_STR | SL_TXT_NULL, "first", "first or last" },
-    S_SOURCE_OPTS(0),
+    { "size", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY, "1",
+      "emit when this many samples were handled since the last emission: int(size) as "
+      "Python reads it (\"2\" and 2.7 give 2); false (0, \"\", null) = no limit when "
+      "retention_time is set, else 1; a negative size emits at every flush" },
+    { "retention_time", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY,
+      "none", "emit when a flush finds the first held sample's timestamp older than this many "
+      "seconds (float(retention_time)); size keeps its default 1, so set size 0 to aggregate "
+      "by time only" },
+    { "project_id", SL_TXT_ANY, "none (grouped by)",
+      "first or last: merge instead of grouping by it (anything else: last, with a warning)" },
+    { "user_id", SL_TXT_ANY, "none (grouped by)",
+      "first or last: merge instead of grouping by it (anything else: last, with a warning)" },
+    { "resource_metadata", SL_TXT_ANY, "last",
+      "first, last or drop (anything else: last, with a warning)" },
+    { "timestamp", SL_TXT_ANY, "first", "first or last (anything else: first, with a warning)" },
+    S_SOURCE_OPTS,
+    S_SOURCE_MAP_UNIT,
+    { "source.unit", SL_TXT_IGNORED, "-",
+      "the aggregator converts every sample, as Ceilometer does" },
     S_TARGET_OPTS,
     { NULL, 0, NULL, NULL },
 };
 
+/* _init_attribute: the merge policy of attr, or POL_KEY (grouped by). -1
+ * in strict mode for a value Ceilometer replaced by `last`. */
 static int
-s_policy(const sl_tx_conf_t *conf, const char *attr, int droppable, int mandatory)
+s_policy(const sl_tx_conf_t *conf, const char *attr, int droppable, int mandatory, char *err,
+         size_t errlen)
 {
     const sl_ynode_t *n = sl_tx_param(conf->params, attr);
-    int present = n != NULL;
     if (!mandatory && !sl_tx_truthy(n))
         return POL_KEY;
+    if (!n)
+        return POL_LAST;            /* resource_metadata defaults to last */
     sl_tx_val_t v;
     sl_tx_value(n, &v);
-    if (!present && mandatory)
-        return POL_LAST;            /* resource_metadata defaults to last */
     if (v.type == SL_TXT_STR && !strcmp(v.s, "first"))
         return POL_FIRST;
     if (v.type == SL_TXT_STR && !strcmp(v.s, "last"))
         return POL_LAST;
     if (droppable && v.type == SL_TXT_STR && !strcmp(v.s, "drop"))
         return POL_DROP;
-    if (!conf->quiet)
-        sl_warn("sink '%s': aggregator: %s is unknown (%s), using last", conf->sink, attr,
-                v.type == SL_TXT_NULL ? "None" : v.s ? v.s : "?");
+    if (sl_tx_warn(conf, n, err, errlen, "%s is unknown (%s), using last, as Ceilometer does",
+                   attr, v.type == SL_TXT_NULL ? "None" : s_val_text(&v)) < 0)
+        return -1;
     return POL_LAST;
 }
+
+/* Largest |retention_time| Python's timedelta(seconds=x) takes (999999999
+ * days); beyond it, and for inf and nan, every flush of Ceilometer failed. */
+#define S_MAX_TIMEDELTA 86399999999999.0
 
 static void *
 s_agg_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
@@ -936,61 +1559,83 @@ s_agg_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
     s_agg_t *a = sl_xcalloc(1, sizeof *a);
     sl_arena_init(&a->arena, 16 * 1024);
     const sl_ynode_t *p = conf->params, *n;
-    if (s_conv_init(conf, &a->conv, 2, 0, err, errlen) < 0)
+    if (s_conv_init(conf, &a->conv, 6, 0, err, errlen) < 0)
         goto fail;
+    /* size = int(size) if size else None (the default is 1) */
     n = sl_tx_param(p, "size");
-    int has_size = 0;
-    if (sl_tx_truthy(n)) {          /* int(size) if size else None */
+    a->size = n ? 0 : 1;
+    if (sl_tx_truthy(n)) {
         sl_tx_val_t v;
         sl_tx_value(n, &v);
         if (v.type == SL_TXT_STR) {
-            char *end;
-            long long k = strtoll(v.s, &end, 10);
-            while (*end == ' ')
-                end++;
-            if (end == v.s || *end) {
-                sl_tx_err(conf, n, err, errlen, "size must be a whole number, not '%s'", v.s);
+            if (!sl_tx_py_int(v.s, strlen(v.s), &a->size)) {
+                sl_tx_err(conf, n, err, errlen, "size '%s' is not a whole number (Ceilometer "
+                          "fails at start-up: int() raises)", v.s);
                 goto fail;
             }
-            a->size = k;
+        } else if (v.type == SL_TXT_FLOAT) {
+            if (!isfinite(v.f)) {
+                sl_tx_err(conf, n, err, errlen, "size %s is not a whole number (Ceilometer "
+                          "fails at start-up: int() raises)", v.s);
+                goto fail;
+            }
+            a->size = v.f >= 9.2e18 ? INT64_MAX : v.f <= -9.2e18 ? INT64_MIN : (int64_t) v.f;
         } else {
-            a->size = v.type == SL_TXT_FLOAT ? (int64_t) v.f : v.i;
+            a->size = v.i;
         }
-        if (a->size < 0) {
-            sl_tx_err(conf, n, err, errlen, "size must not be negative");
+        if (a->size < 0 &&
+            sl_tx_warn(conf, n, err, errlen, "size %" PRId64 " is negative: every flush that "
+                       "finds a sample emits (as with size 1), as in Ceilometer", a->size) < 0)
             goto fail;
-        }
-        has_size = a->size != 0;
     }
+    /* retention = float(retention_time) if retention_time else None */
     n = sl_tx_param(p, "retention_time");
     double retention = 0;
     if (sl_tx_truthy(n)) {
         sl_tx_val_t v;
         sl_tx_value(n, &v);
         if (v.type == SL_TXT_STR) {
-            char *end;
-            retention = strtod(v.s, &end);
-            if (end == v.s || *end) {
-                sl_tx_err(conf, n, err, errlen, "retention_time must be a number of seconds, "
-                          "not '%s'", v.s);
+            if (!sl_tx_py_float(v.s, strlen(v.s), &retention)) {
+                sl_tx_err(conf, n, err, errlen, "retention_time '%s' is not a number (Ceilometer "
+                          "fails at start-up: float() raises)", v.s);
                 goto fail;
             }
         } else {
             retention = v.type == SL_TXT_FLOAT ? v.f : (double) v.i;
         }
-        if (!(retention >= 0) || retention > 1e12) {
-            sl_tx_err(conf, n, err, errlen, "retention_time must be between 0 and 1e12 seconds");
+        if (!(fabs(retention) <= S_MAX_TIMEDELTA)) {
+            sl_tx_err(conf, n, err, errlen, "retention_time %g is not a time span Python can "
+                      "hold (Ceilometer accepted it, then every flush failed and the groups "
+                      "grew without end)", retention);
             goto fail;
         }
-        a->retention_us = llround(retention * 1e6);
+        if (retention < 0 &&
+            sl_tx_warn(conf, n, err, errlen, "retention_time %g is negative: the groups expire "
+                       "at the first flush (unless their first timestamp is more than %g s "
+                       "ahead of the clock), as in Ceilometer", retention, -retention) < 0)
+            goto fail;
+        a->has_retention = retention != 0;
+        /* beyond 2^62 us (146,000 years) nothing can expire: the same */
+        a->retention_us = fabs(retention) * 1e6 >= 4.6e18
+                        ? (retention < 0 ? -(INT64_C(1) << 62) : INT64_C(1) << 62)
+                        : llround(retention * 1e6);
     }
-    if (!has_size && !a->retention_us)
+    if (!a->size && !a->has_retention)
         a->size = 1;
     n = sl_tx_param(p, "timestamp");
-    a->ts_last = n && n->kind == SL_Y_SCALAR && !strcmp(n->value, "last");
-    a->pol_project = s_policy(conf, "project_id", 0, 0);
-    a->pol_user = s_policy(conf, "user_id", 0, 0);
-    a->pol_meta = s_policy(conf, "resource_metadata", 1, 1);
+    if (n) {
+        sl_tx_val_t v;
+        sl_tx_value(n, &v);
+        a->ts_last = v.type == SL_TXT_STR && !strcmp(v.s, "last");
+        if (!a->ts_last && !(v.type == SL_TXT_STR && !strcmp(v.s, "first")) &&
+            sl_tx_warn(conf, n, err, errlen, "timestamp %s is neither first nor last: first "
+                       "used, as Ceilometer does", s_val_text(&v)) < 0)
+            goto fail;
+    }
+    if ((a->pol_project = s_policy(conf, "project_id", 0, 0, err, errlen)) < 0 ||
+        (a->pol_user = s_policy(conf, "user_id", 0, 0, err, errlen)) < 0 ||
+        (a->pol_meta = s_policy(conf, "resource_metadata", 1, 1, err, errlen)) < 0)
+        goto fail;
     return a;
 fail:
     s_conv_free(&a->conv);
@@ -1141,7 +1786,7 @@ s_agg_flush(void *ctx, sl_tx_env_t *env, sl_sample_vec_t *out)
     s_agg_t *a = ctx;
     if (!a->has_first)
         return 0;
-    int expired = a->retention_us && env->now_us - a->first_us > a->retention_us;
+    int expired = a->has_retention && env->now_us - a->first_us > a->retention_us;
     int full = a->size && a->handled >= a->size;
     if (!full && !expired && !env->force)
         return 0;
@@ -1163,7 +1808,7 @@ static int64_t
 s_agg_deadline(const void *ctx)
 {
     const s_agg_t *a = ctx;
-    if (!a->has_first || !a->retention_us)
+    if (!a->has_first || !a->has_retention)
         return INT64_MAX;
     return a->first_us + a->retention_us + 1;
 }

@@ -142,8 +142,14 @@ sl_h_cleanup(sl_h_agent_t *a)
         sl_shm_unmap(a->shm);
         a->shm = NULL;
     }
-    if (!getenv("SLUICE_KEEP_TEST_DIRS"))
+    if (!getenv("SLUICE_KEEP_TEST_DIRS")) {
+        /* A SIGKILLed supervisor leaves its region; the run dir is unique
+         * to this test, so the region of its name is ours to remove. */
+        char name[64];
+        sl_shm_name(a->dir, name, sizeof name);
+        sl_shm_unlink(name);
         sl_h_run("rm -rf '%s'", a->dir);
+    }
 }
 
 int

@@ -400,13 +400,27 @@ s_inv_settled_one(sl_h_agent_t *agents, int n)
 static void
 s_inv_run(sl_h_agent_t *agents, int n, const char *ep, const char *input)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s/tools/sluice-inject --peers %d --endpoint '%s' %s >/dev/null",
-             SL_BUILDDIR, n, ep, input);
+    /* --run-dir for each agent: close only once they have everything
+     * (libzmq's linger alone can lose the tail, see README) */
+    char cmd[4096];
+    size_t o = (size_t) snprintf(cmd, sizeof cmd, "%s/tools/sluice-inject --peers %d --endpoint "
+                                 "'%s' --linger 60", SL_BUILDDIR, n, ep);
+    for (int k = 0; k < n; k++)
+        o += (size_t) snprintf(cmd + o, sizeof cmd - o, " --run-dir %s", agents[k].dir);
+    snprintf(cmd + o, sizeof cmd - o, " %s >/dev/null", input);
     ck_assert_int_eq(system(cmd), 0);
     for (int t = 0; t < 60000 && !s_inv_done(agents, n); t += 50)
         sl_h_sleep_ms(50);
-    ck_assert_msg(s_inv_done(agents, n), "the stream was not consumed");
+    uint64_t recv = 0, routed = 0, in = 0;
+    for (int k = 0; k < n; k++) {
+        recv += sl_h_total(&agents[k], SL_C_received);
+        routed += sl_h_total(&agents[k], SL_C_samples_routed);
+        in += sl_h_total(&agents[k], SL_C_samples_received);
+    }
+    ck_assert_msg(s_inv_done(agents, n), "the stream was not consumed: received %llu of %d, "
+                  "samples routed %llu, received by pipeline workers %llu",
+                  (unsigned long long) recv, S_INV_N, (unsigned long long) routed,
+                  (unsigned long long) in);
     for (int k = 0; k < n; k++) {
         int st = sl_h_stop(&agents[k], SIGTERM, 30000);
         ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "common/json.h"
 #include "tests/func/harness.h"
@@ -184,7 +185,8 @@ START_TEST(sigkilled_pipeline_worker_is_respawned_and_processing_continues)
         int fd = open("/dev/null", O_WRONLY);
         dup2(fd, 1);
         execl(SL_BUILDDIR "/tools/sluice-inject", "sluice-inject", "--peers", "2", "--rate", "20000",
-              "--loop", "400", "--endpoint", ep, SL_SRCDIR "/tests/data/corpus.jsonl", (char *) NULL);
+              "--loop", "400", "--run-dir", a.dir, "--linger", "60", "--endpoint", ep,
+              SL_SRCDIR "/tests/data/corpus.jsonl", (char *) NULL);
         _exit(127);
     }
     ck_assert_msg(sl_h_wait(&a, s_some_published, 10000) == 0, "nothing published");
@@ -461,16 +463,106 @@ START_TEST(config_errors_are_reported_with_file_and_line_and_refuse_to_start)
     sprintf(o, "\n    resource_id: $.payload.id\n");
     sl_h_write(&a, "deep.yaml", deep);
     free(deep);
+    /* Ceilometer skips a definition it cannot parse: a warning by default,
+     * an error in strict mode */
     snprintf(cfg, sizeof cfg, "run_dir: %s\nsources: [{type: file, path: x.jsonl}]\n"
              "ceilometer: {pipeline: pipeline.yaml, meters: deep.yaml}\n", a.dir);
     sl_h_write(&a, "sluice.yaml", cfg);
-    s_expect_invalid(&a, "100,000-term JSONPath", "deep.yaml:7: meter 'x': volume: JSONPath "
-                     "'$.payload.a+a+a");
+    st = sl_h_run("%s/supervisor/sluiced -t -c %s >%s 2>&1", SL_BUILDDIR,
+                  sl_h_path(&a, "sluice.yaml"), sl_h_path(&a, "t.out"));
+    char *out = sl_h_slurp(sl_h_path(&a, "t.out"), NULL);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0 && out &&
+                  strstr(out, "deep.yaml:7: skipped meter definition: meter 'x': volume: "
+                         "JSONPath '$.payload.a+a+a") && strstr(out, "1 warning"),
+                  "tolerant -t: expected exit 0 and the skipped definition, got %d: %.600s", st,
+                  out ? out : "");
+    free(out);
+    snprintf(cfg, sizeof cfg, "run_dir: %s\nsources: [{type: file, path: x.jsonl}]\n"
+             "ceilometer: {pipeline: pipeline.yaml, meters: deep.yaml}\nstrict: true\n", a.dir);
+    sl_h_write(&a, "sluice.yaml", cfg);
+    s_expect_invalid(&a, "100,000-term JSONPath", "deep.yaml:7: skipped meter definition: "
+                     "meter 'x': volume: JSONPath '$.payload.a+a+a");
     s_expect_invalid(&a, "100,000-term JSONPath", "nested more than 256 levels");
 
     /* Refuses to start, with the same message. */
     st = sl_h_run("%s/supervisor/sluiced -c %s >/dev/null 2>&1", SL_BUILDDIR, sl_h_path(&a, "sluice.yaml"));
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "sluiced started on an invalid config: %d", st);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+/* Issue 9: what Ceilometer tolerates runs, with its warnings counted;
+ * --strict refuses the same configuration. */
+START_TEST(tolerated_mistakes_run_with_counted_warnings_and_strict_refuses_them)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "tolerant");
+    sl_h_write(&a, "x.jsonl", "");
+    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 2, NULL);
+    char pipe[1024];
+    snprintf(pipe, sizeof pipe, "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
+             "    interval: 600\nsinks:\n  - name: k\n    publishers: ['file://%s/samples.jsonl']\n"
+             "    publisher: ['file:///dev/null']\n", a.dir);
+    sl_h_write(&a, "pipeline.yaml", pipe);
+    int st = sl_h_run("%s/supervisor/sluiced -t --strict -c %s >%s 2>&1", SL_BUILDDIR,
+                      sl_h_path(&a, "sluice.yaml"), sl_h_path(&a, "t.out"));
+    char *out = sl_h_slurp(sl_h_path(&a, "t.out"), NULL);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2 && out &&
+                  strstr(out, "pipeline.yaml:9: ignored key 'publisher' in sink 'k'") &&
+                  strstr(out, "--strict"), "--strict: expected exit 2, got %d: %s", st,
+                  out ? out : "");
+    free(out);
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "tolerant start failed; see %s", a.log);
+    ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_config_warnings]), 2);
+    st = sl_h_stop(&a, SIGTERM, 20000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    char *log = sl_h_slurp(a.log, NULL);
+    ck_assert_msg(log && strstr(log, "pipeline.yaml:5: ignored key 'interval' in source 's'"),
+                  "the warning is not in the log");
+    free(log);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static int
+s_two_received(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_received) >= 2;
+}
+
+/* D8: a multipart ZeroMQ message counted as K malformed notifications. */
+START_TEST(a_multipart_zmq_message_is_one_counted_drop)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "multipart");
+    char src[512];
+    snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
+    s_write_config(&a, src, 1, 1, 2, NULL);
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    void *zctx = zmq_ctx_new();
+    void *push = zmq_socket(zctx, ZMQ_PUSH);
+    char ep[400];
+    snprintf(ep, sizeof ep, "ipc://%s/notify.sock", a.dir);
+    ck_assert_int_eq(zmq_bind(push, ep), 0);
+    static const char good[] = "{\"message_id\": \"m\", \"event_type\": \"x\", \"priority\": "
+                               "\"info\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}";
+    /* blocking sends: they wait for the ingest worker to connect */
+    ck_assert_int_ge(zmq_send(push, "{\"a\":", 5, ZMQ_SNDMORE), 0);
+    ck_assert_int_ge(zmq_send(push, "1", 1, ZMQ_SNDMORE), 0);
+    ck_assert_int_ge(zmq_send(push, "}", 1, 0), 0);
+    ck_assert_int_ge(zmq_send(push, good, strlen(good), 0), 0);
+    ck_assert_msg(sl_h_wait(&a, s_two_received, 10000) == 0, "received %llu of 2",
+                  (unsigned long long) sl_h_total(&a, SL_C_received));
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_received), 2);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_multipart), 1);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_drop_malformed_json), 0);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_decoded), 1);
+    int zero = 0;
+    zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(push);
+    zmq_ctx_term(zctx);
+    int st = sl_h_stop(&a, SIGTERM, 20000);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -544,6 +636,8 @@ main(void)
     tcase_add_test(tc, corpus_through_zmq_two_by_two_gives_ceilometers_samples);
     tcase_add_test(tc, bad_input_is_counted_by_reason_and_never_crashes_a_worker);
     tcase_add_test(tc, unthrottled_producer_closes_only_once_the_agent_counted_everything);
+    tcase_add_test(tc, a_multipart_zmq_message_is_one_counted_drop);
+    tcase_add_test(tc, tolerated_mistakes_run_with_counted_warnings_and_strict_refuses_them);
     tcase_add_test(tc, sigkilled_pipeline_worker_is_respawned_and_processing_continues);
     tcase_add_test(tc, sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwise);
     tcase_add_test(tc, reload_mid_stream_neither_loses_nor_repeats_a_notification);

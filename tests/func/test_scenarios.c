@@ -23,7 +23,7 @@
 
 #define S_DIR SL_SRCDIR "/tests/data/scenarios"
 #define S_TOOL SL_BUILDDIR "/tools/sluice-transform"
-#define S_N_SCENARIOS 48
+#define S_N_SCENARIOS 80
 
 static char **s_names;          /* file names, sorted */
 static size_t s_n;

@@ -241,6 +241,11 @@ class Gen(object):
             msg['publisher_id'] = self.r.choice(['compute', 'a.b.c', '', None, 5])
         if self.r.random() < 0.02:
             msg['_timeout'] = self.r.choice([None, 30])
+        # oslo's dispatcher reads these with dict.get(): absent is None
+        if self.r.random() < 0.02:
+            msg.pop('payload', None)
+        if self.r.random() < 0.02:
+            msg.pop('message_id', None)
         return msg
 
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/conf.h"
@@ -42,6 +43,9 @@ s_setup(void)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "cp %s %s/meters.yaml", meters, s_dir);
     ck_assert_int_eq(system(cmd), 0);
+    /* File sources must exist when the configuration loads. */
+    s_write("x", "");
+    s_write("in.jsonl", "");
 }
 
 static void
@@ -144,6 +148,133 @@ START_TEST(errors_name_the_file_and_line_and_what_to_do)
 }
 END_TEST
 
+
+/* A file that sluice.yaml names but that cannot be read is reported at the
+ * line that names it (it was "nope.yaml:0: cannot open"). */
+START_TEST(named_files_that_cannot_be_read_are_reported_where_they_are_named)
+{
+    const char *src = "sources: [{type: zmq, endpoint: 'tcp://127.0.0.1:7000'}]\n";
+    char y[1024], want[512];
+    snprintf(y, sizeof y, "%sceilometer:\n  meters: nope.yaml\n", src);
+    snprintf(want, sizeof want, "sluice.yaml:3: ceilometer.meters: cannot open nope.yaml: No such "
+             "file or directory (looked for %s/nope.yaml: correct ceilometer.meters or create the "
+             "file)", s_dir);
+    s_expect_error(y, NULL, 0, want);
+    snprintf(y, sizeof y, "%sceilometer: {pipeline: gone/pipeline.yaml}\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: ceilometer.pipeline: cannot open gone/pipeline.yaml: "
+                   "No such file or directory");
+    s_write("event_pipeline.yaml", "sources: [{name: es, events: ['*'], sinks: [ek]}]\n"
+            "sinks: [{name: ek, publishers: ['file:///tmp/x']}]\n");
+    snprintf(y, sizeof y, "%sceilometer: {event_definitions: ev.yaml, event_pipeline: "
+             "event_pipeline.yaml}\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: ceilometer.event_definitions: cannot open ev.yaml");
+    const char *ov[] = { "ceilometer.meters=other.yaml" };
+    s_expect_error(src, ov, 1, "command line:1: ceilometer.meters: cannot open other.yaml");
+    snprintf(y, sizeof y, "%scoordination:\n  backend: 'memcached://127.0.0.1:1'\n  secret_file: "
+             "no.secret\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:4: coordination.secret_file: cannot open no.secret");
+    /* The defaults are named by nothing: the file itself is the place. */
+    char path[300];
+    snprintf(path, sizeof path, "%s/meters.yaml", s_dir);
+    ck_assert_int_eq(unlink(path), 0);
+    s_expect_error(src, NULL, 0, "sluice.yaml:1: ceilometer.meters: cannot open meters.yaml (the "
+                   "default): No such file or directory");
+}
+END_TEST
+
+/* `meters: /dev/zero` read until memory ran out (17.8 GB). */
+START_TEST(devices_and_oversized_files_are_refused)
+{
+    const char *src = "sources: [{type: zmq, endpoint: 'tcp://127.0.0.1:7000'}]\n";
+    char y[1024];
+    snprintf(y, sizeof y, "%sceilometer: {meters: /dev/zero}\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: ceilometer.meters: /dev/zero is a character device, "
+                   "not a regular file (ceilometer.meters must name a regular file)");
+    char path[300];
+    snprintf(path, sizeof path, "%s/fifo.yaml", s_dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    snprintf(y, sizeof y, "%sceilometer: {pipeline: fifo.yaml}\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: ceilometer.pipeline: fifo.yaml is a FIFO, not a "
+                   "regular file");
+    snprintf(path, sizeof path, "%s/big.yaml", s_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), 16 * 1024 * 1024 + 1), 0);
+    fclose(f);
+    snprintf(y, sizeof y, "%sceilometer: {meters: big.yaml}\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: ceilometer.meters: big.yaml is larger than 16 MiB, "
+                   "the limit for a configuration file");
+    /* sluice.yaml itself. */
+    char err[512] = "";
+    sl_conf_t *c = sl_conf_load("/dev/zero", NULL, 0, err, sizeof err);
+    ck_assert_msg(c == NULL && strstr(err, "/dev/zero:0: is a character device, not a regular file"),
+                  "got: %s", err);
+    s_expect_error("run_dir: /tmp\n---\nsources: [{type: file, path: x}]\n", NULL, 0,
+                   "sluice.yaml:2: only one YAML document per file");
+}
+END_TEST
+
+/* A file source that cannot be read failed only when the ingest workers
+ * started; `sluiced -t` said the configuration was valid. */
+START_TEST(file_sources_must_exist_and_be_readable)
+{
+    char want[512];
+    snprintf(want, sizeof want, "sluice.yaml:4: file source: %s/missing.jsonl does not exist "
+             "(correct `path` or create the file)", s_dir);
+    s_expect_error("run_dir: /tmp\nsources:\n  - type: file\n    path: missing.jsonl\n", NULL, 0,
+                   want);
+    s_expect_error("sources: [{type: file, path: /nonexistent/in.jsonl}]\n", NULL, 0,
+                   "sluice.yaml:1: file source: /nonexistent/in.jsonl does not exist");
+    snprintf(want, sizeof want, "sluice.yaml:1: file source: %s/. is a directory", s_dir);
+    s_expect_error("sources: [{type: file, path: .}]\n", NULL, 0, want);
+    if (geteuid() != 0) {       /* root reads anything */
+        s_write("secret.jsonl", "{}\n");
+        char path[300];
+        snprintf(path, sizeof path, "%s/secret.jsonl", s_dir);
+        ck_assert_int_eq(chmod(path, 0), 0);
+        s_expect_error("sources: [{type: file, path: secret.jsonl}]\n", NULL, 0,
+                       "is not readable: Permission denied");
+    }
+}
+END_TEST
+
+/* ipc:// endpoints are Unix socket paths (sun_path: 107 bytes and a NUL);
+ * a long run_dir made every partition bind fail at run time. */
+START_TEST(run_dir_too_long_for_ipc_sockets_is_refused)
+{
+    char dir[160], y[1024], err[512];
+    /* ipc://<run_dir>/k.15: run_dir + 5 bytes; a 102-byte run_dir fits exactly. */
+    snprintf(dir, sizeof dir, "/tmp/%0101d", 0);
+    dir[103] = '\0';
+    snprintf(y, sizeof y, "sources: [{type: zmq, endpoint: 'tcp://127.0.0.1:7000'}]\nrun_dir: %s\n", dir);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: run_dir: ipc://<run_dir>/k.15 needs a 108-byte "
+                   "socket path (run_dir is 103 bytes), more than the 107 a Unix socket path can "
+                   "hold: use a shorter run_dir");
+    dir[102] = '\0';
+    snprintf(y, sizeof y, "sources: [{type: zmq, endpoint: 'tcp://127.0.0.1:7000'}]\nrun_dir: %s\n", dir);
+    s_write("sluice.yaml", y);
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "a run_dir that fits (107 bytes) was refused: %s", err);
+    sl_conf_destroy(&c);
+    /* From the command line, with the embedded default (its notify socket too). */
+    char ov_run[200];
+    snprintf(ov_run, sizeof ov_run, "run_dir=%s", dir);
+    const char *ov[] = { "workers.ingest=1", ov_run };
+    c = sl_conf_load(NULL, ov, 2, err, sizeof err);
+    ck_assert_msg(c == NULL && strstr(err, "command line:2: run_dir: ipc://<run_dir>/") &&
+                  strstr(err, "use a shorter run_dir"), "got: %s", err);
+    /* A source's own ipc endpoint, with the .K suffix of bind mode. */
+    memset(dir, 'd', 101);
+    dir[101] = '\0';
+    snprintf(y, sizeof y, "sources:\n  - type: zmq\n    endpoint: 'ipc:///tmp/%s'\n    mode: bind\n",
+             dir);
+    s_expect_error(y, NULL, 0, "sluice.yaml:3: zmq source: ipc:///tmp/ddd");
+    const char *twelve[] = { "workers.ingest=12" };
+    s_expect_error(y, twelve, 1, "needs a 109-byte socket path (with the .11 of ingest worker 11), "
+                   "more than the 107 a Unix socket path can hold: use a shorter path");
+}
+END_TEST
+
 START_TEST(help_lists_every_setting)
 {
     char *buf = NULL;
@@ -190,6 +321,10 @@ main(void)
     tcase_add_test(tc, errors_name_the_file_and_line_and_what_to_do);
     tcase_add_test(tc, help_lists_every_setting);
     tcase_add_test(tc, auto_worker_count_is_at_least_one_each);
+    tcase_add_test(tc, named_files_that_cannot_be_read_are_reported_where_they_are_named);
+    tcase_add_test(tc, devices_and_oversized_files_are_refused);
+    tcase_add_test(tc, file_sources_must_exist_and_be_readable);
+    tcase_add_test(tc, run_dir_too_long_for_ipc_sockets_is_refused);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

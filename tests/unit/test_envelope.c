@@ -275,9 +275,26 @@ START_TEST(test_every_missing_or_mistyped_field)
                                        o > 1 ? "," : "", fields[k], val);
             }
             snprintf(text + o, sizeof text - o, "}");
-            s_expect(text, SL_ENV_ERR_missing_field, fields[f]);
+            /* oslo's dispatcher takes payload and message_id with
+             * dict.get(): absent, they are None and Ceilometer converts on */
+            int optional = variant == 0 && (strcmp(fields[f], "payload") == 0 ||
+                                            strcmp(fields[f], "message_id") == 0);
+            if (optional || (variant == 1 && strcmp(fields[f], "payload") == 0))
+                s_expect(text, SL_ENV_OK, NULL);
+            else
+                s_expect(text, SL_ENV_ERR_missing_field, fields[f]);
         }
     }
+    sl_notification_t n;
+    char err[256];
+    const char *bare = "{\"event_type\":\"e\",\"priority\":\"info\",\"timestamp\":\"t\"}";
+    ck_assert_int_eq(s_decode(bare, strlen(bare), 0, &n, err, sizeof err), SL_ENV_OK);
+    ck_assert_ptr_null(n.message_id);
+    ck_assert_msg(n.payload && n.payload->type == yajl_t_null, "absent payload must be null");
+    ck_assert_str_eq(sl_json_dump(&n.mem, sl_notification_view(&n, &n.mem)),
+                     "{\"ctxt\":{\"client_timeout\":null},\"publisher_id\":null,\"event_type\":\"e\","
+                     "\"payload\":null,\"metadata\":{\"message_id\":null,\"timestamp\":\"t\"}}");
+    sl_notification_clear(&n);
     /* payload may be any JSON value, null included; publisher_id is optional */
     s_expect("{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":\"info\",\"payload\":null,"
              "\"timestamp\":\"t\",\"publisher_id\":5}", SL_ENV_OK, NULL);

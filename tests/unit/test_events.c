@@ -70,7 +70,7 @@ s_same(yajl_val a, yajl_val b)
 START_TEST(test_corpus_gives_exactly_ceilometers_events)
 {
     char err[512];
-    sl_events_t *e = sl_events_load(SL_SRCDIR "/conf/event_definitions.yaml", err, sizeof err);
+    sl_events_t *e = sl_events_load(SL_SRCDIR "/conf/event_definitions.yaml", NULL, err, sizeof err);
     ck_assert_msg(e != NULL, "conf/event_definitions.yaml should load: %s", err);
     sl_arena_t a;
     sl_arena_init(&a, 0);
@@ -122,8 +122,9 @@ END_TEST
 static void
 s_expect_load_error(const char *yaml, int line, const char *fragment)
 {
-    char err[512] = "", prefix[32];
-    sl_events_t *e = sl_events_parse(yaml, strlen(yaml), "ev.yaml", err, sizeof err);
+    char err[1024] = "", prefix[32];
+    sl_ywarn_t strict = { .strict = 1 };   /* what Ceilometer ignores is an error too */
+    sl_events_t *e = sl_events_parse(yaml, strlen(yaml), "ev.yaml", &strict, err, sizeof err);
     ck_assert_msg(e == NULL, "definitions should be rejected:\n%s", yaml);
     snprintf(prefix, sizeof prefix, "ev.yaml:%d: ", line);
     ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0, "expected the error at %s, got: %s",
@@ -135,7 +136,7 @@ s_expect_load_error(const char *yaml, int line, const char *fragment)
 START_TEST(test_load_errors_have_file_and_line)
 {
     s_expect_load_error("- event_type: a\n  traits: {x: [1, 2\n", 3, "invalid YAML");
-    s_expect_load_error("- event_type: a\n  traits: {}\n  trait: {}\n", 3, "unknown key 'trait'");
+    s_expect_load_error("- event_type: a\n  traits: {}\n  trait: {}\n", 3, "ignored key 'trait'");
     s_expect_load_error("- event_type: a\n", 1, "traits not specified");
     s_expect_load_error("- traits: {}\n", 1, "event_type not specified");
     s_expect_load_error("- event_type: a\n  traits:\n    x:\n      fields: payload.\n", 4,
@@ -145,26 +146,43 @@ START_TEST(test_load_errors_have_file_and_line)
     s_expect_load_error("- event_type: a\n  traits:\n    x:\n      type: integer\n"
                         "      fields: payload.a\n", 4, "invalid trait type 'integer'");
     s_expect_load_error("- event_type: a\n  traits:\n    x:\n      field: payload.a\n", 4,
-                        "unknown key 'field'");
+                        "ignored key 'field'");
     s_expect_load_error("event_type: a\n", 1, "list of event definitions");
     s_expect_load_error("- event_type: [a, 5]\n  traits: {}\n", 1, "event_type must be");
+}
+END_TEST
+
+/* Keys Ceilometer does not read are warnings in tolerant mode (the
+ * default); a definition it cannot build stays an error (it fails). */
+START_TEST(test_tolerant_loading_ignores_keys_ceilometer_ignores)
+{
+    char err[1024] = "";
+    sl_ywarn_t w = { 0 };
+    const char *y = "- event_type: a\n  traits:\n    x: {fields: payload.a, help: 'x'}\n"
+                    "  trait: {}\n";
+    sl_events_t *e = sl_events_parse(y, strlen(y), "ev.yaml", &w, err, sizeof err);
+    ck_assert_msg(e != NULL, "tolerant loading refused: %s", err);
+    ck_assert_uint_eq(w.count, 2);
+    sl_events_destroy(&e);
+    e = sl_events_parse("- event_type: a\n", 16, "ev.yaml", &w, err, sizeof err);
+    ck_assert_msg(e == NULL && strstr(err, "traits not specified"), "%s", err);
 }
 END_TEST
 
 START_TEST(test_the_stock_file_and_a_catch_all)
 {
     char err[512];
-    sl_events_t *e = sl_events_load(SL_SRCDIR "/conf/event_definitions.yaml", err, sizeof err);
+    sl_events_t *e = sl_events_load(SL_SRCDIR "/conf/event_definitions.yaml", NULL, err, sizeof err);
     ck_assert_msg(e != NULL, "%s", err);
     size_t n = sl_events_count(e);
     sl_events_destroy(&e);
     /* no catch-all in the stock file: one is added */
     const char *y = "- event_type: a.*\n  traits: {}\n";
-    e = sl_events_parse(y, strlen(y), "ev.yaml", err, sizeof err);
+    e = sl_events_parse(y, strlen(y), "ev.yaml", NULL, err, sizeof err);
     ck_assert_uint_eq(sl_events_count(e), 2);
     sl_events_destroy(&e);
     y = "- event_type: '*'\n  traits: {}\n";
-    e = sl_events_parse(y, strlen(y), "ev.yaml", err, sizeof err);
+    e = sl_events_parse(y, strlen(y), "ev.yaml", NULL, err, sizeof err);
     ck_assert_uint_eq(sl_events_count(e), 1);
     sl_events_destroy(&e);
     ck_assert_uint_eq(n, 47);     /* 46 definitions and the added catch-all */
@@ -197,7 +215,7 @@ s_load(const char *yaml)
 {
     char err[512];
     sl_events_destroy(&s_e);
-    s_e = sl_events_parse(yaml, strlen(yaml), "ev.yaml", err, sizeof err);
+    s_e = sl_events_parse(yaml, strlen(yaml), "ev.yaml", NULL, err, sizeof err);
     ck_assert_msg(s_e != NULL, "definitions should load: %s", err);
 }
 
@@ -383,6 +401,7 @@ s_suite(void)
     tcase_add_test(tc, test_corpus_gives_exactly_ceilometers_events);
     tcase_add_test(tc, test_load_errors_have_file_and_line);
     tcase_add_test(tc, test_the_stock_file_and_a_catch_all);
+    tcase_add_test(tc, test_tolerant_loading_ignores_keys_ceilometer_ignores);
     suite_add_tcase(s, tc);
     tc = tcase_create("convert");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);

@@ -8,6 +8,7 @@
 #include "tests/sl_check.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/expr.h"
@@ -257,6 +258,50 @@ START_TEST(test_unsafe_or_unsupported_syntax_is_rejected)
 }
 END_TEST
 
+
+
+/* Evaluation recurses once per level of the tree: chains that parse
+ * without nesting (`a + a + ...`, `a.b.c...`, `a ** a ** ...`) must be
+ * bounded at compile time like parentheses are. */
+START_TEST(test_expressions_deeper_than_the_limit_are_refused)
+{
+    static const struct { const char *term, *op; } chains[] = {
+        { "volume", " + " }, { "volume", " * " }, { "volume", " and " }, { "volume", " < " },
+        { "volume", " ** " }, { "resource_metadata", "." }, { "volume", " if volume else " },
+    };
+    for (size_t i = 0; i < sizeof chains / sizeof *chains; i++) {
+        char *t = sl_check_chain(chains[i].term, chains[i].op, 257);
+        char err[256] = "";
+        sl_expr_t *e = sl_expr_compile(t, NULL, 0, err, sizeof err);
+        ck_assert_msg(e == NULL, "257 levels of '%s' compiled", chains[i].op);
+        ck_assert_msg(strstr(err, "nested too deeply: more than 256 levels") != NULL,
+                      "257 levels of '%s': got \"%s\"", chains[i].op, err);
+        free(t);
+        t = sl_check_chain(chains[i].term, chains[i].op, 256);
+        e = sl_expr_compile(t, NULL, 0, err, sizeof err);
+        ck_assert_msg(e != NULL, "256 levels of '%s' should compile, got: %s", chains[i].op, err);
+        sl_expr_env_t env = { .sample = &s_sample, .scratch = &s_scratch };
+        sl_xval_t v;
+        sl_expr_eval(e, &env, &v, err, sizeof err);     /* any result, no crash */
+        sl_expr_destroy(&e);
+        free(t);
+    }
+    /* The parser recurses through parentheses: as deep as the limit is fine. */
+    char parens[600];
+    memset(parens, '(', 255);
+    parens[255] = '1';
+    memset(parens + 256, ')', 255);
+    parens[511] = '\0';
+    s_expect_int(parens, 1);
+    /* `**` recursed in the parser itself, without a bound. */
+    char *t = sl_check_chain("volume", "**", 5000), err[256] = "";
+    sl_expr_t *e = sl_expr_compile(t, NULL, 0, err, sizeof err);
+    free(t);
+    ck_assert_msg(e == NULL && strstr(err, "nested too deeply: more than 256 levels"),
+                  "5,000 '**': got \"%s\"", err);
+}
+END_TEST
+
 START_TEST(test_arithmetic_meters)
 {
     sl_expr_meters_t m;
@@ -337,6 +382,7 @@ main(void)
     tcase_add_test(tc, test_unsafe_or_unsupported_syntax_is_rejected);
     tcase_add_test(tc, test_arithmetic_meters);
     tcase_add_test(tc, test_json_get);
+    tcase_add_test(tc, test_expressions_deeper_than_the_limit_are_refused);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

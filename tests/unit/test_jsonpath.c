@@ -262,6 +262,83 @@ START_TEST(test_walk_stops_and_destroy_is_idempotent)
 }
 END_TEST
 
+
+
+/* A balanced tree of (x)+(x) d levels deep: 2^(d+1) - 1 nodes. */
+static char *
+s_balanced(int d)
+{
+    if (d == 0)
+        return strdup("a");
+    char *x = s_balanced(d - 1);
+    size_t n = 2 * strlen(x) + 8;
+    char *t = malloc(n);
+    snprintf(t, n, "(%s)+(%s)", x, x);
+    free(x);
+    return t;
+}
+
+/* `sluiced -t` accepted 100,000 chained `+` that then overflowed the stack
+ * at the first notification (evaluation recurses once per level). */
+START_TEST(test_paths_deeper_or_longer_than_the_limits_are_refused)
+{
+    char err[512] = "";
+    char *t = sl_check_chain("a", "+", 100000);
+    sl_jsonpath_t *p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL, "a JSONPath of 100,000 chained '+' compiled");
+    ck_assert_msg(strstr(err, "nested more than 256 levels") != NULL, "got: %s", err);
+    ck_assert_msg(strstr(err, "a+a+a") != NULL && strlen(err) < 300,
+                  "the message should quote the start of the path, not all of it: %s", err);
+    /* Left-deep chains too (`$.a.a.a...`). */
+    t = sl_check_chain("a", ".", 100000);
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL && strstr(err, "nested more than 256 levels"), "got: %s", err);
+    t = sl_check_chain("a", "|", 300);
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL && strstr(err, "nested more than 256 levels"), "got: %s", err);
+    /* Parentheses nest too (they hold the parser's stack, not the tree). */
+    t = malloc(200002);
+    memset(t, '(', 100000);
+    t[100000] = 'a';
+    memset(t + 100001, ')', 100000);
+    t[200001] = '\0';
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL && strstr(err, "nested more than 256 levels deep at column 258"),
+                  "got: %s", err);
+    /* Many nodes, shallow. */
+    t = s_balanced(10);
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL && strstr(err, "more than 1000 terms"), "got: %s", err);
+    /* At the limits: compiles and evaluates. `a+a` is one Operation of two
+     * constants (a lone name is its text), so n terms nest n - 1 levels. */
+    t = sl_check_chain("a", "+", 257);
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p != NULL, "256 levels should compile: %s", err);
+    const sl_jsonpath_match_t **m;
+    ck_assert_int_eq(sl_jsonpath_find(p, s_doc, &s_a, &m), 1);
+    ck_assert_int_eq(m[0]->value->type, yajl_t_string);
+    ck_assert_uint_eq(strlen(m[0]->value->u.string), 257);
+    sl_jsonpath_destroy(&p);
+    t = sl_check_chain("a", "+", 258);
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p == NULL && strstr(err, "nested more than 256 levels"), "got: %s", err);
+    t = s_balanced(8);      /* 511 nodes */
+    p = sl_jsonpath_compile(t, err, sizeof err);
+    free(t);
+    ck_assert_msg(p != NULL, "511 nodes should compile: %s", err);
+    ck_assert_int_eq(sl_jsonpath_find(p, s_doc, &s_a, &m), 1);
+    ck_assert_uint_eq(strlen(m[0]->value->u.string), 256);     /* 'a' + 'a' + ... */
+    sl_jsonpath_destroy(&p);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -272,6 +349,7 @@ s_suite(void)
     tcase_add_test(tc, test_errors_say_where);
     tcase_add_test(tc, test_match_paths_are_ceilometers);
     tcase_add_test(tc, test_walk_stops_and_destroy_is_idempotent);
+    tcase_add_test(tc, test_paths_deeper_or_longer_than_the_limits_are_refused);
     suite_add_tcase(s, tc);
     return s;
 }

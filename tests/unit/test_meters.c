@@ -73,7 +73,7 @@ s_load(const char *yaml)
 {
     char err[512];
     sl_meters_destroy(&s_m);
-    s_m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", err, sizeof err);
+    s_m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", NULL, err, sizeof err);
     ck_assert_msg(s_m != NULL, "definitions should load: %s", err);
 }
 
@@ -97,13 +97,16 @@ s_note(const char *extra, const char *payload)
                            payload, extra[0] ? "," : "", extra);
 }
 
-/* The error text of loading yaml, which must fail. */
+/* The error text of loading yaml in strict mode, which must fail (what
+ * Ceilometer skips is a warning in tolerant mode: see the tests of
+ * tolerant loading). */
 static const char *
 s_load_error(const char *yaml)
 {
-    static char err[512];
+    static char err[1024];
     err[0] = '\0';
-    sl_meters_t *m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", err, sizeof err);
+    sl_ywarn_t strict = { .strict = 1 };
+    sl_meters_t *m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", &strict, err, sizeof err);
     ck_assert_msg(m == NULL, "definitions should be rejected:\n%s", yaml);
     ck_assert_msg(err[0] != '\0', "rejection without a message");
     return err;
@@ -196,7 +199,7 @@ s_is_uuid4(const char *s)
 START_TEST(test_corpus_gives_exactly_ceilometers_samples)
 {
     char err[512];
-    sl_meters_t *m = sl_meters_load(SL_SRCDIR "/conf/meters.yaml", err, sizeof err);
+    sl_meters_t *m = sl_meters_load(SL_SRCDIR "/conf/meters.yaml", NULL, err, sizeof err);
     ck_assert_msg(m != NULL, "conf/meters.yaml should load: %s", err);
     ck_assert_uint_eq(sl_meters_count(m), 38);      /* the stock file, verbatim */
 
@@ -340,12 +343,78 @@ START_TEST(test_missing_required_key_has_the_definition_line)
 }
 END_TEST
 
+/* Tolerant by default, as Ceilometer: a definition it cannot build is
+ * skipped with a warning and the others are served; a key it does not
+ * read is ignored with a warning. (strict: the tests above) */
+static void
+s_collect(void *arg, const char *text)
+{
+    char *buf = arg;
+    size_t l = strlen(buf);
+    snprintf(buf + l, 4096 - l, "%s | ", text);
+}
+
+START_TEST(test_tolerant_loading_skips_and_ignores_like_ceilometer)
+{
+    char err[1024] = "", warnings[4096] = "";
+    sl_ywarn_t w = { .emit = s_collect, .arg = warnings };
+    const char *yaml =
+        "---\nmetric:\n"
+        "  - name: good1\n    event_type: t.ev\n    type: gauge\n    unit: B\n"
+        "    volume: $.payload.a\n    resource_id: $.payload.id\n    multi: name\n"
+        "  - name: bad_type\n    event_type: t.ev\n    type: bad_type\n    unit: B\n"
+        "    volume: 1\n    resource_id: $.payload.id\n"
+        "  - name: no_volume\n    event_type: t.ev\n    type: gauge\n    unit: B\n"
+        "    resource_id: $.payload.id\n"
+        "  - name: bad_path\n    event_type: t.ev\n    type: gauge\n    unit: B\n"
+        "    volume: $.payload.\n    resource_id: $.payload.id\n"
+        "  - name: good2\n    event_type: t.ev\n    type: delta\n    unit: B\n"
+        "    volume: 2\n    resource_id: $.payload.id\n"
+        "  - name: good1\n    event_type: t.ev\n    type: bad\n    unit: B\n"
+        "    volume: {fields: $.payload.a}\n    resource_id: $.payload.id\n    typ: gauge\n"
+        "    plugin_x: 1\n";
+    sl_meters_t *m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", &w, err, sizeof err);
+    ck_assert_msg(m != NULL, "tolerant loading refused: %s", err);
+    ck_assert_msg(strstr(warnings, "test.yaml:9: meter 'good1': ignored key 'multi'") &&
+                  strstr(warnings, "test.yaml:12: skipped meter definition: meter 'bad_type': "
+                         "invalid type bad_type") &&
+                  strstr(warnings, "test.yaml:16: skipped meter definition: meter 'no_volume': "
+                         "required field(s) volume not specified") &&
+                  strstr(warnings, "test.yaml:25: skipped meter definition: meter 'bad_path'"),
+                  "warnings: %s", warnings);
+    /* the last good1 is invalid (type: bad), so the first good1 loads:
+     * Ceilometer's `name in definitions` only counts loaded ones */
+    ck_assert_msg(strstr(warnings, "skipped meter definition: meter 'good1'") != NULL,
+                  "warnings: %s", warnings);
+    ck_assert_uint_eq(w.count, 7);
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    const char *json = "{\"message_id\":\"m\",\"event_type\":\"t.ev\",\"priority\":\"info\","
+                       "\"payload\":{\"a\":5,\"id\":\"r\"},\"timestamp\":\"2023-01-01 00:00:00\"}";
+    sl_notification_t n;
+    ck_assert_int_eq(sl_envelope_decode(json, strlen(json), 0, &n, err, sizeof err), SL_ENV_OK);
+    sl_sample_t out[8];
+    sl_convert_stats_t cs = { 0 };
+    size_t ns = sl_meters_convert(m, &n, &a, out, 8, &cs);
+    ck_assert_uint_eq(ns, 2);
+    int g1 = 0, g2 = 0;
+    for (size_t i = 0; i < ns; i++) {
+        g1 |= strcmp(out[i].name, "good1") == 0;
+        g2 |= strcmp(out[i].name, "good2") == 0;
+    }
+    ck_assert_msg(g1 && g2, "expected samples good1 and good2");
+    sl_notification_clear(&n);
+    sl_arena_destroy(&a);
+    sl_meters_destroy(&m);
+}
+END_TEST
+
 START_TEST(test_unknown_or_unsupported_keys_are_refused)
 {
     s_expect_load_error(DEF_HEAD "    volume: $.payload.v\n    resource_id: $.payload.id\n"
                         "    lookup: ['name', 'units']\n", 9, "'units' is not a sample attribute");
     s_expect_load_error(DEF_HEAD "    volume: $.payload.v\n    resource_id: $.payload.id\n"
-                        "    resource-id: typo\n", 9, "unknown key 'resource-id'");
+                        "    resource-id: typo\n", 9, "ignored key 'resource-id'");
     s_expect_load_error(DEF_HEAD "    volume:\n      fields: [$.payload.a, $.payload.b]\n"
                         "      plugin: 'timedelta2'\n    resource_id: $.payload.id\n", 9,
                         "no plugin named 'timedelta2'");
@@ -353,11 +422,11 @@ START_TEST(test_unknown_or_unsupported_keys_are_refused)
                         "      plugin:\n        name: split\n        parameters: {sep: '-'}\n"
                         "    resource_id: $.payload.id\n", 11, "unknown parameter 'sep'");
     s_expect_load_error(DEF_HEAD "    volume:\n      path: $.payload.a\n"
-                        "    resource_id: $.payload.id\n", 8, "unknown key 'path'");
+                        "    resource_id: $.payload.id\n", 8, "ignored key 'path'");
     s_expect_load_error("---\nmetric:\n  - name: x\n    event_type: x\n    type: gauge\n"
                         "    unit: B\n    volume: 1\n    resource_id: $.payload.id\n"
-                        "metrics: []\n", 9, "unknown top-level key 'metrics'");
-    s_expect_load_error("---\nmeters: []\n", 2, "unknown top-level key");
+                        "metrics: []\n", 9, "ignored top-level key 'metrics'");
+    s_expect_load_error("---\nmeters: []\n", 2, "ignored top-level key");
     s_expect_load_error("---\n", 1, "metric");
     s_expect_load_error(DEF_HEAD "    volume: 1\n    resource_id: $.payload.id\n"
                         "    metadata: $.payload.x\n", 9, "metadata must be a mapping");
@@ -397,6 +466,33 @@ START_TEST(test_bad_or_unsupported_jsonpath_has_its_line)
     s_expect_load_error("---\nmetric:\n  - name: x\n    event_type: x\n    type: gauges\n"
                         "    unit: B\n    volume: 1\n    resource_id: $.payload.id\n", 5,
                         "invalid type gauges");
+}
+END_TEST
+
+
+/* A path the evaluator cannot run (it recurses once per level) is refused
+ * at load, with the line that holds it, instead of crashing a worker at
+ * the first notification. */
+START_TEST(test_jsonpath_over_the_limits_is_refused_with_its_line)
+{
+    size_t n = 100000;
+    char *path = malloc(2 * n + 16), *o = path;
+    o += sprintf(o, "$.payload.a");
+    for (size_t i = 1; i < n; i++)
+        o += sprintf(o, "+a");
+    size_t cap = strlen(path) + 256;
+    char *yaml = malloc(cap);
+    snprintf(yaml, cap, DEF_HEAD "    volume: %s\n    resource_id: $.payload.id\n", path);
+    char err[1024] = "";
+    sl_ywarn_t strict = { .strict = 1 };
+    sl_meters_t *m = sl_meters_parse(yaml, strlen(yaml), "test.yaml", &strict, err, sizeof err);
+    ck_assert_msg(m == NULL, "a volume of 100,000 chained '+' was accepted");
+    ck_assert_msg(strncmp(err, "test.yaml:7: skipped meter definition: meter 'x': volume: "
+                          "JSONPath '$.payload.a+a+a", 83) == 0,
+                  "expected the error at test.yaml:7, got: %s", err);
+    ck_assert_msg(strstr(err, "nested more than 256 levels") != NULL, "got: %s", err);
+    free(yaml);
+    free(path);
 }
 END_TEST
 
@@ -777,7 +873,7 @@ START_TEST(test_the_stock_file_loads)
 {
     char err[512];
     sl_meters_t *m = sl_meters_load(
-        "/usr/lib/python3/dist-packages/ceilometer/data/meters.d/meters.yaml", err, sizeof err);
+        "/usr/lib/python3/dist-packages/ceilometer/data/meters.d/meters.yaml", NULL, err, sizeof err);
     if (!m && strstr(err, "cannot open"))
         return;         /* python3-ceilometer not installed here */
     ck_assert_msg(m != NULL, "the stock meters.yaml must load: %s", err);
@@ -916,8 +1012,10 @@ s_suite(void)
     tcase_add_test(tc, test_yaml_syntax_error_has_its_line);
     tcase_add_test(tc, test_missing_required_key_has_the_definition_line);
     tcase_add_test(tc, test_unknown_or_unsupported_keys_are_refused);
+    tcase_add_test(tc, test_tolerant_loading_skips_and_ignores_like_ceilometer);
     tcase_add_test(tc, test_bad_regex_has_its_line);
     tcase_add_test(tc, test_bad_or_unsupported_jsonpath_has_its_line);
+    tcase_add_test(tc, test_jsonpath_over_the_limits_is_refused_with_its_line);
     tcase_add_test(tc, test_the_stock_file_loads);
     suite_add_tcase(s, tc);
     tc = tcase_create("convert");

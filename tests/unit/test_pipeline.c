@@ -18,7 +18,7 @@ static sl_pipeline_t *
 s_parse(const char *yaml, const char *kind)
 {
     char err[512] = "";
-    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), FILE_NAME, kind, err, sizeof err);
+    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), FILE_NAME, kind, NULL, err, sizeof err);
     ck_assert_msg(p != NULL, "expected the pipeline to load, got: %s", err);
     return p;
 }
@@ -27,8 +27,10 @@ s_parse(const char *yaml, const char *kind)
 static void
 s_expect_error(const char *yaml, const char *kind, int line, const char *what)
 {
-    char err[512] = "";
-    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), FILE_NAME, kind, err, sizeof err);
+    char err[1024] = "";
+    sl_ywarn_t strict = { .strict = 1 };   /* what Ceilometer ignores is an error too */
+    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), FILE_NAME, kind, &strict, err,
+                                         sizeof err);
     ck_assert_msg(p == NULL, "expected \"%s\" at line %d, but the pipeline loaded", what, line);
     char prefix[64];
     snprintf(prefix, sizeof prefix, FILE_NAME ":%d:", line);
@@ -234,8 +236,8 @@ START_TEST(test_event_pipeline_uses_events_key)
     ck_assert_int_eq(sl_pipeline_source_selects(&p->sources[0], "compute.instance.create.end"), 1);
     sl_pipeline_destroy(&p);
     /* the same file is not a sample pipeline */
-    s_expect_error(yaml, "meters", 4, "unknown key 'events' in source 'event_source'");
-    s_expect_error(s_stock, "events", 4, "unknown key 'meters' in source 'meter_source'");
+    s_expect_error(yaml, "meters", 4, "ignored key 'events' in source 'event_source'");
+    s_expect_error(s_stock, "events", 4, "ignored key 'meters' in source 'meter_source'");
     s_expect_error(s_stock, "polls", 1, "unknown pipeline kind 'polls'");
 }
 END_TEST
@@ -248,12 +250,12 @@ START_TEST(test_load_reads_a_file)
     ck_assert_int_eq(write(fd, s_rocky, sizeof s_rocky - 1), (ssize_t) (sizeof s_rocky - 1));
     close(fd);
     char err[512] = "";
-    sl_pipeline_t *p = sl_pipeline_load(path, "meters", err, sizeof err);
+    sl_pipeline_t *p = sl_pipeline_load(path, "meters", NULL, err, sizeof err);
     ck_assert_msg(p != NULL, "load failed: %s", err);
     ck_assert_uint_eq(p->n_sinks, 5);
     sl_pipeline_destroy(&p);
     unlink(path);
-    ck_assert_ptr_null(sl_pipeline_load(path, "meters", err, sizeof err));
+    ck_assert_ptr_null(sl_pipeline_load(path, "meters", NULL, err, sizeof err));
     ck_assert_msg(strncmp(err, path, strlen(path)) == 0, "error should name the file: %s", err);
 }
 END_TEST
@@ -822,6 +824,24 @@ START_TEST(test_sink_rules_are_ceilometers)
 }
 END_TEST
 
+/* Tolerant (the default): Ceilometer never reads these keys, so they are
+ * warnings and the pipeline loads; strict: errors with their line (below). */
+START_TEST(test_unknown_keys_are_warnings_by_default)
+{
+    static const char yaml[] = "sources:\n  - name: a\n    meter: ['*']\n    meters: ['*']\n"
+                               "    sinks: [s]\nsinks:\n  - name: s\n    publishers: [x://]\n"
+                               "    publisher: [y://]\n";
+    char err[512] = "";
+    sl_ywarn_t w = { 0 };
+    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), FILE_NAME, "meters", &w, err,
+                                         sizeof err);
+    ck_assert_msg(p != NULL, "tolerant loading refused: %s", err);
+    ck_assert_uint_eq(w.count, 2);
+    ck_assert_uint_eq(p->n_sinks, 1);
+    sl_pipeline_destroy(&p);
+}
+END_TEST
+
 START_TEST(test_unknown_keys_are_caught_with_their_line)
 {
     s_expect_error("sources:\n"
@@ -831,7 +851,7 @@ START_TEST(test_unknown_keys_are_caught_with_their_line)
                    "    sinks: [s]\n"
                    "sinks:\n"
                    "  - name: s\n"
-                   "    publishers: [x://]\n", "meters", 3, "unknown key 'meter' in source 'a'");
+                   "    publishers: [x://]\n", "meters", 3, "ignored key 'meter' in source 'a'");
     s_expect_error("sources:\n"
                    "  - name: a\n"
                    "    meters: ['*']\n"
@@ -839,7 +859,7 @@ START_TEST(test_unknown_keys_are_caught_with_their_line)
                    "sinks:\n"
                    "  - name: s\n"
                    "    publishers: [x://]\n"
-                   "    publisher: [y://]\n", "meters", 8, "unknown key 'publisher' in sink 's'");
+                   "    publisher: [y://]\n", "meters", 8, "ignored key 'publisher' in sink 's'");
     s_expect_error("sources:\n"
                    "  - name: a\n"
                    "    meters: ['*']\n"
@@ -849,7 +869,7 @@ START_TEST(test_unknown_keys_are_caught_with_their_line)
                    "    transformers:\n"
                    "      - name: delta\n"
                    "        parameter: {growth_only: true}\n"
-                   "    publishers: [x://]\n", "meters", 9, "unknown key 'parameter' in transformer 'delta'");
+                   "    publishers: [x://]\n", "meters", 9, "ignored key 'parameter' in transformer 'delta'");
     s_expect_error("sources:\n"
                    "  - name: a\n"
                    "    meters: ['*']\n"
@@ -858,7 +878,7 @@ START_TEST(test_unknown_keys_are_caught_with_their_line)
                    "  - name: s\n"
                    "    publishers: [x://]\n"
                    "sink:\n"
-                   "  - name: t\n", "meters", 8, "unknown key 'sink'");
+                   "  - name: t\n", "meters", 8, "ignored key 'sink'");
 }
 END_TEST
 
@@ -955,6 +975,7 @@ s_suite(void)
     tcase_add_test(tc, test_source_rules_are_ceilometers);
     tcase_add_test(tc, test_sink_rules_are_ceilometers);
     tcase_add_test(tc, test_unknown_keys_are_caught_with_their_line);
+    tcase_add_test(tc, test_unknown_keys_are_warnings_by_default);
     tcase_add_test(tc, test_file_level_errors);
     tcase_add_test(tc, test_sink_count_is_bounded);
     tcase_add_test(tc, test_reorder_window_is_a_sink_option_in_milliseconds);

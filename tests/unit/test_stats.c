@@ -13,11 +13,11 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
 {
     static const char *const want[] = {
         "received", "decoded", "drop_malformed_json", "drop_not_object", "drop_bad_envelope",
-        "drop_missing_field", "drop_bad_priority", "drop_oversized", "drop_bad_utf8", "no_sample_priority",
+        "drop_missing_field", "drop_bad_priority", "drop_oversized", "drop_bad_utf8", "drop_multipart", "no_sample_priority",
         "no_definition", "convert_skipped", "convert_failed", "samples_converted", "samples_unrouted",
         "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "send_blocked", "frames_received", "frames_rejected", "frames_forwarded",
         "samples_received", "transform_absorbed", "transform_errors", "samples_published", "events_published", "publish_errors", "leases_taken",
-        "leases_released", "source_eof",
+        "leases_released", "source_eof", "source_disconnects",
     };
     ck_assert_int_eq(SL_C__COUNT, sizeof want / sizeof *want);
     for (int i = 0; i < SL_C__COUNT; i++) {
@@ -27,7 +27,8 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_routed], "routed");
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_published], "published");
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_failed], "failed");
-    ck_assert_int_eq(SL_SV__COUNT, 5);
+    ck_assert_int_eq(SL_SV__COUNT, 6);
+    ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_config_warnings], "config_warnings");
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_crashes], "crashes");
 }
 END_TEST

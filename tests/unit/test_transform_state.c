@@ -326,9 +326,9 @@ s_pipeline(const char *transformers)
              "sources:\n  - name: src\n    meters: [\"*\"]\n    sinks: [sink1]\n"
              "sinks:\n  - name: sink1\n    publishers: [\"test://\"]\n    transformers:\n%s",
              transformers);
-    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), "pipeline.yaml", "meters", err,
+    sl_pipeline_t *p = sl_pipeline_parse(yaml, strlen(yaml), "pipeline.yaml", "meters", NULL, err,
                                          sizeof err);
-    if (p && sl_transform_check(p, err, sizeof err) < 0)
+    if (p && sl_transform_check(p, NULL, err, sizeof err) < 0)
         sl_pipeline_destroy(&p);
     ck_assert_msg(p != NULL, "expected the transformers to load, got: %s", err);
     return p;
