@@ -44,6 +44,8 @@ typedef struct {
     int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
     int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
     char      *pidfile;        /* the path we locked (a reload cannot change it) */
+    /* where the next generation's file sources start (s_file_barrier) */
+    uint64_t   file_resume[SL_MAX_SOURCES];
 } s_sup_t;
 
 /* Line of publisher k of sink i in the pipeline file (the sink's line if
@@ -549,13 +551,28 @@ s_file_barrier(s_sup_t *sv, sigset_t *set)
         s_reap(sv, 1);
     }
     for (size_t k = 0; k < sv->conf->n_sources && k < SL_MAX_SOURCES; k++) {
-        uint64_t stop = 0;
+        /* never before where this generation started: a worker that is
+         * still skipping the lines of earlier generations reports a lower
+         * position (tools/chaos found reloads in quick succession
+         * replaying a whole generation) */
+        uint64_t start = atomic_load(&shm->file_start[k]), stop = start;
+        int dead = 0;
         for (int i = 0; i < sv->n_children; i++)
             if (sv->children[i].role == SL_ROLE_INGEST) {
                 uint64_t pos = atomic_load(&shm->slots[i].file_pos[k]);
                 stop = pos > stop ? pos : stop;
+                dead |= sv->children[i].pid <= 0;
             }
         atomic_store(&shm->file_stop[k], stop);
+        /* An ingest worker that is dead now (waiting to be respawned)
+         * cannot read its share up to the barrier: the next generation
+         * starts again where this one started, as its replacement would
+         * have (duplicates, never a loss; tools/chaos found the loss). */
+        sv->file_resume[k] = dead ? start : stop;
+        if (dead)
+            sl_warn("reload: an ingest worker is down, so the file source restarts at line "
+                    "%llu, where this generation began (what the others read since then is "
+                    "read again)", (unsigned long long) start);
     }
     atomic_store(&shm->file_barrier, 2);
 }
@@ -571,7 +588,7 @@ s_file_resume(s_sup_t *sv, const sl_conf_t *old)
         if (k < old->n_sources && k < sv->conf->n_sources &&
             old->sources[k].kind == SL_SOURCE_FILE && sv->conf->sources[k].kind == SL_SOURCE_FILE &&
             strcmp(old->sources[k].path, sv->conf->sources[k].path) == 0)
-            start = atomic_load(&shm->file_stop[k]);
+            start = sv->file_resume[k];
         atomic_store(&shm->file_start[k], start);
         atomic_store(&shm->file_stop[k], 0);
     }

@@ -617,7 +617,11 @@ s_read_sources(s_ingest_t *in)
             if (s->kind == SL_SOURCE_FILE) {
                 if (s->eof || in->zmq_only || !s_file_may_read(in, i, s))
                     break;
-                if (s->per_ms > 0) {   /* token bucket, at most 100 ms of burst */
+                /* token bucket, at most 100 ms of burst; not while a reload
+                 * waits for this worker to reach the barrier line: a worker
+                 * behind (a respawned one re-reading its share) must catch
+                 * up within shutdown_grace or lose the rest */
+                if (s->per_ms > 0 && atomic_load(&in->ctx->shm->file_barrier) != 2) {
                     uint64_t now = sl_now_ms();
                     s->credit += (double) (now - s->credit_ms) * s->per_ms;
                     s->credit_ms = now;
