@@ -1465,10 +1465,13 @@ s_primary(s_parser_t *ps)
             const s_node_t *sn = &ps->e->nodes[sub];
             int n;
             if (sn->type == N_CONST && sn->k.kind == SL_XV_STR) {
+                /* s_node() may move the node array: copy the key out first. */
+                const char *key = sn->k.u.s.p;
+                size_t key_n = sn->k.u.s.n;
                 n = s_node(ps, N_ATTR);
                 s_node_t *nd = &ps->e->nodes[n];
-                nd->key = sn->k.u.s.p;
-                nd->key_n = sn->k.u.s.n;
+                nd->key = key;
+                nd->key_n = key_n;
                 nd->slot = s_field_id(nd->key, nd->key_n);
                 nd->a = idx;
             } else {

@@ -441,7 +441,9 @@ s_close_container(s_build_t *b)
     s_open_t *o = &b->open[--b->n_open];
     yajl_val v = o->node;
     size_t n = b->n_items - o->start;
-    s_item_t *it = b->items + o->start;
+    /* items stays NULL until a first value is read, and NULL + 0 is
+     * undefined behaviour: an empty container takes no pointer into it. */
+    s_item_t *it = n ? b->items + o->start : NULL;
     if (v->type == yajl_t_object) {
         const char **keys = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *keys);
         yajl_val *vals = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *vals);

@@ -1196,8 +1196,10 @@ s_binop(s_ev_t *w, char op, yajl_val x, yajl_val y, yajl_val *r)
         long long times = tx == P_INT ? xi : yi;
         if (times < 0)
             times = 0;
+        size_t len = seq->type == yajl_t_string ? strlen(seq->u.string) : seq->u.array.len;
+        if (len == 0)
+            times = 0;      /* "" * n and [] * n are empty at once, however large n is */
         if (seq->type == yajl_t_string) {
-            size_t len = strlen(seq->u.string);
             if (len && (unsigned long long) times > S_MAX_REPEAT / len)
                 return -1;
             char *s = sl_arena_alloc(w->a, len * (size_t) times + 1);
@@ -1211,7 +1213,6 @@ s_binop(s_ev_t *w, char op, yajl_val x, yajl_val y, yajl_val *r)
             *r = v;
             return 0;
         }
-        size_t len = seq->u.array.len;
         if (len && (unsigned long long) times > S_MAX_REPEAT / len / sizeof(yajl_val))
             return -1;
         yajl_val l = sl_arena_alloc(w->a, sizeof *l);
