@@ -56,14 +56,12 @@ sl_h_write(sl_h_agent_t *a, const char *name, const char *content)
     fclose(f);
 }
 
-int
-sl_h_start(sl_h_agent_t *a, int timeout_ms)
+pid_t
+sl_h_spawn(sl_h_agent_t *a, const char *log)
 {
     pid_t pid = fork();
-    if (pid < 0)
-        return -1;
     if (pid == 0) {
-        int fd = open(a->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -72,6 +70,15 @@ sl_h_start(sl_h_agent_t *a, int timeout_ms)
               (char *) NULL);
         _exit(127);
     }
+    return pid;
+}
+
+int
+sl_h_start(sl_h_agent_t *a, int timeout_ms)
+{
+    pid_t pid = sl_h_spawn(a, a->log);
+    if (pid < 0)
+        return -1;
     a->pid = pid;
     char name[64], err[256];
     sl_shm_name(a->dir, name, sizeof name);

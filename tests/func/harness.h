@@ -24,6 +24,9 @@ char *sl_h_path(sl_h_agent_t *a, const char *name);    /* static buffer rotation
 /* Starts build/supervisor/sluiced -c <dir>/sluice.yaml (log to <dir>/sluiced.log),
  * waits until its shared memory is there and every worker runs. 0 or -1. */
 int sl_h_start(sl_h_agent_t *a, int timeout_ms);
+/* Only forks build/supervisor/sluiced -c <dir>/sluice.yaml with its output
+ * appended to log; its pid (-1 if fork failed). */
+pid_t sl_h_spawn(sl_h_agent_t *a, const char *log);
 /* Sum of a worker counter over all workers (0 if not attached). */
 uint64_t sl_h_total(sl_h_agent_t *a, int counter);
 /* Waits until cond(a) is true; 0, or -1 on timeout. */

@@ -45,25 +45,6 @@ s_write_config(sl_h_agent_t *a, int ingest, int pipeline, const char *sink)
     sl_h_write(a, "pipeline.yaml", pipe);
 }
 
-/* Starts sluiced on a's config with its output in log; its pid. */
-static pid_t
-s_spawn(sl_h_agent_t *a, const char *log)
-{
-    pid_t pid = fork();
-    ck_assert(pid >= 0);
-    if (pid == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execl(SL_BUILDDIR "/supervisor/sluiced", "sluiced", "-c", sl_h_path(a, "sluice.yaml"),
-              (char *) NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
 /* Waits up to timeout_ms for pid (our child) to exit; its status or -1. */
 static int
 s_wait_exit(pid_t pid, int timeout_ms)
@@ -103,7 +84,8 @@ s_runs(sl_h_agent_t *a, pid_t pid)
 static int
 s_start(sl_h_agent_t *a, int timeout_ms)
 {
-    a->pid = s_spawn(a, a->log);
+    a->pid = sl_h_spawn(a, a->log);
+    ck_assert(a->pid > 0);
     for (int t = 0; t < timeout_ms; t += 20) {
         if (s_runs(a, a->pid))
             return 0;
@@ -159,7 +141,8 @@ START_TEST(a_refused_second_start_leaves_the_running_agent_alone)
     ck_assert_msg(s_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     sl_h_write(&a, "state/k.0", "state of the running agent");
     char *log2 = sl_h_path(&a, "second.log");
-    pid_t b = s_spawn(&a, log2);
+    pid_t b = sl_h_spawn(&a, log2);
+    ck_assert(b > 0);
     int st = s_wait_exit(b, 10000);
     if (st < 0)
         sl_h_kill(b);
@@ -207,7 +190,8 @@ START_TEST(of_two_simultaneous_starts_exactly_one_runs)
         sl_h_agent_t a;
         sl_h_mkdir(&a, "race");
         s_write_config(&a, 1, 1, "k");
-        pid_t p[2] = { s_spawn(&a, a.log), s_spawn(&a, a.log) };
+        pid_t p[2] = { sl_h_spawn(&a, a.log), sl_h_spawn(&a, a.log) };
+        ck_assert(p[0] > 0 && p[1] > 0);
         int loser = -1, st = -1;
         for (int t = 0; t < 10000 && loser < 0; t += 20) {
             for (int i = 0; i < 2 && loser < 0; i++)
