@@ -9,7 +9,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "supervisor/supervisor.h"
-#include "worker/publisher_file.h"
+#include "worker/publishers/file.h"
 #include "worker/worker.h"
 
 #define S_DEFAULT_CONFIG "/etc/sluice/sluice.yaml"

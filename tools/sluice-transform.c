@@ -6,7 +6,7 @@
  * written as YAML flow text, so the parameters go through the same YAML
  * loading and checks as a real configuration). One chain instance; each
  * step is process(step samples) then, if flush (default true),
- * flush() with the clock frozen at the step's `now` (worker/scenario.c).
+ * flush() with the clock frozen at the step's `now` (tools/scenario.c).
  *
  * usage: sluice-transform [-q] SCENARIO.json
  *        sluice-transform --help-params    (the parameter reference, Markdown)
@@ -17,7 +17,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/log.h"
-#include "worker/scenario.h"
+#include "tools/scenario.h"
 #include "worker/transform.h"
 
 static int

@@ -11,7 +11,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/yconf.h"
-#include "worker/tx.h"
+#include "worker/transformers/tx.h"
 
 static const sl_tx_plugin_t *const s_plugins[] = {
     &sl_tx_unit_conversion, &sl_tx_rate_of_change, &sl_tx_delta,

@@ -114,7 +114,7 @@ double sl_chain_next_expiry(const sl_chain_t *c);
  *   n times: u8 name length, name, u64 parameter fingerprint (FNV-1a 64 of
  *            the transformer's parameter tree), u32 blob length, blob (the
  *            plugin's state, its layout next to its save callback in
- *            worker/tx_*.c; empty for stateless unit_conversion)
+ *            worker/transformers/; empty for stateless unit_conversion)
  *   u64 FNV-1a 64 of every byte before it. */
 int sl_chain_save(const sl_chain_t *c, char **buf, size_t *len);
 int sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errlen);

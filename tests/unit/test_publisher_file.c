@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "worker/publisher.h"
-#include "worker/publisher_file.h"
+#include "worker/publishers/file.h"
 
 static char s_dir[64];
 

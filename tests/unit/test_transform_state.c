@@ -18,7 +18,7 @@
 
 #include "common/log.h"
 #include "common/pipeline.h"
-#include "worker/scenario.h"
+#include "tools/scenario.h"
 #include "worker/transform.h"
 
 #define S_DIR SL_SRCDIR "/tests/data/scenarios"

@@ -1,6 +1,6 @@
-/* tx_accumulator — holds samples until a flush finds `size` of them, then
+/* transformers/accumulator.c — holds samples until a flush finds `size` of them, then
  * releases them all, unchanged (TRANSFORMERS.md section 7). */
-#include "worker/tx.h"
+#include "worker/transformers/tx.h"
 
 #include <stdlib.h>
 #include <string.h>

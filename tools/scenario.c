@@ -1,6 +1,6 @@
 /* scenario — transformer scenarios run through the chain (see scenario.h).
  * Factored out of tools/sluice-transform.c, whose output it defines. */
-#include "worker/scenario.h"
+#include "tools/scenario.h"
 
 #include <errno.h>
 #include <math.h>

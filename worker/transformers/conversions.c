@@ -1,9 +1,9 @@
-/* tx_conversions — unit_conversion, rate_of_change, delta and aggregator:
+/* transformers/conversions.c — unit_conversion, rate_of_change, delta and aggregator:
  * the transformers built on Ceilometer's conversion machinery (name/unit
  * mapping with Python regular expressions, scale, type, max; TRANSFORMERS.md
  * sections 3-6 and 8). */
 #define PCRE2_CODE_UNIT_WIDTH 8
-#include "worker/tx.h"
+#include "worker/transformers/tx.h"
 
 #include <inttypes.h>
 #include <math.h>

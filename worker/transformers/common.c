@@ -1,5 +1,5 @@
-/* tx_common — parameter typing and checking, sample copies, the hash table. */
-#include "worker/tx.h"
+/* transformers/common.c — parameter typing and checking, sample copies, the hash table. */
+#include "worker/transformers/tx.h"
 
 #include <errno.h>
 #include <limits.h>

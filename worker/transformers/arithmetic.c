@@ -1,6 +1,6 @@
-/* tx_arithmetic — an expression over the latest samples of several meters of
+/* transformers/arithmetic.c — an expression over the latest samples of several meters of
  * one resource, evaluated at flush (TRANSFORMERS.md section 9). */
-#include "worker/tx.h"
+#include "worker/transformers/tx.h"
 
 #include <math.h>
 #include <stdio.h>

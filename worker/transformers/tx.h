@@ -1,5 +1,5 @@
 /* tx — what the transformer plugins share with the chain (worker/transform.c).
- * Internal to worker/transform.c and worker/tx_*.c; pipeline workers only.
+ * Internal to worker/transform.c and the files of worker/transformers/; pipeline workers only.
  *
  * A plugin is one struct: name, option table (every parameter Ceilometer's
  * transformer reads, with the YAML types it works with, and those it
@@ -146,7 +146,7 @@ extern const sl_tx_plugin_t sl_tx_aggregator;
 extern const sl_tx_plugin_t sl_tx_accumulator;
 extern const sl_tx_plugin_t sl_tx_arithmetic;
 
-/* --- helpers (tx_common.c) ------------------------------------------------ */
+/* --- helpers (transformers/common.c) ------------------------------------------------ */
 
 /* A YAML scalar resolved the way PyYAML's safe_load resolves it (YAML 1.1:
  * `yes` is true, `1e9` is a string, `1.0e+9` a float, `0x10` an int). */

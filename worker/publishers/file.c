@@ -14,7 +14,7 @@
  * that has been rotated away. O_APPEND writes to one inode are serialised by
  * the kernel anyway, so the lock costs two system calls per batch. */
 #include "worker/publisher.h"
-#include "worker/publisher_file.h"
+#include "worker/publishers/file.h"
 
 #include <errno.h>
 #include <fcntl.h>
