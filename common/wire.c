@@ -311,3 +311,41 @@ sl_wire_reader_next(sl_wire_reader_t *r, sl_sample_t *s, unsigned *flags)
     r->left--;
     return 1;
 }
+
+static const unsigned char s_ack_magic[4] = { 'S', 'L', 'A', 'K' };
+
+size_t
+sl_wire_ack_encode(void *buf, uint16_t sink, uint32_t partition, const uint32_t *seqs, size_t n)
+{
+    unsigned char *p = buf;
+    if (n == 0 || n > SL_WIRE_ACK_MAX)
+        return 0;
+    memcpy(p, s_ack_magic, 4);
+    s_put_u16(p + 4, sink);
+    s_put_u32(p + 6, partition);
+    s_put_u32(p + 10, (uint32_t) n);
+    for (size_t i = 0; i < n; i++)
+        s_put_u32(p + 14 + 4 * i, seqs[i]);
+    return SL_WIRE_ACK_SIZE(n);
+}
+
+int
+sl_wire_ack_decode(const void *buf, size_t len, uint16_t *sink, uint32_t *partition, size_t *n)
+{
+    const unsigned char *p = buf;
+    if (len < SL_WIRE_ACK_SIZE(1) || memcmp(p, s_ack_magic, 4) != 0)
+        return -1;
+    uint32_t count = s_get_u32(p + 10);
+    if (count == 0 || count > SL_WIRE_ACK_MAX || len != SL_WIRE_ACK_SIZE(count))
+        return -1;
+    *sink = s_get_u16(p + 4);
+    *partition = s_get_u32(p + 6);
+    *n = count;
+    return 0;
+}
+
+uint32_t
+sl_wire_ack_seq(const void *buf, size_t i)
+{
+    return s_get_u32((const unsigned char *) buf + 14 + 4 * i);
+}

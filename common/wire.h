@@ -86,4 +86,22 @@ int sl_wire_reader_open(sl_wire_reader_t *r, void *buf, size_t len, char *err, s
 /* 1 = a record in *s and *flags, 0 = no more records, -1 = corrupt record. */
 int sl_wire_reader_next(sl_wire_reader_t *r, sl_sample_t *s, unsigned *flags);
 
+/* Confirmation (pipeline worker -> ingest worker, back on the socket the
+ * frames came in on): "SLAK", u16 sink, u32 partition, u32 count, then
+ * count u32 sequence numbers of frames that are fully delivered (every
+ * sample published, absorbed by a transformer or deliberately dropped) or
+ * that were rejected (corrupt: resending would not help). At most
+ * SL_WIRE_ACK_MAX per message. */
+#define SL_WIRE_ACK_MAX 4096
+#define SL_WIRE_ACK_SIZE(n) (14 + 4 * (size_t) (n))
+/* Writes the message into buf (SL_WIRE_ACK_SIZE(n) bytes); returns its
+ * length, or 0 if n is 0 or above SL_WIRE_ACK_MAX. */
+size_t sl_wire_ack_encode(void *buf, uint16_t sink, uint32_t partition, const uint32_t *seqs,
+                          size_t n);
+/* Validates an ack; 0 with *n and the header fields, then
+ * sl_wire_ack_seq(buf, i) for i < *n; -1 if buf is not a valid ack. */
+int sl_wire_ack_decode(const void *buf, size_t len, uint16_t *sink, uint32_t *partition,
+                       size_t *n);
+uint32_t sl_wire_ack_seq(const void *buf, size_t i);
+
 #endif

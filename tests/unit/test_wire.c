@@ -508,6 +508,35 @@ START_TEST(test_body_length_must_match_the_message)
 }
 END_TEST
 
+
+START_TEST(test_ack_round_trip_and_rejects)
+{
+    uint32_t seqs[3] = { 7, 0xfffffffeu, 9 };
+    unsigned char buf[SL_WIRE_ACK_SIZE(3)];
+    size_t len = sl_wire_ack_encode(buf, 5, 77, seqs, 3);
+    ck_assert_uint_eq(len, sizeof buf);
+    uint16_t sink;
+    uint32_t p;
+    size_t n;
+    ck_assert_int_eq(sl_wire_ack_decode(buf, len, &sink, &p, &n), 0);
+    ck_assert_uint_eq(sink, 5);
+    ck_assert_uint_eq(p, 77);
+    ck_assert_uint_eq(n, 3);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_eq(sl_wire_ack_seq(buf, i), seqs[i]);
+    /* truncated, padded, bad magic, empty */
+    ck_assert_int_eq(sl_wire_ack_decode(buf, len - 1, &sink, &p, &n), -1);
+    ck_assert_int_eq(sl_wire_ack_decode(buf, len + 0, &sink, &p, &n), 0);
+    unsigned char big[sizeof buf + 4];
+    memcpy(big, buf, sizeof buf);
+    ck_assert_int_eq(sl_wire_ack_decode(big, sizeof big, &sink, &p, &n), -1);
+    buf[0] = 'X';
+    ck_assert_int_eq(sl_wire_ack_decode(buf, len, &sink, &p, &n), -1);
+    ck_assert_uint_eq(sl_wire_ack_encode(buf, 0, 0, seqs, 0), 0);
+    ck_assert_uint_eq(sl_wire_ack_encode(buf, 0, 0, seqs, SL_WIRE_ACK_MAX + 1), 0);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -531,6 +560,7 @@ s_suite(void)
     tcase_add_test(tc, test_count_larger_than_records_is_rejected);
     tcase_add_test(tc, test_string_running_past_the_end_is_rejected);
     tcase_add_test(tc, test_body_length_must_match_the_message);
+    tcase_add_test(tc, test_ack_round_trip_and_rejects);
     suite_add_tcase(s, tc);
     return s;
 }
