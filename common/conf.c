@@ -13,187 +13,118 @@
 
 #include "common/arena.h"
 #include "common/log.h"
+#include "common/opt.h"
+#include "common/source_conf.h"
 #include "common/yconf.h"
-
-typedef enum { OPT_STR, OPT_PATH, OPT_UINT, OPT_SIZE, OPT_WORKERS, OPT_LEVEL, OPT_BOOL } s_opt_type_t;
-
-typedef struct {
-    const char  *name;      /* dotted path in sluice.yaml */
-    s_opt_type_t type;
-    size_t       offset;
-    const char  *def;
-    uint64_t     min, max;
-    const char  *help;
-} s_option_t;
 
 #define OFF(f) offsetof(sl_conf_t, f)
 
-static const s_option_t s_options[] = {
-    { "run_dir", OPT_PATH, OFF(run_dir), "/run/sluice", 0, 0,
-      "directory for the pidfile, ipc:// sockets and the shared-memory name" },
-    { "pidfile", OPT_PATH, OFF(pidfile), "${run_dir}/sluiced.pid", 0, 0,
-      "pidfile written by the supervisor" },
-    { "workers.ingest", OPT_WORKERS, OFF(ingest_workers_text), "auto", 1, 64,
-      "ingest worker processes, or auto (3/4 of the usable CPUs, at least 1)" },
-    { "workers.pipeline", OPT_WORKERS, OFF(pipeline_workers_text), "auto", 1, 64,
-      "pipeline worker processes, or auto (1/4 of the usable CPUs, at least 1)" },
-    { "partitions", OPT_UINT, OFF(partitions), "16", 1, 4096,
-      "partitions per sink; samples of one group always reach one partition" },
-    { "max_message_size", OPT_SIZE, OFF(max_message_size), "1048576", 256, 1ULL << 30,
-      "larger notifications are counted and dropped (bytes)" },
-    { "batch_size", OPT_UINT, OFF(batch_size), "64", 1, 65536,
-      "samples per wire frame" },
-    { "batch_timeout_ms", OPT_UINT, OFF(batch_timeout_ms), "20", 1, 60000,
-      "a partly filled frame is sent after this long" },
-    { "shutdown_grace", OPT_UINT, OFF(shutdown_grace), "30", 1, 3600,
-      "seconds a graceful stop may take before workers are killed" },
-    { "worker_timeout", OPT_UINT, OFF(worker_timeout), "60", 2, 86400,
-      "seconds without a heartbeat before the supervisor kills a worker" },
-    { "respawn_max_backoff", OPT_UINT, OFF(respawn_max_backoff), "30", 1, 3600,
-      "cap of the exponential respawn backoff (seconds)" },
-    { "zmq_hwm", OPT_UINT, OFF(zmq_hwm), "1000", 10, 1000000,
-      "upper cap of the ZeroMQ high-water marks (messages per socket); queue_memory usually "
+/* Names are dotted paths in sluice.yaml. */
+static const sl_opt_t s_options[] = {
+    { .name = "run_dir", .type = SL_OPT_PATH, .offset = OFF(run_dir), .def = "/run/sluice",
+      .help = "directory for the pidfile, ipc:// sockets and the shared-memory name" },
+    { .name = "pidfile", .type = SL_OPT_PATH, .offset = OFF(pidfile),
+      .def = "${run_dir}/sluiced.pid",
+      .help = "pidfile written by the supervisor" },
+    { .name = "workers.ingest", .type = SL_OPT_STR, .offset = OFF(ingest_workers_text),
+      .def = "auto", .min = 1, .max = 64, .check = sl_opt_check_auto_uint,
+      .type_text = "auto or 1..64",
+      .help = "ingest worker processes, or auto (3/4 of the usable CPUs, at least 1)" },
+    { .name = "workers.pipeline", .type = SL_OPT_STR, .offset = OFF(pipeline_workers_text),
+      .def = "auto", .min = 1, .max = 64, .check = sl_opt_check_auto_uint,
+      .type_text = "auto or 1..64",
+      .help = "pipeline worker processes, or auto (1/4 of the usable CPUs, at least 1)" },
+    { .name = "partitions", .type = SL_OPT_UINT, .offset = OFF(partitions), .def = "16", .min = 1,
+      .max = 4096,
+      .help = "partitions per sink; samples of one group always reach one partition" },
+    { .name = "max_message_size", .type = SL_OPT_SIZE, .offset = OFF(max_message_size),
+      .def = "1048576", .min = 256, .max = 1ULL << 30,
+      .help = "larger notifications are counted and dropped (bytes)" },
+    { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "64", .min = 1,
+      .max = 65536,
+      .help = "samples per wire frame" },
+    { .name = "batch_timeout_ms", .type = SL_OPT_UINT, .offset = OFF(batch_timeout_ms), .def = "20",
+      .min = 1, .max = 60000,
+      .help = "a partly filled frame is sent after this long" },
+    { .name = "shutdown_grace", .type = SL_OPT_UINT, .offset = OFF(shutdown_grace), .def = "30",
+      .min = 1, .max = 3600,
+      .help = "seconds a graceful stop may take before workers are killed" },
+    { .name = "worker_timeout", .type = SL_OPT_UINT, .offset = OFF(worker_timeout), .def = "60",
+      .min = 2, .max = 86400,
+      .help = "seconds without a heartbeat before the supervisor kills a worker" },
+    { .name = "respawn_max_backoff", .type = SL_OPT_UINT, .offset = OFF(respawn_max_backoff),
+      .def = "30", .min = 1, .max = 3600,
+      .help = "cap of the exponential respawn backoff (seconds)" },
+    { .name = "zmq_hwm", .type = SL_OPT_UINT, .offset = OFF(zmq_hwm), .def = "1000", .min = 10,
+      .max = 1000000,
+      .help = "upper cap of the ZeroMQ high-water marks (messages per socket); queue_memory usually " 
       "sets lower ones" },
-    { "batch_max_bytes", OPT_SIZE, OFF(batch_max_bytes), "262144", 4096, 64ULL << 20,
-      "a wire frame is also sent once it holds this many bytes (bounds every frame)" },
-    { "queue_memory", OPT_SIZE, OFF(queue_memory), "64M", 1ULL << 20, 64ULL << 30,
-      "bytes of frames one worker may hold queued in ZeroMQ; the high-water marks are derived "
+    { .name = "batch_max_bytes", .type = SL_OPT_SIZE, .offset = OFF(batch_max_bytes),
+      .def = "262144", .min = 4096, .max = 64ULL << 20,
+      .help = "a wire frame is also sent once it holds this many bytes (bounds every frame)" },
+    { .name = "queue_memory", .type = SL_OPT_SIZE, .offset = OFF(queue_memory), .def = "64M",
+      .min = 1ULL << 20, .max = 64ULL << 30,
+      .help = "bytes of frames one worker may hold queued in ZeroMQ; the high-water marks are derived " 
       "from it, and when it is reached the sources pause (back-pressure)" },
-    { "strict", OPT_BOOL, OFF(strict), "false", 0, 1,
-      "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, "
+    { .name = "strict", .type = SL_OPT_BOOL, .offset = OFF(strict), .def = "false",
+      .help = "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, " 
       "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },
-    { "logging.level", OPT_LEVEL, OFF(log_level), "info", 0, 0,
-      "error, warn, info or debug" },
-    { "logging.file", OPT_PATH, OFF(log_file), "-", 0, 0,
-      "log file (- = stderr); reopened on SIGUSR1" },
-    { "ceilometer.pipeline", OPT_PATH, OFF(pipeline_path), "pipeline.yaml", 0, 0,
-      "Ceilometer pipeline.yaml (sources -> sinks -> publishers)" },
-    { "ceilometer.meters", OPT_PATH, OFF(meters_path), "meters.yaml", 0, 0,
-      "Ceilometer meters.yaml (notification -> samples)" },
-    { "ceilometer.event_definitions", OPT_PATH, OFF(event_definitions_path), "", 0, 0,
-      "Ceilometer event_definitions.yaml (notification -> events); events are off when unset" },
-    { "ceilometer.event_pipeline", OPT_PATH, OFF(event_pipeline_path), "", 0, 0,
-      "Ceilometer event_pipeline.yaml (event sources -> sinks -> publishers); needed with "
+    { .name = "logging.level", .type = SL_OPT_STR, .offset = OFF(log_level), .def = "info",
+      .check = sl_opt_check_log_level, .type_text = "error|warn|info|debug",
+      .help = "error, warn, info or debug" },
+    { .name = "logging.file", .type = SL_OPT_PATH, .offset = OFF(log_file), .def = "-",
+      .help = "log file (- = stderr); reopened on SIGUSR1" },
+    { .name = "ceilometer.pipeline", .type = SL_OPT_PATH, .offset = OFF(pipeline_path),
+      .def = "pipeline.yaml",
+      .help = "Ceilometer pipeline.yaml (sources -> sinks -> publishers)" },
+    { .name = "ceilometer.meters", .type = SL_OPT_PATH, .offset = OFF(meters_path),
+      .def = "meters.yaml",
+      .help = "Ceilometer meters.yaml (notification -> samples)" },
+    { .name = "ceilometer.event_definitions", .type = SL_OPT_PATH, .offset = OFF(event_definitions_path),
+      .def = "",
+      .help = "Ceilometer event_definitions.yaml (notification -> events); events are off when unset" },
+    { .name = "ceilometer.event_pipeline", .type = SL_OPT_PATH, .offset = OFF(event_pipeline_path),
+      .def = "",
+      .help = "Ceilometer event_pipeline.yaml (event sources -> sinks -> publishers); needed with " 
       "event_definitions" },
-    { "sample_source", OPT_STR, OFF(sample_source), "openstack", 0, 0,
-      "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
-    { "coordination.backend", OPT_STR, OFF(coord_backend), "local", 0, 0,
-      "local (shared memory, one host) or memcached://HOST:PORT[,HOST:PORT...] (several hosts)" },
-    { "coordination.group", OPT_STR, OFF(coord_group), "sluice", 0, 0,
-      "group name: agents with the same group and servers share the partitions" },
-    { "coordination.heartbeat", OPT_UINT, OFF(coord_heartbeat_ms), "1000", 50, 60000,
-      "ms between membership heartbeats and lease renewals" },
-    { "coordination.lease_ttl", OPT_UINT, OFF(coord_lease_ttl_ms), "5000", 200, 600000,
-      "ms a lease or member record lives without renewal (keep it >= 3 heartbeats)" },
-    { "coordination.secret_file", OPT_PATH, OFF(coord_secret_file), "", 0, 0,
-      "file with the group's shared secret (>= 16 bytes) keying the records' HMAC" },
-    { "coordination.advertise", OPT_STR, OFF(coord_advertise), "127.0.0.1", 0, 0,
-      "address other hosts reach this host's pipeline workers at (tcp endpoints)" },
-    { "coordination.same_host_ipc", OPT_UINT, OFF(coord_same_host_ipc), "1", 0, 1,
-      "1: agents on one host reach each other over ipc://, 0: always tcp" },
+    { .name = "sample_source", .type = SL_OPT_STR, .offset = OFF(sample_source), .def = "openstack",
+      .help = "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
+    { .name = "coordination.backend", .type = SL_OPT_STR, .offset = OFF(coord_backend),
+      .def = "local",
+      .help = "local (shared memory, one host) or memcached://HOST:PORT[,HOST:PORT...] (several hosts)" },
+    { .name = "coordination.group", .type = SL_OPT_STR, .offset = OFF(coord_group), .def = "sluice",
+      .help = "group name: agents with the same group and servers share the partitions" },
+    { .name = "coordination.heartbeat", .type = SL_OPT_MS, .offset = OFF(coord_heartbeat_ms),
+      .def = "1000", .min = 50, .max = 60000,
+      .help = "ms between membership heartbeats and lease renewals" },
+    { .name = "coordination.lease_ttl", .type = SL_OPT_MS, .offset = OFF(coord_lease_ttl_ms),
+      .def = "5000", .min = 200, .max = 600000,
+      .help = "ms a lease or member record lives without renewal (keep it >= 3 heartbeats)" },
+    { .name = "coordination.secret_file", .type = SL_OPT_PATH, .offset = OFF(coord_secret_file),
+      .def = "",
+      .help = "file with the group's shared secret (>= 16 bytes) keying the records' HMAC" },
+    { .name = "coordination.advertise", .type = SL_OPT_STR, .offset = OFF(coord_advertise),
+      .def = "127.0.0.1",
+      .help = "address other hosts reach this host's pipeline workers at (tcp endpoints)" },
+    { .name = "coordination.same_host_ipc", .type = SL_OPT_UINT, .offset = OFF(coord_same_host_ipc),
+      .def = "1", .min = 0, .max = 1,
+      .help = "1: agents on one host reach each other over ipc://, 0: always tcp" },
+    { .name = NULL },
 };
-#define N_OPTIONS (sizeof s_options / sizeof s_options[0])
+#define N_OPTIONS (sizeof s_options / sizeof s_options[0] - 1)
 
 /* Sections whose keys are all options (so unknown keys can be reported). */
 static const char *s_sections[] = { "workers", "logging", "ceilometer", "coordination" };
 
-static char **
-s_field(sl_conf_t *c, const s_option_t *o)
-{
-    return (char **) ((char *) c + o->offset);
-}
-
+/* sl_opt_set, remembering where the value came from (file NULL: a
+ * default, which has no place); errors get file:line. */
 static int
-s_parse_uint(const char *v, uint64_t *out)
-{
-    if (!v || !*v || !isdigit((unsigned char) *v))
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mult = 1;
-    if (*end == 'k' || *end == 'K')
-        mult = 1024, end++;
-    else if (*end == 'm' || *end == 'M')
-        mult = 1024 * 1024, end++;
-    else if (*end == 'g' || *end == 'G')
-        mult = 1024 * 1024 * 1024, end++;
-    if (*end == 'i' || *end == 'b' || *end == 'B')
-        end++;
-    if (*end)
-        return -1;
-    *out = (uint64_t) x * mult;
-    return 0;
-}
-
-/* Sets one option from text; file/line for the message. */
-static int
-s_set_value(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
-            char *err, size_t errlen)
-{
-    uint64_t x = 0;
-    switch (o->type) {
-    case OPT_STR:
-    case OPT_PATH:
-        free(*s_field(c, o));
-        *s_field(c, o) = sl_xstrdup(v);
-        return 0;
-    case OPT_LEVEL:
-        if (sl_log_level_parse(v) < 0)
-            return sl_yerr_at(file, line, err, errlen,
-                              "%s: '%s' is not a log level (use error, warn, info or debug)",
-                              o->name, v);
-        free(*s_field(c, o));
-        *s_field(c, o) = sl_xstrdup(v);
-        return 0;
-    case OPT_WORKERS:
-        if (strcmp(v, "auto") != 0 &&
-            (s_parse_uint(v, &x) < 0 || x < o->min || x > o->max))
-            return sl_yerr_at(file, line, err, errlen,
-                              "%s: '%s' must be auto or a number from %" PRIu64 " to %" PRIu64,
-                              o->name, v, o->min, o->max);
-        free(*s_field(c, o));
-        *s_field(c, o) = sl_xstrdup(v);
-        return 0;
-    case OPT_BOOL:
-        if (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcasecmp(v, "on") ||
-            !strcmp(v, "1"))
-            *(unsigned *) ((char *) c + o->offset) = 1;
-        else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcasecmp(v, "off") ||
-                 !strcmp(v, "0"))
-            *(unsigned *) ((char *) c + o->offset) = 0;
-        else
-            return sl_yerr_at(file, line, err, errlen, "%s: '%s' is not a boolean (use true "
-                              "or false)", o->name, v);
-        return 0;
-    case OPT_UINT:
-    case OPT_SIZE:
-        if (s_parse_uint(v, &x) < 0 || (o->type == OPT_UINT && strpbrk(v, "kKmMgG")))
-            return sl_yerr_at(file, line, err, errlen, "%s: '%s' is not a %s", o->name, v,
-                              o->type == OPT_SIZE ? "size (e.g. 1048576 or 1M)" : "whole number");
-        if (x < o->min || x > o->max)
-            return sl_yerr_at(file, line, err, errlen,
-                              "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
-                              o->name, x, o->min, o->max);
-        if (o->type == OPT_SIZE)
-            *(uint64_t *) ((char *) c + o->offset) = x;
-        else
-            *(unsigned *) ((char *) c + o->offset) = (unsigned) x;
-        return 0;
-    }
-    return -1;
-}
-
-/* s_set_value, remembering where the value came from (file NULL: a
- * default, which has no place). */
-static int
-s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int line,
+s_set(sl_conf_t *c, const sl_opt_t *o, const char *v, const char *file, int line,
       char *err, size_t errlen)
 {
-    if (s_set_value(c, o, v, file, line, err, errlen) < 0)
-        return -1;
+    char why[768];
+    if (sl_opt_set(o, c, v, why, sizeof why) < 0)
+        return sl_yerr_at(file, line, err, errlen, "%s", why);
     sl_conf_origin_t *at = &c->origins[o - s_options];
     free(at->file);
     free(at->text);
@@ -203,20 +134,79 @@ s_set(sl_conf_t *c, const s_option_t *o, const char *v, const char *file, int li
     return 0;
 }
 
-static const s_option_t *
+static const sl_opt_t *
 s_find(const char *name)
 {
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (strcmp(s_options[i].name, name) == 0)
-            return &s_options[i];
-    return NULL;
+    return sl_opt_find(s_options, name);
+}
+
+/* One entry of `sources:`: its type's option table fills sc->opts. */
+static int
+s_parse_source(sl_source_conf_t *sc, const sl_ynode_t *s, char *err, size_t errlen)
+{
+    char names[128], why[768];
+    sl_source_type_names("`, `type: ", "` or `type: ", names, sizeof names);
+    const sl_ynode_t *type = sl_ynode_get(s, "type");
+    if (!type || type->kind != SL_Y_SCALAR)
+        return sl_yerr(s, err, errlen, "source needs `type: %s`", names);
+    sc->type = sl_source_type_find(type->value);
+    if (!sc->type)
+        return sl_yerr(type, err, errlen, "unknown source type '%s' (known: %s)", type->value,
+                       sl_source_type_names(", ", ", ", names, sizeof names));
+    const sl_opt_t *tab = sc->type->options;
+    sc->opts = sl_xcalloc(1, sc->type->opts_size);
+    sc->lines = sl_xcalloc(sl_opt_count(tab) + 1, sizeof *sc->lines);
+    if (sl_opt_defaults(tab, sc->opts, why, sizeof why) < 0)
+        return sl_yerr(type, err, errlen, "%s source: %s", sc->type->name, why);
+    for (size_t k = 0; k < s->n; k++) {
+        if (strcmp(s->keys[k], "type") == 0)
+            continue;
+        const sl_opt_t *o = sl_opt_find(tab, s->keys[k]);
+        if (!o || s->items[k]->kind != SL_Y_SCALAR)
+            return sl_yerr_at(s->doc->file, s->key_lines[k], err, errlen,
+                              "%s source: %s key '%s'", sc->type->name,
+                              o ? "expected a scalar for" : "unknown", s->keys[k]);
+        if (sl_opt_set(o, sc->opts, s->items[k]->value, why, sizeof why) < 0)
+            return sl_yerr(s->items[k], err, errlen, "%s source: %s", sc->type->name, why);
+        sc->lines[o - tab] = s->key_lines[k];
+    }
+    for (const sl_opt_t *o = tab; o->name; o++)
+        if (o->required && !sc->lines[o - tab])
+            return sl_yerr(s, err, errlen, "%s source needs `%s:` (%s)", sc->type->name,
+                           o->name, o->help);
+    return 0;
+}
+
+/* The fields sl_source_conf_t had before the option tables, for the code
+ * that still reads them (worker/ingest.c, supervisor/). */
+static void
+s_source_legacy_fields(sl_source_conf_t *sc)
+{
+    if (sc->type == &sl_source_type_file) {
+        const sl_file_source_opts_t *f = sc->opts;
+        sc->kind = SL_SOURCE_FILE;
+        free(sc->path);
+        sc->path = f->path ? sl_xstrdup(f->path) : NULL;
+        sc->rate = f->rate;
+        sc->path_line = sc->lines[sl_opt_find(sc->type->options, "path") - sc->type->options];
+    } else if (sc->type == &sl_source_type_zmq) {
+        const sl_zmq_source_opts_t *z = sc->opts;
+        sc->kind = SL_SOURCE_ZMQ;
+        free(sc->endpoint);
+        sc->endpoint = z->endpoint ? sl_xstrdup(z->endpoint) : NULL;
+        sc->bind = z->mode == SL_ZMQ_BIND;
+        sc->endpoint_line =
+            sc->lines[sl_opt_find(sc->type->options, "endpoint") - sc->type->options];
+    }
 }
 
 static int
 s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
 {
+    char names[128];
+    sl_source_type_names("|", "|", names, sizeof names);
     if (list->kind != SL_Y_SEQ)
-        return sl_yerr(list, err, errlen, "sources: expected a list of {type: file|zmq, ...}");
+        return sl_yerr(list, err, errlen, "sources: expected a list of {type: %s, ...}", names);
     if (list->n > 16)
         return sl_yerr(list, err, errlen, "sources: at most 16 sources");
     c->sources = sl_xcalloc(list->n + 1, sizeof *c->sources);
@@ -226,63 +216,9 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
         sc->line = s->line;
         if (s->kind != SL_Y_MAP)
             return sl_yerr(s, err, errlen, "sources: each entry must be a mapping with a type");
-        const sl_ynode_t *type = sl_ynode_get(s, "type");
-        if (!type || type->kind != SL_Y_SCALAR)
-            return sl_yerr(s, err, errlen, "source needs `type: file` or `type: zmq`");
-        static const char *file_keys[] = { "type", "path", "rate", NULL };
-        static const char *zmq_keys[] = { "type", "endpoint", "mode", NULL };
-        const char **keys;
-        if (strcmp(type->value, "file") == 0) {
-            sc->kind = SL_SOURCE_FILE;
-            keys = file_keys;
-        } else if (strcmp(type->value, "zmq") == 0) {
-            sc->kind = SL_SOURCE_ZMQ;
-            keys = zmq_keys;
-        } else {
-            return sl_yerr(type, err, errlen,
-                           "unknown source type '%s' (known: file, zmq)", type->value);
-        }
-        for (size_t k = 0; k < s->n; k++) {
-            int ok = 0;
-            for (const char **kk = keys; *kk && !ok; kk++)
-                ok = strcmp(*kk, s->keys[k]) == 0;
-            if (!ok || s->items[k]->kind != SL_Y_SCALAR)
-                return sl_yerr_at(s->doc->file, s->key_lines[k], err, errlen,
-                                  "%s source: %s key '%s'", type->value,
-                                  ok ? "expected a scalar for" : "unknown", s->keys[k]);
-        }
-        const sl_ynode_t *path = sl_ynode_get(s, "path");
-        const sl_ynode_t *ep = sl_ynode_get(s, "endpoint");
-        const sl_ynode_t *mode = sl_ynode_get(s, "mode");
-        for (size_t k = 0; k < s->n; k++) {
-            if (strcmp(s->keys[k], "path") == 0)
-                sc->path_line = s->key_lines[k];
-            else if (strcmp(s->keys[k], "endpoint") == 0)
-                sc->endpoint_line = s->key_lines[k];
-        }
-        if (sc->kind == SL_SOURCE_FILE) {
-            if (!path)
-                return sl_yerr(s, err, errlen, "file source needs `path:`");
-            sc->path = sl_xstrdup(path->value);
-            const sl_ynode_t *rate = sl_ynode_get(s, "rate");
-            if (rate) {
-                char *end = NULL;
-                sc->rate = strtod(rate->value, &end);
-                if (!*rate->value || *end || !(sc->rate > 0) || sc->rate > 1e9)
-                    return sl_yerr(rate, err, errlen, "file source rate '%s' must be a number of "
-                                   "notifications per second above 0", rate->value);
-            }
-        } else {
-            if (!ep)
-                return sl_yerr(s, err, errlen, "zmq source needs `endpoint:` (e.g. tcp://127.0.0.1:5557)");
-            if (strncmp(ep->value, "tcp://", 6) && strncmp(ep->value, "ipc://", 6))
-                return sl_yerr(ep, err, errlen, "zmq endpoint '%s' must be tcp:// or ipc://", ep->value);
-            sc->endpoint = sl_xstrdup(ep->value);
-            if (mode && strcmp(mode->value, "bind") == 0)
-                sc->bind = 1;
-            else if (mode && strcmp(mode->value, "connect") != 0)
-                return sl_yerr(mode, err, errlen, "zmq mode '%s' must be connect or bind", mode->value);
-        }
+        if (s_parse_source(sc, s, err, errlen) < 0)
+            return -1;
+        s_source_legacy_fields(sc);
     }
     return 0;
 }
@@ -311,7 +247,7 @@ s_apply_map(sl_conf_t *c, const sl_ynode_t *map, const char *prefix, char *err, 
                 return -1;
             continue;
         }
-        const s_option_t *o = s_find(name);
+        const sl_opt_t *o = s_find(name);
         if (!o)
             return sl_yerr_at(map->doc->file, map->key_lines[i], err, errlen,
                               "unknown setting '%s' (see sluiced --help-config)", name);
@@ -400,7 +336,7 @@ s_resolve_workers(const char *text, int is_ingest)
 static void
 s_defaults(sl_conf_t *c)
 {
-    char err[64];
+    char err[256];
     c->origins = sl_xcalloc(N_OPTIONS, sizeof *c->origins);
     for (size_t i = 0; i < N_OPTIONS; i++)
         s_set(c, &s_options[i], s_options[i].def, NULL, 0, err, sizeof err);
@@ -414,7 +350,7 @@ static char *
 s_read_named(const sl_conf_t *c, const char *name, const char *path, size_t *len, char *err,
              size_t errlen)
 {
-    const s_option_t *o = s_find(name);
+    const sl_opt_t *o = s_find(name);
     const sl_conf_origin_t *at = &c->origins[o - s_options];
     char shown[512], why[1024], hint[768];
     if (at->file)
@@ -438,27 +374,32 @@ s_read_named(const sl_conf_t *c, const char *name, const char *path, size_t *len
     return NULL;
 }
 
-/* A file source that cannot be read would stop every ingest worker at
- * start; say so at load, at its `path:` line. */
+/* Once run_dir is known: a source's paths made absolute, ${run_dir}
+ * expanded in its text options, then its type's own check (a file source
+ * must be readable), reported at the line of the option it names. */
 static int
-s_check_file_source(const sl_conf_t *c, const sl_source_conf_t *sc, char *err, size_t errlen)
+s_finish_source(sl_conf_t *c, sl_source_conf_t *sc, const char *base_dir, char *err,
+                size_t errlen)
 {
-    struct stat st;
-    if (stat(sc->path, &st) < 0) {
-        if (errno == ENOENT)
-            return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s does not "
-                              "exist (correct `path` or create the file)", sc->path);
-        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: cannot access %s: "
-                          "%s (correct `path` or its directory's permissions)", sc->path,
-                          strerror(errno));
+    const sl_opt_t *tab = sc->type->options;
+    for (const sl_opt_t *o = tab; o->name; o++) {
+        char **field = (char **) ((char *) sc->opts + o->offset);
+        if (o->type == SL_OPT_PATH) {
+            s_resolve(c, field, base_dir);
+        } else if (o->type == SL_OPT_STR && *field) {
+            char *e = sl_conf_expand(c, *field);
+            free(*field);
+            *field = e;
+        }
     }
-    if (S_ISDIR(st.st_mode))
-        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s is a directory "
-                          "(`path` must name a JSON Lines file)", sc->path);
-    if (access(sc->path, R_OK) < 0)
-        return sl_yerr_at(c->file, sc->path_line, err, errlen, "file source: %s is not "
-                          "readable: %s (give sluiced read access, or correct `path`)", sc->path,
-                          strerror(errno));
+    s_source_legacy_fields(sc);
+    const char *at = NULL;
+    char why[1024];
+    if (sc->type->check && sc->type->check(sc->opts, &at, why, sizeof why) < 0) {
+        const sl_opt_t *o = at ? sl_opt_find(tab, at) : NULL;
+        int line = o && sc->lines[o - tab] ? sc->lines[o - tab] : sc->line;
+        return sl_yerr_at(c->file, line, err, errlen, "%s", why);
+    }
     return 0;
 }
 
@@ -576,7 +517,7 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         }
         memcpy(name, overrides[i], (size_t) (eq - overrides[i]));
         name[eq - overrides[i]] = '\0';
-        const s_option_t *o = s_find(name);
+        const sl_opt_t *o = s_find(name);
         if (!o) {
             sl_yerr_at("command line", (int) i + 1, err, errlen,
                        "unknown setting '%s' (see sluiced --help-config)", name);
@@ -593,17 +534,9 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
     s_resolve(c, &c->run_dir, base_dir);
     s_resolve(c, &c->pidfile, base_dir);
     s_resolve(c, &c->log_file, base_dir);
-    for (size_t i = 0; i < c->n_sources; i++) {
-        s_resolve(c, &c->sources[i].path, base_dir);
-        if (c->sources[i].endpoint) {
-            char *e = sl_conf_expand(c, c->sources[i].endpoint);
-            free(c->sources[i].endpoint);
-            c->sources[i].endpoint = e;
-        }
-        if (c->sources[i].kind == SL_SOURCE_FILE &&
-            s_check_file_source(c, &c->sources[i], err, errlen) < 0)
+    for (size_t i = 0; i < c->n_sources; i++)
+        if (s_finish_source(c, &c->sources[i], base_dir, err, errlen) < 0)
             goto fail;
-    }
     s_resolve(c, &c->coord_secret_file, base_dir);
     if (strcmp(c->coord_backend, "local") != 0) {
         if (strncmp(c->coord_backend, "memcached://", 12) != 0 || !c->coord_backend[12]) {
@@ -651,8 +584,10 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         const char *text;
         if (*c->event_definitions_path && *c->event_pipeline_path) {
             text = sl_conf_embedded("event_pipeline.yaml", &len);
-            c->event_pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/event_pipeline.yaml",
-                                                         "events", &c->warn, err, errlen) : NULL;
+            c->event_pipeline = text ? sl_pipeline_parse_with(text, len,
+                                                              "<embedded>/event_pipeline.yaml",
+                                                              "events", NULL, &c->warn, err,
+                                                              errlen) : NULL;
             text = c->event_pipeline ? sl_conf_embedded("event_definitions.yaml", &len) : NULL;
             c->events = text ? sl_events_parse(text, len, "<embedded>/event_definitions.yaml",
                                                &c->warn, err, errlen) : NULL;
@@ -660,8 +595,9 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
                 goto fail;
         }
         text = sl_conf_embedded("pipeline.yaml", &len);
-        c->pipeline = text ? sl_pipeline_parse(text, len, "<embedded>/pipeline.yaml", "meters",
-                                               &c->warn, err, errlen) : NULL;
+        c->pipeline = text ? sl_pipeline_parse_with(text, len, "<embedded>/pipeline.yaml",
+                                                    "meters", NULL, &c->warn, err, errlen)
+                           : NULL;
         if (c->pipeline) {
             text = sl_conf_embedded("meters.yaml", &len);
             c->meters = text ? sl_meters_parse(text, len, "<embedded>/meters.yaml", &c->warn, err,
@@ -679,8 +615,8 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
         s_resolve(c, &c->event_pipeline_path, base_dir);
         size_t len;
         char *text = s_read_named(c, "ceilometer.pipeline", c->pipeline_path, &len, err, errlen);
-        c->pipeline = text ? sl_pipeline_parse(text, len, c->pipeline_path, "meters", &c->warn, err,
-                                             errlen)
+        c->pipeline = text ? sl_pipeline_parse_with(text, len, c->pipeline_path, "meters", NULL,
+                                                    &c->warn, err, errlen)
                            : NULL;
         free(text);
         text = c->pipeline ? s_read_named(c, "ceilometer.meters", c->meters_path, &len, err,
@@ -696,8 +632,9 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
             }
             text = s_read_named(c, "ceilometer.event_pipeline", c->event_pipeline_path, &len,
                                 err, errlen);
-            c->event_pipeline = text ? sl_pipeline_parse(text, len, c->event_pipeline_path,
-                                                         "events", &c->warn, err, errlen) : NULL;
+            c->event_pipeline = text ? sl_pipeline_parse_with(text, len, c->event_pipeline_path,
+                                                              "events", NULL, &c->warn, err,
+                                                              errlen) : NULL;
             free(text);
             text = c->event_pipeline ? s_read_named(c, "ceilometer.event_definitions",
                                                     c->event_definitions_path, &len, err, errlen)
@@ -745,13 +682,15 @@ sl_conf_destroy(sl_conf_t **conf_p)
     if (!conf_p || !*conf_p)
         return;
     sl_conf_t *c = *conf_p;
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (s_options[i].type != OPT_UINT && s_options[i].type != OPT_SIZE &&
-            s_options[i].type != OPT_BOOL)
-            free(*s_field(c, &s_options[i]));
+    sl_opt_free(s_options, c);
     for (size_t i = 0; i < c->n_sources; i++) {
-        free(c->sources[i].path);
-        free(c->sources[i].endpoint);
+        sl_source_conf_t *sc = &c->sources[i];
+        if (sc->opts)
+            sl_opt_free(sc->type->options, sc->opts);
+        free(sc->opts);
+        free(sc->lines);
+        free(sc->path);
+        free(sc->endpoint);
     }
     free(c->sources);
     free(c->coord_secret);
@@ -772,17 +711,16 @@ sl_conf_destroy(sl_conf_t **conf_p)
     *conf_p = NULL;
 }
 
+/* A value as --dump-config writes it: text quoted, the rest as is. */
 static void
-s_print_value(const sl_conf_t *c, const s_option_t *o, FILE *out)
+s_print_value(const sl_opt_t *o, const void *cfg, FILE *out)
 {
-    if (o->type == OPT_UINT)
-        fprintf(out, "%u", *(const unsigned *) ((const char *) c + o->offset));
-    else if (o->type == OPT_BOOL)
-        fprintf(out, "%s", *(const unsigned *) ((const char *) c + o->offset) ? "true" : "false");
-    else if (o->type == OPT_SIZE)
-        fprintf(out, "%" PRIu64, *(const uint64_t *) ((const char *) c + o->offset));
+    char buf[4096];
+    sl_opt_format(o, cfg, buf, sizeof buf);
+    if (o->type == SL_OPT_STR || o->type == SL_OPT_PATH)
+        fprintf(out, "\"%s\"", buf);
     else
-        fprintf(out, "\"%s\"", *(char *const *) ((const char *) c + o->offset));
+        fputs(buf, out);
 }
 
 void
@@ -791,7 +729,7 @@ sl_conf_dump(const sl_conf_t *c, FILE *out)
     fprintf(out, "# effective configuration of %s\n", c->file);
     const char *section = "";
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        const s_option_t *o = &s_options[i];
+        const sl_opt_t *o = &s_options[i];
         const char *dot = strchr(o->name, '.');
         if (dot) {
             size_t sl = (size_t) (dot - o->name);
@@ -804,18 +742,21 @@ sl_conf_dump(const sl_conf_t *c, FILE *out)
             section = "";
             fprintf(out, "%s: ", o->name);
         }
-        s_print_value(c, o, out);
+        s_print_value(o, c, out);
         fprintf(out, "    # %s\n", o->help);
     }
     fprintf(out, "# resolved: %d ingest, %d pipeline workers\n", c->n_ingest, c->n_pipeline);
     fprintf(out, "sources:\n");
     for (size_t i = 0; i < c->n_sources; i++) {
         const sl_source_conf_t *s = &c->sources[i];
-        if (s->kind == SL_SOURCE_FILE)
-            fprintf(out, "  - {type: file, path: \"%s\", rate: %g}\n", s->path, s->rate);
-        else
-            fprintf(out, "  - {type: zmq, endpoint: \"%s\", mode: %s}\n", s->endpoint,
-                    s->bind ? "bind" : "connect");
+        fprintf(out, "  - {type: %s", s->type->name);
+        for (const sl_opt_t *o = s->type->options; o->name; o++) {
+            if (o->type == SL_OPT_ANY)
+                continue;
+            fprintf(out, ", %s: ", o->name);
+            s_print_value(o, s->opts, out);
+        }
+        fprintf(out, "}\n");
     }
 }
 

@@ -21,10 +21,21 @@
 #include "common/events.h"
 #include "common/meters.h"
 #include "common/pipeline.h"
+#include "common/source_conf.h"
 
 typedef enum { SL_SOURCE_FILE = 1, SL_SOURCE_ZMQ = 2 } sl_source_kind_t;
 
+/* One entry of `sources:`. type and opts are what its source type's option
+ * table (common/source_conf.h) made of the mapping: opts points to that
+ * type's config struct (sl_file_source_opts_t, sl_zmq_source_opts_t, ...),
+ * paths absolute and ${run_dir} expanded; lines[i] is the line of the
+ * table's i-th option in sluice.yaml (0: not set). The fields after them
+ * repeat the file and zmq settings for the code written before the
+ * tables (kind is 0 for any other type). */
 typedef struct {
+    const sl_source_type_t *type;
+    void *opts;
+    int  *lines;
     sl_source_kind_t kind;
     int   line;
     int   path_line;   /* line of `path:` / `endpoint:` in sluice.yaml, for messages */

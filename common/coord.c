@@ -9,7 +9,9 @@
  *                  hex HMAC-SHA256(secret, "<key>\n" + everything before " <hmac>").
  * The key is inside the MAC so that a record cannot be replayed under another
  * key (another partition, member or group). A released lease is a signed
- * record of owner "-" (ids start with an alphanumeric, so none is "-"). */
+ * record of owner "-" (ids start with an alphanumeric, so none is "-").
+ * stamp_ms: a member record's last heartbeat; a lease record's take (kept
+ * by renewals, so that readers can tell one holding from the next). */
 #include "common/coord.h"
 
 #include <errno.h>
@@ -36,6 +38,7 @@
 typedef struct {
     unsigned sink, p;
     int64_t  deadline;                /* monotonic ms: ours until then */
+    int64_t  taken;                   /* wall ms of our take: the record's stamp */
     char     endpoint[SL_COORD_ENDPOINT_MAX];
     /* scratch for heartbeat */
     int      seen, ours, sent;
@@ -622,7 +625,8 @@ s_held_drop(sl_coord_t *c, s_held_t *h)
 }
 
 static int
-s_held_put(sl_coord_t *c, unsigned sink, unsigned p, const char *endpoint, int64_t deadline)
+s_held_put(sl_coord_t *c, unsigned sink, unsigned p, const char *endpoint, int64_t deadline,
+           int64_t taken)
 {
     s_held_t *h = s_held_find(c, sink, p);
     if (!h) {
@@ -641,6 +645,7 @@ s_held_put(sl_coord_t *c, unsigned sink, unsigned p, const char *endpoint, int64
     }
     snprintf(h->endpoint, sizeof h->endpoint, "%s", endpoint);
     h->deadline = deadline;
+    h->taken = taken;
     return 0;
 }
 
@@ -666,6 +671,8 @@ sl_coord_lease_take(sl_coord_t *c, unsigned sink, unsigned p, const char *endpoi
     char key[S_KEY_MAX], rec[S_REC_MAX];
     s_key_lease(c, sink, p, key);
     for (int round = 0; round < 3; round++) {
+        /* The stamp of a lease record is the wall time of its take, kept
+         * by renewals: readers tell one holding from the next by it. */
         int64_t wall = s_wall();
         size_t n = s_encode(c, key, c->id, endpoint, wall, wall + c->ttl_ms, rec);
         int st = s_add(c, key, rec, n, c->mc_exptime);
@@ -689,7 +696,7 @@ sl_coord_lease_take(sl_coord_t *c, unsigned sink, unsigned p, const char *endpoi
         if (st < 0)
             return -1;
         if (st == 0) {
-            if (s_held_put(c, sink, p, endpoint, mono + c->ttl_ms) < 0)
+            if (s_held_put(c, sink, p, endpoint, mono + c->ttl_ms, wall) < 0)
                 return -1;
             c->st.leases_taken++;
             return 0;
@@ -743,6 +750,7 @@ sl_coord_lease_get(sl_coord_t *c, unsigned sink, unsigned p, sl_coord_lease_t *o
     snprintf(out->owner, sizeof out->owner, "%s", r.owner);
     snprintf(out->endpoint, sizeof out->endpoint, "%s", r.endpoint);
     out->expiry_ms = r.expiry;
+    out->taken_ms = r.stamp;
     return 0;
 }
 
@@ -801,6 +809,7 @@ sl_coord_leases_get_all(sl_coord_t *c, unsigned n_sinks, unsigned partitions,
                 snprintf(tmp[i].owner, sizeof tmp[i].owner, "%s", r.owner);
                 snprintf(tmp[i].endpoint, sizeof tmp[i].endpoint, "%s", r.endpoint);
                 tmp[i].expiry_ms = r.expiry;
+                tmp[i].taken_ms = r.stamp;
                 held++;
             }
         }
@@ -893,7 +902,7 @@ s_renew(sl_coord_t *c)
         if (!h->seen || !h->ours)
             continue;
         int64_t wall = s_wall();
-        size_t len = s_encode(c, kp[i], c->id, h->endpoint, wall, wall + c->ttl_ms, rec);
+        size_t len = s_encode(c, kp[i], c->id, h->endpoint, h->taken, wall + c->ttl_ms, rec);
         rc = memcached_cas(c->mc, kp[i], kl[i], rec, len, c->mc_exptime, 0, h->cas);
         if (rc != MEMCACHED_SUCCESS && rc != MEMCACHED_BUFFERED) {
             rc_all = s_mc_fail(c, rc, "cas", kp[i]);
@@ -936,7 +945,7 @@ s_renew(sl_coord_t *c)
             char key[S_KEY_MAX];
             s_key_lease(c, h->sink, h->p, key);
             int64_t wall = s_wall();
-            size_t len = s_encode(c, key, c->id, h->endpoint, wall, wall + c->ttl_ms, rec);
+            size_t len = s_encode(c, key, c->id, h->endpoint, h->taken, wall + c->ttl_ms, rec);
             st = s_add(c, key, rec, len, c->mc_exptime);
             if (st == 0) {
                 h->deadline = mono + c->ttl_ms;

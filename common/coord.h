@@ -63,6 +63,8 @@ typedef struct {
     char    owner[SL_COORD_ID_MAX];          /* "" = no live, verified holder */
     char    endpoint[SL_COORD_ENDPOINT_MAX];
     int64_t expiry_ms;
+    int64_t taken_ms;      /* wall clock of the holder's take (kept by renewals; a
+                            * re-take, even by the same member, gives a new one) */
 } sl_coord_lease_t;
 
 /* Counters (name, help); one X-macro list expands into the struct. */

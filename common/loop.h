@@ -17,9 +17,15 @@
  * the callback finished; runs missed while the loop was busy are skipped,
  * not queued (counted in sl_loop_stats()->timer_skips).
  *
- * Callbacks may add and remove watches and timers, including their own.
- * Time is CLOCK_MONOTONIC in ms (sl_now_ms), cached per iteration
- * (sl_loop_now). One loop per thread; not thread-safe. */
+ * Callbacks may add and remove watches and timers, including their own
+ * (what is removed is freed when the iteration ends; a removed watch or
+ * cancelled timer is not called again, even if it was ready). A timer
+ * added by a timer callback runs at the earliest at the next check; each
+ * timer runs at most once per check, so a check always ends.
+ * Time is CLOCK_MONOTONIC in ms (sl_now_ms), read at each timer check
+ * (sl_loop_now). The loop owns its watches and timers (the handles);
+ * sockets and descriptors stay the caller's. Any worker process; one loop
+ * per thread; not thread-safe; do not destroy it from inside a callback. */
 #ifndef SL_LOOP_H
 #define SL_LOOP_H
 
@@ -34,7 +40,9 @@ typedef struct sl_loop sl_loop_t;
 typedef struct sl_loop_watch sl_loop_watch_t;
 typedef struct sl_loop_timer sl_loop_timer_t;
 
-/* revents: SL_LOOP_IN/OUT/ERR that are ready. */
+/* revents: SL_LOOP_IN/OUT that are ready and asked for; SL_LOOP_ERR
+ * (descriptor error or hang-up) is reported to any watch that is not paused,
+ * asked for or not. */
 typedef void (*sl_loop_io_fn)(sl_loop_t *loop, void *arg, int revents);
 typedef void (*sl_loop_timer_fn)(sl_loop_t *loop, void *arg);
 /* Returns 1 if there is work left that does not depend on a watch (poll
@@ -69,10 +77,12 @@ void sl_loop_unwatch(sl_loop_t *loop, sl_loop_watch_t **w_p);
 sl_loop_timer_t *sl_loop_every(sl_loop_t *loop, unsigned interval_ms, int first_now,
                                sl_loop_timer_fn fn, void *arg);
 /* Runs fn once, delay_ms from now; the timer is freed after it ran (do not
- * cancel it then). */
+ * cancel it then, except from inside its own callback, where it is safe). */
 sl_loop_timer_t *sl_loop_after(sl_loop_t *loop, unsigned delay_ms, sl_loop_timer_fn fn,
                                void *arg);
-/* Changes a periodic timer's interval (from its next run). */
+/* Changes a periodic timer's interval; its next run is re-planned as the
+ * previous plan (or the time it was added) + interval_ms. No-op on a
+ * one-shot timer. interval 0 is taken as 1 (also in sl_loop_every). */
 void sl_loop_timer_interval(sl_loop_timer_t *t, unsigned interval_ms);
 /* Cancels and frees; *t_p = NULL. Safe inside its own callback. */
 void sl_loop_cancel(sl_loop_t *loop, sl_loop_timer_t **t_p);
@@ -80,13 +90,15 @@ void sl_loop_cancel(sl_loop_t *loop, sl_loop_timer_t **t_p);
 /* Adds a before-sleep hook (called in the order added). */
 void sl_loop_before_sleep(sl_loop_t *loop, sl_loop_hook_fn fn, void *arg);
 
-/* One iteration, waiting at most max_wait_ms. Returns the number of
- * callbacks (watches and timers) run, or -1 if zmq_poll failed other than
- * by EINTR (errno set). */
+/* One iteration, waiting at most max_wait_ms (< 0: only until the next
+ * timer, or forever). Returns the number of callbacks (watches and timers)
+ * run, or -1 if zmq_poll failed other than by EINTR (errno set). */
 int sl_loop_run_once(sl_loop_t *loop, int max_wait_ms);
 /* Iterates until sl_loop_break() or until stop_flag (may be NULL) is set;
- * max_wait_ms bounds each wait so signal flags are seen. */
-void sl_loop_run(sl_loop_t *loop, volatile sig_atomic_t *stop_flag, int max_wait_ms);
+ * max_wait_ms bounds each wait so signal flags are seen. Returns 0, or -1
+ * if an iteration failed (errno set). sl_loop_break() called from inside
+ * also makes the current iteration poll without waiting. */
+int sl_loop_run(sl_loop_t *loop, volatile sig_atomic_t *stop_flag, int max_wait_ms);
 void sl_loop_break(sl_loop_t *loop);
 
 uint64_t sl_loop_now(const sl_loop_t *loop);

@@ -42,7 +42,14 @@ typedef enum {
 
 #define SL_OPT_NO_OFFSET ((size_t) -1)
 
-typedef struct {
+typedef struct sl_opt sl_opt_t;
+
+/* Extra validation of the text before it is stored (after the type's own
+ * parsing for numbers; instead of nothing for STR/PATH): 0, or -1 with
+ * "NAME: ..." in err. For "auto or a number" and log levels below. */
+typedef int (*sl_opt_check_fn)(const sl_opt_t *o, const char *text, char *err, size_t errlen);
+
+struct sl_opt {
     const char   *name;
     sl_opt_type_t type;
     size_t        offset;      /* into the owner's struct; SL_OPT_NO_OFFSET for ANY */
@@ -52,7 +59,20 @@ typedef struct {
     const char   *choices;     /* ENUM: "a|b|c" */
     int           required;
     const char   *help;
-} sl_opt_t;
+    /* Additive fields (zero = unused). */
+    sl_opt_check_fn check;     /* see sl_opt_check_fn */
+    const char   *type_text;   /* shown instead of sl_opt_type_text ("auto or 1..64") */
+    unsigned      kinds;       /* ANY: YAML kinds the reader accepts, and its flags
+                                * (transformers: worker/transformers/tx.h SL_TXT_*) */
+};
+
+/* Checks for STR options: "auto" or a whole number min..max
+ * ("NAME: 'x' must be auto or a number from MIN to MAX"), and a log level
+ * ("NAME: 'x' is not a log level (use error, warn, info or debug)"). */
+int sl_opt_check_auto_uint(const sl_opt_t *o, const char *text, char *err, size_t errlen);
+int sl_opt_check_log_level(const sl_opt_t *o, const char *text, char *err, size_t errlen);
+/* Entries of a table (up to its NULL name). */
+size_t sl_opt_count(const sl_opt_t *tab);
 
 /* The entry named name, or NULL. */
 const sl_opt_t *sl_opt_find(const sl_opt_t *tab, const char *name);
@@ -62,8 +82,9 @@ int sl_opt_defaults(const sl_opt_t *tab, void *cfg, char *err, size_t errlen);
 /* Parses text into the option's field. -1 with "NAME: 'text' is not ...
  * (use ...)" in err (no file:line: the caller prefixes it). */
 int sl_opt_set(const sl_opt_t *o, void *cfg, const char *text, char *err, size_t errlen);
-/* A URL query string "a=1&b=x%20y" (Ceilometer's publisher syntax):
- * percent-decodes, sets each known key; an unknown key is an error unless
+/* A URL query string "a=1&b=x%20y" (Ceilometer's publisher syntax, read
+ * as Python's parse_qs: '+' is a space, a key without a value is dropped,
+ * the last of repeated keys wins): percent-decodes, sets each known key; an unknown key is an error unless
  * unknown_ok (then it is left for the caller; *n_unknown counts them). */
 int sl_opt_query(const sl_opt_t *tab, void *cfg, const char *query, int unknown_ok,
                  size_t *n_unknown, char *err, size_t errlen);

@@ -394,32 +394,71 @@ sl_pipeline_source_selects(const sl_source_t *src, const char *name)
 
 /* --- transformers and grouping keys -------------------------------------- */
 
-static const struct {
-    const char *name;
-    int         stateful;
-} s_transformers[] = {
-    { "unit_conversion", 0 },
-    { "rate_of_change", 1 },
-    { "delta", 1 },
-    { "accumulator", 1 },
-    { "aggregator", 1 },
-    { "arithmetic", 1 },
-};
+/* A sink without transformers groups by resource_id, as every built-in
+ * transformer does (TRANSFORMERS.md §10); so does a transformer whose
+ * declaration the loader was not given. */
+static const char *const s_default_keys[] = { "resource_id", NULL };
 
-int
-sl_transformer_kind(const char *name)
+/* sink->stateful and sink->keys (the union of the transformers' grouping
+ * keys, in order of appearance) from lookup; without one, every
+ * transformer counts as stateful with the default keys. -1 and *bad = the
+ * index of a transformer lookup does not know. */
+static int
+s_sink_traits(sl_sink_t *sink, sl_transformer_lookup_fn lookup, sl_arena_t *a, size_t *bad)
 {
-    if (!name)
-        return -1;
-    for (size_t i = 0; i < sizeof s_transformers / sizeof s_transformers[0]; i++)
-        if (strcmp(name, s_transformers[i].name) == 0)
-            return s_transformers[i].stateful;
-    return -1;
+    size_t cap = 0;
+    const char *const **all = sl_xcalloc(sink->n_transformers + 1, sizeof *all);
+    int stateful = 0;
+    for (size_t i = 0; i < sink->n_transformers; i++) {
+        int st = 1;
+        const char *const *keys = NULL;
+        if (lookup && lookup(sink->transformers[i].name, &st, &keys) < 0) {
+            free(all);
+            *bad = i;
+            return -1;
+        }
+        all[i] = keys ? keys : s_default_keys;
+        stateful |= st != 0;
+        for (const char *const *k = all[i]; *k; k++)
+            cap++;
+    }
+    sink->stateful = stateful;
+    if (!sink->n_transformers) {
+        sink->keys = (const char **) s_default_keys;
+        sink->n_keys = 1;
+        free(all);
+        return 0;
+    }
+    const char **keys = sl_arena_alloc(a, (cap + 1) * sizeof *keys);
+    size_t n = 0;
+    for (size_t i = 0; i < sink->n_transformers; i++)
+        for (const char *const *k = all[i]; *k; k++) {
+            size_t j = 0;
+            while (j < n && strcmp(keys[j], *k) != 0)
+                j++;
+            if (j == n)
+                keys[n++] = *k;
+        }
+    keys[n] = NULL;
+    sink->keys = keys;
+    sink->n_keys = n;
+    free(all);
+    return 0;
 }
 
-/* Every built-in transformer groups by resource_id (TRANSFORMERS.md §10),
- * and so does a sink without transformers. */
-static const char *const s_builtin_keys[] = { "resource_id" };
+int
+sl_pipeline_resolve(sl_pipeline_t *p, sl_transformer_lookup_fn lookup, char *err, size_t errlen)
+{
+    for (size_t s = 0; p && s < p->n_sinks; s++) {
+        sl_sink_t *sink = &p->sinks[s];
+        size_t bad;
+        if (s_sink_traits(sink, lookup, &p->doc->arena, &bad) < 0)
+            return sl_yerr_at(p->doc->file, sink->transformers[bad].name_line, err, errlen,
+                              "unknown transformer '%s' in sink '%s'",
+                              sink->transformers[bad].name, sink->name);
+    }
+    return 0;
+}
 
 static const char *
 s_sample_field(const sl_sample_t *s, const char *key)
@@ -481,6 +520,7 @@ typedef struct {
     sl_arena_t    *arena;
     const char    *kind;        /* "meters" or "events" */
     sl_ywarn_t    *warn;
+    sl_transformer_lookup_fn lookup;    /* NULL: transformer names are not checked */
     char          *err;
     size_t         errlen;
 } s_loader_t;
@@ -615,8 +655,9 @@ s_load_sink(s_loader_t *l, const sl_ynode_t *node, sl_sink_t *sink)
                 return -1;
             if (s_known_keys(l, t, t_allowed, "transformer", tname) < 0)
                 return -1;
-            int kind = sl_transformer_kind(tname);
-            if (kind < 0)
+            int stateful;
+            const char *const *keys;
+            if (l->lookup && l->lookup(tname, &stateful, &keys) < 0)
                 return s_err_at(l, sl_ynode_get(t, "name")->line,
                                 "unknown transformer '%s' in sink '%s'", tname, name);
             const sl_ynode_t *params = sl_ynode_get(t, "parameters");
@@ -628,15 +669,12 @@ s_load_sink(s_loader_t *l, const sl_ynode_t *node, sl_sink_t *sink)
             tc->name = tname;
             tc->parameters = params;
             tc->line = t->line;
-            sink->stateful |= kind;
+            tc->name_line = sl_ynode_get(t, "name")->line;
         }
         sink->n_transformers = tr->n;
     }
-    /* The union of the transformers' grouping keys: every built-in has
-     * exactly resource_id, as does a sink without transformers. */
-    sink->keys = (const char **) s_builtin_keys;
-    sink->n_keys = 1;
-    return 0;
+    size_t bad;
+    return s_sink_traits(sink, l->lookup, l->arena, &bad);
 }
 
 /* ceilometer.agent.Source.check_source_filtering, on the patterns list. */
@@ -804,14 +842,15 @@ s_load(s_loader_t *l)
 }
 
 static sl_pipeline_t *
-s_build(sl_ydoc_t *doc, const char *kind, sl_ywarn_t *warn, char *err, size_t errlen)
+s_build(sl_ydoc_t *doc, const char *kind, sl_transformer_lookup_fn lookup, sl_ywarn_t *warn,
+        char *err, size_t errlen)
 {
     if (!doc)
         return NULL;
     sl_pipeline_t *p = sl_xcalloc(1, sizeof *p);
     p->doc = doc;
     s_loader_t l = { .p = p, .arena = &doc->arena, .kind = kind ? kind : "meters",
-                     .warn = warn, .err = err, .errlen = errlen };
+                     .warn = warn, .lookup = lookup, .err = err, .errlen = errlen };
     if (strcmp(l.kind, "meters") != 0 && strcmp(l.kind, "events") != 0) {
         sl_yerr_at(doc->file, 1, err, errlen, "unknown pipeline kind '%s'", l.kind);
         sl_pipeline_destroy(&p);
@@ -825,16 +864,18 @@ s_build(sl_ydoc_t *doc, const char *kind, sl_ywarn_t *warn, char *err, size_t er
 }
 
 sl_pipeline_t *
-sl_pipeline_load(const char *path, const char *kind, sl_ywarn_t *warn, char *err, size_t errlen)
+sl_pipeline_load_with(const char *path, const char *kind, sl_transformer_lookup_fn lookup,
+                      sl_ywarn_t *warn, char *err, size_t errlen)
 {
-    return s_build(sl_ydoc_load(path, err, errlen), kind, warn, err, errlen);
+    return s_build(sl_ydoc_load(path, err, errlen), kind, lookup, warn, err, errlen);
 }
 
 sl_pipeline_t *
-sl_pipeline_parse(const char *buf, size_t len, const char *name, const char *kind,
-                  sl_ywarn_t *warn, char *err, size_t errlen)
+sl_pipeline_parse_with(const char *buf, size_t len, const char *name, const char *kind,
+                       sl_transformer_lookup_fn lookup, sl_ywarn_t *warn, char *err,
+                       size_t errlen)
 {
-    return s_build(sl_ydoc_parse(buf, len, name, err, errlen), kind, warn, err, errlen);
+    return s_build(sl_ydoc_parse(buf, len, name, err, errlen), kind, lookup, warn, err, errlen);
 }
 
 void

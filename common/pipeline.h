@@ -14,7 +14,13 @@
  * Transformers are recorded (name, parameters node, grouping keys) but run
  * elsewhere (worker/transform). A sink is *stateful* if any of its
  * transformers keeps state; its samples are then partitioned by the union of
- * the grouping keys (resource_id for every built-in transformer).
+ * the grouping keys (resource_id for every built-in transformer). What a
+ * transformer is, the loader learns from a lookup callback over the one
+ * transformer registry (worker/transform.c sl_transform_lookup): common/
+ * does not know the transformers. Loaded without one (sluice.yaml's
+ * loader, programs built on common/ alone), names are not checked and
+ * every transformer counts as stateful by resource_id, until
+ * sl_pipeline_resolve (sl_transform_check calls it).
  *
  * The pipeline keeps the YAML document alive (transformer parameters point
  * into it). Immutable after load; sl_pipeline_destroy frees it. Any process. */
@@ -32,6 +38,7 @@ typedef struct {
     const char       *name;
     const sl_ynode_t *parameters;   /* NULL if none */
     int               line;
+    int               name_line;    /* of its `name:` */
 } sl_transformer_conf_t;
 
 typedef struct {
@@ -68,10 +75,32 @@ typedef struct sl_pipeline {
     sl_sink_t   *sinks;
 } sl_pipeline_t;
 
+/* What the loader needs to know of a transformer: -1 for a name the
+ * registry does not have, else 0 with *stateful (1: it keeps state across
+ * samples, so the sink's samples are partitioned by group) and *keys (its
+ * grouping keys, sample field names, NULL-terminated; static). */
+typedef int (*sl_transformer_lookup_fn)(const char *name, int *stateful,
+                                        const char *const **keys);
+
 /* kind: "meters" for pipeline.yaml, "events" for event_pipeline.yaml (the
  * key holding the patterns). NULL on error with "file:line: message". Keys
  * Ceilometer does not read are warnings through warn (yconf.h; errors in
- * strict mode). */
+ * strict mode). lookup may be NULL (see above). */
+sl_pipeline_t *sl_pipeline_load_with(const char *path, const char *kind,
+                                     sl_transformer_lookup_fn lookup, sl_ywarn_t *warn,
+                                     char *err, size_t errlen);
+sl_pipeline_t *sl_pipeline_parse_with(const char *buf, size_t len, const char *name,
+                                      const char *kind, sl_transformer_lookup_fn lookup,
+                                      sl_ywarn_t *warn, char *err, size_t errlen);
+/* Checks every transformer name against lookup ("file:line: unknown
+ * transformer 'x' in sink 's'") and sets each sink's stateful and keys.
+ * 0 or -1. */
+int sl_pipeline_resolve(sl_pipeline_t *p, sl_transformer_lookup_fn lookup, char *err,
+                        size_t errlen);
+
+/* The same loaders with this program's transformer registry: defined in
+ * worker/transform.c, so only programs linking the worker library have
+ * them. */
 sl_pipeline_t *sl_pipeline_load(const char *path, const char *kind, sl_ywarn_t *warn,
                                 char *err, size_t errlen);
 sl_pipeline_t *sl_pipeline_parse(const char *buf, size_t len, const char *name,
@@ -95,7 +124,8 @@ size_t sl_pipeline_route(const sl_pipeline_t *p, const char *name, uint16_t *out
 uint64_t sl_pipeline_group_hash(const sl_sink_t *sink, const sl_sample_t *s);
 
 /* Whether a transformer name is one sluice knows, and whether it keeps state.
- * Returns -1 for an unknown name, else 0 (stateless) or 1 (stateful). */
+ * Returns -1 for an unknown name, else 0 (stateless) or 1 (stateful).
+ * Defined in worker/transform.c (the registry). */
 int sl_transformer_kind(const char *name);
 
 #endif

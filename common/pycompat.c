@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "common/buf.h"
 #include "common/json.h"
 
 /* Named groups of iso8601's ISO8601_REGEX that parse_date reads. */
@@ -861,30 +862,6 @@ sl_py_prefix(const char *s, size_t max)
 
 /* ---- str() and repr() ---------------------------------------------------- */
 
-typedef struct {
-    char  *s;
-    size_t n, cap;
-} s_buf_t;
-
-static void
-s_put(s_buf_t *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        while (b->n + n + 1 > b->cap)
-            b->cap = b->cap ? b->cap * 2 : 128;
-        b->s = sl_xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void
-s_puts(s_buf_t *b, const char *s)
-{
-    s_put(b, s, strlen(s));
-}
-
 /* str.isprintable() for one code point: false for the categories Cc, Cf,
  * Zl, Zp, Zs (but space), Co and Cs. Unassigned code points (Cn), which
  * need the Unicode database, are taken as printable. */
@@ -904,10 +881,10 @@ s_printable(uint32_t c)
 }
 
 static void
-s_repr_str(s_buf_t *b, const char *s)
+s_repr_str(sl_buf_t *b, const char *s)
 {
     char q = strchr(s, '\'') && !strchr(s, '"') ? '"' : '\'';
-    s_put(b, &q, 1);
+    sl_buf_put(b, &q, 1);
     for (const unsigned char *p = (const unsigned char *) s; *p;) {
         const unsigned char *start = p;
         uint32_t c = s_utf8_next(&p);
@@ -915,34 +892,34 @@ s_repr_str(s_buf_t *b, const char *s)
         if (c == (uint32_t) q || c == '\\') {
             esc[0] = '\\';
             esc[1] = (char) c;
-            s_put(b, esc, 2);
+            sl_buf_put(b, esc, 2);
         } else if (c == '\n') {
-            s_puts(b, "\\n");
+            sl_buf_puts(b, "\\n");
         } else if (c == '\r') {
-            s_puts(b, "\\r");
+            sl_buf_puts(b, "\\r");
         } else if (c == '\t') {
-            s_puts(b, "\\t");
+            sl_buf_puts(b, "\\t");
         } else if (s_printable(c)) {
-            s_put(b, (const char *) start, (size_t) (p - start));
+            sl_buf_put(b, (const char *) start, (size_t) (p - start));
         } else if (c < 0x100) {
             snprintf(esc, sizeof esc, "\\x%02x", c);
-            s_puts(b, esc);
+            sl_buf_puts(b, esc);
         } else if (c < 0x10000) {
             snprintf(esc, sizeof esc, "\\u%04x", c);
-            s_puts(b, esc);
+            sl_buf_puts(b, esc);
         } else {
             snprintf(esc, sizeof esc, "\\U%08x", c);
-            s_puts(b, esc);
+            sl_buf_puts(b, esc);
         }
     }
-    s_put(b, &q, 1);
+    sl_buf_put(b, &q, 1);
 }
 
 static void
-s_repr(s_buf_t *b, yajl_val v, sl_arena_t *a, int depth)
+s_repr(sl_buf_t *b, yajl_val v, sl_arena_t *a, int depth)
 {
     if (!v) {
-        s_puts(b, "None");
+        sl_buf_puts(b, "None");
         return;
     }
     switch (v->type) {
@@ -951,47 +928,47 @@ s_repr(s_buf_t *b, yajl_val v, sl_arena_t *a, int depth)
         return;
     case yajl_t_number:
         if (sl_py_is_float(v)) {
-            s_puts(b, sl_py_float_repr(a, s_num_double(v)));
+            sl_buf_puts(b, sl_py_float_repr(a, s_num_double(v)));
         } else if (v->u.number.r) {
             const char *r = v->u.number.r;
-            s_puts(b, strcmp(r, "-0") == 0 ? "0" : r);
+            sl_buf_puts(b, strcmp(r, "-0") == 0 ? "0" : r);
         } else {
             char t[32];
             snprintf(t, sizeof t, "%lld", v->u.number.i);
-            s_puts(b, t);
+            sl_buf_puts(b, t);
         }
         return;
     case yajl_t_true:
-        s_puts(b, "True");
+        sl_buf_puts(b, "True");
         return;
     case yajl_t_false:
-        s_puts(b, "False");
+        sl_buf_puts(b, "False");
         return;
     case yajl_t_null:
-        s_puts(b, "None");
+        sl_buf_puts(b, "None");
         return;
     case yajl_t_array:
-        s_puts(b, "[");
+        sl_buf_puts(b, "[");
         for (size_t i = 0; i < v->u.array.len; i++) {
             if (i)
-                s_puts(b, ", ");
+                sl_buf_puts(b, ", ");
             s_repr(b, v->u.array.values[i], a, depth + 1);
         }
-        s_puts(b, "]");
+        sl_buf_puts(b, "]");
         return;
     case yajl_t_object:
-        s_puts(b, "{");
+        sl_buf_puts(b, "{");
         for (size_t i = 0; i < v->u.object.len; i++) {
             if (i)
-                s_puts(b, ", ");
+                sl_buf_puts(b, ", ");
             s_repr_str(b, v->u.object.keys[i]);
-            s_puts(b, ": ");
+            sl_buf_puts(b, ": ");
             s_repr(b, v->u.object.values[i], a, depth + 1);
         }
-        s_puts(b, "}");
+        sl_buf_puts(b, "}");
         return;
     default:
-        s_puts(b, "None");
+        sl_buf_puts(b, "None");
         return;
     }
 }
@@ -999,10 +976,10 @@ s_repr(s_buf_t *b, yajl_val v, sl_arena_t *a, int depth)
 const char *
 sl_py_repr(sl_arena_t *a, yajl_val v)
 {
-    s_buf_t b = { 0 };
+    sl_buf_t b = { 0 };
     s_repr(&b, v, a, 0);
-    const char *r = sl_arena_strndup(a, b.s ? b.s : "", b.n);
-    free(b.s);
+    const char *r = sl_arena_strndup(a, b.p ? b.p : "", b.n);
+    sl_buf_free(&b);
     return r;
 }
 

@@ -32,6 +32,21 @@ const char *const sl_sink_counter_help[SL_SC__COUNT] = {
     SL_SINK_COUNTERS(X)
 #undef X
 };
+const char *const sl_publisher_counter_names[SL_PC__COUNT] = {
+#define X(n, k, h) #n,
+    SL_PUBLISHER_COUNTERS(X)
+#undef X
+};
+const char *const sl_publisher_counter_help[SL_PC__COUNT] = {
+#define X(n, k, h) h,
+    SL_PUBLISHER_COUNTERS(X)
+#undef X
+};
+const int sl_publisher_counter_kind[SL_PC__COUNT] = {
+#define X(n, k, h) SL_PK_##k,
+    SL_PUBLISHER_COUNTERS(X)
+#undef X
+};
 const char *const sl_supervisor_counter_names[SL_SV__COUNT] = {
 #define X(n, h) #n,
     SL_SUPERVISOR_COUNTERS(X)
@@ -118,7 +133,9 @@ sl_shm_create(const char *name, unsigned n_slots, size_t lease_capacity,
         shm_unlink(name);
         return NULL;
     }
-    memset(p, 0, size);
+    /* A new object (O_EXCL) extended by ftruncate reads as zeros: no memset,
+     * so that the pages of slots and publisher stats nobody uses are never
+     * touched. */
     sl_shm_t *shm = p;
     shm->version = SL_STATS_VERSION;
     shm->n_slots = n_slots;
@@ -200,4 +217,54 @@ sl_shm_sum(const sl_shm_t *shm, int counter, int role)
         sum += atomic_load_explicit(&s->c[counter], memory_order_relaxed);
     }
     return sum;
+}
+
+/* Writes text into dst (len bytes, NUL-terminated) between two increments
+ * of ps->seq (odd while writing): a reader retries until it sees the same
+ * even value before and after copying. One writer per slot. */
+static void
+s_pub_text(sl_pub_stats_t *ps, char *dst, size_t len, const char *text)
+{
+    uint32_t seq = atomic_load_explicit(&ps->seq, memory_order_relaxed);
+    atomic_store_explicit(&ps->seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    size_t n = strlen(text ? text : "");
+    if (n >= len)
+        n = len - 1;
+    for (size_t i = 0; i < n; i++)   /* one line, whatever the error said */
+        dst[i] = text[i] == '\n' || text[i] == '\r' ? ' ' : text[i];
+    dst[n] = '\0';
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&ps->seq, seq + 2, memory_order_relaxed);
+}
+
+void
+sl_pub_stats_set_label(sl_pub_stats_t *ps, const char *label)
+{
+    s_pub_text(ps, ps->label, sizeof ps->label, label);
+    atomic_store_explicit(&ps->used, 1, memory_order_release);
+}
+
+void
+sl_pub_stats_set_error(sl_pub_stats_t *ps, const char *error)
+{
+    s_pub_text(ps, ps->error, sizeof ps->error, error);
+    atomic_store_explicit(&ps->error_ms, sl_wall_ms(), memory_order_relaxed);
+}
+
+void
+sl_pub_stats_text(const sl_pub_stats_t *ps, char *label, size_t llen, char *error, size_t elen)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint32_t before = atomic_load_explicit(&ps->seq, memory_order_acquire);
+        if (before & 1)
+            continue;
+        if (label && llen)
+            snprintf(label, llen, "%.*s", (int) sizeof ps->label - 1, ps->label);
+        if (error && elen)
+            snprintf(error, elen, "%.*s", (int) sizeof ps->error - 1, ps->error);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&ps->seq, memory_order_relaxed) == before)
+            return;
+    }
 }

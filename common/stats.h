@@ -47,6 +47,7 @@
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
+    X(frames_acked,        "wire frames a pipeline worker confirmed to their sender (delivered or rejected)") \
     X(frames_forwarded,    "frames passed on to a partition's new owner after a handover (memcached)") \
     X(samples_received,    "samples received by pipeline workers") \
     X(transform_absorbed,  "samples a transformer kept for later or dropped by design (no predecessor, aggregated, ...)") \
@@ -57,7 +58,12 @@
     X(leases_taken,        "partition leases taken") \
     X(leases_released,     "partition leases released") \
     X(source_eof,          "file sources read to the end") \
-    X(source_disconnects,  "zmq source: producers that disconnected (closed, or cut off by ZeroMQ for a message over max_message_size)")
+    X(source_disconnects,  "zmq source: producers that disconnected (closed, or cut off by ZeroMQ for a message over max_message_size)") \
+    X(frames_confirmed,    "frames a pipeline worker confirmed back to this ingest worker") \
+    X(frames_resent,       "unconfirmed frames sent again to a partition's new holder (a pipeline worker died or left): possible duplicates") \
+    X(acks_unknown,        "confirmations of frames already confirmed or never sent here (after a resend)") \
+    X(notifications_confirmed, "notifications fully delivered, confirmed to their source (ack)") \
+    X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)")
 
 /* X(name, help) — per-worker, per-sink counters. */
 #define SL_SINK_COUNTERS(X) \
@@ -73,6 +79,25 @@
     X(reload_failures, "rejected configuration reloads (old config kept)") \
     X(leases_freed,    "leases the supervisor freed for dead workers") \
     X(config_warnings, "warnings of the running configuration (what Ceilometer tolerates; strict: true refuses it)")
+
+/* X(name, kind, help) — per-worker, per-sink, per-publisher counters, kept
+ * by the output layer (worker/output.h) for publisher k of sink s in
+ * slot->pub[s][k]. kind says how sluice-monitor aggregates over workers:
+ * counter and gauge are summed, max takes the largest. A record is one
+ * sample or one event. */
+#define SL_PUBLISHER_COUNTERS(X) \
+    X(queued,         counter, "batches accepted into the publisher's queue") \
+    X(sent,           counter, "records (samples or events) the publisher published") \
+    X(retried,        counter, "publish attempts that failed transiently (RETRY) and were retried after a backoff") \
+    X(errors,         counter, "publish attempts that failed (RETRY or ERROR)") \
+    X(dropped,        counter, "records finally not published: policy=drop, queue full (policy=queue), rejected (ERROR), max_retries reached, or left when the drain deadline passed") \
+    X(dead_lettered,  counter, "dropped records written to the dead_letter directory") \
+    X(queue_depth,    gauge,   "batches waiting in the publisher's queue or being published, now") \
+    X(publishes,      counter, "publish calls (the mean latency is latency_ms_sum / publishes)") \
+    X(latency_ms_sum, counter, "milliseconds spent in publish calls") \
+    X(latency_ms_max, max,     "longest publish call, milliseconds")
+
+enum { SL_PK_counter, SL_PK_gauge, SL_PK_max };
 
 enum {
 #define X(n, h) SL_C_##n,
@@ -92,6 +117,12 @@ enum {
 #undef X
     SL_SV__COUNT
 };
+enum {
+#define X(n, k, h) SL_PC_##n,
+    SL_PUBLISHER_COUNTERS(X)
+#undef X
+    SL_PC__COUNT
+};
 
 typedef enum { SL_ROLE_NONE = 0, SL_ROLE_INGEST = 1, SL_ROLE_PIPELINE = 2 } sl_role_t;
 typedef enum {
@@ -101,6 +132,21 @@ typedef enum {
 #define SL_MAX_WORKERS 128
 #define SL_MAX_SOURCES 16
 #define SL_SINK_NAME_MAX 64
+#define SL_MAX_SINK_PUBLISHERS 4     /* publishers of a sink counted one by one; more are not shown */
+#define SL_PUB_LABEL_MAX 64
+#define SL_PUB_ERROR_MAX 96
+
+/* One publisher instance's counters, label (its URL without the query) and
+ * last error, written by its worker's loop thread only; seq is odd while
+ * the texts are being written (sl_pub_stats_text reads them consistently). */
+typedef struct {
+    _Atomic uint64_t c[SL_PC__COUNT];
+    _Atomic uint64_t error_ms;       /* CLOCK_REALTIME ms of the last error; 0 = none */
+    _Atomic uint32_t seq;
+    _Atomic uint32_t used;           /* 1 once the worker set it up */
+    char label[SL_PUB_LABEL_MAX];
+    char error[SL_PUB_ERROR_MAX];
+} sl_pub_stats_t;
 
 typedef struct {
     _Alignas(64) _Atomic int32_t pid;
@@ -113,12 +159,11 @@ typedef struct {
     _Atomic uint64_t started_ms;     /* CLOCK_REALTIME ms */
     _Atomic uint64_t c[SL_C__COUNT];
     _Atomic uint64_t sink[SL_MAX_SINKS][SL_SC__COUNT];
-    _Atomic uint64_t file_pos[SL_MAX_SOURCES];   /* next line index of each file source */
-    _Atomic int32_t  files_paused;               /* acknowledges a reload barrier */
+    sl_pub_stats_t   pub[SL_MAX_SINKS][SL_MAX_SINK_PUBLISHERS];
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 1
+#define SL_STATS_VERSION 3
 
 typedef struct {
     uint64_t magic;
@@ -130,14 +175,7 @@ typedef struct {
     _Atomic uint32_t n_ingest, n_pipeline;
     _Atomic uint32_t partitions;
     _Atomic int32_t  stopping;
-    /* Reload barrier for file sources, so that a reload neither skips nor
-     * repeats lines: 1 = ingest workers pause reading files; 2 = read up to
-     * file_stop[] then drain. file_start[] = where the next generation
-     * starts. */
-    _Atomic int32_t  file_barrier;
     _Atomic int32_t  handoff;     /* workers stopping for a reload: save state, do not drain */
-    _Atomic uint64_t file_stop[SL_MAX_SOURCES];
-    _Atomic uint64_t file_start[SL_MAX_SOURCES];
     uint64_t started_ms;
     uint64_t region_size;
     uint64_t lease_offset;
@@ -156,16 +194,33 @@ typedef struct {
     atomic_store_explicit(&(slot)->sink[s][SL_SC_##name], \
         atomic_load_explicit(&(slot)->sink[s][SL_SC_##name], memory_order_relaxed) + (n), \
         memory_order_relaxed)
+#define SL_PINC(ps, name, n) \
+    atomic_store_explicit(&(ps)->c[SL_PC_##name], \
+        atomic_load_explicit(&(ps)->c[SL_PC_##name], memory_order_relaxed) + (n), \
+        memory_order_relaxed)
+#define SL_PSET(ps, name, v) \
+    atomic_store_explicit(&(ps)->c[SL_PC_##name], (v), memory_order_relaxed)
+#define SL_PGET(ps, name) atomic_load_explicit(&(ps)->c[SL_PC_##name], memory_order_relaxed)
 #define SL_GET(slot, name) atomic_load_explicit(&(slot)->c[SL_C_##name], memory_order_relaxed)
 
 extern const char *const sl_worker_counter_names[SL_C__COUNT];
 extern const char *const sl_worker_counter_help[SL_C__COUNT];
 extern const char *const sl_sink_counter_names[SL_SC__COUNT];
 extern const char *const sl_sink_counter_help[SL_SC__COUNT];
+extern const char *const sl_publisher_counter_names[SL_PC__COUNT];
+extern const char *const sl_publisher_counter_help[SL_PC__COUNT];
+extern const int sl_publisher_counter_kind[SL_PC__COUNT];   /* SL_PK_* */
 extern const char *const sl_supervisor_counter_names[SL_SV__COUNT];
 extern const char *const sl_supervisor_counter_help[SL_SV__COUNT];
 const char *sl_worker_state_name(int state);
 const char *sl_role_name(int role);
+
+/* The publisher stats' texts: set by their writer (label once, error on
+ * each failure, with error_ms), read by anyone into buf (len bytes). */
+void sl_pub_stats_set_label(sl_pub_stats_t *ps, const char *label);
+void sl_pub_stats_set_error(sl_pub_stats_t *ps, const char *error);
+void sl_pub_stats_text(const sl_pub_stats_t *ps, char *label, size_t llen, char *error,
+                       size_t elen);
 
 /* Name of the region for a run directory ("/sluice.<hash>"), into buf. */
 void sl_shm_name(const char *run_dir, char *buf, size_t len);

@@ -8,7 +8,10 @@
 
 #include "common/arena.h"
 #include "common/log.h"
+#include "common/source_conf.h"
 #include "supervisor/supervisor.h"
+#include "worker/publishers/publisher.h"
+#include "worker/transform.h"
 #include "worker/publishers/file.h"
 #include "worker/worker.h"
 
@@ -19,6 +22,7 @@ s_usage(FILE *out)
 {
     fprintf(out,
         "usage: sluiced [-c FILE] [-o key=value]... [-t] [--strict] [--dump-config] [--help-config]\n"
+        "               [--help-plugins]\n"
         "  -c FILE         sluice.yaml (default " S_DEFAULT_CONFIG ", else the embedded default)\n"
         "  -o key=value    override one setting (e.g. -o run_dir=/tmp/sluice -o workers.ingest=2)\n"
         "  -t              validate the configuration (and the Ceilometer files it names), print\n"
@@ -27,7 +31,30 @@ s_usage(FILE *out)
         "  --strict        those warnings are errors (the same as strict: true in sluice.yaml)\n"
         "  --dump-config   print the effective settings and exit\n"
         "  --help-config   print the configuration reference and exit\n"
+        "  --help-plugins  print the options of every source type, transformer and publisher\n"
         "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs\n");
+}
+
+/* Each plugin kind's option tables (common/opt.h), Markdown. */
+static void
+s_help_plugins(FILE *out)
+{
+    fprintf(out, "## Sources (sluice.yaml `sources:`, one mapping each)\n");
+    sl_source_types_help(out);
+    fprintf(out, "\n## Transformers (pipeline.yaml, a sink's `transformers:`)\n");
+    sl_transform_help(out);
+    fprintf(out, "\n## Publishers (pipeline.yaml, a sink's `publishers:` URLs; options are the "
+            "URL's query)\n\nEvery publisher URL takes these:\n\n");
+    sl_opt_help(out, sl_pub_core_opts, "");
+    size_t n;
+    const sl_pub_plugin_t *const *pubs = sl_publisher_registry(&n);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "\n### publisher `%s://`\n\n%s.\n\n", pubs[i]->name, pubs[i]->help);
+        if (pubs[i]->opts && pubs[i]->opts->name)
+            sl_opt_help(out, pubs[i]->opts, "");
+        else
+            fprintf(out, "No options of its own.\n");
+    }
 }
 
 int
@@ -39,6 +66,7 @@ main(int argc, char **argv)
         { "strict", no_argument, NULL, 'S' },
         { "dump-config", no_argument, NULL, 'D' },
         { "help-config", no_argument, NULL, 'H' },
+        { "help-plugins", no_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -55,6 +83,7 @@ main(int argc, char **argv)
         case 'S': overrides[n_overrides++] = "strict=true"; break;
         case 'D': dump = 1; break;
         case 'H': sl_conf_help(stdout); free(overrides); return 0;
+        case 'P': s_help_plugins(stdout); free(overrides); return 0;
         case 'h': s_usage(stdout); free(overrides); return 0;
         case 'V': printf("sluiced 0.1.0\n"); free(overrides); return 0;
         default: s_usage(stderr); free(overrides); return 2;

@@ -44,8 +44,6 @@ typedef struct {
     int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
     int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
     char      *pidfile;        /* the path we locked (a reload cannot change it) */
-    /* where the next generation's file sources start (s_file_barrier) */
-    uint64_t   file_resume[SL_MAX_SOURCES];
 } s_sup_t;
 
 /* Line of publisher k of sink i in the pipeline file (the sink's line if
@@ -521,80 +519,6 @@ s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
     atomic_store(&sv->shm->stopping, 0);
 }
 
-/* Before a reload: pause the file sources, take the furthest line any
- * ingest worker reached, and let every worker read up to it while it
- * drains; the next generation starts there (file_start), so no line is
- * skipped or read twice. */
-static void
-s_file_barrier(s_sup_t *sv, sigset_t *set)
-{
-    sl_shm_t *shm = sv->shm;
-    int any = 0;
-    for (size_t i = 0; i < sv->conf->n_sources; i++)
-        any |= sv->conf->sources[i].kind == SL_SOURCE_FILE;
-    if (!any)
-        return;
-    atomic_store(&shm->file_barrier, 1);
-    uint64_t deadline = sl_now_ms() + 5000;
-    for (;;) {
-        int waiting = 0;
-        for (int i = 0; i < sv->n_children; i++)
-            if (sv->children[i].role == SL_ROLE_INGEST && sv->children[i].pid > 0 &&
-                !atomic_load(&shm->slots[i].files_paused))
-                waiting++;
-        if (!waiting || sl_now_ms() > deadline)
-            break;
-        struct timespec ts = { 0, 5 * 1000000 };
-        int sig = sigtimedwait(set, NULL, &ts);
-        if (sig > 0)
-            s_defer_signal(sv, sig);
-        s_reap(sv, 1);
-    }
-    for (size_t k = 0; k < sv->conf->n_sources && k < SL_MAX_SOURCES; k++) {
-        /* never before where this generation started: a worker that is
-         * still skipping the lines of earlier generations reports a lower
-         * position (tools/chaos found reloads in quick succession
-         * replaying a whole generation) */
-        uint64_t start = atomic_load(&shm->file_start[k]), stop = start;
-        int dead = 0;
-        for (int i = 0; i < sv->n_children; i++)
-            if (sv->children[i].role == SL_ROLE_INGEST) {
-                uint64_t pos = atomic_load(&shm->slots[i].file_pos[k]);
-                stop = pos > stop ? pos : stop;
-                dead |= sv->children[i].pid <= 0;
-            }
-        atomic_store(&shm->file_stop[k], stop);
-        /* An ingest worker that is dead now (waiting to be respawned)
-         * cannot read its share up to the barrier: the next generation
-         * starts again where this one started, as its replacement would
-         * have (duplicates, never a loss; tools/chaos found the loss). */
-        sv->file_resume[k] = dead ? start : stop;
-        if (dead)
-            sl_warn("reload: an ingest worker is down, so the file source restarts at line "
-                    "%llu, where this generation began (what the others read since then is "
-                    "read again)", (unsigned long long) start);
-    }
-    atomic_store(&shm->file_barrier, 2);
-}
-
-/* After a reload: file sources that are still the same file continue
- * where the previous generation stopped. */
-static void
-s_file_resume(s_sup_t *sv, const sl_conf_t *old)
-{
-    sl_shm_t *shm = sv->shm;
-    for (size_t k = 0; k < SL_MAX_SOURCES; k++) {
-        uint64_t start = 0;
-        if (k < old->n_sources && k < sv->conf->n_sources &&
-            old->sources[k].kind == SL_SOURCE_FILE && sv->conf->sources[k].kind == SL_SOURCE_FILE &&
-            strcmp(old->sources[k].path, sv->conf->sources[k].path) == 0)
-            start = sv->file_resume[k];
-        atomic_store(&shm->file_start[k], start);
-        atomic_store(&shm->file_stop[k], 0);
-    }
-    atomic_store(&shm->file_barrier, 0);
-}
-
 static void
 s_reload(s_sup_t *sv, sigset_t *set)
 {
@@ -622,13 +546,11 @@ s_reload(s_sup_t *sv, sigset_t *set)
         sl_error("reload rejected, still running the previous configuration: %s", err);
         return;
     }
-    s_file_barrier(sv, set);
     atomic_store(&sv->shm->handoff, 1);
     s_stop_workers(sv, 0, set);
     atomic_store(&sv->shm->handoff, 0);
     sl_conf_t *old = sv->conf;
     sv->conf = next;
-    s_file_resume(sv, old);
     sl_conf_destroy(&old);
     sl_log_init('S', (sl_log_level_t) next->log_level_value, next->log_file);
     sv->generation++;

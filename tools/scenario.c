@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/buf.h"
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
@@ -31,78 +32,55 @@ struct sl_scenario {
     sl_sample_vec_t out;
 };
 
-typedef struct {
-    char  *p;
-    size_t n, cap;
-} s_buf_t;
-
 static void
-s_put(s_buf_t *b, const char *s, size_t n)
+s_yaml_string(sl_buf_t *b, const char *s)
 {
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->p = sl_xrealloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void
-s_puts(s_buf_t *b, const char *s)
-{
-    s_put(b, s, strlen(s));
-}
-
-static void
-s_yaml_string(s_buf_t *b, const char *s)
-{
-    s_puts(b, "\"");
+    sl_buf_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
         char esc[8];
         if (*p == '"' || *p == '\\') {
             esc[0] = '\\';
             esc[1] = (char) *p;
-            s_put(b, esc, 2);
+            sl_buf_put(b, esc, 2);
         } else if (*p < 0x20 || *p == 0x7f) {
             snprintf(esc, sizeof esc, "\\x%02x", *p);
-            s_puts(b, esc);
+            sl_buf_puts(b, esc);
         } else {
-            s_put(b, (const char *) p, 1);
+            sl_buf_put(b, (const char *) p, 1);
         }
     }
-    s_puts(b, "\"");
+    sl_buf_puts(b, "\"");
 }
 
 /* A JSON number as a YAML 1.1 scalar of the same type (PyYAML reads `1e9`
  * as a string; `1.0e+9` is its float). */
 static void
-s_yaml_number(s_buf_t *b, const char *r)
+s_yaml_number(sl_buf_t *b, const char *r)
 {
     const char *e = strpbrk(r, "eE");
     if (!e) {
-        s_puts(b, r);
+        sl_buf_puts(b, r);
         return;
     }
-    s_put(b, r, (size_t) (e - r));
+    sl_buf_put(b, r, (size_t) (e - r));
     if (!memchr(r, '.', (size_t) (e - r)))
-        s_puts(b, ".0");
-    s_puts(b, "e");
+        sl_buf_puts(b, ".0");
+    sl_buf_puts(b, "e");
     const char *x = e + 1;
     if (*x != '+' && *x != '-')
-        s_puts(b, "+");
-    s_puts(b, x);
+        sl_buf_puts(b, "+");
+    sl_buf_puts(b, x);
 }
 
 static void
-s_yaml(s_buf_t *b, yajl_val v)
+s_yaml(sl_buf_t *b, yajl_val v)
 {
     if (!v || YAJL_IS_NULL(v)) {
-        s_puts(b, "null");
+        sl_buf_puts(b, "null");
     } else if (YAJL_IS_TRUE(v)) {
-        s_puts(b, "true");
+        sl_buf_puts(b, "true");
     } else if (YAJL_IS_FALSE(v)) {
-        s_puts(b, "false");
+        sl_buf_puts(b, "false");
     } else if (YAJL_IS_STRING(v)) {
         s_yaml_string(b, v->u.string);
     } else if (YAJL_IS_NUMBER(v)) {
@@ -111,23 +89,23 @@ s_yaml(s_buf_t *b, yajl_val v)
             snprintf(tmp, sizeof tmp, "%.17g", v->u.number.d);
         s_yaml_number(b, v->u.number.r ? v->u.number.r : tmp);
     } else if (YAJL_IS_ARRAY(v)) {
-        s_puts(b, "[");
+        sl_buf_puts(b, "[");
         for (size_t i = 0; i < v->u.array.len; i++) {
             if (i)
-                s_puts(b, ", ");
+                sl_buf_puts(b, ", ");
             s_yaml(b, v->u.array.values[i]);
         }
-        s_puts(b, "]");
+        sl_buf_puts(b, "]");
     } else {
-        s_puts(b, "{");
+        sl_buf_puts(b, "{");
         for (size_t i = 0; i < v->u.object.len; i++) {
             if (i)
-                s_puts(b, ", ");
+                sl_buf_puts(b, ", ");
             s_yaml_string(b, v->u.object.keys[i]);
-            s_puts(b, ": ");
+            sl_buf_puts(b, ": ");
             s_yaml(b, v->u.object.values[i]);
         }
-        s_puts(b, "}");
+        sl_buf_puts(b, "}");
     }
 }
 
@@ -137,14 +115,14 @@ s_slurp(const char *path, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return NULL;
-    s_buf_t b = { 0 };
+    sl_buf_t b = { 0 };
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        s_put(&b, chunk, n);
+        sl_buf_put(&b, chunk, n);
     fclose(f);
     if (!b.p)
-        s_put(&b, "", 0);
+        sl_buf_put(&b, "", 0);
     *len = b.n;
     return b.p;
 }
@@ -296,15 +274,15 @@ sl_scenario_open(const char *path, sl_scenario_t **out, char *err, size_t errlen
         sl_scenario_destroy(&sc);
         return 1;
     }
-    s_buf_t y = { 0 };
-    s_puts(&y, "sources:\n  - name: scenario\n    meters: [\"*\"]\n    sinks: [scenario]\n"
+    sl_buf_t y = { 0 };
+    sl_buf_puts(&y, "sources:\n  - name: scenario\n    meters: [\"*\"]\n    sinks: [scenario]\n"
                "sinks:\n  - name: scenario\n    publishers: [\"test://\"]\n    transformers: ");
     yajl_val tr = sl_json_get(root, "transformers");
     if (tr && YAJL_IS_ARRAY(tr) && tr->u.array.len)
         s_yaml(&y, tr);
     else
-        s_puts(&y, "[]");
-    s_puts(&y, "\n");
+        sl_buf_puts(&y, "[]");
+    sl_buf_puts(&y, "\n");
     char yname[1100];
     snprintf(yname, sizeof yname, "%s (as pipeline.yaml)", path);
     sc->p = sl_pipeline_parse(y.p, y.n, yname, "meters", NULL, err, errlen);

@@ -56,6 +56,46 @@ s_leases_held(const sl_shm_t *shm, int slot)
     return n;
 }
 
+/* Publisher k of sink s over the used slots: counters summed (max for the
+ * max kind), the label, and the most recent error of any worker. 0 if no
+ * worker set it up. */
+typedef struct {
+    uint64_t c[SL_PC__COUNT];
+    uint64_t error_ms;
+    char     label[SL_PUB_LABEL_MAX];
+    char     error[SL_PUB_ERROR_MAX];
+} s_pub_t;
+
+static int
+s_pub_agg(const sl_shm_t *shm, int n, unsigned s, unsigned k, s_pub_t *out)
+{
+    int used = 0;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n; i++) {
+        const sl_pub_stats_t *ps = &shm->slots[i].pub[s][k];
+        if (!atomic_load_explicit(&ps->used, memory_order_acquire))
+            continue;
+        for (int c = 0; c < SL_PC__COUNT; c++) {
+            uint64_t v = s_ld(&ps->c[c]);
+            if (sl_publisher_counter_kind[c] == SL_PK_max)
+                out->c[c] = v > out->c[c] ? v : out->c[c];
+            else
+                out->c[c] += v;
+        }
+        uint64_t ems = s_ld(&ps->error_ms);
+        char label[SL_PUB_LABEL_MAX], error[SL_PUB_ERROR_MAX];
+        sl_pub_stats_text(ps, label, sizeof label, error, sizeof error);
+        if (!used)
+            memcpy(out->label, label, sizeof label);
+        if (ems > out->error_ms) {
+            out->error_ms = ems;
+            memcpy(out->error, error, sizeof error);
+        }
+        used = 1;
+    }
+    return used;
+}
+
 static void
 s_gen_str(yajl_gen g, const char *s)
 {
@@ -106,6 +146,28 @@ s_json(const sl_shm_t *shm)
         yajl_gen_map_close(g);
     }
     yajl_gen_map_close(g);
+    /* one entry per (sink, publisher) some worker runs */
+    s_gen_str(g, "publishers");
+    yajl_gen_array_open(g);
+    for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
+        for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
+            s_pub_t p;
+            if (!s_pub_agg(shm, n, s, k, &p))
+                continue;
+            yajl_gen_map_open(g);
+            s_gen_str(g, "sink");
+            s_gen_str(g, shm->sink_names[s]);
+            s_gen_u64(g, "index", k);
+            s_gen_str(g, "publisher");
+            s_gen_str(g, p.label);
+            for (int c = 0; c < SL_PC__COUNT; c++)
+                s_gen_u64(g, sl_publisher_counter_names[c], p.c[c]);
+            s_gen_str(g, "last_error");
+            s_gen_str(g, p.error);
+            s_gen_u64(g, "last_error_ms", p.error_ms);
+            yajl_gen_map_close(g);
+        }
+    yajl_gen_array_close(g);
     s_gen_str(g, "workers");
     yajl_gen_array_open(g);
     uint64_t now = sl_now_ms();
@@ -163,6 +225,21 @@ s_prometheus(const sl_shm_t *shm)
                    shm->sink_names[s], (unsigned long long) sum);
         }
     }
+    for (int c = 0; c < SL_PC__COUNT; c++) {
+        int counter = sl_publisher_counter_kind[c] == SL_PK_counter;
+        printf("# HELP sluice_publisher_%s%s %s\n# TYPE sluice_publisher_%s%s %s\n",
+               sl_publisher_counter_names[c], counter ? "_total" : "",
+               sl_publisher_counter_help[c], sl_publisher_counter_names[c],
+               counter ? "_total" : "", counter ? "counter" : "gauge");
+        for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
+            for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
+                s_pub_t p;
+                if (s_pub_agg(shm, n, s, k, &p))
+                    printf("sluice_publisher_%s%s{sink=\"%s\",publisher=\"%u\"} %llu\n",
+                           sl_publisher_counter_names[c], counter ? "_total" : "",
+                           shm->sink_names[s], k, (unsigned long long) p.c[c]);
+            }
+    }
     for (int c = 0; c < SL_SV__COUNT; c++)
         printf("# HELP sluice_supervisor_%s_total %s\n# TYPE sluice_supervisor_%s_total counter\n"
                "sluice_supervisor_%s_total %llu\n", sl_supervisor_counter_names[c],
@@ -178,6 +255,11 @@ s_list(void)
         printf("| `%s` | worker | %s |\n", sl_worker_counter_names[c], sl_worker_counter_help[c]);
     for (int c = 0; c < SL_SC__COUNT; c++)
         printf("| `%s` | worker x sink | %s |\n", sl_sink_counter_names[c], sl_sink_counter_help[c]);
+    for (int c = 0; c < SL_PC__COUNT; c++)
+        printf("| `%s` | worker x sink x publisher (%s) | %s |\n", sl_publisher_counter_names[c],
+               sl_publisher_counter_kind[c] == SL_PK_counter ? "counter" :
+               sl_publisher_counter_kind[c] == SL_PK_gauge ? "gauge" : "max over workers",
+               sl_publisher_counter_help[c]);
     for (int c = 0; c < SL_SV__COUNT; c++)
         printf("| `%s` | supervisor | %s |\n", sl_supervisor_counter_names[c], sl_supervisor_counter_help[c]);
 }
@@ -241,6 +323,28 @@ s_live(const sl_shm_t *shm, double interval)
             printf("  %-24s routed %llu  published %llu  failed %llu\n", shm->sink_names[k],
                    (unsigned long long) routed, (unsigned long long) pub, (unsigned long long) failed);
         }
+        int header = 0;
+        for (unsigned k = 0; k < n_sinks && k < SL_MAX_SINKS; k++)
+            for (unsigned j = 0; j < SL_MAX_SINK_PUBLISHERS; j++) {
+                s_pub_t p;
+                if (!s_pub_agg(shm, n, k, j, &p))
+                    continue;
+                if (!header++)
+                    printf("\npublishers:\n");
+                uint64_t calls = p.c[SL_PC_publishes];
+                printf("  %s#%u %s  sent %llu  retried %llu  dropped %llu  dead-lettered %llu  "
+                       "queue %llu  errors %llu  latency avg %.1f max %llu ms%s%s\n",
+                       shm->sink_names[k], j, p.label,
+                       (unsigned long long) p.c[SL_PC_sent],
+                       (unsigned long long) p.c[SL_PC_retried],
+                       (unsigned long long) p.c[SL_PC_dropped],
+                       (unsigned long long) p.c[SL_PC_dead_lettered],
+                       (unsigned long long) p.c[SL_PC_queue_depth],
+                       (unsigned long long) p.c[SL_PC_errors],
+                       calls ? (double) p.c[SL_PC_latency_ms_sum] / (double) calls : 0.0,
+                       (unsigned long long) p.c[SL_PC_latency_ms_max],
+                       p.error[0] ? "\n      last error: " : "", p.error);
+            }
         printf("\n(received = notifications for ingest, samples for pipeline; "
                "Ctrl-C to quit; --json for scripts)\n");
         fflush(stdout);

@@ -1,88 +1,109 @@
-/* Ingest worker: sources -> decode -> convert -> route -> batched PUSH.
+/* Ingest worker: sources -> decode -> convert -> route -> frames, kept
+ * until confirmed.
  *
- * One loop. Sources are read only while no frame is waiting for a full
- * socket (back-pressure: a PUSH that would block keeps the frame queued on
- * its partition and pauses the sources, never drops). Each (sink, partition)
- * has a PUSH socket connected to the partition's endpoint, from the lease
- * table; frames are sent when a batch is full or older than
- * batch_timeout_ms. The last sample of every notification is flagged in the
- * frame (a transformer flush point). */
+ * One event loop (common/loop.h). Source plugins (worker/sources/) hand
+ * notifications to s_deliver with a delivery token; each gets the next
+ * notification number. Its samples and events go into one frame per
+ * (sink, partition) being filled; a frame is sent when full or older than
+ * batch_timeout_ms, over a DEALER socket connected to the partition's
+ * current holder (worker/leases.h), and kept until the holder confirms it
+ * (an SLAK message back on the same socket, common/wire.h). Confirmation
+ * of a notification: when no frame that is being filled, waiting to be
+ * sent or waiting for its confirmation holds a record of it or of an
+ * earlier one, every notification before the oldest such record is
+ * delivered, and the source gets ack(token) for each, in order.
+ *
+ * When a partition's holder changes (its owner epoch, leases.h), the
+ * socket reconnects and every frame sent and not confirmed is sent again
+ * to the new holder (counted in frames_resent: the duplicates a dead or
+ * departed pipeline worker can cause). While a partition has no holder,
+ * nothing is sent to it.
+ *
+ * Back-pressure: sources are paused while a frame waits for a full socket
+ * or a partition without holder, while max_unconfirmed notifications are
+ * unconfirmed, or while the kept frames exceed queue_memory / 2. So the
+ * memory of a worker is bounded whatever the destinations do. */
 #include "worker/worker.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zmq.h>
 
-#include "common/coord.h"
 #include "common/envelope.h"
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/meters.h"
 #include "common/wire.h"
+#include "worker/leases.h"
+#include "worker/sources/source.h"
 
 #define S_MAX_SAMPLES_PER_NOTIFICATION 512
-#define S_READ_BURST 256
-#define S_READ_CHUNK 65536
-
-typedef struct s_pending {
-    struct s_pending *next;
-    zmq_msg_t msg;
-} s_pending_t;
+#define S_MAX_UNCONFIRMED 16384
+#define S_BEAT_MS 50
+#define S_ROUTE_MS 10
 
 typedef struct {
-    void *sock;
+    zmq_msg_t msg;
+    uint32_t seq;
+    int acked;
+    uint64_t first_n;           /* the oldest notification with a record in it */
+} s_frame_t;
+
+struct s_ingest;
+
+typedef struct {
+    struct s_ingest *in;
+    unsigned sink, p;
+    void *sock;                 /* DEALER to the holder */
+    sl_loop_watch_t *watch;
     char endpoint[SL_LEASE_ENDPOINT_MAX];
+    uint64_t epoch;             /* of the holder frames were sent to (0 = none) */
+    int live;                   /* the route names a holder now */
     sl_wire_writer_t w;
     int open;                   /* writer holds records */
     int touched;                /* got samples from the current notification */
-    uint64_t opened_ms;
-    s_pending_t *pending, *pending_tail;
+    uint64_t opened_ms, first_n;
+    /* kept frames, a ring: [0, n_sent) sent and waiting for confirmation,
+     * [n_sent, n) not sent yet */
+    s_frame_t *q;
+    size_t head, n, cap, n_sent;
 } s_part_t;
 
 typedef struct {
-    sl_source_kind_t kind;
-    FILE *file;
-    unsigned long line_no;
-    int eof;
-    void *sock;
-    void *monitor;          /* zmq: PAIR receiving the source socket's events */
-    uint64_t lost_ms;       /* zmq connect mode: disconnected then, no reconnect seen yet */
-    /* file: a bounded line reader, so that a line of any length costs at
-     * most max_message_size + S_READ_CHUNK bytes (getline once took 533 MB
-     * for one 512 MiB line) */
-    char *buf;
-    size_t cap, start, end;
-    int read_eof;
-    int skipping;           /* inside a line longer than max_message_size */
-    size_t skipped;         /* its bytes so far */
-    double per_ms;          /* file rate: lines of this worker per ms (0 = unlimited) */
-    double credit;
-    uint64_t credit_ms;
-} s_source_t;
+    sl_source_inst_t *src;
+    uint64_t token;
+} s_tok_t;
 
-typedef struct {
+typedef struct s_ingest {
     sl_worker_ctx_t *ctx;
     const sl_conf_t *conf;
     void *zctx;
+    sl_loop_t *loop;
+    sl_leases_t *leases;
     unsigned n_sinks, partitions;
     s_part_t *parts;            /* [sink * partitions + p] */
     unsigned *rr;               /* per sink: current partition for stateless sinks */
     size_t n_sources;
-    s_source_t *sources;
-    size_t n_pending;           /* partitions with queued frames */
+    sl_source_inst_t *sources;
     uint32_t seq;
-    uint64_t lease_version;
+    uint64_t nseq;              /* notifications delivered so far */
+    uint64_t cur_n;             /* the one being handled */
+    /* tokens of unconfirmed notifications, a ring: tok[tok_head] is
+     * notification nseq - tok_n */
+    s_tok_t *tok;
+    size_t tok_head, tok_n, tok_cap;
+    size_t max_unconfirmed;
+    size_t kept_bytes, kept_limit;
+    size_t n_unsent;            /* partitions with frames not sent */
+    int paused;
+    int draining;
     sl_arena_t arena;
     sl_sample_t *samples;
     uint16_t *route;
-    int zmq_only;               /* draining: read what ZeroMQ already holds, no files */
-    sl_coord_t *coord;          /* memcached backend: lease owners come from there */
-    sl_coord_lease_t *coord_leases;
-    uint64_t coord_polled;
-    char host_id[32];
-    sl_ratelimit_t rl_drop, rl_send, rl_convert;
+    sl_ratelimit_t rl_drop, rl_send, rl_source;
 } s_ingest_t;
 
 static s_part_t *
@@ -91,143 +112,78 @@ s_part(s_ingest_t *in, unsigned sink, unsigned p)
     return &in->parts[(size_t) sink * in->partitions + p];
 }
 
-/* Connects each partition socket to the endpoint its lease names (or to the
- * partition's well-known ipc endpoint before any owner has bound it, so that
- * frames queue in ZeroMQ until the owner appears). */
-static void
-s_connect(s_ingest_t *in, s_part_t *pt, const char *want)
+static size_t
+s_nparts(const s_ingest_t *in)
 {
-    if (strcmp(want, pt->endpoint) == 0)
-        return;
-    if (pt->endpoint[0])
-        zmq_disconnect(pt->sock, pt->endpoint);
-    pt->endpoint[0] = '\0';
-    if (!want[0])
-        return;
-    if (zmq_connect(pt->sock, want) < 0) {
-        sl_log_limited(&in->rl_send, SL_LOG_WARN, "cannot connect to %s: %s", want,
-                       zmq_strerror(errno));
-        return;
-    }
-    snprintf(pt->endpoint, sizeof pt->endpoint, "%s", want);
+    return (size_t) in->n_sinks * in->partitions;
 }
 
-/* memcached backend: owners (and their tcp endpoints) of every partition,
- * polled a few times per heartbeat. A partition without a live owner keeps
- * its last connection: frames queue there, then back-pressure. */
-static void
-s_resolve_coord(s_ingest_t *in)
+static s_frame_t *
+s_q(s_part_t *pt, size_t i)
 {
-    uint64_t now = sl_now_ms();
-    if (now - in->coord_polled < in->conf->coord_heartbeat_ms / 4 + 1)
-        return;
-    in->coord_polled = now;
-    if (sl_coord_leases_get_all(in->coord, in->n_sinks, in->partitions, in->coord_leases) < 0) {
-        sl_log_limited(&in->rl_send, SL_LOG_WARN, "memcached: cannot read the partition owners; "
-                       "keeping the current connections");
-        return;
-    }
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
-        const sl_coord_lease_t *l = &in->coord_leases[i];
-        if (!l->owner[0])
-            continue;
-        /* "tcp://...|ipc://...": ipc when the owner runs on this host. */
-        char want[SL_COORD_ENDPOINT_MAX];
-        snprintf(want, sizeof want, "%s", l->endpoint);
-        char *bar = strchr(want, '|');
-        if (bar) {
-            size_t hl = strlen(in->host_id);
-            if (strncmp(l->owner, in->host_id, hl) == 0 && l->owner[hl] == ':')
-                memmove(want, bar + 1, strlen(bar + 1) + 1);
+    return &pt->q[(pt->head + i) % pt->cap];
+}
+
+/* --- sending and confirmations ------------------------------------------ */
+
+/* Sends frames not sent yet while the socket takes them and the partition
+ * has a holder. */
+static void
+s_send(s_ingest_t *in, s_part_t *pt)
+{
+    while (pt->live && pt->n_sent < pt->n) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        zmq_msg_copy(&m, &s_q(pt, pt->n_sent)->msg);   /* shares the bytes */
+        if (zmq_msg_send(&m, pt->sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
+            if (errno == EAGAIN)
+                SL_INC(in->ctx->slot, send_blocked, 1);
             else
-                *bar = '\0';
-        }
-        s_connect(in, &in->parts[i], want);
-    }
-}
-
-static void
-s_resolve_leases(s_ingest_t *in)
-{
-    if (in->coord) {
-        s_resolve_coord(in);
-        return;
-    }
-    const sl_lease_table_t *t = sl_shm_leases(in->ctx->shm);
-    uint64_t v = sl_lease_version(t);
-    if (v == in->lease_version && in->lease_version)
-        return;
-    in->lease_version = v ? v : 1;
-    for (unsigned s = 0; s < in->n_sinks; s++) {
-        for (unsigned p = 0; p < in->partitions; p++) {
-            s_part_t *pt = s_part(in, s, p);
-            sl_lease_info_t li;
-            char want[SL_LEASE_ENDPOINT_MAX];
-            if (sl_lease_get(t, s, p, &li) == 0 && li.owner >= 0 && li.endpoint[0])
-                snprintf(want, sizeof want, "%s", li.endpoint);
-            else
-                sl_worker_partition_endpoint(in->conf, s, p, want, sizeof want);
-            s_connect(in, pt, want);
-        }
-    }
-}
-
-static int
-s_queue(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
-{
-    s_pending_t *q = sl_xmalloc(sizeof *q);
-    zmq_msg_init_size(&q->msg, len);
-    memcpy(zmq_msg_data(&q->msg), frame, len);
-    q->next = NULL;
-    if (!pt->pending)
-        in->n_pending++;
-    if (pt->pending_tail)
-        pt->pending_tail->next = q;
-    else
-        pt->pending = q;
-    pt->pending_tail = q;
-    return 0;
-}
-
-/* Sends queued frames of pt while the socket accepts them. */
-static void
-s_send_pending(s_ingest_t *in, s_part_t *pt)
-{
-    while (pt->pending) {
-        s_pending_t *q = pt->pending;
-        if (zmq_msg_send(&q->msg, pt->sock, ZMQ_DONTWAIT) < 0) {
-            if (errno != EAGAIN)
-                sl_log_limited(&in->rl_send, SL_LOG_WARN, "send to %s failed: %s",
-                               pt->endpoint, zmq_strerror(errno));
-            return;
+                sl_log_limited(&in->rl_send, SL_LOG_WARN, "send to %s failed: %s; the frame "
+                               "stays queued", pt->endpoint, zmq_strerror(errno));
+            break;
         }
         SL_INC(in->ctx->slot, frames_sent, 1);
-        pt->pending = q->next;
-        if (!pt->pending) {
-            pt->pending_tail = NULL;
-            in->n_pending--;
-        }
-        zmq_msg_close(&q->msg);
-        free(q);
+        pt->n_sent++;
     }
-}
-
-/* Tries every partition's queued frames once; returns how many partitions
- * still have frames queued. */
-static size_t
-s_send_all_pending(s_ingest_t *in)
-{
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions && in->n_pending; i++)
-        if (in->parts[i].pending)
-            s_send_pending(in, &in->parts[i]);
-    return in->n_pending;
+    int unsent = pt->n_sent < pt->n;
+    sl_loop_watch_set(pt->watch, SL_LOOP_IN | (unsent && pt->live ? SL_LOOP_OUT : 0));
 }
 
 static void
-s_nap_ms(long ms)
+s_send_all(s_ingest_t *in)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
+    in->n_unsent = 0;
+    for (size_t i = 0; i < s_nparts(in); i++) {
+        s_part_t *pt = &in->parts[i];
+        if (pt->n_sent < pt->n)
+            s_send(in, pt);
+        in->n_unsent += pt->n_sent < pt->n;
+    }
+}
+
+static void
+s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
+{
+    if (pt->n == pt->cap) {
+        size_t cap = pt->cap ? pt->cap * 2 : 16;
+        s_frame_t *q = sl_xcalloc(cap, sizeof *q);
+        for (size_t i = 0; i < pt->n; i++)
+            memcpy(&q[i], s_q(pt, i), sizeof *q);   /* zmq_msg_t may be moved bytewise */
+        free(pt->q);
+        pt->q = q;
+        pt->cap = cap;
+        pt->head = 0;
+    }
+    s_frame_t *f = s_q(pt, pt->n);
+    zmq_msg_init_size(&f->msg, len);
+    memcpy(zmq_msg_data(&f->msg), frame, len);
+    f->seq = pt->w.hdr.seq;
+    f->acked = 0;
+    f->first_n = pt->first_n;
+    pt->n++;
+    in->kept_bytes += len;
 }
 
 static void
@@ -243,32 +199,175 @@ s_flush_part(s_ingest_t *in, s_part_t *pt)
     unsigned sink = pt->w.hdr.sink;
     if (!sl_conf_sink(in->conf, sink)->stateful)
         in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
-    if (pt->pending) {
-        s_queue(in, pt, frame, len);
-        return;
+    s_keep(in, pt, frame, len);
+    s_send(in, pt);
+    if (pt->n_sent < pt->n)
+        in->n_unsent++;
+}
+
+/* Frames of pt confirmed: drop them from the front. */
+static void
+s_pop_acked(s_ingest_t *in, s_part_t *pt)
+{
+    while (pt->n_sent && s_q(pt, 0)->acked) {
+        s_frame_t *f = s_q(pt, 0);
+        in->kept_bytes -= zmq_msg_size(&f->msg);
+        zmq_msg_close(&f->msg);
+        pt->head = (pt->head + 1) % pt->cap;
+        pt->n--;
+        pt->n_sent--;
     }
-    if (zmq_send(pt->sock, frame, len, ZMQ_DONTWAIT) < 0) {
-        if (errno == EAGAIN) {
-            SL_INC(in->ctx->slot, send_blocked, 1);
-        } else {
-            sl_log_limited(&in->rl_send, SL_LOG_WARN, "send to %s failed: %s; frame queued",
-                           pt->endpoint, zmq_strerror(errno));
-        }
-        s_queue(in, pt, frame, len);
-        return;
-    }
-    SL_INC(in->ctx->slot, frames_sent, 1);
 }
 
 static void
-s_flush_all(s_ingest_t *in, uint64_t older_than_ms)
+s_ack_message(s_ingest_t *in, s_part_t *pt, const void *data, size_t len)
 {
-    uint64_t now = sl_now_ms();
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
-        s_part_t *pt = &in->parts[i];
-        if (pt->open && (older_than_ms == 0 || now - pt->opened_ms >= older_than_ms))
-            s_flush_part(in, pt);
+    uint16_t sink;
+    uint32_t p;
+    size_t n;
+    if (sl_wire_ack_decode(data, len, &sink, &p, &n) < 0 || sink != pt->sink || p != pt->p) {
+        sl_log_limited(&in->rl_send, SL_LOG_WARN, "ignored a malformed confirmation of %zu bytes "
+                       "from %s", len, pt->endpoint);
+        return;
     }
+    for (size_t k = 0; k < n; k++) {
+        uint32_t seq = sl_wire_ack_seq(data, k);
+        size_t i = 0;
+        while (i < pt->n_sent && (s_q(pt, i)->seq != seq || s_q(pt, i)->acked))
+            i++;
+        if (i == pt->n_sent) {
+            SL_INC(in->ctx->slot, acks_unknown, 1);
+            continue;
+        }
+        s_q(pt, i)->acked = 1;
+        SL_INC(in->ctx->slot, frames_confirmed, 1);
+    }
+    s_pop_acked(in, pt);
+}
+
+static void
+s_part_ready(sl_loop_t *loop, void *arg, int revents)
+{
+    (void) loop;
+    s_part_t *pt = arg;
+    s_ingest_t *in = pt->in;
+    if (revents & SL_LOOP_IN) {
+        for (int k = 0; k < 64; k++) {
+            zmq_msg_t m;
+            zmq_msg_init(&m);
+            if (zmq_msg_recv(&m, pt->sock, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&m);
+                break;
+            }
+            s_ack_message(in, pt, zmq_msg_data(&m), zmq_msg_size(&m));
+            zmq_msg_close(&m);
+        }
+    }
+    if (pt->n_sent < pt->n)
+        s_send(in, pt);
+}
+
+/* The oldest notification that some frame (being filled, unsent or
+ * unconfirmed) holds a record of; in->nseq if none. */
+static uint64_t
+s_oldest_held(s_ingest_t *in)
+{
+    uint64_t low = in->nseq;
+    for (size_t i = 0; i < s_nparts(in); i++) {
+        s_part_t *pt = &in->parts[i];
+        if (pt->n && s_q(pt, 0)->first_n < low)
+            low = s_q(pt, 0)->first_n;
+        if (pt->open && pt->first_n < low)
+            low = pt->first_n;
+    }
+    return low;
+}
+
+/* Acks, in order, every notification before the oldest one still held. */
+static void
+s_confirm(s_ingest_t *in)
+{
+    uint64_t low = s_oldest_held(in), first = in->nseq - in->tok_n;
+    size_t done = 0;
+    while (in->tok_n && first + done < low) {
+        s_tok_t *t = &in->tok[in->tok_head];
+        if (t->src->plugin && t->src->plugin->ack)
+            t->src->plugin->ack(t->src, t->token);
+        in->tok_head = (in->tok_head + 1) % in->tok_cap;
+        in->tok_n--;
+        done++;
+    }
+    if (done)
+        SL_INC(in->ctx->slot, notifications_confirmed, done);
+}
+
+static void
+s_set_paused(s_ingest_t *in, int paused)
+{
+    if (in->paused == paused)
+        return;
+    in->paused = paused;
+    for (size_t i = 0; i < in->n_sources; i++)
+        if (in->sources[i].plugin)
+            sl_source_set_paused(&in->sources[i], paused);
+}
+
+static int
+s_must_pause(const s_ingest_t *in)
+{
+    return in->n_unsent || in->tok_n >= in->max_unconfirmed || in->kept_bytes >= in->kept_limit;
+}
+
+/* Before the loop waits: confirm, send what waits, pause or resume. */
+static int
+s_before_sleep(sl_loop_t *loop, void *arg)
+{
+    (void) loop;
+    s_ingest_t *in = arg;
+    if (in->n_unsent)
+        s_send_all(in);
+    s_confirm(in);
+    s_set_paused(in, s_must_pause(in));
+    return 0;
+}
+
+/* Routes changed: reconnect where the holder changed, and send again what
+ * the previous holder did not confirm. */
+static void
+s_routes(s_ingest_t *in)
+{
+    if (sl_leases_refresh(in->leases) != 1)
+        return;
+    for (size_t i = 0; i < s_nparts(in); i++) {
+        s_part_t *pt = &in->parts[i];
+        sl_leases_route_t r;
+        sl_leases_route(in->leases, pt->sink, pt->p, &r);
+        pt->live = r.epoch != 0 && r.endpoint[0];
+        if (!pt->live || (r.epoch == pt->epoch && strcmp(r.endpoint, pt->endpoint) == 0))
+            continue;
+        /* A new holder: a fresh connection (what ZeroMQ still queued for
+         * the old one is dropped with it), then everything unconfirmed. */
+        if (pt->endpoint[0])
+            zmq_disconnect(pt->sock, pt->endpoint);
+        pt->endpoint[0] = '\0';
+        if (zmq_connect(pt->sock, r.endpoint) < 0) {
+            sl_log_limited(&in->rl_send, SL_LOG_WARN, "cannot connect to %s: %s", r.endpoint,
+                           zmq_strerror(errno));
+            pt->live = 0;
+            continue;
+        }
+        snprintf(pt->endpoint, sizeof pt->endpoint, "%s", r.endpoint);
+        if (pt->epoch && pt->n_sent) {
+            SL_INC(in->ctx->slot, frames_resent, pt->n_sent);
+            sl_debug("partition %s/%u has a new holder: sending %zu unconfirmed frames again",
+                     sl_conf_sink_label(in->conf, pt->sink), pt->p, pt->n_sent);
+        }
+        pt->n_sent = 0;
+        for (size_t k = 0; k < pt->n; k++)
+            s_q(pt, k)->acked = 0;
+        pt->epoch = r.epoch;
+    }
+    s_send_all(in);
 }
 
 static void
@@ -279,7 +378,7 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
     if (sk->stateful)
         p = (unsigned) (sl_pipeline_group_hash(sk, smp) % in->partitions);
     else
-        p = in->rr[sink];   /* any partition; advanced per frame below */
+        p = in->rr[sink];   /* any partition; advanced per frame */
     s_part_t *pt = s_part(in, sink, p);
     if (!pt->open) {
         sl_wire_header_t h = {
@@ -288,7 +387,8 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         };
         sl_wire_writer_begin(&pt->w, &h);
         pt->open = 1;
-        pt->opened_ms = sl_now_ms();
+        pt->opened_ms = sl_loop_now(in->loop);
+        pt->first_n = in->cur_n;
     }
     sl_wire_writer_add(&pt->w, smp, 0);
     pt->touched = 1;
@@ -308,7 +408,7 @@ s_frame_full(const s_ingest_t *in, const s_part_t *pt)
 static void
 s_end_notification(s_ingest_t *in)
 {
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
+    for (size_t i = 0; i < s_nparts(in); i++) {
         s_part_t *pt = &in->parts[i];
         if (!pt->touched)
             continue;
@@ -409,324 +509,115 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     sl_notification_clear(&n);
 }
 
-/* The next line of a file source (without its newline) into *line, *len.
- * A line longer than max comes back with *oversized set, *len its full
- * length and only a part of it in *line (never read: the decoder refuses
- * it by length). Returns 1, or 0 at the end of the file. */
-static int
-s_next_line(s_source_t *s, size_t max, const char **line, size_t *len, int *oversized)
+/* A source's notification: number it, keep its token until confirmed,
+ * handle it; pause the sources when the worker cannot take more. */
+static void
+s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, size_t len)
 {
-    if (!s->buf) {
-        s->cap = max + S_READ_CHUNK;
-        s->buf = sl_xmalloc(s->cap);
+    s_ingest_t *in = core;
+    if (in->tok_n == in->tok_cap) {
+        size_t cap = in->tok_cap ? in->tok_cap * 2 : 1024;
+        s_tok_t *v = sl_xcalloc(cap, sizeof *v);
+        for (size_t i = 0; i < in->tok_n; i++)
+            v[i] = in->tok[(in->tok_head + i) % in->tok_cap];
+        free(in->tok);
+        in->tok = v;
+        in->tok_cap = cap;
+        in->tok_head = 0;
     }
-    for (;;) {
-        size_t have = s->end - s->start;
-        char *nl = memchr(s->buf + s->start, '\n', have);
-        if (nl || (s->read_eof && (have || s->skipping))) {
-            size_t n = nl ? (size_t) (nl - (s->buf + s->start)) : have;
-            *line = s->buf + s->start;
-            *len = s->skipped + n;
-            *oversized = s->skipping || n > max;
-            s->start += n + (nl != NULL);
-            s->skipping = 0;
-            s->skipped = 0;
-            return 1;
-        }
-        if (s->read_eof)
-            return 0;
-        if (have > max) {   /* too long already: keep counting, not storing */
-            s->skipping = 1;
-            s->skipped += have;
-            s->start = s->end = 0;
-            have = 0;
-        }
-        if (s->start > 0) {
-            memmove(s->buf, s->buf + s->start, have);
-            s->start = 0;
-            s->end = have;
-        }
-        size_t got = fread(s->buf + s->end, 1, s->cap - s->end, s->file);
-        s->end += got;
-        if (got == 0)
-            s->read_eof = 1;    /* end of file, or a read error: both end the source */
+    in->tok[(in->tok_head + in->tok_n) % in->tok_cap] = (s_tok_t) { src, token };
+    in->tok_n++;
+    in->cur_n = in->nseq++;
+    s_handle(in, buf, len);
+    if (s_must_pause(in))
+        s_set_paused(in, 1);
+}
+
+/* --- timers -------------------------------------------------------------- */
+
+static void
+s_flush_old(sl_loop_t *loop, void *arg)
+{
+    s_ingest_t *in = arg;
+    uint64_t now = sl_loop_now(loop);
+    for (size_t i = 0; i < s_nparts(in); i++) {
+        s_part_t *pt = &in->parts[i];
+        if (pt->open && now - pt->opened_ms >= in->conf->batch_timeout_ms)
+            s_flush_part(in, pt);
     }
 }
 
-/* zmq source events. ZeroMQ cuts a connection whose peer sends a message
- * over max_message_size (ZMQ_MAXMSGSIZE) or breaks the protocol, without
- * saying why, and the connecting side then never reconnects (a protocol
- * error ends its session). So every disconnect is counted; in connect
- * mode a disconnect that no reconnect attempt follows within 200 ms was
- * such a cut, and the worker connects again. In bind mode the producer
- * reconnects by itself; the log line says what may have happened. */
 static void
-s_poll_monitors(s_ingest_t *in)
+s_route_tick(sl_loop_t *loop, void *arg)
 {
-    uint64_t now = sl_now_ms();
-    for (size_t i = 0; i < in->n_sources; i++) {
-        s_source_t *s = &in->sources[i];
-        const sl_source_conf_t *sc = &in->conf->sources[i];
-        if (!s->monitor)
-            continue;
-        for (;;) {
-            zmq_msg_t ev, addr;
-            zmq_msg_init(&ev);
-            if (zmq_msg_recv(&ev, s->monitor, ZMQ_DONTWAIT) < 0) {
-                zmq_msg_close(&ev);
-                break;
-            }
-            uint16_t id = 0;
-            if (zmq_msg_size(&ev) >= 2)
-                memcpy(&id, zmq_msg_data(&ev), 2);
-            zmq_msg_init(&addr);
-            zmq_msg_recv(&addr, s->monitor, ZMQ_DONTWAIT);
-            zmq_msg_close(&addr);
-            zmq_msg_close(&ev);
-            if (id != ZMQ_EVENT_DISCONNECTED) {
-                s->lost_ms = 0;         /* the session lives: it reconnects */
-                continue;
-            }
-            SL_INC(in->ctx->slot, source_disconnects, 1);
-            if (!sc->bind)
-                s->lost_ms = now ? now : 1;
-            else
-                sl_log_limited(&in->rl_drop, SL_LOG_WARN, "zmq source %s: a producer "
-                               "disconnected (if it did not close its socket, ZeroMQ cut it off "
-                               "for a message over max_message_size = %llu bytes or a protocol "
-                               "error; what it had queued is lost)", sc->endpoint,
-                               (unsigned long long) in->conf->max_message_size);
-        }
-        if (s->lost_ms && now - s->lost_ms >= 200 && s->sock) {
-            s->lost_ms = 0;
-            sl_log_limited(&in->rl_drop, SL_LOG_WARN, "zmq source %s: ZeroMQ cut the connection "
-                           "for a message over max_message_size = %llu bytes or a protocol "
-                           "error (what the producer had queued for us is lost); connecting "
-                           "again; see source_disconnects in sluice-monitor", sc->endpoint,
-                           (unsigned long long) in->conf->max_message_size);
-            if (zmq_connect(s->sock, sc->endpoint) < 0)
-                sl_log_limited(&in->rl_drop, SL_LOG_ERROR, "zmq source: cannot connect to %s "
-                               "again: %s", sc->endpoint, zmq_strerror(errno));
-        }
-    }
+    (void) loop;
+    s_routes(arg);
 }
+
+static void
+s_beat(sl_loop_t *loop, void *arg)
+{
+    s_ingest_t *in = arg;
+    sl_worker_beat(in->ctx);
+    if (getppid() == 1)
+        sl_worker_stop = 1;   /* supervisor gone */
+    if (sl_worker_stop || (sl_worker_drain && !in->draining))
+        sl_loop_break(loop);
+}
+
+/* --- set-up and stop ----------------------------------------------------- */
 
 static int
 s_open_sources(s_ingest_t *in, char *err, size_t errlen)
 {
     const sl_conf_t *c = in->conf;
     in->n_sources = c->n_sources;
-    in->sources = sl_xcalloc(c->n_sources, sizeof *in->sources);
+    in->sources = sl_xcalloc(c->n_sources + 1, sizeof *in->sources);
     for (size_t i = 0; i < c->n_sources; i++) {
-        const sl_source_conf_t *sc = &c->sources[i];
-        s_source_t *s = &in->sources[i];
-        s->kind = sc->kind;
-        if (sc->kind == SL_SOURCE_FILE) {
-            s->per_ms = sc->rate / 1000.0 / (double) c->n_ingest;
-            s->credit_ms = sl_now_ms();
-            s->file = fopen(sc->path, "r");
-            if (!s->file) {
-                snprintf(err, errlen, "file source %s: %s (check the path in sluice.yaml)",
-                         sc->path, strerror(errno));
-                return -1;
-            }
-            continue;
-        }
-        s->sock = zmq_socket(in->zctx, ZMQ_PULL);
-        int hwm = (int) sl_conf_source_hwm(c), ivl = 20;
-        zmq_setsockopt(s->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
-        /* A larger message is refused by libzmq before it is buffered
-         * (it disconnects the peer): one 512 MiB message once took 533 MB.
-         * Counted through the socket monitor as zmq_peer_errors. */
-        int64_t maxmsg = (int64_t) c->max_message_size;
-        zmq_setsockopt(s->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
-        /* Reconnect quickly to a producer that binds after we start. */
-        zmq_setsockopt(s->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-        int rc;
-        if (sc->bind) {
-            /* Worker k binds port+k (tcp) or path.k (ipc). */
-            char ep[256];
-            const char *colon = strrchr(sc->endpoint, ':');
-            if (strncmp(sc->endpoint, "tcp://", 6) == 0 && colon && colon > sc->endpoint + 5)
-                snprintf(ep, sizeof ep, "%.*s:%d", (int) (colon - sc->endpoint), sc->endpoint,
-                         atoi(colon + 1) + in->ctx->index);
-            else
-                snprintf(ep, sizeof ep, "%s.%d", sc->endpoint, in->ctx->index);
-            rc = zmq_bind(s->sock, ep);
-            if (rc < 0) {
-                snprintf(err, errlen, "zmq source: cannot bind %s: %s (address in use? another "
-                         "sluiced running?)", ep, zmq_strerror(errno));
-                return -1;
-            }
-        } else if (zmq_connect(s->sock, sc->endpoint) < 0) {
-            snprintf(err, errlen, "zmq source: cannot connect to %s: %s", sc->endpoint,
-                     zmq_strerror(errno));
+        sl_source_inst_t *s = &in->sources[i];
+        const char *kind = c->sources[i].kind == SL_SOURCE_FILE ? "file" : "zmq";
+        s->plugin = sl_source_plugin(kind);
+        s->env = (sl_source_env_t) {
+            .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
+            .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
+            .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .core = in,
+        };
+        if (s->plugin->init(s, err, errlen) < 0)
             return -1;
-        }
-        char mon[64];
-        snprintf(mon, sizeof mon, "inproc://source-monitor-%zu", i);
-        if (zmq_socket_monitor(s->sock, mon, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
-                               ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED) == 0) {
-            s->monitor = zmq_socket(in->zctx, ZMQ_PAIR);
-            if (zmq_connect(s->monitor, mon) < 0) {
-                zmq_close(s->monitor);
-                s->monitor = NULL;
-            }
-        }
     }
     return 0;
-}
-
-/* Whether file source i may read its next line under a reload barrier:
- * paused while the supervisor takes positions (1), then up to file_stop (2). */
-static int
-s_file_may_read(s_ingest_t *in, size_t i, const s_source_t *s)
-{
-    int barrier = atomic_load(&in->ctx->shm->file_barrier);
-    if (barrier == 0) {
-        atomic_store(&in->ctx->slot->files_paused, 0);
-        return 1;
-    }
-    if (barrier == 1) {
-        atomic_store(&in->ctx->slot->files_paused, 1);
-        return 0;
-    }
-    return s->line_no < atomic_load(&in->ctx->shm->file_stop[i]);
-}
-
-static int
-s_files_behind_barrier(const s_ingest_t *in)
-{
-    for (size_t i = 0; i < in->n_sources; i++) {
-        const s_source_t *s = &in->sources[i];
-        if (s->kind == SL_SOURCE_FILE && !s->eof &&
-            s->line_no < atomic_load(&in->ctx->shm->file_stop[i]))
-            return 1;
-    }
-    return 0;
-}
-
-/* Reads up to a burst from every source; returns how many were read. */
-static size_t
-s_read_sources(s_ingest_t *in)
-{
-    size_t got = 0;
-    for (size_t i = 0; i < in->n_sources && !in->n_pending; i++) {
-        s_source_t *s = &in->sources[i];
-        for (int k = 0; k < S_READ_BURST && !in->n_pending; k++) {
-            if (s->kind == SL_SOURCE_FILE) {
-                if (s->eof || in->zmq_only || !s_file_may_read(in, i, s))
-                    break;
-                /* token bucket, at most 100 ms of burst; not while a reload
-                 * waits for this worker to reach the barrier line: a worker
-                 * behind (a respawned one re-reading its share) must catch
-                 * up within shutdown_grace or lose the rest */
-                if (s->per_ms > 0 && atomic_load(&in->ctx->shm->file_barrier) != 2) {
-                    uint64_t now = sl_now_ms();
-                    s->credit += (double) (now - s->credit_ms) * s->per_ms;
-                    s->credit_ms = now;
-                    if (s->credit > s->per_ms * 100 + 1)
-                        s->credit = s->per_ms * 100 + 1;
-                    if (s->credit < 1)
-                        break;
-                }
-                const char *text;
-                size_t n;
-                int oversized;
-                if (!s_next_line(s, (size_t) in->conf->max_message_size, &text, &n, &oversized)) {
-                    s->eof = 1;
-                    SL_INC(in->ctx->slot, source_eof, 1);
-                    sl_info("file source %s: end of file after %lu lines",
-                            in->conf->sources[i].path, s->line_no);
-                    break;
-                }
-                /* Ingest worker k of N takes lines k, k+N, ... */
-                unsigned long ln = s->line_no++;
-                atomic_store_explicit(&in->ctx->slot->file_pos[i], s->line_no, memory_order_release);
-                if (ln < atomic_load(&in->ctx->shm->file_start[i]))
-                    continue;   /* read by the previous configuration generation */
-                if (ln % (unsigned long) in->conf->n_ingest != (unsigned long) in->ctx->index)
-                    continue;
-                s->credit -= 1;
-                while (!oversized && n > 0 && text[n - 1] == '\r')
-                    n--;
-                if (n == 0)
-                    continue;
-                /* oversized: the decoder counts it by length, unread */
-                s_handle(in, text, n);
-                got++;
-            } else {
-                zmq_msg_t msg;
-                zmq_msg_init(&msg);
-                if (zmq_msg_recv(&msg, s->sock, ZMQ_DONTWAIT) < 0) {
-                    zmq_msg_close(&msg);
-                    break;
-                }
-                if (zmq_msg_more(&msg)) {
-                    /* one notification per single-part message: a
-                     * multipart message is one bad message, not K */
-                    size_t parts = 1;
-                    while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, s->sock, 0) >= 0)
-                        parts++;
-                    zmq_msg_close(&msg);
-                    SL_INC(in->ctx->slot, received, 1);
-                    SL_INC(in->ctx->slot, drop_multipart, 1);
-                    sl_log_limited(&in->rl_drop, SL_LOG_WARN, "dropped a ZeroMQ message of %zu "
-                                   "parts from %s: send one notification per single-part "
-                                   "message; see drop_multipart in sluice-monitor", parts,
-                                   in->conf->sources[i].endpoint);
-                    got++;
-                    continue;
-                }
-                s_handle(in, zmq_msg_data(&msg), zmq_msg_size(&msg));
-                zmq_msg_close(&msg);
-                got++;
-            }
-        }
-    }
-    return got;
-}
-
-static int
-s_all_files_done(const s_ingest_t *in)
-{
-    for (size_t i = 0; i < in->n_sources; i++)
-        if (in->sources[i].kind != SL_SOURCE_FILE || !in->sources[i].eof)
-            return 0;
-    return 1;
 }
 
 static void
-s_cleanup(s_ingest_t *in, int linger_ms)
+s_cleanup(s_ingest_t *in)
 {
-    for (size_t i = 0; i < (size_t) in->n_sinks * in->partitions; i++) {
-        s_part_t *pt = &in->parts[i];
-        while (pt->pending) {
-            s_pending_t *q = pt->pending;
-            pt->pending = q->next;
-            zmq_msg_close(&q->msg);
-            free(q);
-        }
-        sl_wire_writer_free(&pt->w);
-        if (pt->sock) {
-            zmq_setsockopt(pt->sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
-            zmq_close(pt->sock);
-        }
+    /* What is not confirmed now will not be: sources that can give it
+     * back (a file position, a broker) will. */
+    size_t left = in->tok_n;
+    while (in->tok_n) {
+        s_tok_t *t = &in->tok[in->tok_head];
+        if (t->src->plugin && t->src->plugin->nack)
+            t->src->plugin->nack(t->src, t->token);
+        in->tok_head = (in->tok_head + 1) % in->tok_cap;
+        in->tok_n--;
     }
-    for (size_t i = 0; i < in->n_sources; i++) {
-        s_source_t *s = &in->sources[i];
-        if (s->file)
-            fclose(s->file);
-        free(s->buf);
-        if (s->monitor) {
+    if (left)
+        SL_INC(in->ctx->slot, notifications_unconfirmed, left);
+    for (size_t i = 0; i < in->n_sources; i++)
+        if (in->sources[i].plugin)
+            sl_source_close(&in->sources[i]);
+    for (size_t i = 0; i < s_nparts(in); i++) {
+        s_part_t *pt = &in->parts[i];
+        for (size_t k = 0; k < pt->n; k++)
+            zmq_msg_close(&s_q(pt, k)->msg);
+        free(pt->q);
+        sl_wire_writer_free(&pt->w);
+        if (pt->watch)
+            sl_loop_unwatch(in->loop, &pt->watch);
+        if (pt->sock) {
             int zero = 0;
-            zmq_setsockopt(s->monitor, ZMQ_LINGER, &zero, sizeof zero);
-            zmq_close(s->monitor);
-        }
-        if (s->sock) {
-            int zero = 0;
-            zmq_setsockopt(s->sock, ZMQ_LINGER, &zero, sizeof zero);
-            zmq_close(s->sock);
+            zmq_setsockopt(pt->sock, ZMQ_LINGER, &zero, sizeof zero);
+            zmq_close(pt->sock);
         }
     }
     free(in->sources);
@@ -734,10 +625,56 @@ s_cleanup(s_ingest_t *in, int linger_ms)
     free(in->rr);
     free(in->samples);
     free(in->route);
+    free(in->tok);
     sl_arena_destroy(&in->arena);
-    sl_coord_destroy(&in->coord);
-    free(in->coord_leases);
+    sl_leases_destroy(&in->leases);
+    sl_loop_destroy(&in->loop);
     zmq_ctx_term(in->zctx);
+}
+
+/* Stopping: sources deliver what they hold locally and take no more; the
+ * frames go out; the worker waits (within shutdown_grace) until the
+ * pipeline workers have confirmed everything. */
+static void
+s_drain(s_ingest_t *in)
+{
+    in->draining = 1;
+    sl_worker_set_state(in->ctx, SL_WS_DRAINING);
+    sl_worker_title("sluice: ingest #%d [draining]", in->ctx->index);
+    uint64_t deadline = sl_now_ms() + (uint64_t) in->conf->shutdown_grace * 1000;
+    for (;;) {
+        int busy = 0;
+        for (size_t i = 0; i < in->n_sources; i++) {
+            sl_source_inst_t *s = &in->sources[i];
+            if (s->plugin && s->plugin->drain && s->plugin->drain(s))
+                busy = 1;
+            else if (s->plugin)
+                sl_source_set_paused(s, 1);
+        }
+        if (!busy)
+            break;
+        in->paused = 0;   /* let s_before_sleep decide again */
+        sl_loop_run_once(in->loop, 5);
+        if (sl_worker_stop || sl_now_ms() >= deadline)
+            break;
+    }
+    for (size_t i = 0; i < in->n_sources; i++)
+        if (in->sources[i].plugin)
+            sl_source_set_paused(&in->sources[i], 1);
+    in->paused = 1;
+    for (size_t i = 0; i < s_nparts(in); i++)
+        s_flush_part(in, &in->parts[i]);
+    while (!sl_worker_stop && sl_now_ms() < deadline) {
+        s_confirm(in);
+        if (!in->tok_n)
+            break;
+        sl_loop_run_once(in->loop, 10);
+    }
+    s_confirm(in);
+    if (in->tok_n)
+        sl_warn("drain: %zu notifications were not confirmed within shutdown_grace (are the "
+                "pipeline workers or their publishers stuck?); a file source reads them again "
+                "at the next start, a zmq source has lost them", in->tok_n);
 }
 
 int
@@ -750,157 +687,54 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     in.partitions = ctx->conf->partitions;
     in.zctx = zmq_ctx_new();
+    in.loop = sl_loop_new();
+    in.max_unconfirmed = S_MAX_UNCONFIRMED;
+    in.kept_limit = (size_t) (in.conf->queue_memory / 2);
     sl_arena_init(&in.arena, 0);
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
     in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);
     in.rr = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.rr);
-    in.parts = sl_xcalloc((size_t) in.n_sinks * in.partitions + 1, sizeof *in.parts);
+    in.parts = sl_xcalloc(s_nparts(&in) + 1, sizeof *in.parts);
     for (unsigned s = 0; s < in.n_sinks; s++) {
         in.rr[s] = (unsigned) ctx->index % in.partitions;
         for (unsigned p = 0; p < in.partitions; p++) {
             s_part_t *pt = s_part(&in, s, p);
+            pt->in = &in;
+            pt->sink = s;
+            pt->p = p;
             sl_wire_writer_init(&pt->w);
-            pt->sock = zmq_socket(in.zctx, ZMQ_PUSH);
-            int hwm = (int) sl_conf_frame_hwm(in.conf);
+            pt->sock = zmq_socket(in.zctx, ZMQ_DEALER);
+            int hwm = (int) sl_conf_frame_hwm(in.conf), zero = 0;
             zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+            zmq_setsockopt(pt->sock, ZMQ_LINGER, &zero, sizeof zero);
+            pt->watch = sl_loop_watch_zmq(in.loop, pt->sock, SL_LOOP_IN, s_part_ready, pt);
         }
     }
     char err[1024];
-    if (strcmp(in.conf->coord_backend, "local") != 0) {
-        in.coord = sl_coord_new(in.conf->coord_backend + strlen("memcached://"),
-                                in.conf->coord_group, in.conf->coord_secret,
-                                in.conf->coord_secret_len, in.conf->coord_lease_ttl_ms,
-                                err, sizeof err);
-        if (!in.coord) {
-            sl_error("coordination: %s", err);
-            s_cleanup(&in, 0);
-            return 2;
-        }
-        in.coord_leases = sl_xcalloc((size_t) in.n_sinks * in.partitions + 1,
-                                     sizeof *in.coord_leases);
-        sl_worker_host_id(in.host_id, sizeof in.host_id);
+    in.leases = sl_leases_new(ctx, SL_LEASES_READER, err, sizeof err);
+    if (!in.leases) {
+        sl_error("coordination: %s", err);
+        s_cleanup(&in);
+        return 2;
     }
     if (s_open_sources(&in, err, sizeof err) < 0) {
         sl_error("%s", err);
-        s_cleanup(&in, 0);
+        s_cleanup(&in);
         return 2;
     }
-    s_resolve_leases(&in);
+    s_routes(&in);
+    unsigned flush_ms = in.conf->batch_timeout_ms < 50 ? in.conf->batch_timeout_ms : 50;
+    sl_loop_every(in.loop, flush_ms ? flush_ms : 1, 0, s_flush_old, &in);
+    sl_loop_every(in.loop, S_ROUTE_MS, 0, s_route_tick, &in);
+    sl_loop_every(in.loop, S_BEAT_MS, 1, s_beat, &in);
+    sl_loop_before_sleep(in.loop, s_before_sleep, &in);
     sl_worker_set_state(ctx, SL_WS_RUNNING);
     sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions", ctx->index,
             in.n_sources, in.n_sinks, in.partitions);
-
-    uint64_t last_cron = 0;
-    zmq_pollitem_t *items = sl_xcalloc(in.n_sources + (size_t) in.n_sinks * in.partitions + 1,
-                                       sizeof *items);
-    while (!sl_worker_drain && !sl_worker_stop) {
-        size_t got = s_read_sources(&in);
-        uint64_t now = sl_now_ms();
-        if (now - last_cron >= 50) {
-            last_cron = now;
-            sl_worker_beat(ctx);
-            if (atomic_load(&ctx->shm->file_barrier) == 1)   /* no line is half-read here */
-                atomic_store(&ctx->slot->files_paused, 1);
-            s_resolve_leases(&in);
-            s_flush_all(&in, in.conf->batch_timeout_ms);
-            s_poll_monitors(&in);
-            if (getppid() == 1)
-                sl_worker_stop = 1;   /* supervisor gone */
-        }
-        if (got)
-            continue;
-        /* Idle or blocked: wait for input or for a full socket to drain. */
-        int ni = 0;
-        if (!in.n_pending) {
-            for (size_t i = 0; i < in.n_sources; i++) {
-                if (in.sources[i].sock) {
-                    items[ni].socket = in.sources[i].sock;
-                    items[ni].events = ZMQ_POLLIN;
-                    ni++;
-                }
-            }
-        }
-        for (size_t i = 0; i < (size_t) in.n_sinks * in.partitions; i++) {
-            if (in.parts[i].pending) {
-                items[ni].socket = in.parts[i].sock;
-                items[ni].events = ZMQ_POLLOUT;
-                ni++;
-            }
-        }
-        int timeout = (int) in.conf->batch_timeout_ms;
-        if (timeout > 50)
-            timeout = 50;
-        if (ni == 0 && s_all_files_done(&in) && !in.n_pending)
-            timeout = 50;
-        zmq_poll(items, ni, timeout);
-        s_send_all_pending(&in);
-    }
-    free(items);
-
-    /* Drain: on a reload, file sources first read up to the barrier line
-     * the next generation starts from; then send what is batched and
-     * queued, and let ZeroMQ deliver it (linger) within the grace period. */
-    int linger = 0;
-    if (!sl_worker_stop && atomic_load(&ctx->shm->file_barrier) == 2) {
-        while (!sl_worker_stop && s_files_behind_barrier(&in)) {
-            sl_worker_beat(ctx);
-            if (in.n_pending) {
-                if (s_send_all_pending(&in))
-                    s_nap_ms(1);
-                continue;
-            }
-            s_read_sources(&in);
-        }
-    }
-    /* zmq sources: take what the sockets already hold (ZeroMQ drops a
-     * PULL socket's queue when it closes), until they stay empty for 50 ms
-     * or a third of shutdown_grace has passed (a producer that never stops
-     * sending would otherwise hold the drain forever). What a producer
-     * still sends after that is lost: ZeroMQ has no acknowledgement (the
-     * README's delivery table). */
-    if (!sl_worker_stop) {
-        in.zmq_only = 1;
-        uint64_t start = sl_now_ms(), quiet_since = start;
-        uint64_t limit = (uint64_t) in.conf->shutdown_grace * 1000 / 3;
-        while (!sl_worker_stop && sl_now_ms() - start < limit && sl_now_ms() - quiet_since < 50) {
-            sl_worker_beat(ctx);
-            if (in.n_pending) {
-                if (s_send_all_pending(&in))
-                    s_nap_ms(1);
-                continue;
-            }
-            if (s_read_sources(&in))
-                quiet_since = sl_now_ms();
-            else
-                s_nap_ms(1);
-        }
-        for (size_t i = 0; i < in.n_sources; i++) {
-            if (in.sources[i].sock) {   /* no new messages from now on */
-                int zero = 0;
-                zmq_setsockopt(in.sources[i].sock, ZMQ_LINGER, &zero, sizeof zero);
-                zmq_close(in.sources[i].sock);
-                in.sources[i].sock = NULL;
-            }
-        }
-    }
-    if (!sl_worker_stop) {
-        sl_worker_set_state(ctx, SL_WS_DRAINING);
-        sl_worker_title("sluice: ingest #%d [draining]", ctx->index);
-        s_flush_all(&in, 0);
-        uint64_t deadline = sl_now_ms() + (uint64_t) in.conf->shutdown_grace * 1000;
-        while (in.n_pending && sl_now_ms() < deadline && !sl_worker_stop) {
-            sl_worker_beat(ctx);
-            s_resolve_leases(&in);
-            if (s_send_all_pending(&in))
-                s_nap_ms(5);
-        }
-        if (in.n_pending)
-            sl_warn("drain: %zu partitions still had queued frames after shutdown_grace; "
-                    "they are lost (are the pipeline workers running?)", in.n_pending);
-        uint64_t now = sl_now_ms();
-        linger = now < deadline ? (int) (deadline - now) : 0;
-    }
-    s_cleanup(&in, linger);
+    sl_loop_run(in.loop, &sl_worker_stop, 50);
+    if (!sl_worker_stop)
+        s_drain(&in);
+    s_cleanup(&in);
     sl_info("ingest worker #%d stopped", ctx->index);
     return 0;
 }

@@ -8,6 +8,7 @@
 typedef struct {
     uint64_t     arrived;
     uint64_t     seq;            /* last tie-break: arrival order */
+    void        *tag;            /* the caller's, handed back on release */
     size_t       n;
     sl_sample_t *samples;        /* strings live in the same allocation */
 } s_group_t;
@@ -91,7 +92,7 @@ sl_reorder_new(unsigned window_ms)
     X(resource_id) X(timestamp) X(resource_metadata) X(source) X(message_id) X(monotonic_time)
 
 void
-sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms)
+sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms, void *tag)
 {
     s_recycle(r);
     if (!n)
@@ -105,6 +106,7 @@ sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms)
     s_group_t *g = sl_xmalloc(bytes);
     g->arrived = now_ms;
     g->seq = r->seq++;
+    g->tag = tag;
     g->n = n;
     g->samples = (sl_sample_t *) (g + 1);
     char *p = (char *) (g->samples + n);
@@ -138,7 +140,7 @@ sl_reorder_release(sl_reorder_t *r, uint64_t now_ms, int force, sl_reorder_cb cb
         r->heap[0] = r->heap[--r->n];
         if (r->n)
             s_down(r, 0);
-        cb(arg, g->samples, g->n);
+        cb(arg, g->samples, g->n, g->tag);
         /* Kept until the next call: what cb passed on may point into it. */
         if (r->n_retired == r->cap_retired) {
             r->cap_retired = r->cap_retired ? r->cap_retired * 2 : 16;

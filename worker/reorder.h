@@ -23,15 +23,21 @@
 
 typedef struct sl_reorder sl_reorder_t;
 
-typedef void (*sl_reorder_cb)(void *arg, const sl_sample_t *samples, size_t n);
+/* tag: what the caller passed to sl_reorder_add with this group (e.g. the
+ * completion record of the frame it came in): the group's samples are done
+ * with once cb returns, so cb may complete what the tag stands for. */
+typedef void (*sl_reorder_cb)(void *arg, const sl_sample_t *samples, size_t n, void *tag);
 
 sl_reorder_t *sl_reorder_new(unsigned window_ms);
-/* Holds a copy of one notification's samples, arrived at now_ms. */
-void sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms);
+/* Holds a copy of one notification's samples, arrived at now_ms, with the
+ * caller's tag (not touched; may be NULL). n = 0 holds nothing. */
+void sl_reorder_add(sl_reorder_t *r, const sl_sample_t *s, size_t n, uint64_t now_ms, void *tag);
 /* Calls cb for each group due at now_ms (every group if force), in order;
  * returns how many groups were released. */
 size_t sl_reorder_release(sl_reorder_t *r, uint64_t now_ms, int force, sl_reorder_cb cb, void *arg);
 size_t sl_reorder_pending(const sl_reorder_t *r);
+/* Frees what is still held without calling anyone back: release with force
+ * first if the tags stand for something that must complete. */
 void sl_reorder_destroy(sl_reorder_t **r_p);
 
 #endif

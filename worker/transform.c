@@ -69,6 +69,37 @@ s_plugin(const char *name)
     return NULL;
 }
 
+int
+sl_transform_lookup(const char *name, int *stateful, const char *const **keys)
+{
+    const sl_tx_plugin_t *pl = s_plugin(name);
+    if (!pl)
+        return -1;
+    *stateful = pl->stateful;
+    *keys = pl->keys;
+    return 0;
+}
+
+int
+sl_transformer_kind(const char *name)
+{
+    const sl_tx_plugin_t *pl = s_plugin(name);
+    return pl ? pl->stateful != 0 : -1;
+}
+
+sl_pipeline_t *
+sl_pipeline_load(const char *path, const char *kind, sl_ywarn_t *warn, char *err, size_t errlen)
+{
+    return sl_pipeline_load_with(path, kind, sl_transform_lookup, warn, err, errlen);
+}
+
+sl_pipeline_t *
+sl_pipeline_parse(const char *buf, size_t len, const char *name, const char *kind,
+                  sl_ywarn_t *warn, char *err, size_t errlen)
+{
+    return sl_pipeline_parse_with(buf, len, name, kind, sl_transform_lookup, warn, err, errlen);
+}
+
 /* Checks and builds transformer i of sink; NULL with file:line in err. */
 static void *
 s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet, sl_ywarn_t *warn,
@@ -85,7 +116,7 @@ s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet, sl_ywarn
         sl_tx_err(&conf, NULL, err, errlen, "unknown transformer");
         return NULL;
     }
-    if (sl_tx_check_params(&conf, pl->opts, err, errlen) < 0)
+    if (sl_tx_check_params(&conf, pl->options, err, errlen) < 0)
         return NULL;
     if (conf.params && conf.params->kind != SL_Y_MAP)
         conf.params = NULL;                 /* false: none (the check warned) */
@@ -95,8 +126,10 @@ s_tx_init(const sl_sink_t *sink, size_t i, const char *file, int quiet, sl_ywarn
 }
 
 int
-sl_transform_check(const sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen)
+sl_transform_check(sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen)
 {
+    if (sl_pipeline_resolve(p, sl_transform_lookup, err, errlen) < 0)
+        return -1;
     const char *file = p->doc ? p->doc->file : NULL;
     for (size_t s = 0; s < p->n_sinks; s++) {
         const sl_sink_t *sink = &p->sinks[s];
@@ -442,20 +475,20 @@ sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errl
 {
     const unsigned char *p = buf;
     if (!p || len < 16 || memcmp(p, S_STATE_MAGIC, 4))
-        return sl_tx_load_fail(err, errlen, "chain state: not a chain state (%zu bytes)", len);
+        return sl_errf(err, errlen, "chain state: not a chain state (%zu bytes)", len);
     sl_tx_rbuf_t r = { .p = p, .n = len - 8, .off = 4 };
     unsigned version = p[4] | (unsigned) p[5] << 8;
     size_t n = p[6] | (size_t) p[7] << 8;
     r.off = 8;
     if (version != S_STATE_VERSION)
-        return sl_tx_load_fail(err, errlen, "chain state: version %u, this build reads %d",
+        return sl_errf(err, errlen, "chain state: version %u, this build reads %d",
                                version, S_STATE_VERSION);
     sl_tx_rbuf_t tail = { .p = p, .n = len, .off = len - 8 };
     if (sl_tx_r_u64(&tail) != s_fnv(0xcbf29ce484222325ULL, p, len - 8))
-        return sl_tx_load_fail(err, errlen, "chain state: checksum mismatch (truncated or "
+        return sl_errf(err, errlen, "chain state: checksum mismatch (truncated or "
                                "corrupt)");
     if (n != c->n)
-        return sl_tx_load_fail(err, errlen, "chain state: %zu transformers, sink '%s' has %zu",
+        return sl_errf(err, errlen, "chain state: %zu transformers, sink '%s' has %zu",
                                n, c->sink->name, c->n);
     s_tx_t *tx = sl_xcalloc(c->n + 1, sizeof *tx);
     char msg[512];
@@ -468,7 +501,7 @@ sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errl
         uint32_t bl = sl_tx_r_u32(&r);
         if (!name || r.bad || bl > r.n - r.off) {
             s_destroy_ctxs(tx, c->n);
-            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu: truncated", i);
+            return sl_errf(err, errlen, "chain state: transformer %zu: truncated", i);
         }
         if (nl != strlen(want->name) || memcmp(name, want->name, nl)) {
             char shown[64];             /* printable: the bytes may be anything */
@@ -477,18 +510,18 @@ sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errl
                 shown[k] = name[k] >= 0x20 && name[k] < 0x7f ? (char) name[k] : '?';
             shown[k] = '\0';
             s_destroy_ctxs(tx, c->n);
-            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu is '%s', sink "
+            return sl_errf(err, errlen, "chain state: transformer %zu is '%s', sink "
                                    "'%s' has '%s' there", i, shown, c->sink->name, want->name);
         }
         if (fp != s_tx_fingerprint(c->sink, i)) {
             s_destroy_ctxs(tx, c->n);
-            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s) was saved "
+            return sl_errf(err, errlen, "chain state: transformer %zu (%s) was saved "
                                    "with other parameters", i, want->name);
         }
         tx[i].ctx = s_tx_init(c->sink, i, NULL, 1, NULL, &tx[i].pl, msg, sizeof msg);
         if (!tx[i].ctx) {
             s_destroy_ctxs(tx, c->n);
-            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s): %s", i,
+            return sl_errf(err, errlen, "chain state: transformer %zu (%s): %s", i,
                                    want->name, msg);
         }
         sl_tx_rbuf_t br = { .p = r.p + r.off, .n = bl };
@@ -502,13 +535,13 @@ sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errl
         }
         if (rc < 0) {
             s_destroy_ctxs(tx, c->n);
-            return sl_tx_load_fail(err, errlen, "chain state: transformer %zu (%s): %s", i,
+            return sl_errf(err, errlen, "chain state: transformer %zu (%s): %s", i,
                                    want->name, msg[0] ? msg : "rejected");
         }
     }
     if (r.off != r.n) {
         s_destroy_ctxs(tx, c->n);
-        return sl_tx_load_fail(err, errlen, "chain state: %zu trailing bytes", r.n - r.off);
+        return sl_errf(err, errlen, "chain state: %zu trailing bytes", r.n - r.off);
     }
     s_destroy_ctxs(c->tx, c->n);
     c->tx = tx;
@@ -522,13 +555,24 @@ sl_transform_describe(size_t i, char *buf, size_t len)
         return NULL;
     const sl_tx_plugin_t *pl = s_plugins[i];
     size_t o = (size_t) snprintf(buf, len, "- `%s`: %s.\n", pl->name, pl->summary);
-    for (const sl_tx_opt_t *opt = pl->opts; opt->path && o < len; opt++) {
-        if (opt->types & SL_TXT_IGNORED)
+    for (const sl_opt_t *opt = pl->options; opt->name && o < len; opt++) {
+        if (opt->kinds & SL_TXT_IGNORED)
             o += (size_t) snprintf(buf + o, len - o, "  - `%s`: ignored, with a warning (%s)\n",
-                                   opt->path, opt->help);
+                                   opt->name, opt->help);
         else
-            o += (size_t) snprintf(buf + o, len - o, "  - `%s` (default %s): %s\n", opt->path,
-                                   opt->dflt, opt->help);
+            o += (size_t) snprintf(buf + o, len - o, "  - `%s` (default %s): %s\n", opt->name,
+                                   opt->def, opt->help);
     }
     return pl->name;
+}
+
+void
+sl_transform_help(FILE *out)
+{
+    for (size_t i = 0; i < S_N_PLUGINS; i++) {
+        const sl_tx_plugin_t *pl = s_plugins[i];
+        fprintf(out, "\n### transformer `%s`%s\n\n%s.\n\n", pl->name,
+                pl->stateful ? " (stateful)" : "", pl->summary);
+        sl_opt_help(out, pl->options, "parameters.");
+    }
 }

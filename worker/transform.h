@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include "common/pipeline.h"
 #include "common/sample.h"
 
@@ -54,13 +55,20 @@ typedef struct {
  * unknown transformer, int()/float() of a bad string, a true non-mapping
  * target) and what sluice refuses by decision (a value of a type
  * TRANSFORMERS.md does not allow, on which Ceilometer failed every sample;
- * a construct sluice cannot run with Python's meaning). What Ceilometer
+ * a construct sluice cannot run with Python's meaning). It first resolves
+ * the pipeline against the registry (sl_pipeline_resolve: unknown names,
+ * each sink's stateful flag and grouping keys), for pipelines loaded
+ * without it (sl_conf_load). What Ceilometer
  * ignores or swallows (a parameter it does not read, an invalid map_from
  * pattern, an unknown aggregator policy, an expression that cannot be
  * evaluated, ...) goes through warn with file:line and the transformer
  * then behaves as Ceilometer's did (yconf.h: warnings counted in
  * warn->count, or errors in strict mode; NULL = logged). */
-int sl_transform_check(const sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen);
+int sl_transform_check(sl_pipeline_t *p, sl_ywarn_t *warn, char *err, size_t errlen);
+/* The registry as the pipeline loader asks it (common/pipeline.h
+ * sl_transformer_lookup_fn): -1 for an unknown name, else whether the
+ * plugin is stateful and its grouping keys. */
+int sl_transform_lookup(const char *name, int *stateful, const char *const **keys);
 
 /* A chain with fresh state for sink. NULL (error logged) only if the sink
  * does not pass sl_transform_check(). New samples get source "openstack"
@@ -127,5 +135,8 @@ void sl_chain_destroy(sl_chain_t **c_p);
 /* Registered transformers, for documentation: the i-th name, summary and
  * parameter table rendered as a Markdown list into buf; NULL past the end. */
 const char *sl_transform_describe(size_t i, char *buf, size_t len);
+/* Every transformer's parameter table (common/opt.h sl_opt_help), with a
+ * heading naming it, for `sluiced --help-plugins`. */
+void sl_transform_help(FILE *out);
 
 #endif

@@ -32,7 +32,8 @@ s_load(void)
     s_events = sl_events_parse(text, len, "event_definitions.yaml", &warn, err, sizeof err);
     SL_FUZZ_CHECK(s_events != NULL);
     text = sl_conf_embedded("pipeline.yaml", &len);
-    s_pipeline = sl_pipeline_parse(text, len, "pipeline.yaml", "meters", &warn, err, sizeof err);
+    s_pipeline = sl_pipeline_parse_with(text, len, "pipeline.yaml", "meters", NULL, &warn, err,
+                                        sizeof err);
     SL_FUZZ_CHECK(s_pipeline != NULL);
 }
 

@@ -310,6 +310,53 @@ START_TEST(auto_worker_count_is_at_least_one_each)
 }
 END_TEST
 
+/* Each source's mapping fills its type's config struct through the
+ * type's option table (common/source_conf.h); the older fields follow. */
+START_TEST(sources_fill_their_type_option_struct)
+{
+    char err[512];
+    s_write("sluice.yaml", "run_dir: /tmp/sl-src\nsources:\n  - {type: file, path: in.jsonl, rate: 250}\n"
+            "  - type: zmq\n    endpoint: 'ipc://${run_dir}/n.sock'\n    mode: bind\n"
+            "ceilometer: {pipeline: pipeline.yaml, meters: meters.yaml}\n");
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "load failed: %s", err);
+    ck_assert_ptr_eq(c->sources[0].type, &sl_source_type_file);
+    const sl_file_source_opts_t *f = c->sources[0].opts;
+    char want[256];
+    snprintf(want, sizeof want, "%s/in.jsonl", s_dir);
+    ck_assert_str_eq(f->path, want);
+    ck_assert_str_eq(c->sources[0].path, want);
+    ck_assert_double_eq(f->rate, 250);
+    ck_assert_int_eq(c->sources[0].path_line, 3);
+    ck_assert_ptr_eq(c->sources[1].type, &sl_source_type_zmq);
+    const sl_zmq_source_opts_t *z = c->sources[1].opts;
+    ck_assert_str_eq(z->endpoint, "ipc:///tmp/sl-src/n.sock");
+    ck_assert_uint_eq(z->mode, SL_ZMQ_BIND);
+    ck_assert_int_eq(c->sources[1].bind, 1);
+    ck_assert_int_eq(c->sources[1].endpoint_line, 5);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    sl_conf_dump(c, out);
+    fclose(out);
+    snprintf(want, sizeof want, "  - {type: file, path: \"%s/in.jsonl\", rate: 250}\n"
+             "  - {type: zmq, endpoint: \"ipc:///tmp/sl-src/n.sock\", mode: bind}\n", s_dir);
+    ck_assert_msg(strstr(buf, want) != NULL, "dump lacks %s in %s", want, buf);
+    free(buf);
+    sl_conf_destroy(&c);
+    s_expect_error("sources: [{type: file, path: x, rate: 0}]\n", NULL, 0,
+                   "sluice.yaml:1: file source: rate: '0' must be a number of notifications per "
+                   "second above 0");
+    s_expect_error("sources: [{type: zmq, endpoint: 'tcp://x:1', mode: both}]\n", NULL, 0,
+                   "sluice.yaml:1: zmq source: mode: 'both' is not a valid value (use connect "
+                   "or bind)");
+    s_expect_error("sources: [{type: amqp}]\n", NULL, 0,
+                   "sluice.yaml:1: unknown source type 'amqp' (known: file, zmq)");
+    s_expect_error("sources: [{path: x}]\n", NULL, 0,
+                   "sluice.yaml:1: source needs `type: file` or `type: zmq`");
+}
+END_TEST
+
 int
 main(void)
 {
@@ -325,6 +372,7 @@ main(void)
     tcase_add_test(tc, devices_and_oversized_files_are_refused);
     tcase_add_test(tc, file_sources_must_exist_and_be_readable);
     tcase_add_test(tc, run_dir_too_long_for_ipc_sockets_is_refused);
+    tcase_add_test(tc, sources_fill_their_type_option_struct);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

@@ -512,6 +512,41 @@ START_TEST(test_get_all_resolves_every_owner_in_one_call)
 }
 END_TEST
 
+/* The take stamp names one holding: renewals keep it, a re-take (even by the
+ * same member, as a respawned worker does) and a takeover change it. */
+START_TEST(test_take_stamp_survives_renewal_and_changes_on_retake)
+{
+    char g[64];
+    s_group(g, sizeof g, "stamp");
+    const unsigned ttl = 2000;
+    sl_coord_t *a = s_coord(g, SECRET, ttl), *r = s_coord(g, SECRET, ttl);
+    ck_assert_int_eq(sl_coord_join(a, "a", "tcp://a:1"), 0);
+    s_wait_epoch(ttl);
+    ck_assert_int_eq(sl_coord_lease_take(a, 0, 0, "tcp://a:1"), 0);
+    sl_coord_lease_t l1, l2, l3;
+    ck_assert_int_eq(sl_coord_lease_get(r, 0, 0, &l1), 0);
+    ck_assert_msg(l1.taken_ms > 0, "take stamp %lld", (long long) l1.taken_ms);
+    s_sleep_ms(20);
+    ck_assert_int_eq(sl_coord_heartbeat(a), 0);
+    ck_assert_int_eq(sl_coord_lease_get(r, 0, 0, &l2), 0);
+    ck_assert_msg(l2.expiry_ms > l1.expiry_ms, "renewal did not move the expiry");
+    ck_assert_msg(l2.taken_ms == l1.taken_ms, "renewal changed the take stamp: %lld then %lld",
+                  (long long) l1.taken_ms, (long long) l2.taken_ms);
+    s_sleep_ms(5);
+    ck_assert_int_eq(sl_coord_lease_release(a, 0, 0), 0);
+    ck_assert_int_eq(sl_coord_lease_take(a, 0, 0, "tcp://a:1"), 0);
+    sl_coord_lease_t all[1];
+    ck_assert_int_eq(sl_coord_leases_get_all(r, 1, 1, all), 1);
+    ck_assert_int_eq(sl_coord_lease_get(r, 0, 0, &l3), 0);
+    ck_assert_msg(l3.taken_ms > l2.taken_ms, "re-take kept the stamp %lld (was %lld)",
+                  (long long) l3.taken_ms, (long long) l2.taken_ms);
+    ck_assert_msg(all[0].taken_ms == l3.taken_ms, "get_all stamp %lld, get %lld",
+                  (long long) all[0].taken_ms, (long long) l3.taken_ms);
+    sl_coord_destroy(&a);
+    sl_coord_destroy(&r);
+}
+END_TEST
+
 START_TEST(test_new_refuses_bad_arguments)
 {
     char err[256];
@@ -601,6 +636,7 @@ s_suite(void)
     tcase_add_test(tc, test_only_the_holder_releases);
     tcase_add_test(tc, test_forged_and_replayed_records_are_ignored_and_counted);
     tcase_add_test(tc, test_get_all_resolves_every_owner_in_one_call);
+    tcase_add_test(tc, test_take_stamp_survives_renewal_and_changes_on_retake);
     tcase_add_test(tc, test_memcached_restart_fails_fast_then_recovers);
     suite_add_tcase(s, tc);
     return s;

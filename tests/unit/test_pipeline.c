@@ -537,6 +537,67 @@ START_TEST(test_transformer_kinds)
 }
 END_TEST
 
+/* Without the registry (sluice.yaml's loader, common/-only programs) the
+ * names are not checked and every transformer counts as stateful, until
+ * sl_pipeline_resolve asks a lookup: then unknown names are errors at
+ * their `name:` line, and a sink's keys are the union of its
+ * transformers' keys. */
+static int
+s_lookup(const char *name, int *stateful, const char *const **keys)
+{
+    static const char *const a[] = { "resource_id", NULL };
+    static const char *const b[] = { "project_id", "resource_id", NULL };
+    if (strcmp(name, "nope") == 0)
+        return -1;
+    *stateful = strcmp(name, "unit_conversion") != 0;
+    *keys = strcmp(name, "by_project") == 0 ? b : a;
+    return 0;
+}
+
+START_TEST(test_transformer_lookup_is_the_loaders_only_knowledge)
+{
+    const char *yaml = "sources: [{name: s, meters: ['*'], sinks: [k, u]}]\n"
+                       "sinks:\n"
+                       "  - name: k\n"
+                       "    transformers:\n"
+                       "      - name: delta\n"
+                       "      - name: by_project\n"
+                       "    publishers: [x://]\n"
+                       "  - name: u\n"
+                       "    transformers: [{name: unit_conversion}]\n"
+                       "    publishers: [x://]\n";
+    char err[512] = "";
+    sl_pipeline_t *p = sl_pipeline_parse_with(yaml, strlen(yaml), FILE_NAME, "meters", NULL, NULL,
+                                              err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(p->sinks[1].stateful, 1);
+    ck_assert_int_eq(sl_pipeline_resolve(p, s_lookup, err, sizeof err), 0);
+    ck_assert_int_eq(p->sinks[0].stateful, 1);
+    ck_assert_int_eq(p->sinks[1].stateful, 0);
+    ck_assert_uint_eq(p->sinks[0].n_keys, 2);
+    ck_assert_str_eq(p->sinks[0].keys[0], "resource_id");
+    ck_assert_str_eq(p->sinks[0].keys[1], "project_id");
+    sl_pipeline_destroy(&p);
+    p = sl_pipeline_parse_with(yaml, strlen(yaml), FILE_NAME, "meters", s_lookup, NULL, err,
+                               sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(p->sinks[1].stateful, 0);
+    ck_assert_uint_eq(p->sinks[0].n_keys, 2);
+    sl_pipeline_destroy(&p);
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", yaml);
+    memcpy(strstr(bad, "by_project"), "nope      ", 10);
+    p = sl_pipeline_parse_with(bad, strlen(bad), FILE_NAME, "meters", NULL, NULL, err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_eq(sl_pipeline_resolve(p, s_lookup, err, sizeof err), -1);
+    ck_assert_str_eq(err, "test.yaml:6: unknown transformer 'nope' in sink 'k'");
+    sl_pipeline_destroy(&p);
+    ck_assert_ptr_null(sl_pipeline_parse_with(bad, strlen(bad), FILE_NAME, "meters", s_lookup,
+                                              NULL, err, sizeof err));
+    ck_assert_str_eq(err, "test.yaml:6: unknown transformer 'nope' in sink 'k'");
+}
+END_TEST
+
 START_TEST(test_stateless_chain_is_not_stateful)
 {
     static const char yaml[] =
@@ -967,6 +1028,7 @@ s_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("group");
     tcase_add_test(tc, test_transformer_kinds);
+    tcase_add_test(tc, test_transformer_lookup_is_the_loaders_only_knowledge);
     tcase_add_test(tc, test_stateless_chain_is_not_stateful);
     tcase_add_test(tc, test_group_hash_depends_on_grouping_keys_only);
     tcase_add_test(tc, test_group_hash_concatenates_several_keys);

@@ -10,9 +10,10 @@ static char s_out[64][64];
 static size_t s_n_out;
 
 static void
-s_collect(void *arg, const sl_sample_t *s, size_t n)
+s_collect(void *arg, const sl_sample_t *s, size_t n, void *tag)
 {
     (void) arg;
+    (void) tag;
     for (size_t i = 0; i < n && s_n_out < 64; i++)
         snprintf(s_out[s_n_out++], 64, "%s/%s", s[i].timestamp, s[i].name);
 }
@@ -29,7 +30,7 @@ s_add(sl_reorder_t *r, const char *ts, const char *name, const char *msg, uint64
     s.name = namebuf;
     s.message_id = msg;
     s.resource_metadata = "{}";
-    sl_reorder_add(r, &s, 1, now);
+    sl_reorder_add(r, &s, 1, now, NULL);
     /* The reorder buffer must have copied: scribble over the caller's strings. */
     memset(tsbuf, 'x', sizeof tsbuf - 1);
     memset(namebuf, 'y', sizeof namebuf - 1);
@@ -89,6 +90,58 @@ START_TEST(force_releases_everything_and_destroy_frees_what_is_held)
 }
 END_TEST
 
+/* Each group's tag comes back with that group, in release order: what the
+ * pipeline worker uses to complete a frame only once its samples are out. */
+static void *s_tags[16];
+static size_t s_n_tags;
+
+static void
+s_tagged(void *arg, const sl_sample_t *s, size_t n, void *tag)
+{
+    int *done = arg;
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_nonnull(s[0].name);
+    if (s_n_tags < 16)
+        s_tags[s_n_tags++] = tag;
+    (*(int *) tag)--;
+    (*done)++;
+}
+
+START_TEST(each_group_hands_back_its_tag_when_released)
+{
+    sl_reorder_t *r = sl_reorder_new(50);
+    int refs[2] = { 0, 0 };     /* two "frames": the first with two groups */
+    sl_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.name = "m";
+    s.timestamp = "2026-01-01T00:00:02+00:00";
+    s.message_id = "b";
+    sl_reorder_add(r, &s, 1, 0, &refs[0]);
+    refs[0]++;
+    s.timestamp = "2026-01-01T00:00:01+00:00";
+    s.message_id = "a";
+    sl_reorder_add(r, &s, 1, 0, &refs[1]);
+    refs[1]++;
+    s.timestamp = "2026-01-01T00:00:03+00:00";
+    s.message_id = "c";
+    sl_reorder_add(r, &s, 1, 30, &refs[0]);
+    refs[0]++;
+    sl_reorder_add(r, &s, 0, 30, &refs[1]);   /* empty: held nothing, no callback */
+    int done = 0;
+    s_n_tags = 0;
+    ck_assert_uint_eq(sl_reorder_release(r, 60, 0, s_tagged, &done), 2);
+    ck_assert_msg(s_tags[0] == &refs[1] && s_tags[1] == &refs[0],
+                  "tags came back out of event-time order");
+    ck_assert_int_eq(refs[1], 0);
+    ck_assert_int_eq(refs[0], 1);    /* its second group is still held */
+    ck_assert_uint_eq(sl_reorder_release(r, 70, 0, s_tagged, &done), 0);
+    ck_assert_uint_eq(sl_reorder_release(r, 80, 0, s_tagged, &done), 1);
+    ck_assert_int_eq(refs[0], 0);
+    ck_assert_int_eq(done, 3);
+    sl_reorder_destroy(&r);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -97,6 +150,7 @@ s_suite(void)
     tcase_add_test(tc, groups_are_held_for_the_window_then_released_in_timestamp_order);
     tcase_add_test(tc, equal_timestamps_order_by_message_id_not_arrival);
     tcase_add_test(tc, force_releases_everything_and_destroy_frees_what_is_held);
+    tcase_add_test(tc, each_group_hands_back_its_tag_when_released);
     suite_add_tcase(s, tc);
     return s;
 }

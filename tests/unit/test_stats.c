@@ -15,9 +15,10 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
         "received", "decoded", "drop_malformed_json", "drop_not_object", "drop_bad_envelope",
         "drop_missing_field", "drop_bad_priority", "drop_oversized", "drop_bad_utf8", "drop_multipart", "no_sample_priority",
         "no_definition", "convert_skipped", "convert_failed", "samples_converted", "samples_unrouted",
-        "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "send_blocked", "frames_received", "frames_rejected", "frames_forwarded",
+        "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "send_blocked", "frames_received", "frames_rejected", "frames_acked", "frames_forwarded",
         "samples_received", "transform_absorbed", "transform_errors", "samples_published", "events_published", "publish_errors", "leases_taken",
-        "leases_released", "source_eof", "source_disconnects",
+        "leases_released", "source_eof", "source_disconnects", "frames_confirmed", "frames_resent",
+        "acks_unknown", "notifications_confirmed", "notifications_unconfirmed",
     };
     ck_assert_int_eq(SL_C__COUNT, sizeof want / sizeof *want);
     for (int i = 0; i < SL_C__COUNT; i++) {
@@ -27,6 +28,18 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_routed], "routed");
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_published], "published");
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_failed], "failed");
+    static const char *const want_pub[] = {
+        "queued", "sent", "retried", "errors", "dropped", "dead_lettered", "queue_depth",
+        "publishes", "latency_ms_sum", "latency_ms_max",
+    };
+    ck_assert_int_eq(SL_PC__COUNT, sizeof want_pub / sizeof *want_pub);
+    for (int i = 0; i < SL_PC__COUNT; i++) {
+        ck_assert_str_eq(sl_publisher_counter_names[i], want_pub[i]);
+        ck_assert_msg(strlen(sl_publisher_counter_help[i]) > 10, "counter %s has no help",
+                      want_pub[i]);
+    }
+    ck_assert_int_eq(sl_publisher_counter_kind[SL_PC_queue_depth], SL_PK_gauge);
+    ck_assert_int_eq(sl_publisher_counter_kind[SL_PC_latency_ms_max], SL_PK_max);
     ck_assert_int_eq(SL_SV__COUNT, 6);
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_config_warnings], "config_warnings");
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_crashes], "crashes");
@@ -57,6 +70,17 @@ START_TEST(region_is_created_attached_read_only_and_summed)
     ck_assert_msg(ro != NULL, "attach: %s", err);
     ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, SL_ROLE_INGEST), 7);
     ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, 0), 107);
+    /* a publisher's label and last error, read back consistently */
+    sl_pub_stats_set_label(&shm->slots[1].pub[2][1], "file:///var/lib/sluice/x.jsonl");
+    sl_pub_stats_set_error(&shm->slots[1].pub[2][1], "disk full\nreally");
+    SL_PINC(&shm->slots[1].pub[2][1], sent, 5);
+    char label[SL_PUB_LABEL_MAX], error[SL_PUB_ERROR_MAX];
+    sl_pub_stats_text(&ro->slots[1].pub[2][1], label, sizeof label, error, sizeof error);
+    ck_assert_str_eq(label, "file:///var/lib/sluice/x.jsonl");
+    ck_assert_str_eq(error, "disk full really");
+    ck_assert_uint_eq(atomic_load(&ro->slots[1].pub[2][1].used), 1);
+    ck_assert_uint_eq(atomic_load(&ro->slots[1].pub[2][1].c[SL_PC_sent]), 5);
+    ck_assert_uint_ne(atomic_load(&ro->slots[1].pub[2][1].error_ms), 0);
     ck_assert_ptr_nonnull(sl_shm_leases_ro(ro));
     ck_assert_uint_eq(sl_lease_table_partitions(sl_shm_leases_ro(ro)), 8);
     sl_shm_unmap(ro);

@@ -13,7 +13,7 @@
  * lock, so it is decided once per threshold, and no batch lands in a file
  * that has been rotated away. O_APPEND writes to one inode are serialised by
  * the kernel anyway, so the lock costs two system calls per batch. */
-#include "worker/publisher.h"
+#include "worker/publishers/publisher.h"
 #include "worker/publishers/file.h"
 
 #include <errno.h>
@@ -27,6 +27,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/arena.h"
+#include "common/buf.h"
 #include "common/log.h"
 
 #define S_MODE 0644
@@ -39,9 +40,15 @@ typedef struct {
     unsigned long long max_bytes;
     unsigned backup_count;
     yajl_gen gen;
-    char    *buf;
-    size_t   cap;
+    sl_buf_t buf;
 } s_file_t;
+
+/* The URL's query options, as text: their checks below give the range and
+ * an example in the message (sluiced -t shows it to the operator). */
+typedef struct {
+    char *max_bytes;
+    char *backup_count;
+} s_opts_t;
 
 /* The operator's umask, when the supervisor told us (it runs with a
  * stricter one). */
@@ -102,12 +109,11 @@ s_open(s_file_t *f, char *err, size_t errlen)
     return 0;
 }
 
-/* Parses a URL option's value: digits only, at most max. On error, err says
- * which option, the allowed range and what to write instead. */
+/* A URL option's value: digits only, at most max. On error, err says which
+ * option, the allowed range and what to write instead. */
 static int
-s_parse_option(const char *url, const char *name, const char *v, unsigned long long max,
-               const char *range_note, const char *example, unsigned long long *out,
-               char *err, size_t errlen)
+s_check_whole(const char *name, const char *v, unsigned long long max, const char *range_note,
+              const char *example, unsigned long long *out, char *err, size_t errlen)
 {
     unsigned long long x = 0;
     int ok = *v && strspn(v, "0123456789") == strlen(v);
@@ -117,60 +123,67 @@ s_parse_option(const char *url, const char *name, const char *v, unsigned long l
         ok = errno == 0 && x <= max;
     }
     if (!ok)
-        return sl_errf(err, errlen, "file publisher '%s': %s=%s is not allowed: %s must be a "
-                       "whole number from 0 to %llu%s; write e.g. %s", url, name, v, name, max,
-                       range_note, example);
-    *out = x;
+        return sl_errf(err, errlen, "%s=%s is not allowed: %s must be a whole number from 0 to "
+                       "%llu%s; write e.g. %s", name, v, name, max, range_note, example);
+    if (out)
+        *out = x;
     return 0;
 }
 
-static void *
-s_init(const char *url, int check_only, char *err, size_t errlen)
+static int
+s_check_max_bytes(const sl_opt_t *o, const char *text, char *err, size_t errlen)
 {
+    return s_check_whole(o->name, text, SL_PUBLISHER_FILE_MAX_BYTES_MAX,
+                         " (2^50, 1 PiB; 0 = never rotate)", "max_bytes=104857600 for 100 MiB",
+                         NULL, err, errlen);
+}
+
+static int
+s_check_backup_count(const sl_opt_t *o, const char *text, char *err, size_t errlen)
+{
+    return s_check_whole(o->name, text, SL_PUBLISHER_FILE_BACKUP_COUNT_MAX, " (0 = never rotate)",
+                         "backup_count=5", NULL, err, errlen);
+}
+
+static const sl_opt_t s_opts[] = {
+    { .name = "max_bytes", .type = SL_OPT_STR, .offset = offsetof(s_opts_t, max_bytes),
+      .def = "0", .check = s_check_max_bytes, .type_text = "whole number 0..2^50",
+      .help = "rotate before the file would reach this many bytes (with backup_count > 0; "
+              "0 = never rotate), like Ceilometer's RotatingFileHandler" },
+    { .name = "backup_count", .type = SL_OPT_STR, .offset = offsetof(s_opts_t, backup_count),
+      .def = "0", .check = s_check_backup_count, .type_text = "whole number 0..1000",
+      .help = "rotated files kept: path.1 (newest) .. path.N (0 = never rotate)" },
+    { .name = "json", .type = SL_OPT_ANY, .offset = SL_OPT_NO_OFFSET, .type_text = "flag",
+      .help = "accepted as in Ceilometer's URL; sluice always writes JSON Lines" },
+    { .name = NULL },
+};
+
+static void *
+s_init(const char *url, const void *opts, int check_only, char *err, size_t errlen)
+{
+    const s_opts_t *o = opts;
     const char *rest = url + strlen("file://");
     const char *q = strchr(rest, '?');
     size_t plen = q ? (size_t) (q - rest) : strlen(rest);
     if (plen == 0 || rest[0] != '/') {
-        snprintf(err, errlen, "file publisher '%s': needs an absolute path (file:///var/lib/sluice/samples.jsonl)", url);
+        snprintf(err, errlen, "needs an absolute path (file:///var/lib/sluice/samples.jsonl)");
         return NULL;
     }
     s_file_t *f = sl_xcalloc(1, sizeof *f);
     f->fd = -1;
     f->path = sl_xstrdup(rest);
     f->path[plen] = '\0';
-    for (const char *p = q ? q + 1 : NULL; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t n = amp ? (size_t) (amp - p) : strlen(p);
-        char kv[128];
-        if (n >= sizeof kv)
-            n = sizeof kv - 1;
-        memcpy(kv, p, n);
-        kv[n] = '\0';
-        char *eq = strchr(kv, '=');
-        if (eq)
-            *eq++ = '\0';
-        unsigned long long x = 0;
-        int rc = 0;
-        if (strcmp(kv, "max_bytes") == 0) {
-            rc = s_parse_option(url, kv, eq ? eq : "", SL_PUBLISHER_FILE_MAX_BYTES_MAX,
-                                " (2^50, 1 PiB; 0 = never rotate)",
-                                "max_bytes=104857600 for 100 MiB", &x, err, errlen);
-            f->max_bytes = x;
-        } else if (strcmp(kv, "backup_count") == 0) {
-            rc = s_parse_option(url, kv, eq ? eq : "", SL_PUBLISHER_FILE_BACKUP_COUNT_MAX,
-                                " (0 = never rotate)", "backup_count=5", &x, err, errlen);
-            f->backup_count = (unsigned) x;
-        } else if (strcmp(kv, "json") != 0) {
-            rc = sl_errf(err, errlen, "file publisher '%s': unknown option '%s' (known: "
-                         "max_bytes, backup_count, json)", url, kv);
-        }
-        if (rc < 0) {
-            void *v = f;
-            s_destroy(&v);
-            return NULL;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
+    unsigned long long x = 0;
+    /* Checked when the options were set; read them as numbers now. */
+    if (o && o->max_bytes && s_check_whole("max_bytes", o->max_bytes,
+                                           SL_PUBLISHER_FILE_MAX_BYTES_MAX, "", "", &x, err,
+                                           errlen) == 0)
+        f->max_bytes = x;
+    x = 0;
+    if (o && o->backup_count && s_check_whole("backup_count", o->backup_count,
+                                              SL_PUBLISHER_FILE_BACKUP_COUNT_MAX, "", "", &x,
+                                              err, errlen) == 0)
+        f->backup_count = (unsigned) x;
     if (!check_only) {
         if (s_open(f, err, errlen) < 0) {
             void *v = f;
@@ -248,39 +261,35 @@ s_lock_current(s_file_t *f, size_t incoming, char *err, size_t errlen)
                    "(is another program rotating or removing it?)", f->path);
 }
 
-static sl_pub_status_t s_write(s_file_t *f, size_t len, char *err, size_t errlen);
+static sl_pub_status_t s_write(s_file_t *f, char *err, size_t errlen);
 
 static void
-s_append(s_file_t *f, size_t *len, const char *text, size_t n)
+s_append(s_file_t *f, const char *text, size_t n)
 {
-    if (*len + n + 1 > f->cap) {
-        f->cap = (*len + n + 1) * 2;
-        f->buf = sl_xrealloc(f->buf, f->cap);
-    }
-    memcpy(f->buf + *len, text, n);
-    *len += n;
-    f->buf[(*len)++] = '\n';
+    sl_buf_put(&f->buf, text, n);
+    sl_buf_putc(&f->buf, '\n');
 }
 
 /* Events arrive serialised (Ceilometer has no file publisher for events;
  * sluice writes them as JSON Lines in the oracle's event format). */
 static sl_pub_status_t
-s_publish_events(void *ctx, const char *const *json, size_t n, char *err, size_t errlen)
+s_publish_events(s_file_t *f, const char *const *json, size_t n, char *err, size_t errlen)
 {
-    s_file_t *f = ctx;
-    size_t len = 0;
     for (size_t i = 0; i < n; i++)
         if (json[i])
-            s_append(f, &len, json[i], strlen(json[i]));
-    return s_write(f, len, err, errlen);
+            s_append(f, json[i], strlen(json[i]));
+    return s_write(f, err, errlen);
 }
 
 static sl_pub_status_t
-s_publish(void *ctx, const sl_sample_t *samples, size_t n, char *err, size_t errlen)
+s_publish(void *ctx, const sl_pub_batch_t *b, char *err, size_t errlen)
 {
     s_file_t *f = ctx;
-    size_t len = 0;
-    for (size_t i = 0; i < n; i++) {
+    sl_buf_reset(&f->buf);
+    if (b->kind == SL_PUB_EVENTS)
+        return s_publish_events(f, b->events, b->n, err, errlen);
+    const sl_sample_t *samples = b->samples;
+    for (size_t i = 0; i < b->n; i++) {
         const unsigned char *out;
         size_t olen;
         yajl_gen_reset(f->gen, NULL);
@@ -290,16 +299,17 @@ s_publish(void *ctx, const sl_sample_t *samples, size_t n, char *err, size_t err
             snprintf(err, errlen, "file publisher: cannot serialise sample %s", samples[i].name);
             return SL_PUB_ERROR;
         }
-        s_append(f, &len, (const char *) out, olen);
+        s_append(f, (const char *) out, olen);
     }
-    return s_write(f, len, err, errlen);
+    return s_write(f, err, errlen);
 }
 
 /* One O_APPEND write of the len bytes in f->buf, under the file's lock
  * (rotating first if due). */
 static sl_pub_status_t
-s_write(s_file_t *f, size_t len, char *err, size_t errlen)
+s_write(s_file_t *f, char *err, size_t errlen)
 {
+    size_t len = f->buf.n;
     if (!len)
         return SL_PUB_OK;
     if (s_lock_current(f, len, err, errlen) < 0)
@@ -307,7 +317,7 @@ s_write(s_file_t *f, size_t len, char *err, size_t errlen)
     size_t off = 0;
     sl_pub_status_t st = SL_PUB_OK;
     while (off < len) {
-        ssize_t w = write(f->fd, f->buf + off, len - off);
+        ssize_t w = write(f->fd, f->buf.p + off, len - off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -332,17 +342,20 @@ s_destroy(void **ctx_p)
         close(f->fd);
     if (f->gen)
         yajl_gen_free(f->gen);
-    free(f->buf);
+    sl_buf_free(&f->buf);
     free(f->path);
     free(f);
     *ctx_p = NULL;
 }
 
-const sl_publisher_ops_t sl_publisher_file = {
-    .scheme = "file",
-    .help = "JSON Lines file; ?max_bytes=N&backup_count=M rotate like Ceilometer's",
+const sl_pub_plugin_t sl_pub_file = {
+    .name = "file",
+    .help = "JSON Lines file, one sample or event per line; ?max_bytes=N&backup_count=M "
+            "rotate like Ceilometer's",
+    .opts = s_opts,
+    .opts_size = sizeof(s_opts_t),
+    .flags = SL_PUB_F_EVENTS,   /* local appends: runs on the loop */
     .init = s_init,
     .publish = s_publish,
-    .publish_events = s_publish_events,
     .destroy = s_destroy,
 };

@@ -14,11 +14,11 @@ typedef struct {
 
 static void s_acc_destroy(void **ctx_p);
 
-static const sl_tx_opt_t s_acc_opts[] = {
-    { "size", SL_TXT_NUM | SL_TXT_BOOL, "1",
+static const sl_opt_t s_acc_opts[] = {
+    SL_TX_OPT("size", SL_TXT_NUM | SL_TXT_BOOL, "1",
       "release everything held once a flush finds at least this many samples; < 1 passes "
-      "samples through" },
-    { NULL, 0, NULL, NULL },
+      "samples through"),
+    { .name = NULL },
 };
 
 static void *
@@ -94,7 +94,7 @@ s_acc_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     s_acc_t *a = ctx;
     size_t n = sl_tx_r_count(r, 13 * 4 + 8);
     if (n && a->pass)
-        return sl_tx_load_fail(err, errlen, "%zu held samples, but size %g passes samples "
+        return sl_errf(err, errlen, "%zu held samples, but size %g passes samples "
                                "through", n, a->size);
     for (size_t i = 0; i < n && !r->bad; i++) {
         sl_sample_t s;
@@ -102,7 +102,7 @@ s_acc_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
         if (!r->bad)
             sl_sample_vec_push(&a->held, &s);
     }
-    return r->bad ? sl_tx_load_fail(err, errlen, "truncated or malformed held samples") : 0;
+    return r->bad ? sl_errf(err, errlen, "truncated or malformed held samples") : 0;
 }
 
 static void
@@ -119,9 +119,11 @@ s_acc_destroy(void **ctx_p)
 
 const sl_tx_plugin_t sl_tx_accumulator = {
     .name = "accumulator",
+    .stateful = 1,
+    .keys = sl_tx_resource_keys,
     .summary = "holds samples and releases them unchanged, all at once, at the first flush "
                "that finds `size` of them",
-    .opts = s_acc_opts,
+    .options = s_acc_opts,
     .init = s_acc_init,
     .process = s_acc_process,
     .flush = s_acc_flush,

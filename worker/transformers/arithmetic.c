@@ -49,15 +49,15 @@ typedef struct {
 
 /* target.expr null or a number: Ceilometer's re.sub over it fails at
  * start-up, so only strings are accepted. */
-static const sl_tx_opt_t s_arith_opts[] = {
-    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "the output" },
-    { "target.expr", SL_TXT_STR, "\"\"",
+static const sl_opt_t s_arith_opts[] = {
+    SL_TX_OPT("target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "the output"),
+    SL_TX_OPT("target.expr", SL_TXT_STR, "\"\"",
       "expression over `$(meter)` (its volume) and `$(meter).resource_metadata.x`; without "
-      "any `$(meter)` nothing is ever emitted (a warning)" },
-    { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output name" },
-    { "target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output unit" },
-    { "target.type", SL_TXT_STR | SL_TXT_NULL, "first meter's", "output type" },
-    { NULL, 0, NULL, NULL },
+      "any `$(meter)` nothing is ever emitted (a warning)"),
+    SL_TX_OPT("target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output name"),
+    SL_TX_OPT("target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "first meter's", "output unit"),
+    SL_TX_OPT("target.type", SL_TXT_STR | SL_TXT_NULL, "first meter's", "output type"),
+    { .name = NULL },
 };
 
 static int
@@ -338,14 +338,14 @@ s_arith_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     int rc = -1;
     size_t n_meters = sl_tx_r_count(r, 4);
     if (r->bad || n_meters != a->meters.n) {
-        sl_tx_load_fail(err, errlen, "saved with %zu meters, configured with %zu", n_meters,
+        sl_errf(err, errlen, "saved with %zu meters, configured with %zu", n_meters,
                         a->meters.n);
         goto out;
     }
     for (size_t k = 0; k < n_meters; k++) {
         char *m = sl_tx_r_str(r, &tmp, NULL);
         if (!m || strcmp(m, a->meters.meters[k])) {
-            sl_tx_load_fail(err, errlen, "meter %zu is not '%s'", k, a->meters.meters[k]);
+            sl_errf(err, errlen, "meter %zu is not '%s'", k, a->meters.meters[k]);
             goto out;
         }
     }
@@ -353,27 +353,27 @@ s_arith_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     if (has_latest) {
         char *ts = sl_tx_r_str(r, &tmp, NULL);
         if (has_latest > 1 || !ts) {
-            sl_tx_load_fail(err, errlen, "malformed latest timestamp");
+            sl_errf(err, errlen, "malformed latest timestamp");
             goto out;
         }
         s_set_latest(a, ts);
     }
     size_t n_res = sl_tx_r_count(r, 1 + 4 + n_meters);
     if (r->bad || (n_res && a->misconfigured)) {
-        sl_tx_load_fail(err, errlen, "truncated or malformed resource cache");
+        sl_errf(err, errlen, "truncated or malformed resource cache");
         goto out;
     }
     for (size_t i = 0; i < n_res; i++) {
         unsigned rid_null = sl_tx_r_u8(r);
         char *rid = sl_tx_r_str(r, &tmp, NULL);
         if (r->bad || rid_null > 1 || !rid || (rid_null && *rid)) {
-            sl_tx_load_fail(err, errlen, "resource %zu is truncated or malformed", i);
+            sl_errf(err, errlen, "resource %zu is truncated or malformed", i);
             goto out;
         }
         s_rkey_t key = { (int) rid_null, rid, strlen(rid) };
         uint64_t h = s_rkey_hash(&key);
         if (sl_tx_map_get(&a->map, h, s_rkey_eq, &key)) {
-            sl_tx_load_fail(err, errlen, "resource '%s' appears twice", rid);
+            sl_errf(err, errlen, "resource '%s' appears twice", rid);
             goto out;
         }
         s_res_t *res = sl_xcalloc(1, sizeof *res);
@@ -401,7 +401,7 @@ s_arith_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
             res->n_have++;
         }
         if (r->bad || !res->n_have) {
-            sl_tx_load_fail(err, errlen, "resource %zu is truncated or holds no sample", i);
+            sl_errf(err, errlen, "resource %zu is truncated or holds no sample", i);
             goto out;
         }
         sl_arena_reset(&tmp);
@@ -436,9 +436,11 @@ s_arith_destroy(void **ctx_p)
 
 const sl_tx_plugin_t sl_tx_arithmetic = {
     .name = "arithmetic",
+    .stateful = 1,
+    .keys = sl_tx_resource_keys,
     .summary = "at each flush, evaluates an expression over the latest sample of each "
                "`$(meter)` of a resource, once the resource has them all",
-    .opts = s_arith_opts,
+    .options = s_arith_opts,
     .init = s_arith_init,
     .process = s_arith_process,
     .flush = s_arith_flush,

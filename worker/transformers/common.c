@@ -451,19 +451,19 @@ s_last_part(const char *path)
 /* The option whose path (or last part) is closest to path, if close enough
  * to be a typo or a misplaced key (`expr` for `target.expr`); else NULL. */
 static const char *
-s_suggest(const sl_tx_opt_t *opts, const char *path)
+s_suggest(const sl_opt_t *opts, const char *path)
 {
     const char *best = NULL, *key = s_last_part(path);
     size_t best_d = SIZE_MAX, klen = strlen(key);
-    for (const sl_tx_opt_t *o = opts; o->path; o++) {
-        if (o->types & SL_TXT_IGNORED)
+    for (const sl_opt_t *o = opts; o->name; o++) {
+        if (o->kinds & SL_TXT_IGNORED)
             continue;
-        size_t d = s_distance(path, o->path), d2 = s_distance(key, s_last_part(o->path));
+        size_t d = s_distance(path, o->name), d2 = s_distance(key, s_last_part(o->name));
         if (d2 < d)
             d = d2;
         if (d < best_d) {
             best_d = d;
-            best = o->path;
+            best = o->name;
         }
     }
     return best && best_d <= 2 && best_d * 2 < klen ? best : NULL;
@@ -471,7 +471,7 @@ s_suggest(const sl_tx_opt_t *opts, const char *path)
 
 /* Checks map node (at path prefix) against opts. */
 static int
-s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t *map,
+s_check_map(const sl_tx_conf_t *conf, const sl_opt_t *opts, const sl_ynode_t *map,
             const char *prefix, char *err, size_t errlen)
 {
     for (size_t k = 0; k < map->n; k++) {
@@ -479,13 +479,13 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
         snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", map->keys[k]);
         const sl_ynode_t *val = map->items[k];
         sl_ynode_t keynode = { .kind = SL_Y_SCALAR, .line = map->key_lines[k], .doc = map->doc };
-        const sl_tx_opt_t *opt = NULL;
-        for (const sl_tx_opt_t *o = opts; o->path; o++)
-            if (!strcmp(o->path, path)) {
+        const sl_opt_t *opt = NULL;
+        for (const sl_opt_t *o = opts; o->name; o++)
+            if (!strcmp(o->name, path)) {
                 opt = o;
                 break;
             }
-        if (opt && (opt->types & SL_TXT_IGNORED)) {
+        if (opt && (opt->kinds & SL_TXT_IGNORED)) {
             if (sl_tx_warn(conf, &keynode, err, errlen, "ignored parameter '%s' (%s)", path,
                            opt->help) < 0)
                 return -1;
@@ -504,13 +504,13 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
             char known[512];
             size_t o = 0, plen = strlen(prefix);
             known[0] = '\0';
-            for (const sl_tx_opt_t *q = opts; q->path; q++) {
+            for (const sl_opt_t *q = opts; q->name; q++) {
                 /* direct children of prefix only */
-                if (q->types & SL_TXT_IGNORED)
+                if (q->kinds & SL_TXT_IGNORED)
                     continue;
-                if (plen && (strncmp(q->path, prefix, plen) || q->path[plen] != '.'))
+                if (plen && (strncmp(q->name, prefix, plen) || q->name[plen] != '.'))
                     continue;
-                const char *rest = q->path + (plen ? plen + 1 : 0);
+                const char *rest = q->name + (plen ? plen + 1 : 0);
                 if (strchr(rest, '.'))
                     continue;
                 o += (size_t) snprintf(known + o, o < sizeof known ? sizeof known - o : 0,
@@ -524,8 +524,8 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
         }
         sl_tx_val_t v;
         sl_tx_value(val, &v);
-        if (!(v.type & opt->types)) {
-            if ((opt->types & SL_TXT_FALSY) && !sl_tx_truthy(val)) {
+        if (!(v.type & opt->kinds)) {
+            if ((opt->kinds & SL_TXT_FALSY) && !sl_tx_truthy(val)) {
                 if (sl_tx_warn(conf, val, err, errlen, "parameter '%s' is %s%s: treated as "
                                "absent, as Ceilometer does", path, s_falsy_text(&v),
                                v.type == SL_TXT_BOOL ? "" : " (false in Python)") < 0)
@@ -533,7 +533,7 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
                 continue;
             }
             char want[128];
-            s_types_text(opt->types, want, sizeof want);
+            s_types_text(opt->kinds, want, sizeof want);
             return sl_tx_err(conf, val, err, errlen, "parameter '%s' must be %s, not %s", path,
                              want, s_kind_text(&v));
         }
@@ -544,7 +544,7 @@ s_check_map(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, const sl_ynode_t 
 }
 
 int
-sl_tx_check_params(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, char *err, size_t errlen)
+sl_tx_check_params(const sl_tx_conf_t *conf, const sl_opt_t *opts, char *err, size_t errlen)
 {
     if (!conf->params)
         return 0;
@@ -921,14 +921,4 @@ sl_tx_r_sample(sl_tx_rbuf_t *r, sl_arena_t *a, sl_sample_t *s)
     };
 }
 
-int
-sl_tx_load_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+const char *const sl_tx_resource_keys[] = { "resource_id", NULL };

@@ -1087,45 +1087,48 @@ s_convert(s_conv_t *c, sl_tx_env_t *env, const sl_sample_t *s, double growth, sl
  * type is {} (a warning); a true one fails (at start-up for target, on
  * every sample for source), so it is refused. map_from/map_to are checked
  * by s_maps_init (ignored unless both are there). */
-#define S_SOURCE_OPTS                                                                            \
-    { "source", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "where the input comes from" },   \
-    { "source.map_from", SL_TXT_ANY, "-",                                                        \
-      "regular expressions (Python `re`) matched against the input name/unit" },                 \
-    { "source.map_from.name", SL_TXT_ANY, "-", "pattern for the name" }
+#define S_SOURCE_OPTS                                                                             \
+    SL_TX_OPT("source", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}",                            \
+      "where the input comes from"),                                                              \
+    SL_TX_OPT("source.map_from", SL_TXT_ANY, "-",                                                 \
+      "regular expressions (Python `re`) matched against the input name/unit"),                   \
+    SL_TX_OPT("source.map_from.name", SL_TXT_ANY, "-", "pattern for the name")
 
-#define S_SOURCE_MAP_UNIT                                                                        \
-    { "source.map_from.unit", SL_TXT_ANY, "-", "pattern for the unit" }
+#define S_SOURCE_MAP_UNIT                                                                         \
+    SL_TX_OPT("source.map_from.unit", SL_TXT_ANY, "-", "pattern for the unit")
 
-#define S_MAP_TO_OPTS                                                                            \
-    { "target.map_to", SL_TXT_ANY, "-",                                                          \
-      "replacements (`\\1`, `\\g<name>`) for every match of map_from; while a mapping is "       \
-      "configured it wins over target.name/unit; an invalid pattern or replacement is "          \
-      "ignored (a warning), as in Ceilometer" },                                                 \
-    { "target.map_to.name", SL_TXT_ANY, "-", "replacement for the name" }
+#define S_MAP_TO_OPTS                                                                             \
+    SL_TX_OPT("target.map_to", SL_TXT_ANY, "-",                                                   \
+      "replacements (`\\1`, `\\g<name>`) for every match of map_from; while a mapping is "        \
+      "configured it wins over target.name/unit; an invalid pattern or replacement is "           \
+      "ignored (a warning), as in Ceilometer"),                                                   \
+    SL_TX_OPT("target.map_to.name", SL_TXT_ANY, "-", "replacement for the name")
 
-#define S_TARGET_OPTS                                                                            \
-    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "what the output looks like" },   \
-    { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name" },          \
-    { "target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output unit" },          \
-    { "target.type", SL_TXT_STR | SL_TXT_NULL, "input's", "output type: gauge, delta or "        \
-      "cumulative (another string is used as given, with a warning)" },                          \
-    { "target.scale", SL_TXT_NUM | SL_TXT_BOOL | SL_TXT_STR | SL_TXT_NULL | SL_TXT_FALSY, "none", \
-      "a number (multiplies the volume) or an expression over the sample (`volume`, "            \
-      "`resource_metadata.x`, ...) whose result is the value; 0/\"\"/null = none" },             \
-    { "target.max", SL_TXT_NUM | SL_TXT_NULL | SL_TXT_FALSY, "none",                             \
-      "cap from above (0 = none)" },                                                             \
-    S_MAP_TO_OPTS,                                                                               \
-    { "target.map_to.unit", SL_TXT_ANY, "-", "replacement for the unit" }
+#define S_TARGET_OPTS                                                                             \
+    SL_TX_OPT("target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}",                            \
+      "what the output looks like"),                                                              \
+    SL_TX_OPT("target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name"),    \
+    SL_TX_OPT("target.unit", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output unit"),    \
+    SL_TX_OPT("target.type", SL_TXT_STR | SL_TXT_NULL, "input's", "output type: gauge, delta or " \
+      "cumulative (another string is used as given, with a warning)"),                            \
+    SL_TX_OPT("target.scale",                                                                     \
+              SL_TXT_NUM | SL_TXT_BOOL | SL_TXT_STR | SL_TXT_NULL | SL_TXT_FALSY, "none",         \
+      "a number (multiplies the volume) or an expression over the sample (`volume`, "             \
+      "`resource_metadata.x`, ...) whose result is the value; 0/\"\"/null = none"),               \
+    SL_TX_OPT("target.max", SL_TXT_NUM | SL_TXT_NULL | SL_TXT_FALSY, "none",                      \
+      "cap from above (0 = none)"),                                                               \
+    S_MAP_TO_OPTS,                                                                                \
+    SL_TX_OPT("target.map_to.unit", SL_TXT_ANY, "-", "replacement for the unit")
 
 /* --- unit_conversion ------------------------------------------------------ */
 
-static const sl_tx_opt_t s_uc_opts[] = {
+static const sl_opt_t s_uc_opts[] = {
     S_SOURCE_OPTS,
     S_SOURCE_MAP_UNIT,
-    { "source.unit", SL_TXT_ANY, "-",
-      "convert only samples with this unit; others pass unchanged" },
+    SL_TX_OPT("source.unit", SL_TXT_ANY, "-",
+      "convert only samples with this unit; others pass unchanged"),
     S_TARGET_OPTS,
-    { NULL, 0, NULL, NULL },
+    { .name = NULL },
 };
 
 static void *
@@ -1163,8 +1166,10 @@ s_conv_destroy(void **ctx_p)
 
 const sl_tx_plugin_t sl_tx_unit_conversion = {
     .name = "unit_conversion",
+    .stateful = 0,
+    .keys = sl_tx_resource_keys,
     .summary = "converts name, unit, type and scale of each sample (stateless)",
-    .opts = s_uc_opts,
+    .options = s_uc_opts,
     .init = s_uc_init,
     .process = s_uc_process,
     .destroy = s_conv_destroy,
@@ -1363,13 +1368,13 @@ s_rate_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
         if (r->bad)
             break;
         if (!name || !rid || has_mono > 1 || (has_mono && rt->is_delta)) {
-            rc = sl_tx_load_fail(err, errlen, "cache entry %zu is malformed", i);
+            rc = sl_errf(err, errlen, "cache entry %zu is malformed", i);
             break;
         }
         s_prev_key_t key = { name, rid, strlen(name), strlen(rid) };
         uint64_t h = s_prev_hash(&key);
         if (sl_tx_map_get(&rt->cache, h, s_prev_eq, &key)) {
-            rc = sl_tx_load_fail(err, errlen, "cache entry (%s, %s) appears twice", name, rid);
+            rc = sl_errf(err, errlen, "cache entry (%s, %s) appears twice", name, rid);
             break;
         }
         s_prev_t *e = sl_xmalloc(sizeof *e + key.name_n + key.rid_n + 2);
@@ -1386,17 +1391,17 @@ s_rate_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     }
     sl_arena_destroy(&tmp);
     if (!rc && r->bad)
-        rc = sl_tx_load_fail(err, errlen, "truncated or malformed cache");
+        rc = sl_errf(err, errlen, "truncated or malformed cache");
     return rc;
 }
 
-static const sl_tx_opt_t s_roc_opts[] = {
+static const sl_opt_t s_roc_opts[] = {
     S_SOURCE_OPTS,
     S_SOURCE_MAP_UNIT,
-    { "source.unit", SL_TXT_IGNORED, "-",
-      "rate_of_change converts every sample, as Ceilometer does" },
+    SL_TX_OPT("source.unit", SL_TXT_IGNORED, "-",
+      "rate_of_change converts every sample, as Ceilometer does"),
     S_TARGET_OPTS,
-    { NULL, 0, NULL, NULL },
+    { .name = NULL },
 };
 
 static void *
@@ -1407,9 +1412,11 @@ s_roc_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
 
 const sl_tx_plugin_t sl_tx_rate_of_change = {
     .name = "rate_of_change",
+    .stateful = 1,
+    .keys = sl_tx_resource_keys,
     .summary = "the rate of change per second between consecutive samples of a (name, "
                "resource), converted as unit_conversion does; scale defaults to \"1\"",
-    .opts = s_roc_opts,
+    .options = s_roc_opts,
     .init = s_roc_init,
     .process = s_rate_process,
     .destroy = s_rate_destroy,
@@ -1417,23 +1424,27 @@ const sl_tx_plugin_t sl_tx_rate_of_change = {
     .load = s_rate_load,
 };
 
-static const sl_tx_opt_t s_delta_opts[] = {
+static const sl_opt_t s_delta_opts[] = {
     S_SOURCE_OPTS,
-    { "target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}", "what the output looks like" },
-    { "target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name" },
+    SL_TX_OPT("target", SL_TXT_MAP | SL_TXT_NULL | SL_TXT_FALSY, "{}",
+      "what the output looks like"),
+    SL_TX_OPT("target.name", SL_TXT_STR | SL_TXT_NUM | SL_TXT_NULL, "input's", "output name"),
     S_MAP_TO_OPTS,
-    { "growth_only", SL_TXT_ANY, "false", "drop negative deltas (any true value)" },
+    SL_TX_OPT("growth_only", SL_TXT_ANY, "false", "drop negative deltas (any true value)"),
     /* TRANSFORMERS.md section 6: read by the other conversions, not by delta */
-    { "target.unit", SL_TXT_IGNORED, "-", "delta keeps the input's unit, as Ceilometer does" },
-    { "target.type", SL_TXT_IGNORED, "-", "delta always emits type delta, as Ceilometer does" },
-    { "target.scale", SL_TXT_IGNORED, "-", "delta does not scale, as in Ceilometer" },
-    { "target.max", SL_TXT_IGNORED, "-", "delta does not cap, as in Ceilometer" },
-    { "source.unit", SL_TXT_IGNORED, "-", "delta takes every sample, as Ceilometer does" },
-    { "source.map_from.unit", SL_TXT_IGNORED, "-", "delta maps only the name, as Ceilometer "
-      "does" },
-    { "target.map_to.unit", SL_TXT_IGNORED, "-", "delta maps only the name, as Ceilometer "
-      "does" },
-    { NULL, 0, NULL, NULL },
+    SL_TX_OPT("target.unit", SL_TXT_IGNORED, "-",
+      "delta keeps the input's unit, as Ceilometer does"),
+    SL_TX_OPT("target.type", SL_TXT_IGNORED, "-",
+      "delta always emits type delta, as Ceilometer does"),
+    SL_TX_OPT("target.scale", SL_TXT_IGNORED, "-", "delta does not scale, as in Ceilometer"),
+    SL_TX_OPT("target.max", SL_TXT_IGNORED, "-", "delta does not cap, as in Ceilometer"),
+    SL_TX_OPT("source.unit", SL_TXT_IGNORED, "-", "delta takes every sample, as Ceilometer does"),
+    SL_TX_OPT("source.map_from.unit", SL_TXT_IGNORED, "-",
+      "delta maps only the name, as Ceilometer "
+      "does"),
+    SL_TX_OPT("target.map_to.unit", SL_TXT_IGNORED, "-", "delta maps only the name, as Ceilometer "
+      "does"),
+    { .name = NULL },
 };
 
 static void *
@@ -1444,9 +1455,11 @@ s_delta_init(const sl_tx_conf_t *conf, char *err, size_t errlen)
 
 const sl_tx_plugin_t sl_tx_delta = {
     .name = "delta",
+    .stateful = 1,
+    .keys = sl_tx_resource_keys,
     .summary = "the difference between consecutive samples of a (name, resource), as a "
                "`delta` sample with the input's unit",
-    .opts = s_delta_opts,
+    .options = s_delta_opts,
     .init = s_delta_init,
     .process = s_rate_process,
     .destroy = s_rate_destroy,
@@ -1500,28 +1513,29 @@ typedef struct {
     size_t      kcap;
 } s_agg_t;
 
-static const sl_tx_opt_t s_agg_opts[] = {
-    { "size", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY, "1",
+static const sl_opt_t s_agg_opts[] = {
+    SL_TX_OPT("size", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY, "1",
       "emit when this many samples were handled since the last emission: int(size) as "
       "Python reads it (\"2\" and 2.7 give 2); false (0, \"\", null) = no limit when "
-      "retention_time is set, else 1; a negative size emits at every flush" },
-    { "retention_time", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY,
+      "retention_time is set, else 1; a negative size emits at every flush"),
+    SL_TX_OPT("retention_time", SL_TXT_NUM | SL_TXT_STR | SL_TXT_BOOL | SL_TXT_NULL | SL_TXT_FALSY,
       "none", "emit when a flush finds the first held sample's timestamp older than this many "
       "seconds (float(retention_time)); size keeps its default 1, so set size 0 to aggregate "
-      "by time only" },
-    { "project_id", SL_TXT_ANY, "none (grouped by)",
-      "first or last: merge instead of grouping by it (anything else: last, with a warning)" },
-    { "user_id", SL_TXT_ANY, "none (grouped by)",
-      "first or last: merge instead of grouping by it (anything else: last, with a warning)" },
-    { "resource_metadata", SL_TXT_ANY, "last",
-      "first, last or drop (anything else: last, with a warning)" },
-    { "timestamp", SL_TXT_ANY, "first", "first or last (anything else: first, with a warning)" },
+      "by time only"),
+    SL_TX_OPT("project_id", SL_TXT_ANY, "none (grouped by)",
+      "first or last: merge instead of grouping by it (anything else: last, with a warning)"),
+    SL_TX_OPT("user_id", SL_TXT_ANY, "none (grouped by)",
+      "first or last: merge instead of grouping by it (anything else: last, with a warning)"),
+    SL_TX_OPT("resource_metadata", SL_TXT_ANY, "last",
+      "first, last or drop (anything else: last, with a warning)"),
+    SL_TX_OPT("timestamp", SL_TXT_ANY, "first",
+      "first or last (anything else: first, with a warning)"),
     S_SOURCE_OPTS,
     S_SOURCE_MAP_UNIT,
-    { "source.unit", SL_TXT_IGNORED, "-",
-      "the aggregator converts every sample, as Ceilometer does" },
+    SL_TX_OPT("source.unit", SL_TXT_IGNORED, "-",
+      "the aggregator converts every sample, as Ceilometer does"),
     S_TARGET_OPTS,
-    { NULL, 0, NULL, NULL },
+    { .name = NULL },
 };
 
 /* _init_attribute: the merge policy of attr, or POL_KEY (grouped by). -1
@@ -1850,9 +1864,9 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     uint64_t handled = sl_tx_r_u64(r);
     size_t n = sl_tx_r_count(r, 4 + 8 + 1);
     if (r->bad)
-        return sl_tx_load_fail(err, errlen, "truncated header");
+        return sl_errf(err, errlen, "truncated header");
     if (has_first > 1 || handled > INT64_MAX || (!has_first && (n || handled || first_us)))
-        return sl_tx_load_fail(err, errlen, "inconsistent header");
+        return sl_errf(err, errlen, "inconsistent header");
     a->has_first = (int) has_first;
     a->first_us = first_us;
     a->handled = (int64_t) handled;
@@ -1866,12 +1880,12 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
         unsigned has_agg = sl_tx_r_u8(r);
         if (r->bad || is_null || has_agg > 1 || count > SIZE_MAX) {
             sl_arena_destroy(&tmp);
-            return sl_tx_load_fail(err, errlen, "group %zu is truncated or malformed", i);
+            return sl_errf(err, errlen, "group %zu is truncated or malformed", i);
         }
         s_gkey_t k = { key, strlen(key) };
         uint64_t h = sl_tx_hash(0, k.p, k.n);
         if (sl_tx_map_get(&a->map, h, s_group_eq, &k)) {
-            sl_tx_load_fail(err, errlen, "group '%s' appears twice", key);
+            sl_errf(err, errlen, "group '%s' appears twice", key);
             sl_arena_destroy(&tmp);
             return -1;
         }
@@ -1891,7 +1905,7 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
             sl_tx_r_sample(r, &a->arena, &g->agg);
             if (r->bad) {
                 sl_arena_destroy(&tmp);
-                return sl_tx_load_fail(err, errlen, "aggregate of group %zu is truncated or "
+                return sl_errf(err, errlen, "aggregate of group %zu is truncated or "
                                        "malformed", i);
             }
             g->has_agg = 1;
@@ -1901,7 +1915,7 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     sl_arena_destroy(&tmp);
     size_t n_order = sl_tx_r_count(r, 8);
     if (r->bad || n_order != n_with)
-        return sl_tx_load_fail(err, errlen, "aggregate order is truncated or does not list "
+        return sl_errf(err, errlen, "aggregate order is truncated or does not list "
                                "every aggregate");
     a->order = sl_xrealloc(a->order, (n_order + 1) * sizeof *a->order);
     a->cap_order = n_order + 1;
@@ -1910,7 +1924,7 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
     for (size_t k = 0; k < n_order && !rc; k++) {
         uint64_t i = sl_tx_r_u64(r);
         if (r->bad || i >= a->n_all || !a->all[i]->has_agg || seen[i]) {
-            rc = sl_tx_load_fail(err, errlen, "aggregate order entry %zu is malformed or "
+            rc = sl_errf(err, errlen, "aggregate order entry %zu is malformed or "
                                  "repeated", k);
             break;
         }
@@ -1923,10 +1937,12 @@ s_agg_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
 
 const sl_tx_plugin_t sl_tx_aggregator = {
     .name = "aggregator",
+    .stateful = 1,
+    .keys = sl_tx_resource_keys,
     .summary = "merges the samples of a (name, resource[, project][, user]) group: gauge "
                "averaged, cumulative last value, delta summed; emits at a flush once `size` "
                "samples were handled or `retention_time` expired",
-    .opts = s_agg_opts,
+    .options = s_agg_opts,
     .init = s_agg_init,
     .process = s_agg_process,
     .flush = s_agg_flush,

@@ -1,8 +1,8 @@
 /* tx — what the transformer plugins share with the chain (worker/transform.c).
  * Internal to worker/transform.c and the files of worker/transformers/; pipeline workers only.
  *
- * A plugin is one struct: name, option table (every parameter Ceilometer's
- * transformer reads, with the YAML types it works with, and those it
+ * A plugin is one struct: name, whether it is stateful and its grouping
+ * keys, option table (every parameter Ceilometer's transformer reads, with the YAML types it works with, and those it
  * ignores: the chain checks parameters against it before init; a key
  * Ceilometer never reads is a file:line warning, a type it cannot work with
  * a file:line error), init(conf) -> ctx, process(sample) -> 0 or 1 sample,
@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include "common/arena.h"
 #include "common/log.h"
+#include "common/opt.h"
 #include "common/sample.h"
 #include "common/yconf.h"
 #include "worker/transform.h"
@@ -53,12 +54,16 @@ enum {
     SL_TXT_FALSY = 128, SL_TXT_IGNORED = 256,
 };
 
-typedef struct {
-    const char *path;           /* "size", "target.scale", "source.map_from.name" */
-    unsigned    types;          /* SL_TXT_* accepted, and flags */
-    const char *dflt;           /* default, as the documentation shows it */
-    const char *help;           /* for IGNORED: why, in the warning */
-} sl_tx_opt_t;
+/* A parameter in a plugin's option table (common/opt.h): the plugin reads
+ * the YAML node itself (SL_OPT_ANY, no offset); `kinds` holds the SL_TXT_*
+ * kinds and flags above; the default is as the documentation shows it;
+ * for IGNORED, help says why (in the warning). */
+#define SL_TX_OPT(path, kinds_, dflt, help_)                                                     \
+    { .name = (path), .type = SL_OPT_ANY, .offset = SL_OPT_NO_OFFSET, .def = (dflt),             \
+      .help = (help_), .kinds = (kinds_) }
+
+/* The grouping keys of every built-in transformer (TRANSFORMERS.md 10). */
+extern const char *const sl_tx_resource_keys[];
 
 /* What init gets: the parameters (NULL if none) and where they come from. */
 typedef struct {
@@ -109,14 +114,16 @@ char    *sl_tx_r_str(sl_tx_rbuf_t *r, sl_arena_t *a, int *is_null);
 /* A sample whose strings are copied into a; resource_metadata must not be
  * NULL. */
 void     sl_tx_r_sample(sl_tx_rbuf_t *r, sl_arena_t *a, sl_sample_t *s);
-/* Puts the reason in err and returns -1 (for load callbacks). */
-int      sl_tx_load_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 
 typedef struct sl_tx_plugin {
     const char        *name;
     const char        *summary;
-    const sl_tx_opt_t *opts;    /* terminated by { NULL } */
+    const sl_opt_t    *options; /* SL_TX_OPT entries, ended by { .name = NULL } */
+    /* Keeps state across samples (a sink with one is partitioned by the
+     * grouping keys, so a group always meets the same state), and the
+     * sample fields that make a group (NULL-terminated). */
+    int                stateful;
+    const char *const *keys;
     void *(*init)(const sl_tx_conf_t *conf, char *err, size_t errlen);
     /* 1: *out holds the sample to pass on; 0: nothing passes; -1: error
      * (env->err), the sample is dropped, state changed so far is kept. */
@@ -172,7 +179,7 @@ const sl_ynode_t *sl_tx_param(const sl_ynode_t *params, const char *path);
 /* Checks params against the option table: keys Ceilometer does not read
  * and falsy values of another type are warnings (sl_tx_warn), a type
  * Ceilometer cannot work with is an error. 0, or -1 with file:line. */
-int sl_tx_check_params(const sl_tx_conf_t *conf, const sl_tx_opt_t *opts, char *err, size_t errlen);
+int sl_tx_check_params(const sl_tx_conf_t *conf, const sl_opt_t *opts, char *err, size_t errlen);
 /* What Ceilometer ignores or swallows in a transformer's parameters: a
  * warning "file:line: sink 's': transformer 't': message" at node (or the
  * transformer's line if node is NULL) and 0 (nothing when quiet), or in

@@ -1,0 +1,111 @@
+#include "common/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+
+/* Room for n more bytes and the NUL. */
+static void
+s_reserve(sl_buf_t *b, size_t n)
+{
+    if (b->n + n + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->n + n + 1)
+        cap *= 2;
+    b->p = sl_xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void
+sl_buf_put(sl_buf_t *b, const void *s, size_t n)
+{
+    s_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void
+sl_buf_puts(sl_buf_t *b, const char *s)
+{
+    sl_buf_put(b, s, strlen(s));
+}
+
+void
+sl_buf_putc(sl_buf_t *b, char c)
+{
+    sl_buf_put(b, &c, 1);
+}
+
+void
+sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    s_reserve(b, (size_t) n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->n, (size_t) n + 1, fmt, ap);
+    va_end(ap);
+    b->n += (size_t) n;
+}
+
+void
+sl_buf_json_str(sl_buf_t *b, const char *s)
+{
+    if (!s) {
+        sl_buf_puts(b, "null");
+        return;
+    }
+    sl_buf_putc(b, '"');
+    const unsigned char *p = (const unsigned char *) s, *run = p;
+    for (; *p; p++) {
+        const char *esc = NULL;
+        char hex[8];
+        switch (*p) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        default:
+            if (*p < 0x20) {
+                snprintf(hex, sizeof hex, "\\u%04x", *p);
+                esc = hex;
+            }
+        }
+        if (!esc)
+            continue;
+        sl_buf_put(b, run, (size_t) (p - run));
+        sl_buf_puts(b, esc);
+        run = p + 1;
+    }
+    sl_buf_put(b, run, (size_t) (p - run));
+    sl_buf_putc(b, '"');
+}
+
+void
+sl_buf_reset(sl_buf_t *b)
+{
+    b->n = 0;
+    if (b->p)
+        b->p[0] = '\0';
+}
+
+void
+sl_buf_free(sl_buf_t *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->n = b->cap = 0;
+}
