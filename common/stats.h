@@ -48,7 +48,6 @@
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
     X(frames_acked,        "wire frames a pipeline worker confirmed to their sender (delivered or rejected)") \
-    X(frames_forwarded,    "frames passed on to a partition's new owner after a handover (memcached)") \
     X(samples_received,    "samples received by pipeline workers") \
     X(transform_absorbed,  "samples a transformer kept for later or dropped by design (no predecessor, aggregated, ...)") \
     X(transform_errors,    "samples lost to a transformer error or an invalid volume (logged)") \
@@ -63,7 +62,8 @@
     X(frames_resent,       "unconfirmed frames sent again to a partition's new holder (a pipeline worker died or left): possible duplicates") \
     X(acks_unknown,        "confirmations of frames already confirmed or never sent here (after a resend)") \
     X(notifications_confirmed, "notifications fully delivered, confirmed to their source (ack)") \
-    X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)")
+    X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)") \
+    X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications or queue_memory of frames unconfirmed)")
 
 /* X(name, help) — per-worker, per-sink counters. */
 #define SL_SINK_COUNTERS(X) \

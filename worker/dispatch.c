@@ -98,12 +98,21 @@ sl_pw_account(sl_pw_t *pw, sl_pw_part_t *pt)
     pt->counted = *st;
 }
 
+static void
+s_output_done(void *arg, int delivered)
+{
+    (void) delivered;   /* dropped by policy counts as finished: counted there */
+    sl_pw_batch_t *b = arg;
+    if (b)
+        sl_pw_batch_done(b->pw, b);
+}
+
 void
 sl_pw_publish(sl_pw_t *pw, unsigned sink)
 {
     sl_sample_vec_t *out = &pw->out;
-    /* The batch's frames: each keeps a reference until every publisher is
-     * done with the batch (at once today: publishing is synchronous). */
+    /* The batch's frames: each keeps a reference until every publisher of
+     * the sink is done with the batch (the output layer's done callback). */
     sl_pw_batch_t *b = NULL;
     if (pw->n_batch) {
         b = sl_xmalloc(sizeof *b + pw->n_batch * sizeof *b->frames);
@@ -114,48 +123,9 @@ sl_pw_publish(sl_pw_t *pw, unsigned sink)
         pw->n_batch = 0;
     }
     if (out->n) {
-        const sl_sink_t *sk = sl_conf_sink(pw->conf, sink);
-        int failed = 0, events = sl_conf_sink_is_event(pw->conf, sink);
-        if (events) {
-            /* Event records carry the event's JSON in resource_metadata (wire.h). */
-            if (pw->n_event_json < out->n) {
-                pw->event_json = sl_xrealloc(pw->event_json, out->n * sizeof *pw->event_json);
-                pw->n_event_json = out->n;
-            }
-            for (size_t i = 0; i < out->n; i++)
-                pw->event_json[i] = out->v[i].resource_metadata;
-        }
-        for (size_t i = 0; i < sk->n_publishers; i++) {
-            char err[512];
-            sl_pub_status_t st;
-            if (b)
-                b->refs++;
-            for (int attempt = 0; attempt < 2; attempt++) {   /* one immediate retry; queueing is the output layer's */
-                st = events ? sl_publisher_publish_events(pw->pubs[sink][i], pw->event_json,
-                                                          out->n, err, sizeof err)
-                            : sl_publisher_publish(pw->pubs[sink][i], out->v, out->n, err,
-                                                   sizeof err);
-                if (st != SL_PUB_RETRY)
-                    break;
-            }
-            if (st != SL_PUB_OK) {
-                failed = 1;
-                sl_log_limited(&pw->rl_pub, SL_LOG_ERROR, "sink %s: publisher %s lost %zu "
-                               "samples: %s", sk->name, pw->pubs[sink][i]->url, out->n, err);
-            }
-            if (b)
-                sl_pw_batch_done(pw, b);
-        }
-        if (failed) {
-            SL_INC(pw->ctx->slot, publish_errors, out->n);
-            SL_SINC(pw->ctx->slot, sink, failed, out->n);
-        } else {
-            if (events)
-                SL_INC(pw->ctx->slot, events_published, out->n);
-            else
-                SL_INC(pw->ctx->slot, samples_published, out->n);
-            SL_SINC(pw->ctx->slot, sink, published, out->n);
-        }
+        if (b)
+            b->refs++;              /* the output layer's */
+        sl_output_submit(pw->output, sink, out->v, out->n, s_output_done, b);
         out->n = 0;
     }
     if (b)

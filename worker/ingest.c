@@ -21,7 +21,8 @@
  *
  * Back-pressure: sources are paused while a frame waits for a full socket
  * or a partition without holder, while max_unconfirmed notifications are
- * unconfirmed, or while the kept frames exceed queue_memory / 2. So the
+ * unconfirmed, or while the kept frames exceed queue_memory (what ZeroMQ
+ * queues shares their bytes: zmq_msg_copy). So the
  * memory of a worker is bounded whatever the destinations do. */
 #include "worker/worker.h"
 
@@ -307,6 +308,8 @@ s_set_paused(s_ingest_t *in, int paused)
     if (in->paused == paused)
         return;
     in->paused = paused;
+    if (paused)
+        SL_INC(in->ctx->slot, source_pauses, 1);
     for (size_t i = 0; i < in->n_sources; i++)
         if (in->sources[i].plugin)
             sl_source_set_paused(&in->sources[i], paused);
@@ -689,7 +692,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.zctx = zmq_ctx_new();
     in.loop = sl_loop_new();
     in.max_unconfirmed = S_MAX_UNCONFIRMED;
-    in.kept_limit = (size_t) (in.conf->queue_memory / 2);
+    in.kept_limit = (size_t) in.conf->queue_memory;
     sl_arena_init(&in.arena, 0);
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
     in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);

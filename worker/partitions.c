@@ -149,5 +149,13 @@ s_readable(sl_loop_t *loop, void *arg, int revents)
         sl_pw_release(pw, pt->index / pw->partitions, pt->index % pw->partitions, 1);
         return;
     }
+    /* Back-pressure: a sink whose publishers cannot take more (policy
+     * default, max_queue_length batches waiting) is not read until the
+     * output layer says so (s_on_output_ready in pipeline_worker.c); its
+     * senders then block on full sockets and pause their sources. */
+    if (!sl_output_ready(pw->output, pt->index / pw->partitions)) {
+        sl_loop_watch_set(pt->watch, 0);
+        return;
+    }
     sl_pw_read(pw, pt, SL_PW_READ_BUDGET);
 }

@@ -129,25 +129,16 @@ s_before_sleep(sl_loop_t *loop, void *arg)
     return 0;
 }
 
-static int
-s_publishers(sl_pw_t *pw)
+/* A sink's publishers can take more again: read its partitions again. */
+static void
+s_on_output_ready(void *arg, unsigned sink)
 {
-    pw->pubs = sl_xcalloc(pw->n_sinks + 1, sizeof *pw->pubs);
-    for (unsigned s = 0; s < pw->n_sinks; s++) {
-        const sl_sink_t *sk = sl_conf_sink(pw->conf, s);
-        pw->pubs[s] = sl_xcalloc(sk->n_publishers + 1, sizeof **pw->pubs);
-        for (size_t i = 0; i < sk->n_publishers; i++) {
-            char err[512];
-            char *url = sl_conf_expand(pw->conf, sk->publishers[i]);
-            pw->pubs[s][i] = sl_publisher_new(url, err, sizeof err);
-            free(url);
-            if (!pw->pubs[s][i]) {
-                sl_error("sink %s: %s", sk->name, err);
-                return -1;
-            }
-        }
+    sl_pw_t *pw = arg;
+    for (unsigned p = 0; p < pw->partitions; p++) {
+        sl_pw_part_t *pt = sl_pw_part(pw, sink, p);
+        if (pt->held && pt->watch)
+            sl_loop_watch_set(pt->watch, SL_LOOP_IN);
     }
-    return 0;
 }
 
 int
@@ -175,8 +166,11 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     if (!pw->leases) {
         sl_error("coordination: %s", err);
         rc = 2;
-    } else if (s_publishers(pw) < 0) {
+    } else if (!(pw->output = sl_output_new(pw->conf, pw->loop, ctx->slot, err, sizeof err))) {
+        sl_error("%s", err);
         rc = 2;
+    } else {
+        sl_output_on_ready(pw->output, s_on_output_ready, pw);
     }
     if (rc == 0) {
         sl_worker_set_state(ctx, SL_WS_RUNNING);
@@ -194,18 +188,18 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
         /* Finish and confirm what the sockets hold, flush or hand over
          * every chain, release the leases. */
         sl_pw_release_all(pw);
+        /* What the publishers still have, within shutdown_grace. */
+        size_t left = sl_output_drain(pw->output, sl_now_ms() +
+                                      (uint64_t) pw->conf->shutdown_grace * 1000);
+        if (left)
+            sl_warn("drain: %zu batches were not delivered within shutdown_grace (counted as "
+                    "dropped; dead-lettered where configured)", left);
     }
     sl_leases_destroy(&pw->leases);   /* leaves the group */
-    for (unsigned s = 0; pw->pubs && s < pw->n_sinks; s++) {
-        for (size_t i = 0; pw->pubs[s] && i < sl_conf_sink(pw->conf, s)->n_publishers; i++)
-            sl_publisher_destroy(&pw->pubs[s][i]);
-        free(pw->pubs[s]);
-    }
-    free(pw->pubs);
+    sl_output_destroy(&pw->output);
     sl_loop_destroy(&pw->loop);
     sl_sample_vec_free(&pw->in);
     sl_sample_vec_free(&pw->out);
-    free(pw->event_json);
     free(pw->batch);
     free(pw->parts);
     zmq_ctx_term(pw->zctx);

@@ -31,7 +31,7 @@
 #include "common/loop.h"
 #include "common/wire.h"
 #include "worker/leases.h"
-#include "worker/publisher.h"
+#include "worker/output.h"
 #include "worker/reorder.h"
 #include "worker/transform.h"
 #include "worker/worker.h"
@@ -96,13 +96,11 @@ struct sl_pw {
     sl_leases_t *leases;
     unsigned n_sinks, partitions, total;
     sl_pw_part_t *parts;           /* [sink * partitions + p] */
-    sl_publisher_t ***pubs;        /* [sink][i] */
+    sl_output_t *output;           /* the sinks' publishers */
     uint64_t holdings;             /* takes so far */
     sl_sample_vec_t in, out;
     sl_pw_frame_t **batch;         /* frames whose samples are in out */
     size_t n_batch, cap_batch;
-    const char **event_json;       /* scratch for event publishing */
-    size_t n_event_json;
     uint64_t last_frame;           /* when a frame last arrived (drain) */
     sl_ratelimit_t rl_frame, rl_pub, rl_ack;
 };
@@ -129,8 +127,8 @@ size_t sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget);
 void sl_pw_reorder_release(sl_pw_t *pw, sl_pw_part_t *pt, int force);
 /* Gives the chain an empty flush point if a retention_time expired. */
 void sl_pw_retention(sl_pw_t *pw, sl_pw_part_t *pt);
-/* Publishes pw->out (the output of sink) in one batch; frames in pw->batch
- * complete when every publisher is done with it. */
+/* Hands pw->out (the output of sink) to the output layer as one batch;
+ * frames in pw->batch complete when every publisher is done with it. */
 void sl_pw_publish(sl_pw_t *pw, unsigned sink);
 /* Adds what the chain counted since last time to the worker's counters. */
 void sl_pw_account(sl_pw_t *pw, sl_pw_part_t *pt);

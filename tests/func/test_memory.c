@@ -99,7 +99,10 @@ START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
         last = r;
     }
     double rss = s_vm(ing, "VmRSS");
-    uint64_t eof = sl_h_total(&a, SL_C_source_eof), blocked = sl_h_total(&a, SL_C_send_blocked);
+    /* back-pressure: a send that would block, or (since confirmations)
+     * queue_memory of unconfirmed frames kept, pauses the sources */
+    uint64_t eof = sl_h_total(&a, SL_C_source_eof),
+             blocked = sl_h_total(&a, SL_C_send_blocked) + sl_h_total(&a, SL_C_source_pauses);
     kill(pip, SIGCONT);
     if (getenv("SL_TEST_VERBOSE"))
         fprintf(stderr, "stopped pipeline: received %llu eof %llu blocked %llu ingest rss %.1f -> "
@@ -107,7 +110,7 @@ START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
                 (unsigned long long) blocked, base, rss);
     ck_assert_msg(eof == 0 && blocked > 0,
                   "with the pipeline worker stopped the source read on to its end (eof %llu, "
-                  "send_blocked %llu, received %llu of 20000): no back-pressure",
+                  "send_blocked + source_pauses %llu, received %llu of 20000): no back-pressure",
                   (unsigned long long) eof, (unsigned long long) blocked,
                   (unsigned long long) last);
     /* 16 MiB of frames, plus one frame over the cap per socket and the
