@@ -64,8 +64,12 @@ static const sl_opt_t s_options[] = {
       .help = "a wire frame is also sent once it holds this many bytes (bounds every frame)" },
     { .name = "queue_memory", .type = SL_OPT_SIZE, .offset = OFF(queue_memory), .def = "64M",
       .min = 1ULL << 20, .max = 64ULL << 30,
-      .help = "bytes of frames one worker may hold queued in ZeroMQ; the high-water marks are derived " 
-      "from it, and when it is reached the sources pause (back-pressure)" },
+      .help = "bytes of frames one worker may hold queued in ZeroMQ or kept until confirmed; the " 
+      "high-water marks are derived from it, and when it is reached the sources pause (back-pressure)" },
+    { .name = "max_unconfirmed", .type = SL_OPT_UINT, .offset = OFF(max_unconfirmed), .def = "16384",
+      .min = 1, .max = 16777216,
+      .help = "notifications an ingest worker may have read and not yet seen fully delivered; at this " 
+      "many its sources pause (bounds memory and the duplicates after a crash)" },
     { .name = "strict", .type = SL_OPT_BOOL, .offset = OFF(strict), .def = "false",
       .help = "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, " 
       "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },
@@ -177,29 +181,6 @@ s_parse_source(sl_source_conf_t *sc, const sl_ynode_t *s, char *err, size_t errl
     return 0;
 }
 
-/* The fields sl_source_conf_t had before the option tables, for the code
- * that still reads them (worker/ingest.c, supervisor/). */
-static void
-s_source_legacy_fields(sl_source_conf_t *sc)
-{
-    if (sc->type == &sl_source_type_file) {
-        const sl_file_source_opts_t *f = sc->opts;
-        sc->kind = SL_SOURCE_FILE;
-        free(sc->path);
-        sc->path = f->path ? sl_xstrdup(f->path) : NULL;
-        sc->rate = f->rate;
-        sc->path_line = sc->lines[sl_opt_find(sc->type->options, "path") - sc->type->options];
-    } else if (sc->type == &sl_source_type_zmq) {
-        const sl_zmq_source_opts_t *z = sc->opts;
-        sc->kind = SL_SOURCE_ZMQ;
-        free(sc->endpoint);
-        sc->endpoint = z->endpoint ? sl_xstrdup(z->endpoint) : NULL;
-        sc->bind = z->mode == SL_ZMQ_BIND;
-        sc->endpoint_line =
-            sc->lines[sl_opt_find(sc->type->options, "endpoint") - sc->type->options];
-    }
-}
-
 static int
 s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
 {
@@ -218,7 +199,6 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
             return sl_yerr(s, err, errlen, "sources: each entry must be a mapping with a type");
         if (s_parse_source(sc, s, err, errlen) < 0)
             return -1;
-        s_source_legacy_fields(sc);
     }
     return 0;
 }
@@ -392,7 +372,6 @@ s_finish_source(sl_conf_t *c, sl_source_conf_t *sc, const char *base_dir, char *
             *field = e;
         }
     }
-    s_source_legacy_fields(sc);
     const char *at = NULL;
     char why[1024];
     if (sc->type->check && sc->type->check(sc->opts, &at, why, sizeof why) < 0) {
@@ -443,21 +422,25 @@ s_check_ipc_paths(const sl_conf_t *c, char *err, size_t errlen)
     }
     for (size_t i = 0; i < c->n_sources; i++) {
         const sl_source_conf_t *sc = &c->sources[i];
-        if (sc->kind != SL_SOURCE_ZMQ || strncmp(sc->endpoint, "ipc://", 6) != 0)
+        if (sc->type != &sl_source_type_zmq)
             continue;
-        const char *path = sc->endpoint + 6;
-        int k = c->n_ingest - 1;
-        size_t need = strlen(path) + (sc->bind ? 1 + s_digits((unsigned) k) : 0);
+        const sl_zmq_source_opts_t *z = sc->opts;
+        if (strncmp(z->endpoint, "ipc://", 6) != 0)
+            continue;
+        const char *path = z->endpoint + 6;
+        int k = c->n_ingest - 1, bind = z->mode == SL_ZMQ_BIND;
+        size_t need = strlen(path) + (bind ? 1 + s_digits((unsigned) k) : 0);
         if (need <= max)
             continue;
+        int endpoint_line = sc->lines[sl_opt_find(sc->type->options, "endpoint") - sc->type->options];
         char suffix[64] = "";
-        if (sc->bind)
+        if (bind)
             snprintf(suffix, sizeof suffix, " (with the .%d of ingest worker %d)", k, k);
         int in_run = run && strncmp(path, c->run_dir, run) == 0;
-        return sl_yerr_at(c->file, sc->endpoint_line, err, errlen, "zmq source: %.80s%s needs a "
+        return sl_yerr_at(c->file, endpoint_line, err, errlen, "zmq source: %.80s%s needs a "
                           "%zu-byte socket path%s, more than the %zu a Unix socket path can "
-                          "hold: use a shorter %s", sc->endpoint,
-                          strlen(sc->endpoint) > 80 ? "..." : "", need, suffix, max,
+                          "hold: use a shorter %s", z->endpoint,
+                          strlen(z->endpoint) > 80 ? "..." : "", need, suffix, max,
                           in_run ? "run_dir" : "path");
     }
     return 0;
@@ -689,8 +672,6 @@ sl_conf_destroy(sl_conf_t **conf_p)
             sl_opt_free(sc->type->options, sc->opts);
         free(sc->opts);
         free(sc->lines);
-        free(sc->path);
-        free(sc->endpoint);
     }
     free(c->sources);
     free(c->coord_secret);

@@ -23,27 +23,16 @@
 #include "common/pipeline.h"
 #include "common/source_conf.h"
 
-typedef enum { SL_SOURCE_FILE = 1, SL_SOURCE_ZMQ = 2 } sl_source_kind_t;
-
 /* One entry of `sources:`. type and opts are what its source type's option
  * table (common/source_conf.h) made of the mapping: opts points to that
  * type's config struct (sl_file_source_opts_t, sl_zmq_source_opts_t, ...),
  * paths absolute and ${run_dir} expanded; lines[i] is the line of the
- * table's i-th option in sluice.yaml (0: not set). The fields after them
- * repeat the file and zmq settings for the code written before the
- * tables (kind is 0 for any other type). */
+ * table's i-th option in sluice.yaml (0: not set); line is the entry's. */
 typedef struct {
     const sl_source_type_t *type;
     void *opts;
     int  *lines;
-    sl_source_kind_t kind;
     int   line;
-    int   path_line;   /* line of `path:` / `endpoint:` in sluice.yaml, for messages */
-    int   endpoint_line;
-    char *path;        /* file: JSON Lines to replay */
-    double rate;       /* file: notifications/s over all ingest workers (0 = as fast as possible) */
-    char *endpoint;    /* zmq: endpoint */
-    int   bind;        /* zmq: 1 = workers bind (worker k: port+k / path.k), 0 = connect */
 } sl_source_conf_t;
 
 /* Where a setting of the option table was made, for messages: file
@@ -73,6 +62,7 @@ typedef struct sl_conf {
     uint64_t batch_max_bytes;
     unsigned strict;                /* tolerated problems are errors */
     uint64_t queue_memory;
+    unsigned max_unconfirmed;       /* per ingest worker, notifications */
     char    *log_level;
     char    *log_file;
     char    *pipeline_path;

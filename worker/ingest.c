@@ -42,7 +42,6 @@
 #include "worker/sources/source.h"
 
 #define S_MAX_SAMPLES_PER_NOTIFICATION 512
-#define S_MAX_UNCONFIRMED 16384
 #define S_BEAT_MS 50
 #define S_ROUTE_MS 10
 
@@ -578,8 +577,12 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
     in->sources = sl_xcalloc(c->n_sources + 1, sizeof *in->sources);
     for (size_t i = 0; i < c->n_sources; i++) {
         sl_source_inst_t *s = &in->sources[i];
-        const char *kind = c->sources[i].kind == SL_SOURCE_FILE ? "file" : "zmq";
-        s->plugin = sl_source_plugin(kind);
+        s->plugin = sl_source_plugin(c->sources[i].type->name);
+        if (!s->plugin) {
+            snprintf(err, errlen, "source type %s has no plugin in this build",
+                     c->sources[i].type->name);
+            return -1;
+        }
         s->env = (sl_source_env_t) {
             .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
             .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
@@ -691,7 +694,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.partitions = ctx->conf->partitions;
     in.zctx = zmq_ctx_new();
     in.loop = sl_loop_new();
-    in.max_unconfirmed = S_MAX_UNCONFIRMED;
+    in.max_unconfirmed = in.conf->max_unconfirmed;
     in.kept_limit = (size_t) in.conf->queue_memory;
     sl_arena_init(&in.arena, 0);
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);

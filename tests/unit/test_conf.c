@@ -56,6 +56,28 @@ s_teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* A source's settings through its type's option table. */
+static const sl_file_source_opts_t *
+s_file(const sl_conf_t *c, size_t i)
+{
+    ck_assert_ptr_eq(c->sources[i].type, &sl_source_type_file);
+    return c->sources[i].opts;
+}
+
+static const sl_zmq_source_opts_t *
+s_zmq(const sl_conf_t *c, size_t i)
+{
+    ck_assert_ptr_eq(c->sources[i].type, &sl_source_type_zmq);
+    return c->sources[i].opts;
+}
+
+static int
+s_line_of(const sl_conf_t *c, size_t i, const char *option)
+{
+    const sl_source_conf_t *sc = &c->sources[i];
+    return sc->lines[sl_opt_find(sc->type->options, option) - sc->type->options];
+}
+
 START_TEST(embedded_default_loads_and_expands_run_dir)
 {
     char err[512];
@@ -67,7 +89,7 @@ START_TEST(embedded_default_loads_and_expands_run_dir)
     ck_assert_int_eq(c->n_ingest, 3);
     ck_assert_int_ge(c->n_pipeline, 1);
     ck_assert_int_eq(c->n_sources, 1);
-    ck_assert_str_eq(c->sources[0].endpoint, "ipc:///tmp/sl-x/notify.sock");
+    ck_assert_str_eq(s_zmq(c, 0)->endpoint, "ipc:///tmp/sl-x/notify.sock");
     ck_assert_uint_eq(c->partitions, 16);
     ck_assert_uint_eq(c->max_message_size, 1048576);
     ck_assert_uint_gt(sl_meters_count(c->meters), 10);
@@ -91,8 +113,8 @@ START_TEST(file_settings_relative_paths_and_sizes)
     snprintf(want, sizeof want, "%s/run", s_dir);
     ck_assert_str_eq(c->run_dir, want);
     snprintf(want, sizeof want, "%s/in.jsonl", s_dir);
-    ck_assert_str_eq(c->sources[0].path, want);
-    ck_assert_int_eq(c->sources[1].bind, 1);
+    ck_assert_str_eq(s_file(c, 0)->path, want);
+    ck_assert_int_eq(s_zmq(c, 1)->mode == SL_ZMQ_BIND, 1);
     ck_assert_uint_eq(c->max_message_size, 2 * 1024 * 1024);
     ck_assert_int_eq(c->n_ingest, 2);
     sl_conf_destroy(&c);
@@ -325,15 +347,15 @@ START_TEST(sources_fill_their_type_option_struct)
     char want[256];
     snprintf(want, sizeof want, "%s/in.jsonl", s_dir);
     ck_assert_str_eq(f->path, want);
-    ck_assert_str_eq(c->sources[0].path, want);
+    ck_assert_str_eq(s_file(c, 0)->path, want);
     ck_assert_double_eq(f->rate, 250);
-    ck_assert_int_eq(c->sources[0].path_line, 3);
+    ck_assert_int_eq(s_line_of(c, 0, "path"), 3);
     ck_assert_ptr_eq(c->sources[1].type, &sl_source_type_zmq);
     const sl_zmq_source_opts_t *z = c->sources[1].opts;
     ck_assert_str_eq(z->endpoint, "ipc:///tmp/sl-src/n.sock");
     ck_assert_uint_eq(z->mode, SL_ZMQ_BIND);
-    ck_assert_int_eq(c->sources[1].bind, 1);
-    ck_assert_int_eq(c->sources[1].endpoint_line, 5);
+    ck_assert_int_eq(s_zmq(c, 1)->mode == SL_ZMQ_BIND, 1);
+    ck_assert_int_eq(s_line_of(c, 1, "endpoint"), 5);
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);

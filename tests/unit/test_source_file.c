@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/loop.h"
+#include "common/source_conf.h"
 #include "tests/sl_check.h"
 #include "worker/sources/source.h"
 
@@ -38,6 +39,7 @@ typedef struct {
     char path[128];
     sl_conf_t conf;
     sl_source_conf_t sc;
+    sl_file_source_opts_t opts;
     sl_slot_t slot;
     sl_ratelimit_t rl;
 } s_fix_t;
@@ -56,8 +58,9 @@ s_fixture(s_fix_t *fx, int lines)
     fclose(f);
     fx->conf.run_dir = fx->dir;
     fx->conf.max_message_size = 1024;
-    fx->sc.kind = SL_SOURCE_FILE;
-    fx->sc.path = fx->path;
+    fx->opts.path = fx->path;
+    fx->sc.type = &sl_source_type_file;
+    fx->sc.opts = &fx->opts;
 }
 
 /* Runs worker k of n until the source is done or paused; the source

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "common/hash.h"
+#include "common/source_conf.h"
 
 #define S_READ_CHUNK 65536
 #define S_SAVE_MS 100
@@ -40,6 +41,12 @@
 typedef struct {
     uint64_t line, offset;
 } s_pos_t;
+
+static const char *
+s_path(const sl_source_inst_t *src)
+{
+    return ((const sl_file_source_opts_t *) src->env.sc->opts)->path;
+}
 
 typedef struct {
     FILE *file;
@@ -325,7 +332,7 @@ s_read(sl_source_inst_t *src, size_t budget)
         int oversized;
         if (!s_next_line(f, max, &text, &n, &oversized)) {
             SL_INC(src->env.slot, source_eof, 1);
-            sl_info("file source %s: end of file after %" PRIu64 " lines", src->env.sc->path,
+            sl_info("file source %s: end of file after %" PRIu64 " lines", s_path(src),
                     f->line_no);
             sl_source_wait(src, SL_SOURCE_FOREVER);
             s_pos_save(src);
@@ -357,7 +364,7 @@ s_ack(sl_source_inst_t *src, uint64_t token)
     } else {
         sl_log_limited(src->env.rl, SL_LOG_ERROR, "file source %s: confirmation of line %" PRIu64
                        " out of order (a bug: please report it); the position is kept where "
-                       "it was", src->env.sc->path, token);
+                       "it was", s_path(src), token);
     }
 }
 
@@ -373,7 +380,7 @@ s_nack(sl_source_inst_t *src, uint64_t token)
 static int
 s_init(sl_source_inst_t *src, char *err, size_t errlen)
 {
-    const sl_source_conf_t *sc = src->env.sc;
+    const sl_file_source_opts_t *sc = src->env.sc->opts;
     s_file_t *f = sl_xcalloc(1, sizeof *f);
     src->ctx = f;
     f->per_ms = sc->rate / 1000.0 / (double) src->env.n_workers;

@@ -11,6 +11,8 @@
  * producer reconnects by itself; the log line says what may have happened. */
 #include "worker/sources/source.h"
 
+#include "common/source_conf.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,13 +30,19 @@ typedef struct {
     uint64_t drain_start, last_msg;
 } s_zmq_t;
 
+static const sl_zmq_source_opts_t *
+s_opts(const sl_source_inst_t *src)
+{
+    return src->env.sc->opts;
+}
+
 static void
 s_reconnect(sl_loop_t *loop, void *arg)
 {
     (void) loop;
     sl_source_inst_t *src = arg;
     s_zmq_t *z = src->ctx;
-    const sl_source_conf_t *sc = src->env.sc;
+    const sl_zmq_source_opts_t *sc = s_opts(src);
     z->reconnect = NULL;
     if (!z->sock)
         return;
@@ -54,7 +62,7 @@ s_monitor_ready(sl_loop_t *loop, void *arg, int revents)
     (void) revents;
     sl_source_inst_t *src = arg;
     s_zmq_t *z = src->ctx;
-    const sl_source_conf_t *sc = src->env.sc;
+    const sl_zmq_source_opts_t *sc = s_opts(src);
     for (int k = 0; k < 64; k++) {
         zmq_msg_t ev, addr;
         zmq_msg_init(&ev);
@@ -75,7 +83,7 @@ s_monitor_ready(sl_loop_t *loop, void *arg, int revents)
             continue;
         }
         SL_INC(src->env.slot, source_disconnects, 1);
-        if (!sc->bind) {
+        if (sc->mode != SL_ZMQ_BIND) {
             if (!z->reconnect)
                 z->reconnect = sl_loop_after(loop, S_RECONNECT_AFTER_MS, s_reconnect, src);
         } else {
@@ -91,7 +99,7 @@ s_monitor_ready(sl_loop_t *loop, void *arg, int revents)
 static int
 s_init(sl_source_inst_t *src, char *err, size_t errlen)
 {
-    const sl_source_conf_t *sc = src->env.sc;
+    const sl_zmq_source_opts_t *sc = s_opts(src);
     const sl_conf_t *c = src->env.conf;
     s_zmq_t *z = sl_xcalloc(1, sizeof *z);
     src->ctx = z;
@@ -104,7 +112,7 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
     zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     /* Reconnect quickly to a producer that binds after we start. */
     zmq_setsockopt(z->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-    if (sc->bind) {
+    if (sc->mode == SL_ZMQ_BIND) {
         /* Worker k binds port+k (tcp) or path.k (ipc). */
         char ep[256];
         const char *colon = strrchr(sc->endpoint, ':');
@@ -163,7 +171,7 @@ s_read(sl_source_inst_t *src, size_t budget)
             SL_INC(src->env.slot, drop_multipart, 1);
             sl_log_limited(src->env.rl, SL_LOG_WARN, "dropped a ZeroMQ message of %zu parts "
                            "from %s: send one notification per single-part message; see "
-                           "drop_multipart in sluice-monitor", parts, src->env.sc->endpoint);
+                           "drop_multipart in sluice-monitor", parts, s_opts(src)->endpoint);
             continue;
         }
         sl_source_deliver(src, 0, zmq_msg_data(&msg), zmq_msg_size(&msg));
