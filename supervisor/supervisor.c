@@ -16,7 +16,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/stats.h"
-#include "worker/publisher.h"
+#include "worker/publishers/publisher.h"
 #include "worker/transform.h"
 #include "worker/worker.h"
 

@@ -97,6 +97,8 @@ struct sl_output {
     size_t           n_idle, cap_idle;
     int              abandoning;
     size_t           abandoned;
+    const char     **ev_scratch;  /* event views for inline publishing */
+    size_t           n_ev_scratch;
     void           (*ready_fn)(void *arg, unsigned sink);
     void            *ready_arg;
     sl_ratelimit_t   rl_dl;
@@ -401,6 +403,9 @@ s_rand(sl_output_t *out)
 
 static void s_kick(sl_output_t *out);
 static int s_pump(s_inst_t *in);
+static void s_enqueue(s_inst_t *in, s_batch_t *b);
+static int s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *samples,
+                    size_t n, sl_output_done_fn done, void *arg);
 
 static void
 s_on_retry(sl_loop_t *loop, void *arg)
@@ -724,6 +729,8 @@ sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, si
                  sl_output_done_fn done, void *arg)
 {
     s_sink_t *sk = sink < out->n_sinks ? &out->sinks[sink] : NULL;
+    if (sk && sk->n && n && s_inline(out, sk, sink, samples, n, done, arg))
+        return;
     s_batch_t *b = s_batch_new(samples, n, sk && sk->events);
     b->sink = sink;
     b->done = done;
@@ -741,6 +748,79 @@ sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, si
     b->refs = (unsigned) sk->n;
     for (size_t i = 0; i < sk->n; i++) {
         s_inst_t *in = sk->insts[i];
+        s_enqueue(in, b);
+    }
+    s_kick(out);
+}
+
+/* Inline publishing (SL_PUB_F_INLINE, empty queues): 1 if every instance
+ * published the caller's samples (done was called), 0 if nothing was
+ * tried (the caller queues a copy as usual). An instance that fails here
+ * gets a copy queued with its first attempt already counted. */
+static int
+s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *samples, size_t n,
+         sl_output_done_fn done, void *arg)
+{
+    for (size_t i = 0; i < sk->n; i++) {
+        const s_inst_t *in = sk->insts[i];
+        if (!(in->u.plugin->flags & SL_PUB_F_INLINE) || in->len || in->retry || in->flying)
+            return 0;
+    }
+    sl_pub_batch_t view = { .kind = sk->events ? SL_PUB_EVENTS : SL_PUB_SAMPLES, .n = n,
+                            .samples = samples };
+    if (sk->events) {
+        if (out->n_ev_scratch < n) {
+            out->ev_scratch = sl_xrealloc(out->ev_scratch, n * sizeof *out->ev_scratch);
+            out->n_ev_scratch = n;
+        }
+        for (size_t k = 0; k < n; k++)
+            out->ev_scratch[k] = samples[k].resource_metadata;
+        view.samples = NULL;
+        view.events = out->ev_scratch;
+    }
+    sl_pub_status_t st[SL_MAX_SINK_PUBLISHERS];
+    char err[SL_MAX_SINK_PUBLISHERS][S_ERR_MAX];
+    uint64_t ms[SL_MAX_SINK_PUBLISHERS];
+    size_t failed = 0;
+    if (sk->n > SL_MAX_SINK_PUBLISHERS)
+        return 0;
+    for (size_t i = 0; i < sk->n; i++) {
+        s_inst_t *in = sk->insts[i];
+        err[i][0] = '\0';
+        uint64_t t0 = sl_now_ms();
+        st[i] = in->u.plugin->publish(in->ctx, &view, err[i], sizeof err[i]);
+        ms[i] = sl_now_ms() - t0;
+        if (in->st)
+            SL_PINC(in->st, queued, 1);
+        if (st[i] != SL_PUB_OK)
+            failed++;
+    }
+    s_batch_t *b;
+    if (failed) {
+        b = s_batch_new(samples, n, sk->events);   /* kept for the retries */
+    } else {
+        b = sl_xcalloc(1, sizeof *b);               /* views, done before we return */
+        b->b = view;
+    }
+    b->sink = sink;
+    b->done = done;
+    b->arg = arg;
+    b->refs = (unsigned) sk->n;
+    out->pending++;
+    /* s_result works on the head of an instance's queue: put it there. */
+    for (size_t i = 0; i < sk->n; i++) {
+        s_inst_t *in = sk->insts[i];
+        s_push(in, b);
+        s_result(in, st[i], err[i], ms[i]);
+    }
+    return 1;
+}
+
+/* Queues b on in, applying queue and drop's max_queue_length. */
+static void
+s_enqueue(s_inst_t *in, s_batch_t *b)
+{
+    {
         s_push(in, b);
         if (in->st)
             SL_PINC(in->st, queued, 1);
@@ -758,7 +838,6 @@ sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, si
         }
         s_gauge(in);
     }
-    s_kick(out);
 }
 
 int
@@ -861,6 +940,7 @@ sl_output_destroy(sl_output_t **out_p)
     if (out->efd >= 0)
         close(out->efd);
     free(out->idle);
+    free(out->ev_scratch);
     free(out);
     *out_p = NULL;
 }

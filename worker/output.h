@@ -12,7 +12,8 @@
  * Threads: a plugin with SL_PUB_F_THREAD publishes on a thread of its own
  * per instance; its results come back through an eventfd the loop watches,
  * so a stalled publisher delays nothing else. Other plugins are called on
- * the loop from a 0 ms timer, never inside sl_output_submit(). Every
+ * the loop from a 0 ms timer (SL_PUB_F_INLINE ones inside sl_output_submit
+ * while their queue is empty). Every
  * function here, and every done callback, runs on the loop's thread.
  *
  * Ownership: sl_output_submit copies the samples (they are views valid only
@@ -56,7 +57,11 @@ int sl_output_add_sink(sl_output_t *out, const char *name, int events,
 
 /* Hands n samples of sink to every publisher of the sink. Never blocks and
  * never refuses: the caller asks sl_output_ready() first to apply
- * back-pressure. n == 0: done is still called (later, on the loop). */
+ * back-pressure. n == 0: done is still called (later, on the loop). When
+ * every publisher of the sink is an SL_PUB_F_INLINE plugin with an empty
+ * queue (the file publisher, normally), they are called right here on the
+ * caller's samples, without a copy; if all succeed, done runs before this
+ * returns. Otherwise the batch is copied and queued. */
 void sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, size_t n,
                       sl_output_done_fn done, void *arg);
 /* 0 if a publisher of the sink with policy=default has max_queue_length

@@ -354,7 +354,7 @@ const sl_pub_plugin_t sl_pub_file = {
             "rotate like Ceilometer's",
     .opts = s_opts,
     .opts_size = sizeof(s_opts_t),
-    .flags = SL_PUB_F_EVENTS,   /* local appends: runs on the loop */
+    .flags = SL_PUB_F_EVENTS | SL_PUB_F_INLINE,   /* local appends: on the loop, inline */
     .init = s_init,
     .publish = s_publish,
     .destroy = s_destroy,

@@ -41,6 +41,9 @@ typedef struct {
 
 #define SL_PUB_F_THREAD 0x1u   /* blocking I/O: publish/flush run on a thread per instance */
 #define SL_PUB_F_EVENTS 0x2u   /* takes event batches (event_pipeline.yaml sinks) */
+#define SL_PUB_F_INLINE 0x4u   /* cheap and non-blocking (local appends): called inside
+                                * sl_output_submit while its queue is empty, on the
+                                * caller's samples, without a copy */
 
 typedef struct {
     const char     *name;      /* URL scheme: "file" for file:///path */

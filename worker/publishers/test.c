@@ -42,7 +42,7 @@ static const sl_opt_t s_opts[] = {
     { .name = "record", .type = SL_OPT_PATH, .offset = offsetof(s_opts_t, record),
       .help = "file that gets one line per published record (sample id or event JSON)" },
     { .name = "control", .type = SL_OPT_PATH, .offset = offsetof(s_opts_t, control),
-      .help = "file re-read at each call: ok | retry [N] | error [N] | sleep MS | stall" },
+      .help = "file re-read at each call: ok, retry [N], error [N], sleep MS or stall" },
     { .name = "calls", .type = SL_OPT_PATH, .offset = offsetof(s_opts_t, calls),
       .help = "file that gets one line per publish call: monotonic ms, result, records" },
     { .name = "stall_max_ms", .type = SL_OPT_MS, .offset = offsetof(s_opts_t, stall_max_ms),
