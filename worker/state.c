@@ -15,33 +15,15 @@
 
 static sl_ratelimit_t s_rl;
 
-static uint64_t
-s_ynode_hash(uint64_t h, const sl_ynode_t *n)
-{
-    if (!n)
-        return sl_hash64_update(h, "~", 1);
-    h = sl_hash64_update(h, &n->kind, sizeof n->kind);
-    if (n->kind == SL_Y_SCALAR)
-        return sl_hash64_update(h, n->value, strlen(n->value) + 1);
-    for (size_t i = 0; i < n->n; i++) {
-        if (n->kind == SL_Y_MAP)
-            h = sl_hash64_update(h, n->keys[i], strlen(n->keys[i]) + 1);
-        h = s_ynode_hash(h, n->items[i]);
-    }
-    return h;
-}
-
 uint64_t
 sl_state_fingerprint(const sl_conf_t *conf, unsigned sink)
 {
     const sl_sink_t *sk = sl_conf_sink(conf, sink);
     unsigned partitions = conf->partitions;
+    uint64_t chain = sl_chain_fingerprint(sk);
     uint64_t h = sl_hash64_update(SL_HASH64_INIT, &partitions, sizeof partitions);
     h = sl_hash64_update(h, sk->name, strlen(sk->name) + 1);
-    for (size_t i = 0; i < sk->n_transformers; i++) {
-        h = sl_hash64_update(h, sk->transformers[i].name, strlen(sk->transformers[i].name) + 1);
-        h = s_ynode_hash(h, sk->transformers[i].parameters);
-    }
+    h = sl_hash64_update(h, &chain, sizeof chain);
     return sl_hash64_final(h);
 }
 

@@ -8,8 +8,9 @@
  *
  * One format: "SLST", u32 version, u64 fingerprint, then sl_chain_save's
  * blob (host byte order: the file never leaves the host). One fingerprint:
- * sl_state_fingerprint, over the partition count, the sink's name and its
- * transformers with their parameters; state saved under another
+ * sl_state_fingerprint, over the partition count, the sink's name and
+ * sl_chain_fingerprint (the transformers with their parameters, hashed as
+ * the chain's own blob records them); state saved under another
  * configuration is discarded (logged). Pipeline workers only. */
 #ifndef SL_STATE_H
 #define SL_STATE_H

@@ -426,6 +426,19 @@ s_tx_fingerprint(const sl_sink_t *sink, size_t i)
     return s_fingerprint(0xcbf29ce484222325ULL, sink->transformers[i].parameters);
 }
 
+uint64_t
+sl_chain_fingerprint(const sl_sink_t *sink)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < sink->n_transformers; i++) {
+        const char *name = sink->transformers[i].name;
+        uint64_t fp = s_tx_fingerprint(sink, i);
+        h = s_fnv(h, name, strlen(name) + 1);
+        h = s_fnv(h, &fp, sizeof fp);
+    }
+    return h;
+}
+
 int
 sl_chain_save(const sl_chain_t *c, char **buf, size_t *len)
 {

@@ -125,6 +125,10 @@ double sl_chain_next_expiry(const sl_chain_t *c);
  *            worker/transformers/; empty for stateless unit_conversion)
  *   u64 FNV-1a 64 of every byte before it. */
 int sl_chain_save(const sl_chain_t *c, char **buf, size_t *len);
+/* The fingerprint of a sink's transformer list and parameters, as the
+ * blob records it per transformer (names, kinds, keys and values of the
+ * parameter trees; never line numbers). */
+uint64_t sl_chain_fingerprint(const sl_sink_t *sink);
 int sl_chain_load(sl_chain_t *c, const void *buf, size_t len, char *err, size_t errlen);
 
 /* Releases the output memory now (the caller holds no output sample). */
