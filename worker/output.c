@@ -331,8 +331,10 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
     }
     if (g)
         yajl_gen_free(g);
+    /* The directory is made on first use; another worker may make it at
+     * the same moment (EEXIST): open again either way. */
     int fd = open(path.p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0 && errno == ENOENT && mkdir(dir, 0750) == 0)
+    if (fd < 0 && errno == ENOENT && (mkdir(dir, 0750) == 0 || errno == EEXIST))
         fd = open(path.p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     size_t written = 0;
     if (fd >= 0) {
