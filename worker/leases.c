@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <zmq.h>
 
 #include "common/coord.h"
@@ -239,9 +240,18 @@ s_mc_take(sl_leases_t *l, unsigned sink, unsigned p, sl_leases_bind_fn bind, voi
     }
     /* Agents on this host connect over ipc instead: the lease names both,
      * "tcp://...|ipc://...", when it fits. */
-    char ipc[SL_LEASE_ENDPOINT_MAX], bound[SL_LEASE_ENDPOINT_MAX];
-    sl_worker_partition_endpoint(l->conf, sink, p, ipc, sizeof ipc);
+    /* The ipc path names this worker slot too: a previous holder whose
+     * lease ran out (memcached lost it) may still have its socket open, and
+     * ZeroMQ unlinks an ipc path when it closes: on a shared path it would
+     * take the new holder's socket file with it, and the senders would
+     * connect to nothing until the next change of holder. */
+    char ipc[SL_LEASE_ENDPOINT_MAX + 16], bound[SL_LEASE_ENDPOINT_MAX];
+    sl_worker_partition_endpoint(l->conf, sink, p, ipc, SL_LEASE_ENDPOINT_MAX);
+    size_t il = strlen(ipc);
+    snprintf(ipc + il, sizeof ipc - il, ".w%d", l->ctx->slot_index);
+    struct sockaddr_un sun;
     if (l->conf->coord_same_host_ipc && strlen(ep) + 1 + strlen(ipc) < SL_COORD_ENDPOINT_MAX &&
+        strlen(ipc) - strlen("ipc://") < sizeof sun.sun_path &&
         bind(arg, ipc, bound, sizeof bound) == 0) {
         size_t len = strlen(ep);
         snprintf(ep + len, sizeof ep - len, "|%s", ipc);
