@@ -587,6 +587,7 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
             .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
             .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
             .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .core = in,
+            .stop_id = in->ctx->shm->started_ms * 1000003u + in->ctx->generation,
         };
         if (s->plugin->init(s, err, errlen) < 0)
             return -1;
@@ -659,7 +660,6 @@ s_drain(s_ingest_t *in)
         }
         if (!busy)
             break;
-        in->paused = 0;   /* let s_before_sleep decide again */
         sl_loop_run_once(in->loop, 5);
         if (sl_worker_stop || sl_now_ms() >= deadline)
             break;

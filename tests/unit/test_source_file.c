@@ -233,6 +233,48 @@ START_TEST(another_file_at_the_same_path_is_read_from_its_start)
 }
 END_TEST
 
+START_TEST(a_stop_ends_every_worker_at_one_common_line)
+{
+    s_fix_t fx;
+    s_fixture(&fx, 100);
+    sl_loop_t *loop = sl_loop_new();
+    s_core_t w0 = { .n = 0, .pause_after = 10 }, w1 = { .n = 0, .pause_after = 3 };
+    sl_source_inst_t s0, s1;
+    s_open(&fx, loop, &w0, &s0, 0, 2);   /* read lines 0..18 */
+    s_open(&fx, loop, &w1, &s1, 1, 2);   /* read lines 1..5 */
+    s0.env.stop_id = s1.env.stop_id = 42;
+    sl_source_set_paused(&s0, 0);
+    sl_source_set_paused(&s1, 0);
+    w0.pause_after = w1.pause_after = 0;
+    int busy0 = 1, busy1 = 1;
+    for (int i = 0; i < 1000 && (busy0 || busy1); i++) {
+        if (busy0)
+            busy0 = s0.plugin->drain(&s0);
+        if (busy1)
+            busy1 = s1.plugin->drain(&s1);
+    }
+    ck_assert_int_eq(busy0 + busy1, 0);
+    /* worker 1 caught up to the line worker 0 had reached (19), no further */
+    ck_assert_uint_eq(w1.n, 9);
+    ck_assert_uint_eq(w1.tokens[w1.n - 1], 17);
+    ck_assert_uint_eq(w0.n, 10);
+    s_ack_first(&s0, &w0, w0.n);
+    s_ack_first(&s1, &w1, w1.n);
+    sl_source_close(&s0);
+    sl_source_close(&s1);
+    /* the next generation, with one worker, starts at line 19 exactly */
+    s_core_t next = { .n = 0 };
+    sl_source_inst_t s;
+    s_open(&fx, loop, &next, &s, 0, 1);
+    ck_assert_uint_eq(next.n, 81);
+    ck_assert_uint_eq(next.tokens[0], 19);
+    s_ack_first(&s, &next, next.n);
+    sl_source_close(&s);
+    sl_loop_destroy(&loop);
+    s_rm(&fx);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -243,6 +285,7 @@ main(void)
     tcase_add_test(tc, the_position_is_saved_while_running_so_a_kill_loses_nothing);
     tcase_add_test(tc, a_changed_worker_count_rereads_nothing_that_was_confirmed);
     tcase_add_test(tc, another_file_at_the_same_path_is_read_from_its_start);
+    tcase_add_test(tc, a_stop_ends_every_worker_at_one_common_line);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

@@ -15,7 +15,17 @@
  * every worker has passed the highest). A position is kept with the file's device
  * and inode: another file at the same path starts from its first line.
  *
- * The file has one line per worker, "K LINE OFFSET", after a header, and
+ * A graceful stop (SIGTERM, a reload) ends at one common line, as if one
+ * reader had stopped there: each worker stops reading, writes where it
+ * got to (with the stop's id) into the position file, waits until every
+ * worker has (at most S_BARRIER_WAIT_MS: a dead worker's share is read
+ * again by its successor), then reads its share up to the furthest of
+ * them, without the rate limit. So the next generation starts everywhere
+ * at that line, and the samples of one resource keep their order across a
+ * reload (stateful transformers depend on it).
+ *
+ * The file has one line per worker, "K LINE OFFSET HI STOP" (HI: where a
+ * stopping worker got to, STOP: the id of that stop), after a header, and
  * the previous worker count's "K LINE" after "previous M"; the
  * workers update it under an flock of "<file>.lock" and replace it by
  * rename, so a kill at any moment leaves either the old or the new one. */
@@ -37,9 +47,11 @@
 #define S_READ_CHUNK 65536
 #define S_SAVE_MS 100
 #define S_MAX_WORKERS 1024
+#define S_BARRIER_WAIT_MS 2000
 
 typedef struct {
     uint64_t line, offset;
+    uint64_t hi, stop;      /* a stopping worker's read position, and the stop's id */
 } s_pos_t;
 
 static const char *
@@ -78,7 +90,10 @@ typedef struct {
     int n_skip;
     uint64_t skip_top;
     sl_loop_timer_t *save_timer;
-    int stopping;
+    int stopping;           /* 1 waiting for the others at the barrier, 2 reading up to it, 3 done */
+    uint64_t barrier;       /* the common stop line */
+    uint64_t hi;            /* where reading stopped (stopping >= 1) */
+    uint64_t barrier_deadline;
 } s_file_t;
 
 /* --- the position file ------------------------------------------------- */
@@ -111,7 +126,7 @@ s_pos_read(const s_file_t *f, s_table_t *t)
     if (!in)
         return -1;
     unsigned long long dev = 0, ino = 0;
-    int ok = fscanf(in, "sluice file position 2 dev %llu ino %llu workers %d", &dev, &ino,
+    int ok = fscanf(in, "sluice file position 3 dev %llu ino %llu workers %d", &dev, &ino,
                     &t->n) == 3 &&
              dev == (unsigned long long) f->dev && ino == (unsigned long long) f->ino &&
              t->n > 0 && t->n <= S_MAX_WORKERS;
@@ -119,9 +134,9 @@ s_pos_read(const s_file_t *f, s_table_t *t)
         t->pos = sl_xcalloc((size_t) t->n, sizeof *t->pos);
     for (int i = 0; ok && i < t->n; i++) {
         int k;
-        unsigned long long line, off;
-        ok = fscanf(in, "%d %llu %llu", &k, &line, &off) == 3 && k == i;
-        t->pos[i] = (s_pos_t) { line, off };
+        unsigned long long line, off, hi, stop;
+        ok = fscanf(in, "%d %llu %llu %llu %llu", &k, &line, &off, &hi, &stop) == 5 && k == i;
+        t->pos[i] = (s_pos_t) { line, off, hi, stop };
     }
     if (ok && fscanf(in, " previous %d", &t->m) == 1) {
         ok = t->m > 0 && t->m <= S_MAX_WORKERS;
@@ -146,22 +161,27 @@ s_pos_read(const s_file_t *f, s_table_t *t)
 
 /* Where this worker's share is confirmed up to. */
 static s_pos_t
-s_confirmed(const s_file_t *f)
+s_confirmed(const sl_source_inst_t *src)
 {
+    const s_file_t *f = src->ctx;
+    s_pos_t p = { f->line_no, f->offset, 0, 0 };
     if (f->fly_n)
-        return f->fly[f->fly_head];
-    s_pos_t p = { f->line_no, f->offset };
+        p = f->fly[f->fly_head];
+    if (f->stopping) {
+        p.hi = f->hi;
+        p.stop = src->env.stop_id;
+    }
     return p;
 }
 
 /* Writes our position (the others' as the file has them, or our start
  * where the file is about another worker count). 0 or -1 (logged). */
 static int
-s_pos_save(sl_source_inst_t *src)
+s_pos_save(sl_source_inst_t *src, int force)
 {
     s_file_t *f = src->ctx;
-    s_pos_t me = s_confirmed(f);
-    if (me.line == f->saved.line && me.offset == f->saved.offset)
+    s_pos_t me = s_confirmed(src);
+    if (!force && me.line == f->saved.line && me.offset == f->saved.offset)
         return 0;
     int n_workers = src->env.n_workers, k = src->env.worker;
     int lock = open(f->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
@@ -179,8 +199,10 @@ s_pos_save(sl_source_inst_t *src)
         s_table_free(&t);
         t.n = n_workers;
         t.pos = sl_xcalloc((size_t) n_workers, sizeof *t.pos);
-        for (int i = 0; i < n_workers; i++)
+        for (int i = 0; i < n_workers; i++) {
             t.pos[i] = f->base;
+            t.pos[i].hi = t.pos[i].stop = 0;
+        }
         if (f->n_skip) {
             t.m = f->n_skip;
             t.prev = sl_xcalloc((size_t) t.m, sizeof *t.prev);
@@ -202,10 +224,11 @@ s_pos_save(sl_source_inst_t *src)
     FILE *out = fopen(tmp, "w");
     int ok = out != NULL;
     if (ok) {
-        fprintf(out, "sluice file position 2\ndev %llu ino %llu workers %d\n",
+        fprintf(out, "sluice file position 3\ndev %llu ino %llu workers %d\n",
                 (unsigned long long) f->dev, (unsigned long long) f->ino, t.n);
         for (int i = 0; i < t.n; i++)
-            fprintf(out, "%d %" PRIu64 " %" PRIu64 "\n", i, t.pos[i].line, t.pos[i].offset);
+            fprintf(out, "%d %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", i, t.pos[i].line,
+                    t.pos[i].offset, t.pos[i].hi, t.pos[i].stop);
         if (t.m && low < top) {
             fprintf(out, "previous %d\n", t.m);
             for (int i = 0; i < t.m; i++)
@@ -230,7 +253,7 @@ static void
 s_save_tick(sl_loop_t *loop, void *arg)
 {
     (void) loop;
-    s_pos_save(arg);
+    s_pos_save(arg, 0);
 }
 
 /* Whether line ln was delivered under the previous worker count. */
@@ -302,7 +325,7 @@ s_fly_push(s_file_t *f, uint64_t line, uint64_t offset)
         f->fly_cap = cap;
         f->fly_head = 0;
     }
-    f->fly[(f->fly_head + f->fly_n) % f->fly_cap] = (s_pos_t) { line, offset };
+    f->fly[(f->fly_head + f->fly_n) % f->fly_cap] = (s_pos_t) { line, offset, 0, 0 };
     f->fly_n++;
 }
 
@@ -313,9 +336,11 @@ s_read(sl_source_inst_t *src, size_t budget)
     size_t got = 0;
     size_t max = (size_t) src->env.conf->max_message_size;
     unsigned long n_workers = (unsigned long) src->env.n_workers;
-    while (got < budget && !src->paused && !f->stopping) {
-        /* token bucket, at most 100 ms of burst */
-        if (f->per_ms > 0) {
+    while (got < budget && !src->paused &&
+           (!f->stopping || (f->stopping == 2 && f->line_no < f->barrier))) {
+        /* token bucket, at most 100 ms of burst (not on the way to a stop
+         * barrier: the stop waits for it) */
+        if (f->per_ms > 0 && !f->stopping) {
             uint64_t now = sl_now_ms();
             f->credit += (double) (now - f->credit_ms) * f->per_ms;
             f->credit_ms = now;
@@ -335,7 +360,7 @@ s_read(sl_source_inst_t *src, size_t budget)
             sl_info("file source %s: end of file after %" PRIu64 " lines", s_path(src),
                     f->line_no);
             sl_source_wait(src, SL_SOURCE_FOREVER);
-            s_pos_save(src);
+            s_pos_save(src, 0);
             break;
         }
         uint64_t ln = f->line_no++;
@@ -436,7 +461,7 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
         if (f->base.offset > (uint64_t) st.st_size) {
             sl_warn("file source %s is shorter than its saved position (line %" PRIu64
                     "): reading it from the start", sc->path, f->base.line);
-            f->base = (s_pos_t) { 0, 0 };
+            f->base = (s_pos_t) { 0, 0, 0, 0 };
             free(f->skip);
             f->skip = NULL;
             f->n_skip = 0;
@@ -457,11 +482,52 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
     return sl_source_watch_fd(src, fileno(f->file), SL_LOOP_IN);
 }
 
+/* The stop barrier (see the top of the file): 1 while this worker still
+ * waits for the others or reads up to the common line. */
 static int
 s_drain(sl_source_inst_t *src)
 {
     s_file_t *f = src->ctx;
-    f->stopping = 1;          /* nothing is buffered outside: read no more */
+    uint64_t now = sl_now_ms();
+    if (!f->stopping) {
+        f->stopping = 1;
+        f->hi = f->line_no;
+        f->barrier_deadline = now + S_BARRIER_WAIT_MS;
+        s_pos_save(src, 1);
+    }
+    if (f->stopping == 1) {
+        s_table_t t;
+        int all = 0;
+        uint64_t line = f->hi;
+        if (s_pos_read(f, &t) == 0 && t.n == src->env.n_workers) {
+            all = 1;
+            for (int i = 0; i < t.n; i++) {
+                if (t.pos[i].stop != src->env.stop_id)
+                    all = 0;
+                else if (t.pos[i].hi > line)
+                    line = t.pos[i].hi;
+            }
+        }
+        s_table_free(&t);
+        if (!all && now < f->barrier_deadline)
+            return 1;
+        if (!all)
+            sl_warn("file source %s: not every ingest worker reached the stop line within %d ms "
+                    "(one is down?): stopping at line %" PRIu64 "; the missing worker's share "
+                    "is read again from its saved position", s_path(src), S_BARRIER_WAIT_MS,
+                    line);
+        f->barrier = line;
+        f->stopping = 2;
+    }
+    if (f->stopping == 2) {
+        if (f->line_no < f->barrier && !src->done) {
+            if (!src->paused)
+                s_read(src, 256);
+            if (f->line_no < f->barrier && !src->done)
+                return 1;
+        }
+        f->stopping = 3;
+    }
     return 0;
 }
 
@@ -474,7 +540,7 @@ s_destroy(sl_source_inst_t *src)
     if (f->save_timer)
         sl_loop_cancel(src->env.loop, &f->save_timer);
     if (f->file) {
-        s_pos_save(src);
+        s_pos_save(src, 0);
         fclose(f->file);
     }
     free(f->buf);

@@ -70,6 +70,8 @@ typedef struct {
     sl_slot_t  *slot;             /* counters */
     void       *zctx;             /* the worker's ZeroMQ context */
     sl_ratelimit_t *rl;           /* for warnings */
+    uint64_t    stop_id;          /* the same in every worker of this generation of this
+                                   * agent, different in any other (a stop barrier's name) */
     /* The core's entry point, called through sl_source_deliver(). */
     void      (*deliver)(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, size_t len);
     void       *core;
