@@ -56,6 +56,20 @@ sl_xstrdup(const char *s)
     return d;
 }
 
+void *
+sl_xring_grow(void *v, size_t size, size_t *head, size_t len, size_t *cap, size_t first_cap)
+{
+    size_t ncap = *cap ? *cap * 2 : first_cap;
+    char *nv = sl_xcalloc(ncap, size);
+    const char *old = v;
+    for (size_t i = 0; i < len; i++)
+        memcpy(nv + i * size, old + ((*head + i) % *cap) * size, size);
+    free(v);
+    *cap = ncap;
+    *head = 0;
+    return nv;
+}
+
 void
 sl_arena_init(sl_arena_t *a, size_t chunk_size)
 {

@@ -30,5 +30,11 @@ void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t n, size_t size);
 void *sl_xrealloc(void *p, size_t n);
 char *sl_xstrdup(const char *s);
+/* Grows a FIFO ring of *cap items of size bytes each (v[(*head + i) %
+ * *cap] for i < len, items moved bytewise) to twice its capacity (first:
+ * first_cap), in order from index 0: returns the new array (v is freed),
+ * *head becomes 0. */
+void *sl_xring_grow(void *v, size_t size, size_t *head, size_t len, size_t *cap,
+                    size_t first_cap);
 
 #endif

@@ -97,7 +97,7 @@ typedef struct s_ingest {
     size_t tok_head, tok_n, tok_cap;
     size_t max_unconfirmed;
     size_t kept_bytes, kept_limit;
-    size_t n_unsent;            /* partitions with frames not sent */
+    size_t n_unsent;            /* partitions with frames not sent (recounted by s_send_all) */
     int paused;
     int draining;
     sl_arena_t arena;
@@ -166,16 +166,8 @@ s_send_all(s_ingest_t *in)
 static void
 s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
 {
-    if (pt->n == pt->cap) {
-        size_t cap = pt->cap ? pt->cap * 2 : 16;
-        s_frame_t *q = sl_xcalloc(cap, sizeof *q);
-        for (size_t i = 0; i < pt->n; i++)
-            memcpy(&q[i], s_q(pt, i), sizeof *q);   /* zmq_msg_t may be moved bytewise */
-        free(pt->q);
-        pt->q = q;
-        pt->cap = cap;
-        pt->head = 0;
-    }
+    if (pt->n == pt->cap)   /* zmq_msg_t may be moved bytewise */
+        pt->q = sl_xring_grow(pt->q, sizeof *pt->q, &pt->head, pt->n, &pt->cap, 16);
     s_frame_t *f = s_q(pt, pt->n);
     zmq_msg_init_size(&f->msg, len);
     memcpy(zmq_msg_data(&f->msg), frame, len);
@@ -199,9 +191,10 @@ s_flush_part(s_ingest_t *in, s_part_t *pt)
     unsigned sink = pt->w.hdr.sink;
     if (!sl_conf_sink(in->conf, sink)->stateful)
         in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
+    int had_unsent = pt->n_sent < pt->n;
     s_keep(in, pt, frame, len);
     s_send(in, pt);
-    if (pt->n_sent < pt->n)
+    if (!had_unsent && pt->n_sent < pt->n)
         in->n_unsent++;
 }
 
@@ -517,16 +510,9 @@ static void
 s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, size_t len)
 {
     s_ingest_t *in = core;
-    if (in->tok_n == in->tok_cap) {
-        size_t cap = in->tok_cap ? in->tok_cap * 2 : 1024;
-        s_tok_t *v = sl_xcalloc(cap, sizeof *v);
-        for (size_t i = 0; i < in->tok_n; i++)
-            v[i] = in->tok[(in->tok_head + i) % in->tok_cap];
-        free(in->tok);
-        in->tok = v;
-        in->tok_cap = cap;
-        in->tok_head = 0;
-    }
+    if (in->tok_n == in->tok_cap)
+        in->tok = sl_xring_grow(in->tok, sizeof *in->tok, &in->tok_head, in->tok_n,
+                                &in->tok_cap, 1024);
     in->tok[(in->tok_head + in->tok_n) % in->tok_cap] = (s_tok_t) { src, token };
     in->tok_n++;
     in->cur_n = in->nseq++;

@@ -226,16 +226,8 @@ s_at(const s_inst_t *in, size_t i)
 static void
 s_push(s_inst_t *in, s_batch_t *b)
 {
-    if (in->len == in->cap) {
-        size_t cap = in->cap ? in->cap * 2 : 8;
-        s_batch_t **q = sl_xmalloc(cap * sizeof *q);
-        for (size_t i = 0; i < in->len; i++)
-            q[i] = s_at(in, i);
-        free(in->q);
-        in->q = q;
-        in->cap = cap;
-        in->head = 0;
-    }
+    if (in->len == in->cap)
+        in->q = sl_xring_grow(in->q, sizeof *in->q, &in->head, in->len, &in->cap, 8);
     in->q[(in->head + in->len) % in->cap] = b;
     in->len++;
 }
@@ -763,6 +755,8 @@ static int
 s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *samples, size_t n,
          sl_output_done_fn done, void *arg)
 {
+    if (sk->n > SL_MAX_SINK_PUBLISHERS)
+        return 0;
     for (size_t i = 0; i < sk->n; i++) {
         const s_inst_t *in = sk->insts[i];
         if (!(in->u.plugin->flags & SL_PUB_F_INLINE) || in->len || in->retry || in->flying)
@@ -784,8 +778,6 @@ s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *sampl
     char err[SL_MAX_SINK_PUBLISHERS][S_ERR_MAX];
     uint64_t ms[SL_MAX_SINK_PUBLISHERS];
     size_t failed = 0;
-    if (sk->n > SL_MAX_SINK_PUBLISHERS)
-        return 0;
     for (size_t i = 0; i < sk->n; i++) {
         s_inst_t *in = sk->insts[i];
         err[i][0] = '\0';

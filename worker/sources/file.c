@@ -315,16 +315,9 @@ s_next_line(s_file_t *s, size_t max, const char **line, size_t *len, int *oversi
 static void
 s_fly_push(s_file_t *f, uint64_t line, uint64_t offset)
 {
-    if (f->fly_n == f->fly_cap) {
-        size_t cap = f->fly_cap ? f->fly_cap * 2 : 1024;
-        s_pos_t *v = sl_xcalloc(cap, sizeof *v);
-        for (size_t i = 0; i < f->fly_n; i++)
-            v[i] = f->fly[(f->fly_head + i) % f->fly_cap];
-        free(f->fly);
-        f->fly = v;
-        f->fly_cap = cap;
-        f->fly_head = 0;
-    }
+    if (f->fly_n == f->fly_cap)
+        f->fly = sl_xring_grow(f->fly, sizeof *f->fly, &f->fly_head, f->fly_n, &f->fly_cap,
+                               1024);
     f->fly[(f->fly_head + f->fly_n) % f->fly_cap] = (s_pos_t) { line, offset, 0, 0 };
     f->fly_n++;
 }
