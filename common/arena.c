@@ -56,6 +56,15 @@ sl_xstrdup(const char *s)
     return d;
 }
 
+char *
+sl_xstrndup(const char *s, size_t n)
+{
+    char *d = sl_xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
 void *
 sl_xring_grow(void *v, size_t size, size_t *head, size_t len, size_t *cap, size_t first_cap)
 {

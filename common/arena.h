@@ -30,6 +30,7 @@ void *sl_xmalloc(size_t n);
 void *sl_xcalloc(size_t n, size_t size);
 void *sl_xrealloc(void *p, size_t n);
 char *sl_xstrdup(const char *s);
+char *sl_xstrndup(const char *s, size_t n);   /* the first n bytes, NUL-terminated */
 /* Grows a FIFO ring of *cap items of size bytes each (v[(*head + i) %
  * *cap] for i < len, items moved bytewise) to twice its capacity (first:
  * first_cap), in order from index 0: returns the new array (v is freed),

@@ -144,6 +144,32 @@ s_find(const char *name)
     return sl_opt_find(s_options, name);
 }
 
+/* A YAML list of scalars as "a,b" (SL_OPT_LIST) or a mapping of scalars as
+ * "k=v,k2=v2" (SL_OPT_MAP), malloc'd; NULL if v is not what o takes or
+ * an item holds the separator. */
+static char *
+s_join(const sl_opt_t *o, const sl_ynode_t *v)
+{
+    int list = v->kind == SL_Y_SEQ && (o->kinds & SL_OPT_LIST);
+    int map = v->kind == SL_Y_MAP && (o->kinds & SL_OPT_MAP);
+    if (!list && !map)
+        return NULL;
+    size_t len = 1;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->items[i]->kind != SL_Y_SCALAR ||
+            (strchr(v->items[i]->value, ',') && !(o->kinds & SL_OPT_URLS)) ||
+            (map && (strchr(v->keys[i], ',') || strchr(v->keys[i], '='))))
+            return NULL;
+        len += strlen(v->items[i]->value) + 2 + (map ? strlen(v->keys[i]) : 0);
+    }
+    char *out = sl_xmalloc(len), *p = out;
+    *p = '\0';
+    for (size_t i = 0; i < v->n; i++)
+        p += sprintf(p, "%s%s%s%s", i ? "," : "", map ? v->keys[i] : "", map ? "=" : "",
+                     v->items[i]->value);
+    return out;
+}
+
 /* One entry of `sources:`: its type's option table fills sc->opts. */
 static int
 s_parse_source(sl_source_conf_t *sc, const sl_ynode_t *s, char *err, size_t errlen)
@@ -166,12 +192,24 @@ s_parse_source(sl_source_conf_t *sc, const sl_ynode_t *s, char *err, size_t errl
         if (strcmp(s->keys[k], "type") == 0)
             continue;
         const sl_opt_t *o = sl_opt_find(tab, s->keys[k]);
-        if (!o || s->items[k]->kind != SL_Y_SCALAR)
+        const sl_ynode_t *v = s->items[k];
+        if (!o)
             return sl_yerr_at(s->doc->file, s->key_lines[k], err, errlen,
-                              "%s source: %s key '%s'", sc->type->name,
-                              o ? "expected a scalar for" : "unknown", s->keys[k]);
-        if (sl_opt_set(o, sc->opts, s->items[k]->value, why, sizeof why) < 0)
-            return sl_yerr(s->items[k], err, errlen, "%s source: %s", sc->type->name, why);
+                              "%s source: unknown key '%s'", sc->type->name, s->keys[k]);
+        char *joined = NULL;
+        if (v->kind != SL_Y_SCALAR) {
+            joined = s_join(o, v);
+            if (!joined)
+                return sl_yerr_at(s->doc->file, s->key_lines[k], err, errlen,
+                                  "%s source: expected %s for '%s'", sc->type->name,
+                                  o->kinds & SL_OPT_LIST ? "a scalar or a list of scalars" :
+                                  o->kinds & SL_OPT_MAP ? "a mapping of scalars" : "a scalar",
+                                  s->keys[k]);
+        }
+        int rc = sl_opt_set(o, sc->opts, joined ? joined : v->value, why, sizeof why);
+        free(joined);
+        if (rc < 0)
+            return sl_yerr(v, err, errlen, "%s source: %s", sc->type->name, why);
         sc->lines[o - tab] = s->key_lines[k];
     }
     for (const sl_opt_t *o = tab; o->name; o++)

@@ -355,6 +355,18 @@ sl_loop_before_sleep(sl_loop_t *loop, sl_loop_hook_fn fn, void *arg)
     loop->n_hooks++;
 }
 
+void
+sl_loop_before_sleep_remove(sl_loop_t *loop, sl_loop_hook_fn fn, void *arg)
+{
+    for (size_t i = 0; loop && i < loop->n_hooks; i++)
+        if (loop->hooks[i].fn == fn && loop->hooks[i].arg == arg) {
+            memmove(&loop->hooks[i], &loop->hooks[i + 1],
+                    (loop->n_hooks - i - 1) * sizeof *loop->hooks);
+            loop->n_hooks--;
+            return;
+        }
+}
+
 /* Runs every due timer once. A timer runs at most once per pass and timers
  * created during the pass wait for the next one, so a pass ends even when
  * timer callbacks take longer than their intervals. Returns the runs. */

@@ -89,6 +89,8 @@ void sl_loop_cancel(sl_loop_t *loop, sl_loop_timer_t **t_p);
 
 /* Adds a before-sleep hook (called in the order added). */
 void sl_loop_before_sleep(sl_loop_t *loop, sl_loop_hook_fn fn, void *arg);
+/* Removes the hook added with fn and arg (none: nothing happens). */
+void sl_loop_before_sleep_remove(sl_loop_t *loop, sl_loop_hook_fn fn, void *arg);
 
 /* One iteration, waiting at most max_wait_ms (< 0: only until the next
  * timer, or forever). Returns the number of callbacks (watches and timers)

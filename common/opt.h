@@ -63,8 +63,15 @@ struct sl_opt {
     sl_opt_check_fn check;     /* see sl_opt_check_fn */
     const char   *type_text;   /* shown instead of sl_opt_type_text ("auto or 1..64") */
     unsigned      kinds;       /* ANY: YAML kinds the reader accepts, and its flags
-                                * (transformers: worker/transformers/tx.h SL_TXT_*) */
+                                * (transformers: worker/transformers/tx.h SL_TXT_*);
+                                * STR in sluice.yaml: SL_OPT_LIST, SL_OPT_MAP */
 };
+
+/* STR options of sluice.yaml that also take a YAML list of scalars (kept
+ * joined by ',') or a mapping of scalars (kept as "k=v,k2=v2"). */
+#define SL_OPT_LIST 0x1000
+#define SL_OPT_MAP  0x2000
+#define SL_OPT_URLS 0x4000   /* with SL_OPT_LIST: items may hold ',' (URLs: split at ",scheme://") */
 
 /* Checks for STR options: "auto" or a whole number min..max
  * ("NAME: 'x' must be auto or a number from MIN to MAX"), and a log level

@@ -42,8 +42,33 @@ typedef struct {
                          * binds port+k / path.k */
 } sl_zmq_source_opts_t;
 
+/* type: amqp — RabbitMQ, topology as oslo.messaging's notification
+ * listener declares it (worker/sources/amqp.c). Lists are kept joined by
+ * ','; queue_arguments as "k=v,k2=v2". */
+#define SL_AMQP_MAX_BROKERS 8
+typedef struct {
+    char    *url;               /* one broker: an oslo transport URL (hosts = fail-over) */
+    char    *messaging_urls;    /* several independent brokers, instead of url */
+    char    *exchanges;
+    char    *topics;
+    char    *priorities;
+    unsigned durable, auto_delete, quorum, ha_queues, passive;
+    char    *queue_arguments;
+    unsigned prefetch;
+    unsigned heartbeat;         /* ms (whole seconds are asked of the broker) */
+    unsigned timeout;           /* ms: connect, TLS handshake, each RPC */
+    unsigned reconnect_initial, reconnect_max;   /* ms */
+    char    *ssl_ca_file, *ssl_cert_file, *ssl_key_file;
+    unsigned ssl_verify;
+    unsigned ack_on_event_error;
+} sl_amqp_source_opts_t;
+
+/* The priorities AMQP notifications may carry, in oslo's order. */
+extern const char *const sl_amqp_priority_names[7];
+
 extern const sl_source_type_t sl_source_type_file;
 extern const sl_source_type_t sl_source_type_zmq;
+extern const sl_source_type_t sl_source_type_amqp;
 
 /* The registry, in the order the documentation lists it. */
 const sl_source_type_t *const *sl_source_types(size_t *n);

@@ -47,6 +47,21 @@ const int sl_publisher_counter_kind[SL_PC__COUNT] = {
     SL_PUBLISHER_COUNTERS(X)
 #undef X
 };
+const char *const sl_broker_counter_names[SL_BC__COUNT] = {
+#define X(n, k, h) #n,
+    SL_BROKER_COUNTERS(X)
+#undef X
+};
+const char *const sl_broker_counter_help[SL_BC__COUNT] = {
+#define X(n, k, h) h,
+    SL_BROKER_COUNTERS(X)
+#undef X
+};
+const int sl_broker_counter_kind[SL_BC__COUNT] = {
+#define X(n, k, h) SL_PK_##k,
+    SL_BROKER_COUNTERS(X)
+#undef X
+};
 const char *const sl_supervisor_counter_names[SL_SV__COUNT] = {
 #define X(n, h) #n,
     SL_SUPERVISOR_COUNTERS(X)
@@ -223,7 +238,7 @@ sl_shm_sum(const sl_shm_t *shm, int counter, int role)
  * of ps->seq (odd while writing): a reader retries until it sees the same
  * even value before and after copying. One writer per slot. */
 static void
-s_pub_text(sl_pub_stats_t *ps, char *dst, size_t len, const char *text)
+s_text(sl_stats_text_t *ps, char *dst, size_t len, const char *text)
 {
     uint32_t seq = atomic_load_explicit(&ps->seq, memory_order_relaxed);
     atomic_store_explicit(&ps->seq, seq + 1, memory_order_relaxed);
@@ -239,21 +254,21 @@ s_pub_text(sl_pub_stats_t *ps, char *dst, size_t len, const char *text)
 }
 
 void
-sl_pub_stats_set_label(sl_pub_stats_t *ps, const char *label)
+sl_stats_text_set_label(sl_stats_text_t *ps, const char *label)
 {
-    s_pub_text(ps, ps->label, sizeof ps->label, label);
+    s_text(ps, ps->label, sizeof ps->label, label);
     atomic_store_explicit(&ps->used, 1, memory_order_release);
 }
 
 void
-sl_pub_stats_set_error(sl_pub_stats_t *ps, const char *error)
+sl_stats_text_set_error(sl_stats_text_t *ps, const char *error)
 {
-    s_pub_text(ps, ps->error, sizeof ps->error, error);
+    s_text(ps, ps->error, sizeof ps->error, error);
     atomic_store_explicit(&ps->error_ms, sl_wall_ms(), memory_order_relaxed);
 }
 
 void
-sl_pub_stats_text(const sl_pub_stats_t *ps, char *label, size_t llen, char *error, size_t elen)
+sl_stats_text_get(const sl_stats_text_t *ps, char *label, size_t llen, char *error, size_t elen)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
         uint32_t before = atomic_load_explicit(&ps->seq, memory_order_acquire);

@@ -62,6 +62,8 @@
     X(frames_resent,       "unconfirmed frames sent again to a partition's new holder (a pipeline worker died or left): possible duplicates") \
     X(acks_unknown,        "confirmations of frames already confirmed or never sent here (after a resend)") \
     X(notifications_confirmed, "notifications fully delivered, confirmed to their source (ack)") \
+    X(notifications_requeued, "notifications given back to their source to deliver again (nack with requeue: a publisher gave up on them for a reason that may heal)") \
+    X(frames_failed,       "frames confirmed with records a publisher gave up on (max_retries, queue overflow, stop) and did not dead-letter") \
     X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)") \
     X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications or queue_memory of frames unconfirmed)")
 
@@ -97,6 +99,23 @@
     X(latency_ms_sum, counter, "milliseconds spent in publish calls") \
     X(latency_ms_max, max,     "longest publish call, milliseconds")
 
+/* X(name, kind, help) — per-worker counters of one AMQP broker connection
+ * of an amqp source (worker/sources/amqp.c), in slot->broker[k]: the
+ * worker's k-th broker over all its amqp sources. */
+#define SL_BROKER_COUNTERS(X) \
+    X(state,              gauge,   "connection state now: 0 down (waiting to reconnect), 1 connecting, 2 consuming") \
+    X(connects,           counter, "connections opened and consuming (the first and every reconnection)") \
+    X(disconnects,        counter, "connections lost or closed by the broker (socket error, heartbeat timeout, channel or connection close, consumer cancelled)") \
+    X(reconnect_attempts, counter, "connection attempts that failed (connect, TLS, login or declaration); each waits a capped exponential backoff with jitter") \
+    X(failovers,          counter, "moves to the next host of the URL's fail-over list") \
+    X(deliveries,         counter, "messages the broker delivered") \
+    X(redeliveries,       counter, "deliveries flagged redelivered (delivered before to someone and not acknowledged)") \
+    X(acks,               counter, "deliveries acknowledged (everything they produced was delivered)") \
+    X(ack_frames,         counter, "basic.ack frames sent (with multiple=1 one acknowledges many)") \
+    X(nacks,              counter, "deliveries given back with requeue (a publisher gave up, or the worker stopped before delivering them)") \
+    X(unacked,            gauge,   "deliveries not acknowledged yet (at most prefetch)") \
+    X(stale_acks,         counter, "acknowledgements of deliveries of a connection that is gone (the broker requeued them: they come again)")
+
 enum { SL_PK_counter, SL_PK_gauge, SL_PK_max };
 
 enum {
@@ -123,6 +142,12 @@ enum {
 #undef X
     SL_PC__COUNT
 };
+enum {
+#define X(n, k, h) SL_BC_##n,
+    SL_BROKER_COUNTERS(X)
+#undef X
+    SL_BC__COUNT
+};
 
 typedef enum { SL_ROLE_NONE = 0, SL_ROLE_INGEST = 1, SL_ROLE_PIPELINE = 2 } sl_role_t;
 typedef enum {
@@ -135,18 +160,31 @@ typedef enum {
 #define SL_MAX_SINK_PUBLISHERS 4     /* publishers of a sink counted one by one; more are not shown */
 #define SL_PUB_LABEL_MAX 64
 #define SL_PUB_ERROR_MAX 96
+#define SL_MAX_BROKERS 8             /* AMQP broker connections of a worker counted one by one */
 
-/* One publisher instance's counters, label (its URL without the query) and
- * last error, written by its worker's loop thread only; seq is odd while
- * the texts are being written (sl_pub_stats_text reads them consistently). */
+/* The label (a URL without credentials or query) and last error of a
+ * publisher instance or broker connection, written by its worker's loop
+ * thread only; seq is odd while the texts are being written
+ * (sl_stats_text_get reads them consistently). */
 typedef struct {
-    _Atomic uint64_t c[SL_PC__COUNT];
     _Atomic uint64_t error_ms;       /* CLOCK_REALTIME ms of the last error; 0 = none */
     _Atomic uint32_t seq;
     _Atomic uint32_t used;           /* 1 once the worker set it up */
     char label[SL_PUB_LABEL_MAX];
     char error[SL_PUB_ERROR_MAX];
+} sl_stats_text_t;
+
+/* One publisher instance's counters and texts. */
+typedef struct {
+    _Atomic uint64_t c[SL_PC__COUNT];
+    sl_stats_text_t  t;
 } sl_pub_stats_t;
+
+/* One broker connection's counters and texts. */
+typedef struct {
+    _Atomic uint64_t c[SL_BC__COUNT];
+    sl_stats_text_t  t;
+} sl_broker_stats_t;
 
 typedef struct {
     _Alignas(64) _Atomic int32_t pid;
@@ -160,10 +198,11 @@ typedef struct {
     _Atomic uint64_t c[SL_C__COUNT];
     _Atomic uint64_t sink[SL_MAX_SINKS][SL_SC__COUNT];
     sl_pub_stats_t   pub[SL_MAX_SINKS][SL_MAX_SINK_PUBLISHERS];
+    sl_broker_stats_t broker[SL_MAX_BROKERS];
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 3
+#define SL_STATS_VERSION 4
 
 typedef struct {
     uint64_t magic;
@@ -201,6 +240,12 @@ typedef struct {
 #define SL_PSET(ps, name, v) \
     atomic_store_explicit(&(ps)->c[SL_PC_##name], (v), memory_order_relaxed)
 #define SL_PGET(ps, name) atomic_load_explicit(&(ps)->c[SL_PC_##name], memory_order_relaxed)
+#define SL_BINC(bs, name, n) \
+    atomic_store_explicit(&(bs)->c[SL_BC_##name], \
+        atomic_load_explicit(&(bs)->c[SL_BC_##name], memory_order_relaxed) + (n), \
+        memory_order_relaxed)
+#define SL_BSET(bs, name, v) \
+    atomic_store_explicit(&(bs)->c[SL_BC_##name], (v), memory_order_relaxed)
 #define SL_GET(slot, name) atomic_load_explicit(&(slot)->c[SL_C_##name], memory_order_relaxed)
 
 extern const char *const sl_worker_counter_names[SL_C__COUNT];
@@ -210,16 +255,19 @@ extern const char *const sl_sink_counter_help[SL_SC__COUNT];
 extern const char *const sl_publisher_counter_names[SL_PC__COUNT];
 extern const char *const sl_publisher_counter_help[SL_PC__COUNT];
 extern const int sl_publisher_counter_kind[SL_PC__COUNT];   /* SL_PK_* */
+extern const char *const sl_broker_counter_names[SL_BC__COUNT];
+extern const char *const sl_broker_counter_help[SL_BC__COUNT];
+extern const int sl_broker_counter_kind[SL_BC__COUNT];      /* SL_PK_* */
 extern const char *const sl_supervisor_counter_names[SL_SV__COUNT];
 extern const char *const sl_supervisor_counter_help[SL_SV__COUNT];
 const char *sl_worker_state_name(int state);
 const char *sl_role_name(int role);
 
-/* The publisher stats' texts: set by their writer (label once, error on
- * each failure, with error_ms), read by anyone into buf (len bytes). */
-void sl_pub_stats_set_label(sl_pub_stats_t *ps, const char *label);
-void sl_pub_stats_set_error(sl_pub_stats_t *ps, const char *error);
-void sl_pub_stats_text(const sl_pub_stats_t *ps, char *label, size_t llen, char *error,
+/* Stats texts: set by their writer (label once, which marks them used;
+ * error on each failure, with error_ms), read by anyone into buffers. */
+void sl_stats_text_set_label(sl_stats_text_t *t, const char *label);
+void sl_stats_text_set_error(sl_stats_text_t *t, const char *error);
+void sl_stats_text_get(const sl_stats_text_t *t, char *label, size_t llen, char *error,
                        size_t elen);
 
 /* Name of the region for a run directory ("/sluice.<hash>"), into buf. */

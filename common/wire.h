@@ -93,6 +93,13 @@ int sl_wire_reader_next(sl_wire_reader_t *r, sl_sample_t *s, unsigned *flags);
  * that were rejected (corrupt: resending would not help). At most
  * SL_WIRE_ACK_MAX per message. */
 #define SL_WIRE_ACK_MAX 4096
+/* A sequence number with this bit set in an ack: the frame is finished but
+ * some of it was not delivered for a reason that may heal (a publisher
+ * gave up: output.h SL_OUTPUT_FAILED): a source that can take its
+ * notifications back requeues them. Frame sequence numbers use the other
+ * 31 bits (SL_WIRE_SEQ_MASK). */
+#define SL_WIRE_ACK_FAILED 0x80000000u
+#define SL_WIRE_SEQ_MASK   0x7fffffffu
 #define SL_WIRE_ACK_SIZE(n) (14 + 4 * (size_t) (n))
 /* Writes the message into buf (SL_WIRE_ACK_SIZE(n) bytes); returns its
  * length, or 0 if n is 0 or above SL_WIRE_ACK_MAX. */

@@ -56,44 +56,66 @@ s_leases_held(const sl_shm_t *shm, int slot)
     return n;
 }
 
-/* Publisher k of sink s over the used slots: counters summed (max for the
- * max kind), the label, and the most recent error of any worker. 0 if no
- * worker set it up. */
+/* A publisher instance or a broker connection over the used slots:
+ * counters summed (max for the max kind), the label, and the most recent
+ * error of any worker. */
+#define S_NAMED_MAX ((int) SL_PC__COUNT > (int) SL_BC__COUNT ? (int) SL_PC__COUNT : (int) SL_BC__COUNT)
 typedef struct {
-    uint64_t c[SL_PC__COUNT];
+    uint64_t c[S_NAMED_MAX];
     uint64_t error_ms;
     char     label[SL_PUB_LABEL_MAX];
     char     error[SL_PUB_ERROR_MAX];
-} s_pub_t;
+    int      used;                  /* workers that set it up */
+} s_named_t;
 
-static int
-s_pub_agg(const sl_shm_t *shm, int n, unsigned s, unsigned k, s_pub_t *out)
+static void
+s_named_add(s_named_t *out, const _Atomic uint64_t *c, int nc, const int *kind,
+            const sl_stats_text_t *t)
 {
-    int used = 0;
+    if (!atomic_load_explicit(&t->used, memory_order_acquire))
+        return;
+    for (int k = 0; k < nc; k++) {
+        uint64_t v = s_ld(&c[k]);
+        if (kind[k] == SL_PK_max)
+            out->c[k] = v > out->c[k] ? v : out->c[k];
+        else
+            out->c[k] += v;
+    }
+    uint64_t ems = s_ld(&t->error_ms);
+    char label[SL_PUB_LABEL_MAX], error[SL_PUB_ERROR_MAX];
+    sl_stats_text_get(t, label, sizeof label, error, sizeof error);
+    if (!out->used)
+        memcpy(out->label, label, sizeof label);
+    if (ems > out->error_ms) {
+        out->error_ms = ems;
+        memcpy(out->error, error, sizeof error);
+    }
+    out->used++;
+}
+
+/* Publisher k of sink s; 0 if no worker set it up. */
+static int
+s_pub_agg(const sl_shm_t *shm, int n, unsigned s, unsigned k, s_named_t *out)
+{
     memset(out, 0, sizeof *out);
     for (int i = 0; i < n; i++) {
         const sl_pub_stats_t *ps = &shm->slots[i].pub[s][k];
-        if (!atomic_load_explicit(&ps->used, memory_order_acquire))
-            continue;
-        for (int c = 0; c < SL_PC__COUNT; c++) {
-            uint64_t v = s_ld(&ps->c[c]);
-            if (sl_publisher_counter_kind[c] == SL_PK_max)
-                out->c[c] = v > out->c[c] ? v : out->c[c];
-            else
-                out->c[c] += v;
-        }
-        uint64_t ems = s_ld(&ps->error_ms);
-        char label[SL_PUB_LABEL_MAX], error[SL_PUB_ERROR_MAX];
-        sl_pub_stats_text(ps, label, sizeof label, error, sizeof error);
-        if (!used)
-            memcpy(out->label, label, sizeof label);
-        if (ems > out->error_ms) {
-            out->error_ms = ems;
-            memcpy(out->error, error, sizeof error);
-        }
-        used = 1;
+        s_named_add(out, ps->c, SL_PC__COUNT, sl_publisher_counter_kind, &ps->t);
     }
-    return used;
+    return out->used;
+}
+
+/* Broker connection k of the ingest workers (each connects to every
+ * broker, in the same order); 0 if none. */
+static int
+s_broker_agg(const sl_shm_t *shm, int n, unsigned k, s_named_t *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < n; i++) {
+        const sl_broker_stats_t *bs = &shm->slots[i].broker[k];
+        s_named_add(out, bs->c, SL_BC__COUNT, sl_broker_counter_kind, &bs->t);
+    }
+    return out->used;
 }
 
 static void
@@ -151,7 +173,7 @@ s_json(const sl_shm_t *shm)
     yajl_gen_array_open(g);
     for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
         for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
-            s_pub_t p;
+            s_named_t p;
             if (!s_pub_agg(shm, n, s, k, &p))
                 continue;
             yajl_gen_map_open(g);
@@ -167,6 +189,26 @@ s_json(const sl_shm_t *shm)
             s_gen_u64(g, "last_error_ms", p.error_ms);
             yajl_gen_map_close(g);
         }
+    yajl_gen_array_close(g);
+    /* one entry per broker connection of the amqp sources (over ingest workers) */
+    s_gen_str(g, "brokers");
+    yajl_gen_array_open(g);
+    for (unsigned k = 0; k < SL_MAX_BROKERS; k++) {
+        s_named_t b;
+        if (!s_broker_agg(shm, n, k, &b))
+            continue;
+        yajl_gen_map_open(g);
+        s_gen_u64(g, "index", k);
+        s_gen_str(g, "broker");
+        s_gen_str(g, b.label);
+        s_gen_u64(g, "workers", (uint64_t) b.used);
+        for (int c = 0; c < SL_BC__COUNT; c++)
+            s_gen_u64(g, sl_broker_counter_names[c], b.c[c]);
+        s_gen_str(g, "last_error");
+        s_gen_str(g, b.error);
+        s_gen_u64(g, "last_error_ms", b.error_ms);
+        yajl_gen_map_close(g);
+    }
     yajl_gen_array_close(g);
     s_gen_str(g, "workers");
     yajl_gen_array_open(g);
@@ -233,12 +275,24 @@ s_prometheus(const sl_shm_t *shm)
                counter ? "_total" : "", counter ? "counter" : "gauge");
         for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
             for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
-                s_pub_t p;
+                s_named_t p;
                 if (s_pub_agg(shm, n, s, k, &p))
                     printf("sluice_publisher_%s%s{sink=\"%s\",publisher=\"%u\"} %llu\n",
                            sl_publisher_counter_names[c], counter ? "_total" : "",
                            shm->sink_names[s], k, (unsigned long long) p.c[c]);
             }
+    }
+    for (int c = 0; c < SL_BC__COUNT; c++) {
+        int counter = sl_broker_counter_kind[c] == SL_PK_counter;
+        printf("# HELP sluice_broker_%s%s %s\n# TYPE sluice_broker_%s%s %s\n",
+               sl_broker_counter_names[c], counter ? "_total" : "", sl_broker_counter_help[c],
+               sl_broker_counter_names[c], counter ? "_total" : "", counter ? "counter" : "gauge");
+        for (unsigned k = 0; k < SL_MAX_BROKERS; k++) {
+            s_named_t b;
+            if (s_broker_agg(shm, n, k, &b))
+                printf("sluice_broker_%s%s{broker=\"%s\"} %llu\n", sl_broker_counter_names[c],
+                       counter ? "_total" : "", b.label, (unsigned long long) b.c[c]);
+        }
     }
     for (int c = 0; c < SL_SV__COUNT; c++)
         printf("# HELP sluice_supervisor_%s_total %s\n# TYPE sluice_supervisor_%s_total counter\n"
@@ -260,6 +314,10 @@ s_list(void)
                sl_publisher_counter_kind[c] == SL_PK_counter ? "counter" :
                sl_publisher_counter_kind[c] == SL_PK_gauge ? "gauge" : "max over workers",
                sl_publisher_counter_help[c]);
+    for (int c = 0; c < SL_BC__COUNT; c++)
+        printf("| `%s` | ingest worker x broker (%s) | %s |\n", sl_broker_counter_names[c],
+               sl_broker_counter_kind[c] == SL_PK_counter ? "counter" : "gauge",
+               sl_broker_counter_help[c]);
     for (int c = 0; c < SL_SV__COUNT; c++)
         printf("| `%s` | supervisor | %s |\n", sl_supervisor_counter_names[c], sl_supervisor_counter_help[c]);
 }
@@ -326,7 +384,7 @@ s_live(const sl_shm_t *shm, double interval)
         int header = 0;
         for (unsigned k = 0; k < n_sinks && k < SL_MAX_SINKS; k++)
             for (unsigned j = 0; j < SL_MAX_SINK_PUBLISHERS; j++) {
-                s_pub_t p;
+                s_named_t p;
                 if (!s_pub_agg(shm, n, k, j, &p))
                     continue;
                 if (!header++)
@@ -345,6 +403,26 @@ s_live(const sl_shm_t *shm, double interval)
                        (unsigned long long) p.c[SL_PC_latency_ms_max],
                        p.error[0] ? "\n      last error: " : "", p.error);
             }
+        header = 0;
+        for (unsigned k = 0; k < SL_MAX_BROKERS; k++) {
+            s_named_t b;
+            if (!s_broker_agg(shm, n, k, &b))
+                continue;
+            if (!header++)
+                printf("\nbrokers (amqp sources; over ingest workers):\n");
+            printf("  %s  consuming %llu/%d  deliveries %llu  redelivered %llu  acks %llu  "
+                   "nacks %llu  unacked %llu  connects %llu  disconnects %llu  failed "
+                   "attempts %llu%s%s\n", b.label,
+                   (unsigned long long) (b.c[SL_BC_state] / 2), b.used,
+                   (unsigned long long) b.c[SL_BC_deliveries],
+                   (unsigned long long) b.c[SL_BC_redeliveries],
+                   (unsigned long long) b.c[SL_BC_acks], (unsigned long long) b.c[SL_BC_nacks],
+                   (unsigned long long) b.c[SL_BC_unacked],
+                   (unsigned long long) b.c[SL_BC_connects],
+                   (unsigned long long) b.c[SL_BC_disconnects],
+                   (unsigned long long) b.c[SL_BC_reconnect_attempts],
+                   b.error[0] ? "\n      last error: " : "", b.error);
+        }
         printf("\n(received = notifications for ingest, samples for pipeline; "
                "Ctrl-C to quit; --json for scripts)\n");
         fflush(stdout);

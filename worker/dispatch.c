@@ -59,7 +59,8 @@ s_unref(sl_pw_t *pw, sl_pw_frame_t *f)
     /* Completed after its partition was released (or released and taken
      * again): the sender resends it to the owner of its new epoch. */
     if (pt->held && pt->holding == f->holding)
-        s_ack(pt, f->id, f->id_len, f->sink, f->partition, f->seq);
+        s_ack(pt, f->id, f->id_len, f->sink, f->partition,
+              f->seq | (f->failed ? SL_WIRE_ACK_FAILED : 0));
     free(f);
 }
 
@@ -101,10 +102,15 @@ sl_pw_account(sl_pw_t *pw, sl_pw_part_t *pt)
 static void
 s_output_done(void *arg, int delivered)
 {
-    (void) delivered;   /* dropped by policy counts as finished: counted there */
+    /* dropped for good counts as finished (counted there); a failure that
+     * may heal is flagged in the ack: the source may requeue */
     sl_pw_batch_t *b = arg;
-    if (b)
-        sl_pw_batch_done(b->pw, b);
+    if (!b)
+        return;
+    if (delivered == SL_OUTPUT_FAILED)
+        for (size_t i = 0; i < b->n; i++)
+            b->frames[i]->failed = 1;
+    sl_pw_batch_done(b->pw, b);
 }
 
 void
@@ -240,7 +246,8 @@ s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, void *data, size_t len)
     f->holding = pt->holding;
     f->sink = r.hdr.sink;
     f->partition = r.hdr.partition;
-    f->seq = r.hdr.seq;
+    f->seq = r.hdr.seq & SL_WIRE_SEQ_MASK;
+    f->failed = 0;
     f->id_len = (uint8_t) zmq_msg_size(id);
     memcpy(f->id, zmq_msg_data(id), f->id_len);
     sl_sample_t s;

@@ -49,7 +49,8 @@ typedef struct {
     zmq_msg_t msg;
     uint32_t seq;
     int acked;
-    uint64_t first_n;           /* the oldest notification with a record in it */
+    uint64_t first_n;           /* the oldest notification with a record in it ... */
+    uint64_t last_n;            /* ... and the newest (or a later one) */
 } s_frame_t;
 
 struct s_ingest;
@@ -75,6 +76,7 @@ typedef struct {
 typedef struct {
     sl_source_inst_t *src;
     uint64_t token;
+    int failed;                 /* a frame holding it was not delivered (may heal) */
 } s_tok_t;
 
 typedef struct s_ingest {
@@ -174,6 +176,7 @@ s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
     f->seq = pt->w.hdr.seq;
     f->acked = 0;
     f->first_n = pt->first_n;
+    f->last_n = in->cur_n;
     pt->n++;
     in->kept_bytes += len;
 }
@@ -212,6 +215,18 @@ s_pop_acked(s_ingest_t *in, s_part_t *pt)
     }
 }
 
+/* A publisher gave up on some of f's records: its notifications (and any
+ * between its first and last: a frame does not list them) are requeued by
+ * a source that can (SL_SOURCE_F_REQUEUE), else acked as today. */
+static void
+s_mark_failed(s_ingest_t *in, const s_frame_t *f)
+{
+    SL_INC(in->ctx->slot, frames_failed, 1);
+    uint64_t first = in->nseq - in->tok_n;
+    for (uint64_t n = f->first_n > first ? f->first_n : first; n <= f->last_n && n < in->nseq; n++)
+        in->tok[(in->tok_head + (n - first)) % in->tok_cap].failed = 1;
+}
+
 static void
 s_ack_message(s_ingest_t *in, s_part_t *pt, const void *data, size_t len)
 {
@@ -224,7 +239,8 @@ s_ack_message(s_ingest_t *in, s_part_t *pt, const void *data, size_t len)
         return;
     }
     for (size_t k = 0; k < n; k++) {
-        uint32_t seq = sl_wire_ack_seq(data, k);
+        uint32_t seq = sl_wire_ack_seq(data, k), failed = seq & SL_WIRE_ACK_FAILED;
+        seq &= SL_WIRE_SEQ_MASK;
         size_t i = 0;
         while (i < pt->n_sent && (s_q(pt, i)->seq != seq || s_q(pt, i)->acked))
             i++;
@@ -234,6 +250,8 @@ s_ack_message(s_ingest_t *in, s_part_t *pt, const void *data, size_t len)
         }
         s_q(pt, i)->acked = 1;
         SL_INC(in->ctx->slot, frames_confirmed, 1);
+        if (failed)
+            s_mark_failed(in, s_q(pt, i));
     }
     s_pop_acked(in, pt);
 }
@@ -284,8 +302,13 @@ s_confirm(s_ingest_t *in)
     size_t done = 0;
     while (in->tok_n && first + done < low) {
         s_tok_t *t = &in->tok[in->tok_head];
-        if (t->src->plugin && t->src->plugin->ack)
-            t->src->plugin->ack(t->src, t->token);
+        const sl_source_plugin_t *pl = t->src->plugin;
+        if (t->failed && pl && (pl->flags & SL_SOURCE_F_REQUEUE)) {
+            pl->nack(t->src, t->token);
+            SL_INC(in->ctx->slot, notifications_requeued, 1);
+        } else if (pl && pl->ack) {
+            pl->ack(t->src, t->token);
+        }
         in->tok_head = (in->tok_head + 1) % in->tok_cap;
         in->tok_n--;
         done++;
@@ -378,7 +401,7 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
     if (!pt->open) {
         sl_wire_header_t h = {
             .sink = (uint16_t) sink, .partition = p, .generation = in->ctx->generation,
-            .origin = (uint32_t) in->ctx->slot_index, .seq = ++in->seq,
+            .origin = (uint32_t) in->ctx->slot_index, .seq = in->seq = (in->seq + 1) & SL_WIRE_SEQ_MASK,
         };
         sl_wire_writer_begin(&pt->w, &h);
         pt->open = 1;
@@ -426,6 +449,10 @@ s_events(s_ingest_t *in, const sl_notification_t *n)
     memset(&es, 0, sizeof es);
     if (sl_events_convert(in->conf->events, n, &in->arena, &ev, &es) != 1) {
         SL_INC(in->ctx->slot, events_dropped, es.failed);
+        /* Ceilometer's ack_on_event_error=false: requeue it, once */
+        sl_source_inst_t *src = in->tok_n ? in->tok[(in->tok_head + in->tok_n - 1) % in->tok_cap].src : NULL;
+        if (es.failed && src && src->requeue_event_errors && !src->redelivered)
+            in->tok[(in->tok_head + in->tok_n - 1) % in->tok_cap].failed = 1;
         return;
     }
     SL_INC(in->ctx->slot, events_converted, 1);
@@ -513,7 +540,7 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
     if (in->tok_n == in->tok_cap)
         in->tok = sl_xring_grow(in->tok, sizeof *in->tok, &in->tok_head, in->tok_n,
                                 &in->tok_cap, 1024);
-    in->tok[(in->tok_head + in->tok_n) % in->tok_cap] = (s_tok_t) { src, token };
+    in->tok[(in->tok_head + in->tok_n) % in->tok_cap] = (s_tok_t) { src, token, 0 };
     in->tok_n++;
     in->cur_n = in->nseq++;
     s_handle(in, buf, len);

@@ -43,6 +43,7 @@ typedef struct {
     unsigned          refs;      /* instances not finished with it */
     unsigned          inflight;  /* threads publishing it now */
     int               failed;    /* some instance dropped it */
+    int               heal;      /* ... for a reason that may heal, not dead-lettered */
     sl_output_done_fn done;
     void             *arg;
     void             *mem;       /* the copies b points into */
@@ -210,7 +211,7 @@ s_complete(sl_output_t *out, s_batch_t *b)
     sl_output_done_fn done = b->done;
     b->done = NULL;
     if (done)
-        done(b->arg, !b->failed);
+        done(b->arg, !b->failed ? 1 : b->heal ? SL_OUTPUT_FAILED : 0);
     if (!b->inflight)
         s_batch_free(b);
 }
@@ -352,9 +353,10 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
 }
 
 /* in is finally done with b without publishing it, after attempts
- * publish calls. */
+ * publish calls; heal: the reason may go away (not policy=drop, not a
+ * rejection). */
 static void
-s_drop(s_inst_t *in, s_batch_t *b, const char *reason, unsigned attempts)
+s_drop(s_inst_t *in, s_batch_t *b, const char *reason, unsigned attempts, int heal)
 {
     size_t dl = s_dead_letter(in, b, reason, attempts);
     if (in->st) {
@@ -366,6 +368,8 @@ s_drop(s_inst_t *in, s_batch_t *b, const char *reason, unsigned attempts)
                    b->b.kind == SL_PUB_EVENTS ? "events" : "samples", reason,
                    dl ? " (dead-lettered)" : "");
     b->failed = 1;
+    if (heal && dl < b->b.n)
+        b->heal = 1;
     if (--b->refs == 0)
         s_complete(in->out, b);
 }
@@ -439,7 +443,7 @@ s_result(s_inst_t *in, sl_pub_status_t st, const char *err, uint64_t ms)
     char reason[S_ERR_MAX + 64];
     if (in->st) {
         SL_PINC(in->st, errors, 1);
-        sl_pub_stats_set_error(in->st, err && *err ? err : "failed");
+        sl_stats_text_set_error(&in->st->t, err && *err ? err : "failed");
     }
     if (st == SL_PUB_ERROR)
         snprintf(reason, sizeof reason, "rejected: %s", err);
@@ -452,7 +456,7 @@ s_result(s_inst_t *in, sl_pub_status_t st, const char *err, uint64_t ms)
     if (reason[0]) {
         s_remove(in, 0);
         s_gauge(in);
-        s_drop(in, b, reason, in->attempts + 1);
+        s_drop(in, b, reason, in->attempts + 1, st != SL_PUB_ERROR && co->policy != SL_PUB_POLICY_DROP);
         in->attempts = 0;
         s_shorter(in);
         return;
@@ -661,7 +665,7 @@ sl_output_add_sink(sl_output_t *out, const char *name, int events, const char *c
             in->st = &out->slot->pub[si][k];
             for (int c = 0; c < SL_PC__COUNT; c++)
                 atomic_store_explicit(&in->st->c[c], 0, memory_order_relaxed);
-            sl_pub_stats_set_label(in->st, in->u.label);
+            sl_stats_text_set_label(&in->st->t, in->u.label);
         }
         if (!(in->u.plugin->flags & SL_PUB_F_THREAD))
             continue;
@@ -828,7 +832,7 @@ s_enqueue(s_inst_t *in, s_batch_t *b)
             char reason[96];
             snprintf(reason, sizeof reason, "queue full (max_queue_length=%u): the oldest "
                      "batch is dropped", in->u.core.max_queue_length);
-            s_drop(in, old, reason, tried);
+            s_drop(in, old, reason, tried, 1);
         }
         s_gauge(in);
     }
@@ -878,7 +882,7 @@ s_abandon(sl_output_t *out, const char *reason)
                 if (b == in->flying)
                     in->flying_gone = 1;
                 s_gauge(in);
-                s_drop(in, b, reason, tried);
+                s_drop(in, b, reason, tried, 1);
                 s_shorter(in);
             }
             in->attempts = 0;

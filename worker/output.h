@@ -37,9 +37,14 @@
 
 typedef struct sl_output sl_output_t;
 
-/* delivered: 1 if every publisher of the sink published the batch, 0 if at
- * least one dropped it (counted; dead-lettered if configured). Either way
- * the batch is finished: confirm it to its source. */
+/* delivered: 1 if every publisher of the sink published the batch; 0 if at
+ * least one dropped it for good (policy=drop, rejected as bad, or
+ * dead-lettered: counted; the operator's choice); SL_OUTPUT_FAILED if at
+ * least one gave up on it for a reason that may heal (max_retries reached,
+ * policy=queue's max_queue_length, a stop) and did not dead-letter it: a
+ * source that can take it back (a broker) should requeue it. The batch is
+ * finished either way. */
+#define SL_OUTPUT_FAILED (-1)
 typedef void (*sl_output_done_fn)(void *arg, int delivered);
 
 /* Creates the output layer on loop. conf: one instance per publisher URL of

@@ -75,6 +75,7 @@ typedef struct {
     uint64_t holding;
     uint16_t sink;
     uint32_t partition, seq;
+    int failed;                    /* a publisher gave up on some of it (may heal) */
     uint8_t id_len;
     unsigned char id[SL_PW_ID_MAX];
 } sl_pw_frame_t;

@@ -372,10 +372,75 @@ START_TEST(sources_fill_their_type_option_struct)
     s_expect_error("sources: [{type: zmq, endpoint: 'tcp://x:1', mode: both}]\n", NULL, 0,
                    "sluice.yaml:1: zmq source: mode: 'both' is not a valid value (use connect "
                    "or bind)");
-    s_expect_error("sources: [{type: amqp}]\n", NULL, 0,
-                   "sluice.yaml:1: unknown source type 'amqp' (known: file, zmq)");
+    s_expect_error("sources: [{type: kafka}]\n", NULL, 0,
+                   "sluice.yaml:1: unknown source type 'kafka' (known: file, zmq, amqp)");
     s_expect_error("sources: [{path: x}]\n", NULL, 0,
-                   "sluice.yaml:1: source needs `type: file` or `type: zmq`");
+                   "sluice.yaml:1: source needs `type: file`, `type: zmq` or `type: amqp`");
+}
+END_TEST
+
+/* amqp: lists and mappings in YAML, oslo's defaults, and every check with
+ * the line it belongs to. */
+START_TEST(amqp_sources_take_lists_and_check_what_oslo_would_refuse)
+{
+    char err[512];
+    s_write("ca.pem", "x");
+    s_write("sluice.yaml", "sources:\n  - type: amqp\n"
+            "    messaging_urls: ['rabbit://u:p@h1:5672,h2:5673/cell1', 'amqps://h3/']\n"
+            "    exchanges: [nova, glance]\n"
+            "    queue_arguments: {x-max-length: 1000, x-overflow: reject-publish}\n"
+            "    ssl_ca_file: ca.pem\n"
+            "ceilometer: {pipeline: pipeline.yaml, meters: meters.yaml}\n");
+    sl_conf_t *c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "load failed: %s", err);
+    ck_assert_ptr_eq(c->sources[0].type, &sl_source_type_amqp);
+    const sl_amqp_source_opts_t *a = c->sources[0].opts;
+    ck_assert_str_eq(a->messaging_urls, "rabbit://u:p@h1:5672,h2:5673/cell1,amqps://h3/");
+    ck_assert_ptr_null(a->url);
+    ck_assert_str_eq(a->exchanges, "nova,glance");
+    ck_assert_str_eq(a->topics, "notifications");
+    ck_assert_str_eq(a->priorities, "info,sample,error");
+    ck_assert_str_eq(a->queue_arguments, "x-max-length=1000,x-overflow=reject-publish");
+    ck_assert_uint_eq(a->prefetch, 256);
+    ck_assert_uint_eq(a->ssl_verify, 1);
+    ck_assert_uint_eq(a->ack_on_event_error, 1);
+    ck_assert_uint_eq(a->durable, 0);
+    sl_conf_destroy(&c);
+    /* the default exchanges are Ceilometer 19's fifteen */
+    s_write("sluice.yaml", "sources: [{type: amqp, url: 'rabbit://h/'}]\n"
+            "ceilometer: {pipeline: pipeline.yaml, meters: meters.yaml}\n");
+    c = sl_conf_load(s_path("sluice.yaml"), NULL, 0, err, sizeof err);
+    ck_assert_msg(c != NULL, "load failed: %s", err);
+    ck_assert_str_eq(((const sl_amqp_source_opts_t *) c->sources[0].opts)->exchanges,
+                     "nova,glance,neutron,cinder,heat,keystone,sahara,trove,zaqar,swift,"
+                     "ceilometer,magnum,dns,ironic,aodh");
+    sl_conf_destroy(&c);
+    s_expect_error("sources: [{type: amqp}]\n", NULL, 0, "sluice.yaml:1: amqp source: give "
+                   "either `url` (one broker) or `messaging_urls` (a list of brokers), not neither");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'kafka://h'\n", NULL, 0,
+                   "sluice.yaml:3: amqp source: transport URL 'kafka://h': the scheme must be "
+                   "rabbit, amqp or amqps");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://u:secret@h:99999/'\n", NULL, 0,
+                   "sluice.yaml:3: amqp source: transport URL 'rabbit://...@h:99999/': a port is "
+                   "not a number from 1 to 65535");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    priorities: [info, "
+                   "notice]\n", NULL, 0, "sluice.yaml:4: amqp source: 'notice' is not a "
+                   "notification priority");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    quorum: true\n"
+                   "    ha_queues: true\n", NULL, 0, "sluice.yaml:4: amqp source: quorum and "
+                   "ha_queues both set");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    queue_arguments: "
+                   "[x-max-length]\n", NULL, 0, "sluice.yaml:4: amqp source: expected a mapping "
+                   "of scalars for 'queue_arguments'");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    ssl_ca_file: nope.pem\n",
+                   NULL, 0, "sluice.yaml:4: amqp source: ssl_ca_file ");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    ssl_cert_file: ca.pem\n",
+                   NULL, 0, "amqp source: ssl_cert_file and ssl_key_file go together");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    exchanges: nova\n"
+                   "    prefetch: 0\n", NULL, 0, "sluice.yaml:5: amqp source: prefetch");
+    s_expect_error("sources:\n  - type: amqp\n    url: 'rabbit://h/'\n    topics: [{a: b}]\n",
+                   NULL, 0, "sluice.yaml:4: amqp source: expected a scalar or a list of scalars "
+                   "for 'topics'");
 }
 END_TEST
 
@@ -395,6 +460,7 @@ main(void)
     tcase_add_test(tc, file_sources_must_exist_and_be_readable);
     tcase_add_test(tc, run_dir_too_long_for_ipc_sockets_is_refused);
     tcase_add_test(tc, sources_fill_their_type_option_struct);
+    tcase_add_test(tc, amqp_sources_take_lists_and_check_what_oslo_would_refuse);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

@@ -224,7 +224,7 @@ START_TEST(a_transient_failure_is_retried_with_backoff_until_it_is_delivered)
     ck_assert_uint_eq(SL_GET(s_slot, samples_published), 3);
     ck_assert_uint_eq(atomic_load(&s_slot->sink[0][SL_SC_published]), 3);
     char label[64], error[128];
-    sl_pub_stats_text(&s_slot->pub[0][0], label, sizeof label, error, sizeof error);
+    sl_stats_text_get(&s_slot->pub[0][0].t, label, sizeof label, error, sizeof error);
     ck_assert_msg(strncmp(label, "testloop://a", 12) == 0 && !strchr(label, '?'),
                   "label: %s", label);
     ck_assert_msg(strstr(error, "told to fail (retry 3)"), "last error: %s", error);

@@ -18,7 +18,8 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
         "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "send_blocked", "frames_received", "frames_rejected", "frames_acked",
         "samples_received", "transform_absorbed", "transform_errors", "samples_published", "events_published", "publish_errors", "leases_taken",
         "leases_released", "source_eof", "source_disconnects", "frames_confirmed", "frames_resent",
-        "acks_unknown", "notifications_confirmed", "notifications_unconfirmed", "source_pauses",
+        "acks_unknown", "notifications_confirmed", "notifications_requeued", "frames_failed",
+        "notifications_unconfirmed", "source_pauses",
     };
     ck_assert_int_eq(SL_C__COUNT, sizeof want / sizeof *want);
     for (int i = 0; i < SL_C__COUNT; i++) {
@@ -40,6 +41,17 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
     }
     ck_assert_int_eq(sl_publisher_counter_kind[SL_PC_queue_depth], SL_PK_gauge);
     ck_assert_int_eq(sl_publisher_counter_kind[SL_PC_latency_ms_max], SL_PK_max);
+    static const char *const want_broker[] = {
+        "state", "connects", "disconnects", "reconnect_attempts", "failovers", "deliveries",
+        "redeliveries", "acks", "ack_frames", "nacks", "unacked", "stale_acks",
+    };
+    ck_assert_int_eq(SL_BC__COUNT, sizeof want_broker / sizeof *want_broker);
+    for (int i = 0; i < SL_BC__COUNT; i++) {
+        ck_assert_str_eq(sl_broker_counter_names[i], want_broker[i]);
+        ck_assert_msg(strlen(sl_broker_counter_help[i]) > 10, "counter %s has no help",
+                      want_broker[i]);
+    }
+    ck_assert_int_eq(sl_broker_counter_kind[SL_BC_unacked], SL_PK_gauge);
     ck_assert_int_eq(SL_SV__COUNT, 6);
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_config_warnings], "config_warnings");
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_crashes], "crashes");
@@ -71,16 +83,16 @@ START_TEST(region_is_created_attached_read_only_and_summed)
     ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, SL_ROLE_INGEST), 7);
     ck_assert_uint_eq(sl_shm_sum(ro, SL_C_frames_sent, 0), 107);
     /* a publisher's label and last error, read back consistently */
-    sl_pub_stats_set_label(&shm->slots[1].pub[2][1], "file:///var/lib/sluice/x.jsonl");
-    sl_pub_stats_set_error(&shm->slots[1].pub[2][1], "disk full\nreally");
+    sl_stats_text_set_label(&shm->slots[1].pub[2][1].t, "file:///var/lib/sluice/x.jsonl");
+    sl_stats_text_set_error(&shm->slots[1].pub[2][1].t, "disk full\nreally");
     SL_PINC(&shm->slots[1].pub[2][1], sent, 5);
     char label[SL_PUB_LABEL_MAX], error[SL_PUB_ERROR_MAX];
-    sl_pub_stats_text(&ro->slots[1].pub[2][1], label, sizeof label, error, sizeof error);
+    sl_stats_text_get(&ro->slots[1].pub[2][1].t, label, sizeof label, error, sizeof error);
     ck_assert_str_eq(label, "file:///var/lib/sluice/x.jsonl");
     ck_assert_str_eq(error, "disk full really");
-    ck_assert_uint_eq(atomic_load(&ro->slots[1].pub[2][1].used), 1);
+    ck_assert_uint_eq(atomic_load(&ro->slots[1].pub[2][1].t.used), 1);
     ck_assert_uint_eq(atomic_load(&ro->slots[1].pub[2][1].c[SL_PC_sent]), 5);
-    ck_assert_uint_ne(atomic_load(&ro->slots[1].pub[2][1].error_ms), 0);
+    ck_assert_uint_ne(atomic_load(&ro->slots[1].pub[2][1].t.error_ms), 0);
     ck_assert_ptr_nonnull(sl_shm_leases_ro(ro));
     ck_assert_uint_eq(sl_lease_table_partitions(sl_shm_leases_ro(ro)), 8);
     sl_shm_unmap(ro);

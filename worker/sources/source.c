@@ -8,6 +8,7 @@
 static const sl_source_plugin_t *const s_registry[] = {
     &sl_source_zmq,
     &sl_source_file,
+    &sl_source_amqp,
 };
 
 const sl_source_plugin_t *
@@ -35,6 +36,18 @@ s_ready(sl_loop_t *loop, void *arg, int revents)
         src->plugin->read(src, S_READ_BUDGET);
 }
 
+static void
+s_more_fire(sl_loop_t *loop, void *arg)
+{
+    (void) loop;
+    sl_source_inst_t *src = arg;
+    src->more = NULL;          /* a one-shot timer frees itself */
+    if (!src->paused && !src->wake && !src->done && src->more_wanted) {
+        src->more_wanted = 0;
+        src->plugin->read(src, S_READ_BUDGET);
+    }
+}
+
 /* Polls the watches for what the plugin wants unless paused or waiting. */
 static void
 s_apply(sl_source_inst_t *src)
@@ -43,6 +56,15 @@ s_apply(sl_source_inst_t *src)
     for (size_t i = 0; i < src->n_watch; i++)
         if (src->watch[i])
             sl_loop_watch_set(src->watch[i], on ? src->watch_events[i] : 0);
+    if (on && src->more_wanted && !src->more)
+        src->more = sl_loop_after(src->env.loop, 0, s_more_fire, src);
+}
+
+void
+sl_source_more(sl_source_inst_t *src)
+{
+    src->more_wanted = 1;
+    s_apply(src);
 }
 
 static int
@@ -130,6 +152,9 @@ sl_source_close(sl_source_inst_t *src)
 {
     if (src->wake)
         sl_loop_cancel(src->env.loop, &src->wake);
+    if (src->more)
+        sl_loop_cancel(src->env.loop, &src->more);
+    src->more_wanted = 0;
     sl_source_unwatch_all(src);
     if (src->plugin && src->plugin->destroy)
         src->plugin->destroy(src);

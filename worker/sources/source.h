@@ -35,8 +35,11 @@
 
 #define SL_SOURCE_F_ACKS    1   /* the plugin acts on ack/nack (at-least-once) */
 #define SL_SOURCE_F_ORDERED 2   /* acks must come in delivery order */
+#define SL_SOURCE_F_REQUEUE 4   /* nack(token) while running gives the notification back to
+                                 * its origin to deliver again (a broker's requeue): used
+                                 * when a publisher gave up on it for a reason that may heal */
 
-#define SL_SOURCE_MAX_WATCHES 4
+#define SL_SOURCE_MAX_WATCHES 8
 
 typedef struct sl_source sl_source_inst_t;
 
@@ -87,6 +90,13 @@ struct sl_source {
     int     watch_events[SL_SOURCE_MAX_WATCHES];  /* what the plugin wants */
     size_t  n_watch;
     sl_loop_timer_t *wake;        /* sl_source_wait */
+    sl_loop_timer_t *more;        /* sl_source_more */
+    int     more_wanted;
+    /* Set by the plugin: */
+    int     redelivered;          /* the notification being delivered came before (a broker's
+                                   * redelivered flag) */
+    int     requeue_event_errors; /* nack (requeue) a notification whose event conversion failed,
+                                   * unless redelivered (Ceilometer's ack_on_event_error=false) */
 };
 
 /* For plugins. */
@@ -99,6 +109,9 @@ int sl_source_watch_fd(sl_source_inst_t *src, int fd, int events);
 #define SL_SOURCE_FOREVER 0xffffffffu
 void sl_source_wait(sl_source_inst_t *src, unsigned ms);
 void sl_source_wake(sl_source_inst_t *src);
+/* read() left input buffered where no watch sees it (in a library):
+ * call read() again at the next loop iteration, or once unpaused. */
+void sl_source_more(sl_source_inst_t *src);
 /* Stops polling the plugin's watches for good (a closed socket). */
 void sl_source_unwatch_all(sl_source_inst_t *src);
 
@@ -111,5 +124,6 @@ void sl_source_close(sl_source_inst_t *src);
 const sl_source_plugin_t *sl_source_plugin(const char *name);
 extern const sl_source_plugin_t sl_source_zmq;
 extern const sl_source_plugin_t sl_source_file;
+extern const sl_source_plugin_t sl_source_amqp;
 
 #endif
