@@ -148,8 +148,9 @@ static const sl_opt_t s_amqp_opts[] = {
       "missing queue is an error and retried" },
     { .name = "prefetch", .type = SL_OPT_UINT, .offset = offsetof(sl_amqp_source_opts_t, prefetch),
       .def = "256", .min = 1, .max = 65535, .help = "unacknowledged deliveries the broker may "
-      "hand each ingest worker per broker (basic.qos); bounds memory while a destination is "
-      "down: the broker keeps the rest" },
+      "hand each consumer (basic.qos, per consumer as oslo sets it; one consumer per queue, "
+      "ingest worker and broker); bounds memory while a destination is down: the broker "
+      "keeps the rest" },
     { .name = "heartbeat", .type = SL_OPT_MS, .offset = offsetof(sl_amqp_source_opts_t, heartbeat),
       .def = "30s", .max = 600000, .help = "AMQP heartbeat asked of the broker (whole seconds; 0 "
       "= none): a connection silent for twice this is dead" },
