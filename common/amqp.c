@@ -7,6 +7,9 @@
 #include <sys/time.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
+#include <arpa/inet.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "common/arena.h"
 #include "common/log.h"
@@ -284,7 +287,20 @@ sl_amqp_open(const sl_amqp_url_t *u, size_t i, const sl_amqp_open_opts_t *o, cha
             goto fail;
         }
         amqp_ssl_socket_set_verify_peer(sock, o->verify ? 1 : 0);
-        amqp_ssl_socket_set_verify_hostname(sock, o->verify ? 1 : 0);
+        /* rabbitmq-c 0.11 matches host names against the certificate's DNS
+         * names only: for an IP address OpenSSL checks the IP SANs during
+         * the handshake instead (the context's verify parameters) */
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, h->host, ip) == 1 || inet_pton(AF_INET6, h->host, ip) == 1;
+        amqp_ssl_socket_set_verify_hostname(sock, o->verify && !is_ip ? 1 : 0);
+        if (o->verify && is_ip) {
+            SSL_CTX *ctx = amqp_ssl_socket_get_context(sock);
+            if (!ctx || !X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), h->host)) {
+                sl_errf(err, errlen, "%s: cannot set up the TLS check of the address %s", label,
+                        h->host);
+                goto fail;
+            }
+        }
         int st = AMQP_STATUS_OK;
         if (o->ca_file)
             st = amqp_ssl_socket_set_cacert(sock, o->ca_file);

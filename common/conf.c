@@ -91,6 +91,10 @@ static const sl_opt_t s_options[] = {
       .def = "",
       .help = "Ceilometer event_pipeline.yaml (event sources -> sinks -> publishers); needed with " 
       "event_definitions" },
+    { .name = "transport_url", .type = SL_OPT_STR, .offset = OFF(transport_url), .def = "",
+      .type_text = "transport URL",
+      .help = "the default broker, as oslo's [DEFAULT] transport_url (rabbit://user:pass@host:5672/): "
+      "for amqp sources without url or messaging_urls and notifier:// publishers without a host" },
     { .name = "sample_source", .type = SL_OPT_STR, .offset = OFF(sample_source), .def = "openstack",
       .help = "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
     { .name = "coordination.backend", .type = SL_OPT_STR, .offset = OFF(coord_backend),
@@ -400,6 +404,13 @@ s_finish_source(sl_conf_t *c, sl_source_conf_t *sc, const char *base_dir, char *
                 size_t errlen)
 {
     const sl_opt_t *tab = sc->type->options;
+    /* an amqp source without a broker reads the default transport, as
+     * Ceilometer's agent does without messaging_urls */
+    if (sc->type == &sl_source_type_amqp && c->transport_url && *c->transport_url) {
+        sl_amqp_source_opts_t *a = sc->opts;
+        if (!a->url && !a->messaging_urls)
+            a->url = sl_xstrdup(c->transport_url);
+    }
     for (const sl_opt_t *o = tab; o->name; o++) {
         char **field = (char **) ((char *) sc->opts + o->offset);
         if (o->type == SL_OPT_PATH) {
@@ -786,10 +797,12 @@ sl_conf_help(FILE *out)
     for (size_t i = 0; i < N_OPTIONS; i++)
         fprintf(out, "| `%s` | `%s` | %s |\n", s_options[i].name,
                 *s_options[i].def ? s_options[i].def : "(none)", s_options[i].help);
-    fprintf(out, "| `sources` | (required) | list of `{type: file, path: P, rate: R}` (JSON Lines replay, "
-                 "at R notifications/s if given; ingest worker k of N reads lines k, k+N, ...) or `{type: zmq, endpoint: E, "
-                 "mode: connect|bind}` (PULL; connect: every ingest worker connects to a "
-                 "producer that binds E; bind: worker k binds E with port+k or path.k) |\n");
+    fprintf(out, "| `sources` | (required) | list of `{type: amqp, url: rabbit://...}` (RabbitMQ, "
+                 "oslo's notification queues; see `sluiced --help-plugins`), `{type: file, path: P, "
+                 "rate: R}` (JSON Lines replay, at R notifications/s if given; ingest worker k of N "
+                 "reads lines k, k+N, ...) or `{type: zmq, endpoint: E, mode: connect|bind}` (PULL; "
+                 "connect: every ingest worker connects to a producer that binds E; bind: worker k "
+                 "binds E with port+k or path.k) |\n");
 }
 
 size_t

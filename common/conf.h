@@ -70,6 +70,7 @@ typedef struct sl_conf {
     char    *event_definitions_path;
     char    *event_pipeline_path;
     char    *sample_source;
+    char    *transport_url;     /* oslo's [DEFAULT] transport_url: amqp sources and notifier:// without a broker */
     char    *coord_backend;         /* "local" or "memcached://..." */
     char    *coord_group;
     unsigned coord_heartbeat_ms;

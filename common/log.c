@@ -153,3 +153,42 @@ sl_errf(char *err, size_t errlen, const char *fmt, ...)
     }
     return -1;
 }
+
+const char *
+sl_url_redact(const char *url, char *buf, size_t len)
+{
+    const char *p = strstr(url, "://");
+    size_t o = 0;
+    if (!len)
+        return buf;
+    buf[0] = '\0';
+    if (!p) {
+        snprintf(buf, len, "%s", url);
+        return buf;
+    }
+    p += 3;
+    o = (size_t) snprintf(buf, len, "%.*s", (int) (p - url), url);
+    /* the authority ends at the first '/', '?' or '#'; hosts at ',' */
+    size_t auth = strcspn(p, "/?#");
+    const char *end = p + auth;
+    while (p < end && o < len) {
+        size_t hn = strcspn(p, ",");
+        if (p + hn > end)
+            hn = (size_t) (end - p);
+        const char *at = memrchr(p, '@', hn);
+        const char *colon = at ? memchr(p, ':', (size_t) (at - p)) : NULL;
+        if (colon)
+            o += (size_t) snprintf(buf + o, len - o, "%.*s:***%.*s", (int) (colon - p), p,
+                                   (int) (p + hn - at), at);
+        else
+            o += (size_t) snprintf(buf + o, len - o, "%.*s", (int) hn, p);
+        p += hn;
+        if (p < end && *p == ',' && o < len) {
+            o += (size_t) snprintf(buf + o, len - o, ",");
+            p++;
+        }
+    }
+    if (o < len)
+        snprintf(buf + o, len - o, "%s", end);
+    return buf;
+}

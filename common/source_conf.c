@@ -220,8 +220,9 @@ s_check_amqp(const void *opts, const char **at, char *err, size_t errlen)
     if (!!a->url == !!a->messaging_urls) {
         *at = NULL;
         return sl_errf(err, errlen, "amqp source: give either `url` (one broker) or "
-                       "`messaging_urls` (a list of brokers), not %s",
-                       a->url ? "both" : "neither");
+                       "`messaging_urls` (a list of brokers), not %s%s",
+                       a->url ? "both" : "neither",
+                       a->url ? "" : " (or a global transport_url)");
     }
     *at = a->url ? "url" : "messaging_urls";
     const char *list = a->url ? a->url : a->messaging_urls;

@@ -16,6 +16,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/stats.h"
+#include "worker/publishers/notifier.h"
 #include "worker/publishers/publisher.h"
 #include "worker/transform.h"
 #include "worker/worker.h"
@@ -66,11 +67,9 @@ s_publisher_line(const sl_pipeline_t *p, size_t i, size_t k)
     return p->sinks[i].line;
 }
 
-int
-sl_supervisor_validate(sl_conf_t *conf, char *err, size_t errlen)
+static int
+s_validate_publishers(sl_conf_t *conf, char *err, size_t errlen)
 {
-    if (sl_transform_check(conf->pipeline, &conf->warn, err, errlen) < 0)
-        return -1;
     for (int ev = 0; ev < 2; ev++) {
         const sl_pipeline_t *p = ev ? conf->event_pipeline : conf->pipeline;
         for (size_t i = 0; p && i < p->n_sinks; i++) {
@@ -90,6 +89,24 @@ sl_supervisor_validate(sl_conf_t *conf, char *err, size_t errlen)
             }
         }
     }
+    return 0;
+}
+
+int
+sl_supervisor_validate(sl_conf_t *conf, char *err, size_t errlen)
+{
+    if (sl_transform_check(conf->pipeline, &conf->warn, err, errlen) < 0)
+        return -1;
+    /* notifier:// without a host publishes to transport_url; the workers
+     * forked from here inherit it (a rejected reload puts the old back) */
+    char *before = sl_publisher_notifier_transport_url();
+    sl_publisher_notifier_set_transport_url(conf->transport_url);
+    int rc = s_validate_publishers(conf, err, errlen);
+    if (rc < 0)
+        sl_publisher_notifier_set_transport_url(before);
+    free(before);
+    if (rc < 0)
+        return -1;
     if (sl_conf_n_sinks(conf) * conf->partitions > 65536)
         return sl_yerr_at(conf->file, 1, err, errlen,
                           "%zu sinks x %u partitions is more than 65536 partitions in all",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/amqp.h"
+#include "common/log.h"
 
 START_TEST(transport_urls_parse_as_oslo_writes_them)
 {
@@ -102,6 +103,24 @@ START_TEST(queue_arguments_become_typed_tables)
 }
 END_TEST
 
+/* Logs, stats and messages never show a password. */
+START_TEST(urls_are_redacted_for_logs)
+{
+    char b[256];
+    ck_assert_str_eq(sl_url_redact("rabbit://nova:s3cret@h1:5672,ceilo:pw@h2/vh?ssl=1", b, sizeof b),
+                     "rabbit://nova:***@h1:5672,ceilo:***@h2/vh?ssl=1");
+    ck_assert_str_eq(sl_url_redact("notifier://u:p@h/?topic=event", b, sizeof b),
+                     "notifier://u:***@h/?topic=event");
+    ck_assert_str_eq(sl_url_redact("file:///var/x.jsonl?a=b@c", b, sizeof b),
+                     "file:///var/x.jsonl?a=b@c");
+    ck_assert_str_eq(sl_url_redact("rabbit://onlyuser@h", b, sizeof b), "rabbit://onlyuser@h");
+    ck_assert_str_eq(sl_url_redact("not a url", b, sizeof b), "not a url");
+    char tiny[12];
+    sl_url_redact("rabbit://u:secret@host/", tiny, sizeof tiny);
+    ck_assert_ptr_null(strstr(tiny, "secret"));
+}
+END_TEST
+
 int
 main(void)
 {
@@ -111,6 +130,7 @@ main(void)
     tcase_add_test(tc, bad_urls_say_why_without_the_password);
     tcase_add_test(tc, url_lists_split_between_urls_not_between_hosts);
     tcase_add_test(tc, queue_arguments_become_typed_tables);
+    tcase_add_test(tc, urls_are_redacted_for_logs);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }

@@ -1,6 +1,7 @@
 /* The compiled-in publisher registry, the core options every publisher URL
  * accepts, and URL parsing (worker/publishers/publisher.h). */
 #include "worker/publishers/publisher.h"
+#include "worker/publishers/notifier.h"
 
 #include <stdalign.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@ static const sl_pub_plugin_t *const s_registry[] = {
     &sl_pub_test,
     &sl_pub_testloop,
 #endif
+    &sl_pub_notifier,
 };
 
 #define S_N_PLUGINS (sizeof s_registry / sizeof *s_registry)
@@ -141,9 +143,12 @@ sl_pub_url_parse(sl_pub_url_t *u, const char *url, char *err, size_t errlen)
     u->plugin = pl;
     u->url = sl_xstrdup(url);
     const char *q = strchr(url, '?');
-    u->label = sl_xstrdup(url);
-    if (q)
-        u->label[q - url] = '\0';
+    char red[1024];
+    /* the label is for logs and stats: no query, no password */
+    u->label = sl_xstrdup(sl_url_redact(url, red, sizeof red));
+    char *lq = strchr(u->label, '?');
+    if (lq)
+        *lq = '\0';
     /* One table over one block: the core's options, then the plugin's (its
      * offsets moved past the core's struct), so that one query parse finds
      * unknown keys against both and names them all. */
@@ -171,7 +176,8 @@ sl_pub_url_parse(sl_pub_url_t *u, const char *url, char *err, size_t errlen)
         rc = sl_errf(why, sizeof why, "retry_max_ms (%u) is below retry_initial_ms (%u)",
                      u->core.retry_max_ms, u->core.retry_initial_ms);
     if (rc < 0) {
-        sl_errf(err, errlen, "%s publisher '%s': %s", pl->name, url, why);
+        sl_errf(err, errlen, "%s publisher '%s': %s", pl->name, sl_url_redact(url, red, sizeof red),
+                why);
         sl_pub_url_free(u);
         return -1;
     }
@@ -181,11 +187,12 @@ sl_pub_url_parse(sl_pub_url_t *u, const char *url, char *err, size_t errlen)
 void *
 sl_pub_url_init(const sl_pub_url_t *u, int check_only, char *err, size_t errlen)
 {
-    char why[512];
+    char why[512], red[1024];
     why[0] = '\0';
     void *ctx = u->plugin->init(u->url, u->opts, check_only, why, sizeof why);
     if (!ctx)
-        sl_errf(err, errlen, "%s publisher '%s': %s", u->plugin->name, u->url,
+        sl_errf(err, errlen, "%s publisher '%s': %s", u->plugin->name,
+                sl_url_redact(u->url, red, sizeof red),
                 why[0] ? why : "cannot be set up");
     return ctx;
 }
