@@ -13,11 +13,11 @@
 
 static const sl_pub_plugin_t *const s_registry[] = {
     &sl_pub_file,
+    &sl_pub_notifier,
 #ifdef SL_TEST_PUBLISHER
     &sl_pub_test,
     &sl_pub_testloop,
 #endif
-    &sl_pub_notifier,
 };
 
 #define S_N_PLUGINS (sizeof s_registry / sizeof *s_registry)
