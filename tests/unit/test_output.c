@@ -290,6 +290,33 @@ START_TEST(an_error_is_never_retried_and_max_retries_gives_up)
 }
 END_TEST
 
+/* What done says: a batch given up for a reason that may heal and not
+ * dead-lettered is SL_OUTPUT_FAILED (a broker source requeues it); dead-
+ * lettered, rejected as bad or dropped by policy=drop it is finished (0). */
+START_TEST(a_failure_that_may_heal_without_dead_letter_is_reported_as_failed)
+{
+    s_write("ctl", "retry\n");
+    s_write("ctl2", "error\n");
+    sl_output_t *out = s_output((const char *[]) {
+        "testloop://a?control=%s/ctl&max_retries=1&retry_initial_ms=1&retry_max_ms=2",
+        "testloop://b?control=%s/ctl&max_retries=1&retry_initial_ms=1&retry_max_ms=2"
+        "&dead_letter=%s/dl",
+        "testloop://c?control=%s/ctl2",
+        "testloop://d?control=%s/ctl&policy=drop" }, 4);
+    s_done_t d[4] = { { 0 } };
+    for (unsigned k = 0; k < 4; k++)
+        s_submit(out, k, "h", 1, &d[k]);
+    for (unsigned k = 0; k < 4; k++)
+        s_run_until(&d[k].calls, 2000);
+    ck_assert_msg(d[0].calls == 1 && d[0].delivered == SL_OUTPUT_FAILED, "gave up: %d",
+                  d[0].delivered);
+    ck_assert_msg(d[1].calls == 1 && d[1].delivered == 0, "dead-lettered: %d", d[1].delivered);
+    ck_assert_msg(d[2].calls == 1 && d[2].delivered == 0, "rejected: %d", d[2].delivered);
+    ck_assert_msg(d[3].calls == 1 && d[3].delivered == 0, "policy=drop: %d", d[3].delivered);
+    sl_output_destroy(&out);
+}
+END_TEST
+
 START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
 {
     s_write("ctl", "stall\n");
@@ -532,6 +559,7 @@ main(void)
     tcase_add_test(tc, a_transient_failure_is_retried_with_backoff_until_it_is_delivered);
     tcase_add_test(tc, policy_drop_drops_a_failed_batch_at_once_into_the_dead_letter_file);
     tcase_add_test(tc, an_error_is_never_retried_and_max_retries_gives_up);
+    tcase_add_test(tc, a_failure_that_may_heal_without_dead_letter_is_reported_as_failed);
     tcase_add_test(tc, policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest);
     tcase_add_test(tc, policy_default_keeps_everything_and_pushes_back_when_the_queue_is_full);
     tcase_add_test(tc, a_stalled_publisher_delays_neither_another_sinks_publisher_nor_the_loop);
