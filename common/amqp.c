@@ -349,9 +349,15 @@ sl_amqp_open(const sl_amqp_url_t *u, size_t i, const sl_amqp_open_opts_t *o, cha
                                                     &table, AMQP_SASL_METHOD_PLAIN, h->user,
                                                     h->pass);
     if (!sl_amqp_ok(r)) {
-        sl_errf(err, errlen, "%s: login as '%s' failed: %s (check the user, password and "
-                "vhost in the URL, and the user's permissions on the vhost)", label, h->user,
-                sl_amqp_reply_text(r, why, sizeof why));
+        if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+            r.library_error == AMQP_STATUS_TIMEOUT)
+            sl_errf(err, errlen, "%s: the broker did not answer the login within %u ms (is it "
+                    "overloaded, paused or stopping? raise `timeout` if it is just slow)", label,
+                    o->timeout_ms);
+        else
+            sl_errf(err, errlen, "%s: login as '%s' failed: %s (check the user, password and "
+                    "vhost in the URL, and the user's permissions on the vhost)", label, h->user,
+                    sl_amqp_reply_text(r, why, sizeof why));
         goto fail;
     }
     amqp_channel_open(c, 1);

@@ -159,7 +159,7 @@ typedef enum {
 #define SL_SINK_NAME_MAX 64
 #define SL_MAX_SINK_PUBLISHERS 4     /* publishers of a sink counted one by one; more are not shown */
 #define SL_PUB_LABEL_MAX 64
-#define SL_PUB_ERROR_MAX 96
+#define SL_PUB_ERROR_MAX 160
 #define SL_MAX_BROKERS 8             /* AMQP broker connections of a worker counted one by one */
 
 /* The label (a URL without credentials or query) and last error of a

@@ -409,3 +409,211 @@ sl_h_crash(sl_h_agent_t *a)
     sl_h_kill(a->pid);
     a->pid = 0;
 }
+
+/* ---- private RabbitMQ nodes (tools/rabbitmq-node) ---- */
+
+static void
+s_rabbit_copy(char *dst, size_t len, const char *v)
+{
+    snprintf(dst, len, "%s", v);
+}
+
+/* Fills r from <dir>/node.env (KEY=VALUE lines). 0, or -1. */
+static int
+s_rabbit_read_env(sl_h_rabbit_t *r)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/node.env", r->dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(r->err, sizeof r->err, "no %s", path);
+        return -1;
+    }
+    r->amqps_port = 0;
+    r->ca_file[0] = r->client_cert[0] = r->client_key[0] = r->other_ca_file[0] = '\0';
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        const char *k = line, *v = eq + 1;
+        if (strcmp(k, "AMQP_PORT") == 0)
+            r->amqp_port = atoi(v);
+        else if (strcmp(k, "AMQPS_PORT") == 0)
+            r->amqps_port = atoi(v);
+        else if (strcmp(k, "EPMD_PORT") == 0)
+            r->epmd_port = atoi(v);
+        else if (strcmp(k, "DIST_PORT") == 0)
+            r->dist_port = atoi(v);
+        else if (strcmp(k, "EPMD_PID") == 0)
+            r->epmd_pid = (pid_t) atoi(v);
+        else if (strcmp(k, "RMQ_PID") == 0)
+            r->rmq_pid = (pid_t) atoi(v);
+        else if (strcmp(k, "BEAM_PID") == 0)
+            r->beam_pid = (pid_t) atoi(v);
+        else if (strcmp(k, "NODENAME") == 0)
+            s_rabbit_copy(r->nodename, sizeof r->nodename, v);
+        else if (strcmp(k, "URL") == 0)
+            s_rabbit_copy(r->url, sizeof r->url, v);
+        else if (strcmp(k, "CA_FILE") == 0)
+            s_rabbit_copy(r->ca_file, sizeof r->ca_file, v);
+        else if (strcmp(k, "CLIENT_CERT") == 0)
+            s_rabbit_copy(r->client_cert, sizeof r->client_cert, v);
+        else if (strcmp(k, "CLIENT_KEY") == 0)
+            s_rabbit_copy(r->client_key, sizeof r->client_key, v);
+        else if (strcmp(k, "OTHER_CA_FILE") == 0)
+            s_rabbit_copy(r->other_ca_file, sizeof r->other_ca_file, v);
+    }
+    fclose(f);
+    if (r->amqp_port <= 0 || r->beam_pid <= 0) {
+        snprintf(r->err, sizeof r->err, "%s has no AMQP_PORT or BEAM_PID", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Runs tools/rabbitmq-node <cmd> <dir> <args>, its output in
+ * <dir>/rabbitmq-node.out; on failure the output's end goes to r->err and
+ * stderr. 0 or -1. */
+static int
+s_rabbit_tool(sl_h_rabbit_t *r, const char *cmd, const char *args)
+{
+    int st = sl_h_run("'%s/tools/rabbitmq-node' %s '%s' %s > '%s/rabbitmq-node.out' 2>&1",
+                      SL_SRCDIR, cmd, r->dir, args ? args : "", r->dir);
+    if (st == 0)
+        return 0;
+    char path[400];
+    snprintf(path, sizeof path, "%s/rabbitmq-node.out", r->dir);
+    size_t len = 0;
+    char *out = sl_h_slurp(path, &len);
+    const char *tail = out ? out : "(no output)";
+    if (out && len > 800)
+        tail = out + len - 800;
+    snprintf(r->err, sizeof r->err, "tools/rabbitmq-node %s %s failed (status %d): %s", cmd,
+             r->dir, st, tail);
+    fprintf(stderr, "%s\n", r->err);
+    free(out);
+    return -1;
+}
+
+int
+sl_h_rabbit_start(sl_h_rabbit_t *r, const char *dir, int tls)
+{
+    memset(r, 0, sizeof *r);
+    if (dir) {
+        snprintf(r->dir, sizeof r->dir, "%s", dir);
+        if (sl_h_run("mkdir -p '%s'", r->dir) != 0) {
+            snprintf(r->err, sizeof r->err, "cannot create %s", r->dir);
+            return -1;
+        }
+    } else {
+        snprintf(r->dir, sizeof r->dir, "/tmp/sluice-rmq-XXXXXX");
+        if (!mkdtemp(r->dir)) {
+            snprintf(r->err, sizeof r->err, "mkdtemp: %s", strerror(errno));
+            return -1;
+        }
+        r->made_dir = 1;
+    }
+    if (s_rabbit_tool(r, "start", tls ? "--tls" : "") != 0)
+        return -1;
+    return s_rabbit_read_env(r);
+}
+
+int
+sl_h_rabbit_stop(sl_h_rabbit_t *r)
+{
+    if (!r->dir[0])
+        return -1;
+    int rc = s_rabbit_tool(r, "stop", NULL);
+    r->beam_pid = r->rmq_pid = r->epmd_pid = 0;
+    return rc;
+}
+
+int
+sl_h_rabbit_restart(sl_h_rabbit_t *r, int down_ms)
+{
+    char args[64];
+    snprintf(args, sizeof args, "--down %.3f", down_ms / 1000.0);
+    if (s_rabbit_tool(r, "restart", args) != 0)
+        return -1;
+    return s_rabbit_read_env(r);
+}
+
+/* Sums (or finds) queue rows of list_queues: column col of 3 (ready,
+ * unacked, consumers). */
+static int
+s_rabbit_list_queues(sl_h_rabbit_t *r, const char *queue, long v[3])
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/list_queues.out", r->dir);
+    v[0] = v[1] = v[2] = 0;
+    int st = sl_h_run("'%s/tools/rabbitmq-node' ctl '%s' -q --no-table-headers list_queues "
+                      "name messages_ready messages_unacknowledged consumers > '%s' 2>&1",
+                      SL_SRCDIR, r->dir, path);
+    char *out = sl_h_slurp(path, NULL);
+    if (st != 0 || !out) {
+        snprintf(r->err, sizeof r->err, "rabbitmqctl list_queues failed (status %d): %.600s", st,
+                 out ? out : "(no output)");
+        free(out);
+        return -1;
+    }
+    int found = 0;
+    for (char *save = NULL, *l = strtok_r(out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char name[256];
+        long a, b, c;
+        if (sscanf(l, "%255s %ld %ld %ld", name, &a, &b, &c) != 4)
+            continue;
+        if (queue && strcmp(name, queue) != 0)
+            continue;
+        v[0] += a;
+        v[1] += b;
+        v[2] += c;
+        found = 1;
+    }
+    free(out);
+    if (queue && !found) {
+        snprintf(r->err, sizeof r->err, "no queue %s on %s", queue, r->nodename);
+        return -1;
+    }
+    return 0;
+}
+
+int
+sl_h_rabbit_queue_depth(sl_h_rabbit_t *r, const char *queue, long *ready, long *unacked)
+{
+    long v[3];
+    int rc = s_rabbit_list_queues(r, queue, v);
+    if (ready)
+        *ready = v[0];
+    if (unacked)
+        *unacked = v[1];
+    return rc;
+}
+
+int
+sl_h_rabbit_queue_consumers(sl_h_rabbit_t *r, const char *queue, long *consumers)
+{
+    long v[3];
+    int rc = s_rabbit_list_queues(r, queue, v);
+    if (consumers)
+        *consumers = v[2];
+    return rc;
+}
+
+void
+sl_h_rabbit_cleanup(sl_h_rabbit_t *r)
+{
+    if (!r->dir[0])
+        return;
+    /* also after a start that failed half-way: stop is idempotent and
+     * works from whatever node.env says was started */
+    char env[400];
+    snprintf(env, sizeof env, "%s/node.env", r->dir);
+    if (r->beam_pid > 0 || r->rmq_pid > 0 || r->epmd_pid > 0 || access(env, F_OK) == 0)
+        sl_h_rabbit_stop(r);
+    if (r->made_dir && !getenv("SLUICE_KEEP_TEST_DIRS"))
+        sl_h_run("rm -rf '%s'", r->dir);
+    r->dir[0] = '\0';
+}

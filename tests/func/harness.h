@@ -53,4 +53,43 @@ void sl_h_kill(pid_t pid);
 /* SIGKILL sluiced and every worker in its shared memory: a host crash. */
 void sl_h_crash(sl_h_agent_t *a);
 
+/* A private RabbitMQ node (tools/rabbitmq-node): loopback only, its own
+ * epmd, ports, Erlang cookie and mnesia under dir. Tests that need one
+ * must fail (ck_abort with r->err) when it does not start: never skip. */
+typedef struct {
+    char  dir[256];
+    char  nodename[128];
+    char  url[160];         /* rabbit://guest:guest@127.0.0.1:<amqp_port>/ */
+    int   amqp_port;
+    int   amqps_port;       /* 0 without TLS */
+    int   epmd_port;
+    int   dist_port;
+    pid_t epmd_pid, rmq_pid, beam_pid;
+    char  ca_file[320];     /* with TLS: the CA that signed the server's and */
+    char  client_cert[320]; /* the client's certificates, and a CA that */
+    char  client_key[320];  /* signed nothing (other_ca_file) */
+    char  other_ca_file[320];
+    int   made_dir;         /* dir was created by sl_h_rabbit_start */
+    char  err[1024];        /* why the last call failed (log tail included) */
+} sl_h_rabbit_t;
+
+/* Starts a node with its state in dir (NULL: a new /tmp/sluice-rmq-XXXXXX),
+ * TLS listener too if tls; fills r from <dir>/node.env. 0, or -1 with the
+ * reason (and the server log tail) in r->err and on stderr. */
+int sl_h_rabbit_start(sl_h_rabbit_t *r, const char *dir, int tls);
+/* Stops the node and its epmd (rabbitmqctl stop, then by PID). 0 or -1. */
+int sl_h_rabbit_stop(sl_h_rabbit_t *r);
+/* Stops the node (not epmd) and starts it on the same ports and mnesia:
+ * durable queues survive. down_ms: time it stays down. 0 or -1. */
+int sl_h_rabbit_restart(sl_h_rabbit_t *r, int down_ms);
+/* Messages ready and unacknowledged in queue (NULL: summed over every
+ * queue of the vhost), and its consumers, from rabbitmqctl list_queues
+ * (about a second per call). 0, or -1 with r->err if rabbitmqctl failed or
+ * the queue does not exist. */
+int sl_h_rabbit_queue_depth(sl_h_rabbit_t *r, const char *queue, long *ready, long *unacked);
+int sl_h_rabbit_queue_consumers(sl_h_rabbit_t *r, const char *queue, long *consumers);
+/* Stops the node if it runs and removes a dir sl_h_rabbit_start made
+ * (kept when SLUICE_KEEP_TEST_DIRS is set). */
+void sl_h_rabbit_cleanup(sl_h_rabbit_t *r);
+
 #endif

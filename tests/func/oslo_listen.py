@@ -28,11 +28,13 @@ kept unless the publisher declares the queues itself (oslo's Notifier does).
 """
 import argparse
 import json
-import logging
 import os
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sluice_testlog  # noqa: E402
 
 try:
     import oslo_messaging
@@ -103,9 +105,7 @@ def main():
     ap.add_argument('--pool', default=None)
     ap.add_argument('--ready', help='file created once the queues exist')
     a = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format='oslo_listen: %(levelname)s %(name)s: '
-                        '%(message)s')
+    sluice_testlog.setup('oslo_listen')
     prios = [p.lower() for p in a.priorities.split(',') if p]
     for p in prios:
         if p not in PRIORITIES:
