@@ -752,6 +752,117 @@ START_TEST(a_failing_publisher_leaves_the_backlog_unacknowledged_in_the_broker)
 }
 END_TEST
 
+/* ---- c2. a publisher that gives up: the deliveries go back to the queue ---- */
+
+START_TEST(a_publisher_that_gives_up_requeues_and_the_deliveries_come_again)
+{
+    sl_h_rabbit_t *r = s_broker();
+    static sl_h_agent_t a;
+    sl_h_mkdir(&a, "amqp-c2");
+    char url[4096], pub[4096];
+    snprintf(url, sizeof url, "url: '%s'", r->url);
+    /* gives up after one retry, no dead letter: a failure that may heal */
+    snprintf(pub, sizeof pub, "'test://t?record=%s/rec&control=%s/ctl&max_retries=1"
+             "&retry_initial_ms=20&retry_max_ms=40'", a.dir, a.dir);
+    s_config(&a, s_amqp_source(url, "nova", "t_c2", "info", ""), 1, 1, pub, NULL);
+    s_control(&a, "retry\n");
+    s_start(&a);
+    ck_assert_msg(S_WAIT(s_consuming(&a, 1), 20000), "not consuming after 20 s (log %s)", a.log);
+    snprintf(s_input, sizeof s_input, "%s", S_CORPUS);
+    s_notify(&a, r->url, "c2", "--exchanges nova --topics t_c2 --priorities info");
+    s_keys_t want = s_want(&a, "c2");
+    /* requeued and delivered again, flagged redelivered, while it fails */
+    ck_assert_msg(S_WAIT(s_bc(&a, -1, SL_BC_nacks) >= 20 && s_bc(&a, -1, SL_BC_redeliveries) >= 20,
+                         30000), "expected requeues: nacks %llu, redeliveries %llu (log %s)",
+                  S_ULL(s_bc(&a, -1, SL_BC_nacks)), S_ULL(s_bc(&a, -1, SL_BC_redeliveries)),
+                  a.log);
+    ck_assert_uint_ge(s_ingest(&a, SL_C_notifications_requeued), 20);
+    ck_assert_uint_ge(s_ingest(&a, SL_C_frames_failed), 1);
+    ck_assert_msg(s_count_lines(sl_h_path(&a, "rec")) == 0, "recorded while failing");
+    /* recovery: everything arrives (the file:// publisher of the same sink
+     * wrote each requeued sample again: duplicates, counted) */
+    s_control(&a, "ok\n");
+    size_t dups = 0, unexp = 0;
+    size_t missing = s_wait_all(&a, &want, 60000, &dups, &unexp);
+    ck_assert_msg(missing == 0, "%zu of %zu missing after the publisher recovered (log %s)",
+                  missing, want.n, a.log);
+    ck_assert_msg(S_WAIT(s_count_lines(sl_h_path(&a, "rec")) >= 128, 30000),
+                  "the test publisher recorded %zu samples, 128 wanted",
+                  s_count_lines(sl_h_path(&a, "rec")));
+    s_drained(r, "t_c2.info");
+    s_stop(&a);
+    printf("test_amqp: give up and requeue: %llu nacks, %llu redeliveries, %zu duplicates at "
+           "the file publisher\n", S_ULL(s_bc(&a, -1, SL_BC_nacks)),
+           S_ULL(s_bc(&a, -1, SL_BC_redeliveries)), dups);
+    s_keys_free(&want);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+/* ---- c3. ack_on_event_error ---- */
+
+/* One compute.instance.create.end whose memory_mb (an int trait) is not a
+ * number: its event conversion fails, as Ceilometer's does. With
+ * ack_on_event_error false it is requeued once, then acknowledged. */
+static void
+s_event_error_case(int ack_on_error)
+{
+    sl_h_rabbit_t *r = s_broker();
+    static sl_h_agent_t a;
+    sl_h_mkdir(&a, ack_on_error ? "amqp-ev1" : "amqp-ev0");
+    char url[4096], topic[32], extra[64];
+    snprintf(url, sizeof url, "url: '%s'", r->url);
+    snprintf(topic, sizeof topic, "t_ev%d", ack_on_error);
+    snprintf(extra, sizeof extra, "ack_on_event_error: %s", ack_on_error ? "true" : "false");
+    ck_assert_int_eq(sl_h_run(S_PY " -c 'import json, sys\n"
+                              "for l in open(sys.argv[1]):\n"
+                              "    d = json.loads(l)\n"
+                              "    m = json.loads(d[\"oslo.message\"]) if \"oslo.message\" in d else d\n"
+                              "    if m.get(\"event_type\") == \"compute.instance.create.end\":\n"
+                              "        m[\"payload\"][\"memory_mb\"] = \"lots\"\n"
+                              "        print(json.dumps(m)); break\n' %s > '%s/bad.jsonl'",
+                              S_CORPUS, a.dir), 0);
+    snprintf(s_input, sizeof s_input, "%s/bad.jsonl", a.dir);
+    s_config(&a, s_amqp_source(url, "nova", topic, "info", extra), 1, 1, NULL, NULL);
+    s_start(&a);
+    ck_assert_msg(S_WAIT(s_consuming(&a, 1), 20000), "not consuming after 20 s (log %s)", a.log);
+    char args[128];
+    snprintf(args, sizeof args, "--exchanges nova --topics %s --priorities info", topic);
+    s_notify(&a, r->url, topic, args);
+    ck_assert_msg(S_WAIT(s_bc(&a, -1, SL_BC_acks) >= 1, 20000), "never acknowledged (log %s)",
+                  a.log);
+    sl_h_sleep_ms(500);
+    uint64_t deliveries = s_bc(&a, -1, SL_BC_deliveries), nacks = s_bc(&a, -1, SL_BC_nacks);
+    uint64_t redel = s_bc(&a, -1, SL_BC_redeliveries), dropped = s_ingest(&a, SL_C_events_dropped);
+    if (ack_on_error)
+        ck_assert_msg(deliveries == 1 && nacks == 0 && redel == 0 && dropped == 1,
+                      "ack_on_event_error true: deliveries %llu nacks %llu redeliveries %llu "
+                      "events_dropped %llu", S_ULL(deliveries), S_ULL(nacks), S_ULL(redel),
+                      S_ULL(dropped));
+    else
+        ck_assert_msg(deliveries == 2 && nacks == 1 && redel == 1 && dropped == 2,
+                      "ack_on_event_error false: deliveries %llu nacks %llu redeliveries %llu "
+                      "events_dropped %llu (requeued once, then acked)", S_ULL(deliveries),
+                      S_ULL(nacks), S_ULL(redel), S_ULL(dropped));
+    char q[64];
+    snprintf(q, sizeof q, "%s.info", topic);
+    s_drained(r, q);
+    s_stop(&a);
+    sl_h_cleanup(&a);
+}
+
+START_TEST(ack_on_event_error_false_requeues_a_failed_event_once)
+{
+    s_event_error_case(0);
+}
+END_TEST
+
+START_TEST(ack_on_event_error_true_acks_a_failed_event)
+{
+    s_event_error_case(1);
+}
+END_TEST
+
 /* ---- d. kill -9 of workers under load ---- */
 
 START_TEST(killed_workers_lose_nothing)
@@ -1001,6 +1112,9 @@ s_suite(void)
     tcase_set_timeout(tc, 180);
     s_add(tc, exchanges_and_priorities_convert_as_the_file_source_does);
     s_add(tc, a_failing_publisher_leaves_the_backlog_unacknowledged_in_the_broker);
+    s_add(tc, a_publisher_that_gives_up_requeues_and_the_deliveries_come_again);
+    s_add(tc, ack_on_event_error_false_requeues_a_failed_event_once);
+    s_add(tc, ack_on_event_error_true_acks_a_failed_event);
     s_add(tc, killed_workers_lose_nothing);
     s_add(tc, two_brokers_at_once_each_deliver_their_notifications);
     s_add(tc, tls_with_the_right_ca_delivers_and_a_wrong_ca_is_refused);
