@@ -346,7 +346,9 @@ def test_broker_restart(env):
     run = os.path.join(env.tmp, 'restart')
     os.makedirs(run)
     inp = os.path.join(run, 'input.jsonl')
-    subprocess.run([os.path.join(env.build, 'tools', 'sluice-inject'), '--generate', '3000',
+    # 20 s of input at 400/s: the broker (whose stop alone may take seconds
+    # on a loaded machine) is surely down while the agent still publishes
+    subprocess.run([os.path.join(env.build, 'tools', 'sluice-inject'), '--generate', '8000',
                     '--seed', '11', '--output', inp], check=True)
     n_input = sum(1 for l in open(inp) if l.strip())
     opts = 'exchange=sluice_durable&amqp_durable_queues=true&retry_max_ms=500&timeout=3s'
