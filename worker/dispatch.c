@@ -279,7 +279,12 @@ sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget)
     size_t n = 0;
     zmq_msg_init(&id);
     zmq_msg_init(&msg);
-    while (n < budget && zmq_msg_recv(&id, pt->sock, ZMQ_DONTWAIT) >= 0) {
+    /* a frame's batch may fill the sink's publisher queue: stop there, so
+     * that a queue never holds more than max_queue_length (partitions.c
+     * then stops polling the socket) */
+    unsigned sink = pt->index / pw->partitions;
+    while (n < budget && sl_output_ready(pw->output, sink) &&
+           zmq_msg_recv(&id, pt->sock, ZMQ_DONTWAIT) >= 0) {
         n++;
         pw->last_frame = sl_now_ms();
         /* A ROUTER delivers every part of a message at once. */
