@@ -336,6 +336,17 @@ s_must_pause(const s_ingest_t *in)
     return in->n_unsent || in->tok_n >= in->max_unconfirmed || in->kept_bytes >= in->kept_limit;
 }
 
+/* A source has nothing more until what it delivered is confirmed: send
+ * the frames being filled now. */
+static void
+s_idle(void *core)
+{
+    s_ingest_t *in = core;
+    for (size_t i = 0; i < s_nparts(in); i++)
+        if (in->parts[i].open)
+            s_flush_part(in, &in->parts[i]);
+}
+
 /* Before the loop waits: confirm, send what waits, pause or resume. */
 static int
 s_before_sleep(sl_loop_t *loop, void *arg)
@@ -599,7 +610,8 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
         s->env = (sl_source_env_t) {
             .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
             .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
-            .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .core = in,
+            .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .idle = s_idle,
+            .core = in,
             .stop_id = in->ctx->shm->started_ms * 1000003u + in->ctx->generation,
         };
         if (s->plugin->init(s, err, errlen) < 0)

@@ -468,8 +468,13 @@ s_read_broker(s_broker_t *b, size_t budget)
             continue;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            r.library_error == AMQP_STATUS_TIMEOUT)
+            r.library_error == AMQP_STATUS_TIMEOUT) {
+            /* the broker sends more only once these are acknowledged:
+             * their frames should not wait for batch_timeout_ms */
+            if (got)
+                sl_source_idle(src);
             break;
+        }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
             r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
             s_other_frame(b);

@@ -61,6 +61,13 @@ s_apply(sl_source_inst_t *src)
 }
 
 void
+sl_source_idle(sl_source_inst_t *src)
+{
+    if (src->env.idle)
+        src->env.idle(src->env.core);
+}
+
+void
 sl_source_more(sl_source_inst_t *src)
 {
     src->more_wanted = 1;

@@ -77,6 +77,7 @@ typedef struct {
                                    * agent, different in any other (a stop barrier's name) */
     /* The core's entry point, called through sl_source_deliver(). */
     void      (*deliver)(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, size_t len);
+    void      (*idle)(void *core);
     void       *core;
 } sl_source_env_t;
 
@@ -109,6 +110,10 @@ int sl_source_watch_fd(sl_source_inst_t *src, int fd, int events);
 #define SL_SOURCE_FOREVER 0xffffffffu
 void sl_source_wait(sl_source_inst_t *src, unsigned ms);
 void sl_source_wake(sl_source_inst_t *src);
+/* The plugin has nothing more right now and what it delivered waits for
+ * confirmation before more comes (a broker's prefetch window): the core
+ * sends its partly filled frames now instead of after batch_timeout_ms. */
+void sl_source_idle(sl_source_inst_t *src);
 /* read() left input buffered where no watch sees it (in a library):
  * call read() again at the next loop iteration, or once unpaused. */
 void sl_source_more(sl_source_inst_t *src);
