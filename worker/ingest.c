@@ -461,9 +461,9 @@ s_events(s_ingest_t *in, const sl_notification_t *n)
     if (sl_events_convert(in->conf->events, n, &in->arena, &ev, &es) != 1) {
         SL_INC(in->ctx->slot, events_dropped, es.failed);
         /* Ceilometer's ack_on_event_error=false: requeue it, once */
-        sl_source_inst_t *src = in->tok_n ? in->tok[(in->tok_head + in->tok_n - 1) % in->tok_cap].src : NULL;
-        if (es.failed && src && src->requeue_event_errors && !src->redelivered)
-            in->tok[(in->tok_head + in->tok_n - 1) % in->tok_cap].failed = 1;
+        s_tok_t *t = in->tok_n ? &in->tok[(in->tok_head + in->tok_n - 1) % in->tok_cap] : NULL;
+        if (es.failed && t && t->src->requeue_event_errors && !t->src->redelivered)
+            t->failed = 1;
         return;
     }
     SL_INC(in->ctx->slot, events_converted, 1);

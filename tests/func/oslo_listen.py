@@ -35,15 +35,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sluice_testlog  # noqa: E402
-
-try:
-    import oslo_messaging
-except ImportError:  # a non-Debian python first on PATH: use Debian's
-    _deb = '/usr/bin/python3'
-    if os.path.realpath(sys.executable) != os.path.realpath(_deb) and \
-            os.path.exists(_deb):
-        os.execv(_deb, [_deb] + sys.argv)
-    raise
+sluice_testlog.debian_python()
+import oslo_messaging  # noqa: E402
 from oslo_config import cfg
 from oslo_messaging import transport as om_transport
 from oslo_messaging._drivers import amqp as om_amqp

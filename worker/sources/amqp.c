@@ -356,6 +356,15 @@ s_owner(s_amqp_t *a, uint64_t t, uint64_t *tag)
     return b;
 }
 
+/* A delivery of b is settled (acked or nacked): one less unacknowledged. */
+static void
+s_settled(s_broker_t *b)
+{
+    if (b->unacked)
+        b->unacked--;
+    SL_BSET(b->st, unacked, b->unacked);
+}
+
 static void
 s_ack(sl_source_inst_t *src, uint64_t token)
 {
@@ -366,9 +375,7 @@ s_ack(sl_source_inst_t *src, uint64_t token)
         return;
     b->ack_tag = tag;
     b->ack_n++;
-    if (b->unacked)
-        b->unacked--;
-    SL_BSET(b->st, unacked, b->unacked);
+    s_settled(b);
     if (b->ack_n >= (a->o->prefetch + 1) / 2)
         s_flush(b);
 }
@@ -385,9 +392,7 @@ s_nack(sl_source_inst_t *src, uint64_t token)
     if (b->state != S_UP)
         return;
     int rc = amqp_basic_nack(b->conn, 1, tag, 0, 1);
-    if (b->unacked)
-        b->unacked--;
-    SL_BSET(b->st, unacked, b->unacked);
+    s_settled(b);
     if (rc != AMQP_STATUS_OK) {
         s_down(b, amqp_error_string2(rc));
         return;
@@ -554,9 +559,8 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
     a->exchanges = s_split(o->exchanges, &a->n_exchanges);
     /* queue arguments: oslo's, then the operator's */
     char args[1024];
-    snprintf(args, sizeof args, "%s%s%s%s", o->quorum ? "x-queue-type=quorum," : "",
-             o->ha_queues ? "x-ha-policy=all," : "", o->queue_arguments ? o->queue_arguments : "",
-             "");
+    snprintf(args, sizeof args, "%s%s%s", o->quorum ? "x-queue-type=quorum," : "",
+             o->ha_queues ? "x-ha-policy=all," : "", o->queue_arguments ? o->queue_arguments : "");
     size_t al = strlen(args);
     if (al && args[al - 1] == ',')
         args[al - 1] = '\0';
