@@ -31,12 +31,18 @@
 typedef enum { SL_PUB_OK = 0, SL_PUB_RETRY, SL_PUB_ERROR } sl_pub_status_t;
 typedef enum { SL_PUB_SAMPLES = 0, SL_PUB_EVENTS } sl_pub_kind_t;
 
+struct sl_forward;
+
 typedef struct {
     sl_pub_kind_t      kind;
     size_t             n;
     const sl_sample_t *samples;   /* SAMPLES: n samples */
     const char *const *events;    /* EVENTS: n events, each one JSON object (the
                                    * oracle's event format) */
+    /* The consumer profile of the URL's forward= option (common/forward.h),
+     * or NULL. The records are already selected by it; a plugin that
+     * serialises records applies sl_forward_filter() to each. */
+    const struct sl_forward *forward;
 } sl_pub_batch_t;
 
 #define SL_PUB_F_THREAD 0x1u   /* blocking I/O: publish/flush run on a thread per instance */
