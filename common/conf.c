@@ -20,6 +20,40 @@
 #define OFF(f) offsetof(sl_conf_t, f)
 
 /* Names are dotted paths in sluice.yaml. */
+/* store_raw's levels as a mask of 1 << sl_priority_t; -1 with the bad one
+ * in err. Ceilometer lowercases them; only info and error make events. */
+static int
+s_store_raw_mask(const char *text, unsigned *mask, char *err, size_t errlen)
+{
+    *mask = 0;
+    for (const char *p = text; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char w[16];
+        size_t k = 0;
+        for (size_t i = 0; i < n && k + 1 < sizeof w; i++)
+            if (p[i] != ' ')
+                w[k++] = (char) tolower((unsigned char) p[i]);
+        w[k] = '\0';
+        if (strcmp(w, "info") == 0)
+            *mask |= 1u << SL_PRIO_INFO;
+        else if (strcmp(w, "error") == 0)
+            *mask |= 1u << SL_PRIO_ERROR;
+        else if (k)
+            return sl_errf(err, errlen, "ceilometer.store_raw: '%.*s' is not a priority that "
+                           "makes events (info, error)", (int) n, p);
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+static int
+s_check_store_raw(const sl_opt_t *o, const char *text, char *err, size_t errlen)
+{
+    (void) o;
+    unsigned mask;
+    return s_store_raw_mask(text, &mask, err, errlen);
+}
+
 static const sl_opt_t s_options[] = {
     { .name = "run_dir", .type = SL_OPT_PATH, .offset = OFF(run_dir), .def = "/run/sluice",
       .help = "directory for the pidfile, ipc:// sockets and the shared-memory name" },
@@ -97,6 +131,12 @@ static const sl_opt_t s_options[] = {
       "for amqp sources without url or messaging_urls and notifier:// publishers without a host" },
     { .name = "sample_source", .type = SL_OPT_STR, .offset = OFF(sample_source), .def = "openstack",
       .help = "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
+    { .name = "ceilometer.store_raw", .type = SL_OPT_STR, .kinds = SL_OPT_LIST,
+      .offset = OFF(store_raw), .def = "", .check = s_check_store_raw,
+      .type_text = "list of info|error",
+      .help = "Ceilometer's [event] store_raw: events from notifications of these priorities "
+      "carry the whole notification as `raw` (http:// raw_only posts its payload); default "
+      "none: raw is {}" },
     { .name = "coordination.backend", .type = SL_OPT_STR, .offset = OFF(coord_backend),
       .def = "local",
       .help = "local (shared memory, one host) or memcached://HOST:PORT[,HOST:PORT...] (several hosts)" },
@@ -245,6 +285,39 @@ s_parse_sources(sl_conf_t *c, const sl_ynode_t *list, char *err, size_t errlen)
     return 0;
 }
 
+/* `forward:`: a mapping of consumer profile name to its settings. */
+static int
+s_parse_forward(sl_conf_t *c, const sl_ynode_t *map, const char *base_dir, char *err,
+                size_t errlen)
+{
+    if (sl_ynode_is_null(map))
+        return 0;
+    if (map->kind != SL_Y_MAP)
+        return sl_yerr(map, err, errlen, "forward: expected a mapping of profile name to "
+                       "{meters, event_types, drop_fields, admin_only_fields, admin, "
+                       "drop_regex, keep_regex, tokens, token_file}");
+    c->forwards = sl_xcalloc(map->n + 1, sizeof *c->forwards);
+    for (size_t i = 0; i < map->n; i++) {
+        if (sl_conf_forward(c, map->keys[i]))
+            return sl_yerr_at(map->doc->file, map->key_lines[i], err, errlen,
+                              "forward: profile '%s' is defined twice", map->keys[i]);
+        sl_forward_t *f = sl_forward_parse(map->keys[i], map->items[i], base_dir, err, errlen);
+        if (!f)
+            return -1;
+        c->forwards[c->n_forwards++] = f;
+    }
+    return 0;
+}
+
+const sl_forward_t *
+sl_conf_forward(const sl_conf_t *conf, const char *name)
+{
+    for (size_t i = 0; name && i < conf->n_forwards; i++)
+        if (strcmp(sl_forward_name(conf->forwards[i]), name) == 0)
+            return conf->forwards[i];
+    return NULL;
+}
+
 /* Walks a mapping, setting options named prefix.key; reports unknown keys. */
 static int
 s_apply_map(sl_conf_t *c, const sl_ynode_t *map, const char *prefix, char *err, size_t errlen)
@@ -254,6 +327,8 @@ s_apply_map(sl_conf_t *c, const sl_ynode_t *map, const char *prefix, char *err, 
         const sl_ynode_t *v = map->items[i];
         char name[128];
         snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", key);
+        if (!*prefix && strcmp(key, "forward") == 0)
+            continue;   /* s_parse_forward, once base_dir is known */
         if (!*prefix && strcmp(key, "sources") == 0) {
             if (s_parse_sources(c, v, err, errlen) < 0)
                 return -1;
@@ -273,9 +348,12 @@ s_apply_map(sl_conf_t *c, const sl_ynode_t *map, const char *prefix, char *err, 
         if (!o)
             return sl_yerr_at(map->doc->file, map->key_lines[i], err, errlen,
                               "unknown setting '%s' (see sluiced --help-config)", name);
-        if (v->kind != SL_Y_SCALAR)
+        char *joined = v->kind != SL_Y_SCALAR ? s_join(o, v) : NULL;   /* SL_OPT_LIST */
+        if (v->kind != SL_Y_SCALAR && !joined)
             return sl_yerr(v, err, errlen, "%s: expected a single value", name);
-        if (s_set(c, o, v->value, map->doc->file, v->line, err, errlen) < 0)
+        int rc = s_set(c, o, joined ? joined : v->value, map->doc->file, v->line, err, errlen);
+        free(joined);
+        if (rc < 0)
             return -1;
     }
     return 0;
@@ -539,6 +617,9 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
     }
     if (doc->root && s_apply_map(c, doc->root, "", err, errlen) < 0)
         goto fail;
+    if (doc->root && s_parse_forward(c, sl_ynode_get(doc->root, "forward"), base_dir, err,
+                                     errlen) < 0)
+        goto fail;
     for (size_t i = 0; i < n_overrides; i++) {
         const char *eq = strchr(overrides[i], '=');
         char name[128];
@@ -681,6 +762,10 @@ sl_conf_load(const char *path, const char *const *overrides, size_t n_overrides,
     }
     if (!c->pipeline || !c->meters)
         goto fail;
+    unsigned raw_levels = 0;
+    if (s_store_raw_mask(c->store_raw, &raw_levels, err, errlen) < 0)
+        goto fail;
+    sl_events_set_store_raw(c->events, raw_levels);
     if (sl_conf_n_sinks(c) > SL_MAX_SINKS) {
         sl_yerr_at(c->file, 1, err, errlen, "more than %d sinks in pipeline.yaml and "
                    "event_pipeline.yaml together", SL_MAX_SINKS);
@@ -723,6 +808,9 @@ sl_conf_destroy(sl_conf_t **conf_p)
         free(sc->lines);
     }
     free(c->sources);
+    for (size_t i = 0; i < c->n_forwards; i++)
+        sl_forward_destroy(&c->forwards[i]);
+    free(c->forwards);
     free(c->coord_secret);
     for (size_t i = 0; c->sink_labels && c->sink_labels[i]; i++)
         free(c->sink_labels[i]);
@@ -788,6 +876,10 @@ sl_conf_dump(const sl_conf_t *c, FILE *out)
         }
         fprintf(out, "}\n");
     }
+    if (c->n_forwards)
+        fprintf(out, "forward:\n");
+    for (size_t i = 0; i < c->n_forwards; i++)
+        sl_forward_dump(c->forwards[i], out, "  ");
 }
 
 void
@@ -803,6 +895,10 @@ sl_conf_help(FILE *out)
                  "reads lines k, k+N, ...) or `{type: zmq, endpoint: E, mode: connect|bind}` (PULL; "
                  "connect: every ingest worker connects to a producer that binds E; bind: worker k "
                  "binds E with port+k or path.k) |\n");
+    fprintf(out, "| `forward` | (none) | consumer profiles named by a publisher URL's `forward=NAME`: "
+                 "`NAME: {meters: [globs], event_types: [globs], drop_fields: [dotted.paths], "
+                 "admin_only_fields: [globs], admin: false, drop_regex: RE, keep_regex: RE, "
+                 "tokens: [..], token_file: PATH}` (common/forward.h) |\n");
 }
 
 size_t

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "common/events.h"
+#include "common/forward.h"
 #include "common/meters.h"
 #include "common/pipeline.h"
 #include "common/source_conf.h"
@@ -70,6 +71,7 @@ typedef struct sl_conf {
     char    *event_definitions_path;
     char    *event_pipeline_path;
     char    *sample_source;
+    char    *store_raw;         /* [event] store_raw: "info,error" (priorities), "" = none */
     char    *transport_url;     /* oslo's [DEFAULT] transport_url: amqp sources and notifier:// without a broker */
     char    *coord_backend;         /* "local" or "memcached://..." */
     char    *coord_group;
@@ -85,6 +87,8 @@ typedef struct sl_conf {
     int      log_level_value;
     size_t   n_sources;
     sl_source_conf_t *sources;
+    sl_forward_t **forwards;        /* `forward:` profiles (common/forward.h), in file order */
+    size_t         n_forwards;
     sl_pipeline_t *pipeline;
     sl_meters_t   *meters;
     sl_pipeline_t *event_pipeline;  /* NULL when events are not configured */
@@ -103,6 +107,9 @@ const sl_sink_t *sl_conf_sink(const sl_conf_t *conf, unsigned i);
 int sl_conf_sink_is_event(const sl_conf_t *conf, unsigned i);
 /* Unique label of a sink for endpoints, state files and ring keys. */
 const char *sl_conf_sink_label(const sl_conf_t *conf, unsigned i);
+/* The `forward:` profile called name (a publisher URL's forward=), or
+ * NULL if there is none. */
+const sl_forward_t *sl_conf_forward(const sl_conf_t *conf, const char *name);
 
 /* ZeroMQ high-water marks derived from queue_memory, so that what one
  * worker holds queued is bounded in bytes, not frames: a partition socket

@@ -41,6 +41,7 @@ struct sl_events {
     s_def_t    *defs;           /* match order: reverse of the file, catch-all last */
     sl_py_t    *py;
     sl_arena_t  arena;
+    unsigned    raw_levels;     /* store_raw: 1 << sl_priority_t of each level */
 };
 
 /* Text traits are cut to the TraitText column size. */
@@ -407,6 +408,13 @@ s_convert(const sl_events_t *e, sl_trait_type_t type, yajl_val v, sl_arena_t *a,
     }
 }
 
+void
+sl_events_set_store_raw(sl_events_t *e, unsigned levels)
+{
+    if (e)
+        e->raw_levels = levels;
+}
+
 int
 sl_events_convert(const sl_events_t *e, const sl_notification_t *n, sl_arena_t *a,
                   sl_event_t *out, sl_event_stats_t *stats)
@@ -466,6 +474,9 @@ sl_events_convert(const sl_events_t *e, const sl_notification_t *n, sl_arena_t *
     }
     out->event_type = n->event_type;
     out->message_id = n->message_id;
+    /* EventDefinition.to_event: raw = notification_body if priority in
+     * raw_levels else {} (the view is what the endpoint got) */
+    out->raw = (e->raw_levels >> n->priority) & 1u ? view : NULL;
     out->generated = sl_py_dt_isoformat(a, &when, 0);
     out->traits = traits;
     out->n_traits = nt;
@@ -488,8 +499,11 @@ sl_event_gen(yajl_gen g, const sl_event_t *ev)
         return -1;
     if (s_str(g, "event_type") < 0 || s_str(g, ev->event_type) < 0 ||
         s_str(g, "generated") < 0 || s_str(g, ev->generated) < 0 ||
-        s_str(g, "message_id") < 0 || s_str(g, ev->message_id) < 0 ||
-        s_str(g, "traits") < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
+        s_str(g, "message_id") < 0 || s_str(g, ev->message_id) < 0)
+        return -1;
+    if (ev->raw && (s_str(g, "raw") < 0 || sl_json_gen_val(g, ev->raw) < 0))
+        return -1;
+    if (s_str(g, "traits") < 0 || yajl_gen_array_open(g) != yajl_gen_status_ok)
         return -1;
     for (size_t i = 0; i < ev->n_traits; i++) {
         const sl_trait_t *t = &ev->traits[i];

@@ -60,6 +60,10 @@ typedef struct {
     const char *generated;      /* isoformat() of the UTC timestamp, no offset */
     size_t      n_traits;
     sl_trait_t *traits;
+    /* [event] store_raw: the notification as Ceilometer's endpoint got it
+     * (sl_notification_view) when store_raw names its priority; NULL = {}
+     * (Ceilometer's default), and then it is not written at all. */
+    yajl_val    raw;
 } sl_event_t;
 
 typedef struct {
@@ -76,6 +80,11 @@ sl_events_t *sl_events_load(const char *path, sl_ywarn_t *warn, char *err, size_
 sl_events_t *sl_events_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn,
                              char *err, size_t errlen);
 void sl_events_destroy(sl_events_t **e_p);
+/* Ceilometer's [event] store_raw: events converted from notifications of
+ * these priorities (a mask of 1 << sl_priority_t; only info and error make
+ * events) carry the raw notification. 0 = none (the default). Call before
+ * the table is shared. */
+void sl_events_set_store_raw(sl_events_t *e, unsigned levels);
 /* Number of definitions, the added catch-all included. */
 size_t sl_events_count(const sl_events_t *e);
 
@@ -86,8 +95,8 @@ int sl_events_convert(const sl_events_t *e, const sl_notification_t *n, sl_arena
                       sl_event_t *out, sl_event_stats_t *stats);
 
 /* Writes ev as one JSON object in the oracle's event format, keys sorted:
- * {"event_type", "generated", "message_id", "traits": [[name, dtype,
- * value], ...]}. Returns 0 or -1. */
+ * {"event_type", "generated", "message_id", ["raw",] "traits": [[name,
+ * dtype, value], ...]} (raw only when ev->raw is set). Returns 0 or -1. */
 int sl_event_gen(yajl_gen g, const sl_event_t *ev);
 /* The same as compact text allocated in a. */
 const char *sl_event_json(sl_arena_t *a, const sl_event_t *ev);

@@ -1,5 +1,6 @@
 #include "common/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -154,6 +155,23 @@ sl_errf(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* A query key whose value is a secret: password, passwd, secret, token
+ * anywhere in it (case-insensitive; _file keys name files, not secrets). */
+static int
+s_secret_key(const char *k, size_t n)
+{
+    char key[64];
+    if (n >= sizeof key)
+        n = sizeof key - 1;
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char) tolower((unsigned char) k[i]);
+    key[n] = '\0';
+    if (n > 5 && strcmp(key + n - 5, "_file") == 0)
+        return 0;
+    return strstr(key, "pass") || strstr(key, "secret") || strstr(key, "token") ||
+           strcmp(key, "header") == 0;   /* header=X-Api-Key:value */
+}
+
 const char *
 sl_url_redact(const char *url, char *buf, size_t len)
 {
@@ -188,7 +206,19 @@ sl_url_redact(const char *url, char *buf, size_t len)
             p++;
         }
     }
+    /* the path as it is; in the query, the values of keys that name a
+     * secret (password=, *secret*, *token*) */
+    size_t path = strcspn(end, "?#");
     if (o < len)
-        snprintf(buf + o, len - o, "%s", end);
+        o += (size_t) snprintf(buf + o, len - o, "%.*s", (int) path, end);
+    for (const char *q = end + path; *q && o < len;) {
+        size_t n = strcspn(q + 1, "&#") + 1;   /* '?' or '&' and one key=value */
+        const char *eq = memchr(q + 1, '=', n - 1);
+        if (eq && *q != '#' && s_secret_key(q + 1, (size_t) (eq - q - 1)))
+            o += (size_t) snprintf(buf + o, len - o, "%.*s=***", (int) (eq - q), q);
+        else
+            o += (size_t) snprintf(buf + o, len - o, "%.*s", *q == '#' ? (int) strlen(q) : (int) n, q);
+        q += *q == '#' ? strlen(q) : n;
+    }
     return buf;
 }

@@ -44,8 +44,9 @@ void sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, .
 /* Formats a one-line reason into err[errlen] (if err) and returns -1, so a
  * function can `return sl_errf(err, errlen, "...", ...)`. */
 /* url with the password of every "user:pass@" replaced by "***" (a
- * transport URL may list several), into buf; for logs, stats and
- * messages. */
+ * transport URL may list several), and the value of every query key that
+ * names a secret (password=, *secret*, *token*, header=; not *_file), into buf;
+ * for logs, stats and messages. */
 const char *sl_url_redact(const char *url, char *buf, size_t len);
 int sl_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -97,7 +97,9 @@
     X(queue_depth,    gauge,   "batches waiting in the publisher's queue or being published, now") \
     X(publishes,      counter, "publish calls (the mean latency is latency_ms_sum / publishes)") \
     X(latency_ms_sum, counter, "milliseconds spent in publish calls") \
-    X(latency_ms_max, max,     "longest publish call, milliseconds")
+    X(latency_ms_max, max,     "longest publish call, milliseconds") \
+    X(peers,          gauge,   "consumers the publisher serves now, as the plugin reports them (websocket: connected subscribers)") \
+    X(lost,           counter, "records the plugin took (counted in sent) and lost afterwards, as it reports them (websocket: records of subscribers cut off, or not taken by the hub worker)")
 
 /* X(name, kind, help) — per-worker counters of one AMQP broker connection
  * of an amqp source (worker/sources/amqp.c), in slot->broker[k]: the
@@ -202,7 +204,7 @@ typedef struct {
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 4
+#define SL_STATS_VERSION 5
 
 typedef struct {
     uint64_t magic;

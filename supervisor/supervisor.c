@@ -16,8 +16,11 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/stats.h"
+#include "worker/output.h"
+#include "worker/publishers/gnocchi.h"
 #include "worker/publishers/notifier.h"
 #include "worker/publishers/publisher.h"
+#include "worker/publishers/websocket.h"
 #include "worker/transform.h"
 #include "worker/worker.h"
 
@@ -82,6 +85,8 @@ s_validate_publishers(sl_conf_t *conf, char *err, size_t errlen)
                 char *url = sl_conf_expand(conf, p->sinks[i].publishers[k]);
                 int rc = ev ? sl_publisher_check_events(url, perr, sizeof perr)
                             : sl_publisher_check(url, perr, sizeof perr);
+                if (rc == 0)
+                    rc = sl_output_check_forward(conf, url, perr, sizeof perr);
                 free(url);
                 if (rc < 0)
                     return sl_yerr_at(p->doc->file, s_publisher_line(p, i, k), err, errlen,
@@ -101,17 +106,23 @@ sl_supervisor_validate(sl_conf_t *conf, char *err, size_t errlen)
      * forked from here inherit it (a rejected reload puts the old back) */
     char *before = sl_publisher_notifier_transport_url();
     sl_publisher_notifier_set_transport_url(conf->transport_url);
+    /* websocket:// finds its profiles= in this conf's forward: section */
+    const sl_conf_t *ws_before = sl_publisher_websocket_conf();
+    sl_publisher_websocket_set_conf(conf);
+    /* gnocchi://'s relative resources_definition_file is in sluice.yaml's
+     * directory (the same file on every reload: nothing to put back) */
+    sl_publisher_gnocchi_set_conf_file(conf->file);
     int rc = s_validate_publishers(conf, err, errlen);
-    if (rc < 0)
+    if (rc == 0 && sl_conf_n_sinks(conf) * conf->partitions > 65536)
+        rc = sl_yerr_at(conf->file, 1, err, errlen,
+                        "%zu sinks x %u partitions is more than 65536 partitions in all",
+                        sl_conf_n_sinks(conf), conf->partitions);
+    if (rc < 0) {
         sl_publisher_notifier_set_transport_url(before);
+        sl_publisher_websocket_set_conf(ws_before);
+    }
     free(before);
-    if (rc < 0)
-        return -1;
-    if (sl_conf_n_sinks(conf) * conf->partitions > 65536)
-        return sl_yerr_at(conf->file, 1, err, errlen,
-                          "%zu sinks x %u partitions is more than 65536 partitions in all",
-                          sl_conf_n_sinks(conf), conf->partitions);
-    return 0;
+    return rc;
 }
 
 sl_conf_t *

@@ -31,11 +31,14 @@
 
 #include "common/arena.h"
 #include "common/buf.h"
+#include "common/forward.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "worker/publishers/publisher.h"
 
 #define S_BUDGET 64          /* loop-plugin batches per instance per kick */
 #define S_ERR_MAX 256
+#define S_POLL_MS 1000       /* plugins' own counters (sl_pub_plugin_t.counters) */
 
 typedef struct {
     sl_pub_batch_t    b;
@@ -51,11 +54,26 @@ typedef struct {
 
 enum { S_CMD_NONE = 0, S_CMD_PUBLISH, S_CMD_STOP };
 
+/* What one instance gets of a batch: the records its forward profile
+ * selects (arrays of views into the batch), with .forward set. */
+typedef struct {
+    sl_pub_batch_t  b;
+    sl_sample_t    *samples;
+    const char    **events;
+    size_t          cap;
+    sl_arena_t      ar;          /* events parsed for their event_type */
+    int             ar_ready;
+} s_view_t;
+
 typedef struct {
     sl_output_t     *out;
     unsigned         sink, index;
     sl_pub_url_t     u;
     void            *ctx;
+    const sl_forward_t *fwd;     /* forward= profile, or NULL */
+    s_view_t         pub, aux;   /* views for publishing / for drops (both loop-made) */
+    size_t           sent_n;     /* records in the view last published */
+    int              skip;       /* nothing selected: completed without a call */
     sl_pub_stats_t  *st;         /* NULL = not counted */
     s_batch_t      **q;          /* ring: q[(head + i) % cap], i < len */
     size_t           head, len, cap;
@@ -69,6 +87,7 @@ typedef struct {
     pthread_cond_t   cv;
     int              cmd;        /* S_CMD_* (under mu) */
     s_batch_t       *flying;     /* the batch the thread has (loop side) */
+    const sl_pub_batch_t *fview; /* what of it the thread publishes (set before the command) */
     int              flying_gone;/* it was abandoned meanwhile */
     int              res_ready;  /* under mu: a result waits */
     sl_pub_status_t  res;
@@ -85,11 +104,13 @@ typedef struct {
 } s_sink_t;
 
 struct sl_output {
+    const sl_conf_t *conf;       /* forward profiles; NULL without one */
     sl_loop_t       *loop;
     sl_slot_t       *slot;
     s_sink_t        *sinks;
     size_t           n_sinks;
     sl_loop_timer_t *kick;
+    sl_loop_timer_t *poll;        /* plugins' own counters (sl_pub_plugin_t.counters) */
     int              efd;
     sl_loop_watch_t *watch;
     size_t           pending;
@@ -262,6 +283,103 @@ s_shorter(s_inst_t *in)
         out->ready_fn(out->ready_arg, in->sink);
 }
 
+/* --- forward profiles ------------------------------------------------------ */
+
+/* The event_type of an event's JSON text, or NULL. */
+static const char *
+s_event_type(s_view_t *v, const char *json)
+{
+    if (!json)
+        return NULL;
+    if (!v->ar_ready) {
+        sl_arena_init(&v->ar, 0);
+        v->ar_ready = 1;
+    }
+    char err[128];
+    yajl_val ev = sl_json_parse(&v->ar, json, strlen(json), 0, err, sizeof err);
+    return ev ? sl_json_str(sl_json_get(ev, "event_type")) : NULL;
+}
+
+/* What in publishes of b: b itself without a profile, else the records
+ * its profile selects, in v (valid until v is used again). */
+static const sl_pub_batch_t *
+s_select(const s_inst_t *in, const sl_pub_batch_t *b, s_view_t *v)
+{
+    if (!in->fwd)
+        return b;
+    v->b = *b;
+    v->b.forward = in->fwd;
+    int events = b->kind == SL_PUB_EVENTS;
+    if (!sl_forward_has_selection(in->fwd, events))
+        return &v->b;
+    if (v->cap < b->n) {
+        v->cap = b->n;
+        v->samples = sl_xrealloc(v->samples, v->cap * sizeof *v->samples);
+        v->events = sl_xrealloc(v->events, v->cap * sizeof *v->events);
+    }
+    size_t n = 0;
+    if (events) {
+        for (size_t i = 0; i < b->n; i++)
+            if (sl_forward_selects(in->fwd, 1, s_event_type(v, b->events[i])))
+                v->events[n++] = b->events[i];
+        if (v->ar_ready)
+            sl_arena_reset(&v->ar);
+        v->b.events = v->events;
+    } else {
+        for (size_t i = 0; i < b->n; i++)
+            if (sl_forward_selects(in->fwd, 0, b->samples[i].name))
+                v->samples[n++] = b->samples[i];
+        v->b.samples = v->samples;
+    }
+    v->b.n = n;
+    return &v->b;
+}
+
+static void
+s_view_free(s_view_t *v)
+{
+    free(v->samples);
+    free(v->events);
+    if (v->ar_ready)
+        sl_arena_destroy(&v->ar);
+}
+
+/* The profile url's forward= names, resolved in conf: 0 with *f (NULL
+ * when it names none), or -1 with the reason. */
+static int
+s_resolve_forward(const sl_conf_t *conf, const sl_pub_url_t *u, const sl_forward_t **f,
+                  char *err, size_t errlen)
+{
+    *f = NULL;
+    if (!u->core.forward)
+        return 0;
+    *f = conf ? sl_conf_forward(conf, u->core.forward) : NULL;
+    if (*f)
+        return 0;
+    char names[256] = "", red[1024];
+    size_t k = 0;
+    for (size_t i = 0; conf && i < conf->n_forwards && k < sizeof names; i++)
+        k += (size_t) snprintf(names + k, sizeof names - k, "%s%s", i ? ", " : "",
+                               sl_forward_name(conf->forwards[i]));
+    return sl_errf(err, errlen, "%s publisher '%s': forward profile '%s' is not defined in "
+                   "%s (%s%s): add it under `forward:` or fix the name", u->plugin->name,
+                   sl_url_redact(u->url, red, sizeof red), u->core.forward,
+                   conf ? conf->file : "sluice.yaml", k ? "defined: " : "no forward: profiles",
+                   names);
+}
+
+int
+sl_output_check_forward(const sl_conf_t *conf, const char *url, char *err, size_t errlen)
+{
+    sl_pub_url_t u;
+    if (sl_pub_url_parse(&u, url, err, errlen) < 0)
+        return -1;
+    const sl_forward_t *f;
+    int rc = s_resolve_forward(conf, &u, &f, err, errlen);
+    sl_pub_url_free(&u);
+    return rc;
+}
+
 /* --- dead letters ---------------------------------------------------------- */
 
 static void
@@ -278,11 +396,11 @@ s_now_iso(char *buf, size_t len)
 /* Appends one JSON line per record of b, with the reason, to
  * DIR/<sink>.deadletter.jsonl. Returns the records written. */
 static size_t
-s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned attempts)
+s_dead_letter(s_inst_t *in, const sl_pub_batch_t *pb, const char *reason, unsigned attempts)
 {
     const char *dir = in->u.core.dead_letter;
     sl_output_t *out = in->out;
-    if (!dir || !b->b.n)
+    if (!dir || !pb->n)
         return 0;
     const char *sink = out->sinks[in->sink].name;
     sl_buf_t path = { 0 };
@@ -294,8 +412,8 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
     char when[48];
     s_now_iso(when, sizeof when);
     sl_buf_t line = { 0 };
-    yajl_gen g = b->b.kind == SL_PUB_SAMPLES ? yajl_gen_alloc(NULL) : NULL;
-    for (size_t i = 0; i < b->b.n; i++) {
+    yajl_gen g = pb->kind == SL_PUB_SAMPLES ? yajl_gen_alloc(NULL) : NULL;
+    for (size_t i = 0; i < pb->n; i++) {
         sl_buf_puts(&line, "{\"time\":");
         sl_buf_json_str(&line, when);
         sl_buf_puts(&line, ",\"sink\":");
@@ -311,14 +429,14 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
             yajl_gen_reset(g, NULL);
             yajl_gen_clear(g);
             sl_buf_puts(&line, "\"sample\":");
-            if (sl_sample_gen(g, &b->b.samples[i]) == 0 &&
+            if (sl_sample_gen(g, &pb->samples[i]) == 0 &&
                 yajl_gen_get_buf(g, &txt, &tl) == yajl_gen_status_ok)
                 sl_buf_put(&line, txt, tl);
             else
                 sl_buf_puts(&line, "null");
         } else {
             sl_buf_puts(&line, "\"event\":");
-            sl_buf_puts(&line, b->b.events[i] ? b->b.events[i] : "null");
+            sl_buf_puts(&line, pb->events[i] ? pb->events[i] : "null");
         }
         sl_buf_puts(&line, "}\n");
     }
@@ -340,12 +458,12 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
                 break;
             off += (size_t) w;
         }
-        written = off == line.n ? b->b.n : 0;
+        written = off == line.n ? pb->n : 0;
         close(fd);
     }
     if (!written)
         sl_log_limited(&out->rl_dl, SL_LOG_ERROR, "sink %s: publisher %s: cannot write %zu "
-                       "dropped records to %s: %s", sink, in->u.label, b->b.n, path.p,
+                       "dropped records to %s: %s", sink, in->u.label, pb->n, path.p,
                        fd < 0 ? strerror(errno) : "short write");
     sl_buf_free(&path);
     sl_buf_free(&line);
@@ -358,17 +476,22 @@ s_dead_letter(s_inst_t *in, const s_batch_t *b, const char *reason, unsigned att
 static void
 s_drop(s_inst_t *in, s_batch_t *b, const char *reason, unsigned attempts, int heal)
 {
-    size_t dl = s_dead_letter(in, b, reason, attempts);
+    /* Only what this publisher would have had counts: with a forward
+     * profile, a batch of nothing it selects drops nothing. */
+    const sl_pub_batch_t *pb = s_select(in, &b->b, &in->aux);
+    size_t dl = s_dead_letter(in, pb, reason, attempts);
     if (in->st) {
-        SL_PINC(in->st, dropped, b->b.n);
+        SL_PINC(in->st, dropped, pb->n);
         SL_PINC(in->st, dead_lettered, dl);
     }
-    sl_log_limited(&in->rl, SL_LOG_ERROR, "sink %s: publisher %s dropped %zu %s: %s%s",
-                   in->out->sinks[in->sink].name, in->u.label, b->b.n,
-                   b->b.kind == SL_PUB_EVENTS ? "events" : "samples", reason,
-                   dl ? " (dead-lettered)" : "");
-    b->failed = 1;
-    if (heal && dl < b->b.n)
+    if (pb->n) {
+        sl_log_limited(&in->rl, SL_LOG_ERROR, "sink %s: publisher %s dropped %zu %s: %s%s",
+                       in->out->sinks[in->sink].name, in->u.label, pb->n,
+                       pb->kind == SL_PUB_EVENTS ? "events" : "samples", reason,
+                       dl ? " (dead-lettered)" : "");
+        b->failed = 1;
+    }
+    if (heal && dl < pb->n)
         b->heal = 1;
     if (--b->refs == 0)
         s_complete(in->out, b);
@@ -419,7 +542,7 @@ s_on_retry(sl_loop_t *loop, void *arg)
 static void
 s_result(s_inst_t *in, sl_pub_status_t st, const char *err, uint64_t ms)
 {
-    if (in->st) {
+    if (in->st && !in->skip) {
         SL_PINC(in->st, publishes, 1);
         SL_PINC(in->st, latency_ms_sum, ms);
         if (ms > SL_PGET(in->st, latency_ms_max))
@@ -432,7 +555,7 @@ s_result(s_inst_t *in, sl_pub_status_t st, const char *err, uint64_t ms)
         s_remove(in, 0);
         in->attempts = 0;
         if (in->st)
-            SL_PINC(in->st, sent, b->b.n);
+            SL_PINC(in->st, sent, in->sent_n);
         s_gauge(in);
         if (--b->refs == 0)
             s_complete(in->out, b);
@@ -480,7 +603,16 @@ s_pump(s_inst_t *in)
         if (!in->len || in->retry || in->flying)
             return 0;
         s_batch_t *b = s_at(in, 0);
+        const sl_pub_batch_t *pb = s_select(in, &b->b, &in->pub);
+        in->sent_n = pb->n;
+        in->skip = pb->n == 0;
+        if (in->skip) {   /* nothing this publisher's profile selects: done */
+            s_result(in, SL_PUB_OK, "", 0);
+            in->skip = 0;
+            continue;
+        }
         if (in->threaded) {
+            in->fview = pb;
             in->flying = b;
             in->flying_gone = 0;
             b->inflight++;
@@ -493,7 +625,7 @@ s_pump(s_inst_t *in)
         char err[S_ERR_MAX];
         err[0] = '\0';
         uint64_t t0 = sl_now_ms();
-        sl_pub_status_t st = in->u.plugin->publish(in->ctx, &b->b, err, sizeof err);
+        sl_pub_status_t st = in->u.plugin->publish(in->ctx, pb, err, sizeof err);
         s_result(in, st, err, sl_now_ms() - t0);
     }
     return in->len && !in->retry;
@@ -510,7 +642,7 @@ s_thread(void *arg)
         if (in->cmd == S_CMD_STOP)
             break;
         in->cmd = S_CMD_NONE;
-        const sl_pub_batch_t *b = &in->flying->b;   /* set before the command, stable until our result */
+        const sl_pub_batch_t *b = in->fview;   /* set before the command, stable until our result */
         pthread_mutex_unlock(&in->mu);
         char err[S_ERR_MAX];
         err[0] = '\0';
@@ -602,6 +734,24 @@ s_kick(sl_output_t *out)
         out->kick = sl_loop_after(out->loop, 0, s_on_kick, out);
 }
 
+/* Copies the counters plugins keep themselves into their stats. */
+static void
+s_on_poll(sl_loop_t *loop, void *arg)
+{
+    (void) loop;
+    sl_output_t *out = arg;
+    for (size_t s = 0; s < out->n_sinks; s++)
+        for (size_t i = 0; i < out->sinks[s].n; i++) {
+            s_inst_t *in = out->sinks[s].insts[i];
+            if (!in->st || !in->ctx || !in->u.plugin->counters)
+                continue;
+            uint64_t peers = 0, lost = 0;
+            in->u.plugin->counters(in->ctx, &peers, &lost);
+            SL_PSET(in->st, peers, peers);
+            SL_PSET(in->st, lost, lost);
+        }
+}
+
 /* --- the API ---------------------------------------------------------------- */
 
 static void
@@ -629,6 +779,8 @@ s_inst_free(s_inst_t *in)
     if (in->retry)
         sl_loop_cancel(in->out->loop, &in->retry);
     sl_pub_url_free(&in->u);
+    s_view_free(&in->pub);
+    s_view_free(&in->aux);
     free(in->q);
     free(in);
 }
@@ -656,6 +808,11 @@ sl_output_add_sink(sl_output_t *out, const char *name, int events, const char *c
             return -1;
         }
         sk->insts[sk->n++] = in;
+        if (s_resolve_forward(out->conf, &in->u, &in->fwd, err, errlen) < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "%s", err);
+            return sl_errf(err, errlen, "sink %s: %s", name, why);
+        }
         if (events && !(in->u.plugin->flags & SL_PUB_F_EVENTS))
             return sl_errf(err, errlen, "sink %s: publisher scheme '%s' cannot publish events",
                            name, in->u.plugin->name);
@@ -667,6 +824,8 @@ sl_output_add_sink(sl_output_t *out, const char *name, int events, const char *c
                 atomic_store_explicit(&in->st->c[c], 0, memory_order_relaxed);
             sl_stats_text_set_label(&in->st->t, in->u.label);
         }
+        if (in->u.plugin->counters && !out->poll)
+            out->poll = sl_loop_every(out->loop, S_POLL_MS, 0, s_on_poll, out);
         if (!(in->u.plugin->flags & SL_PUB_F_THREAD))
             continue;
         in->threaded = 1;
@@ -698,6 +857,7 @@ sl_output_new(const sl_conf_t *conf, sl_loop_t *loop, sl_slot_t *slot, char *err
               size_t errlen)
 {
     sl_output_t *out = sl_xcalloc(1, sizeof *out);
+    out->conf = conf;
     out->loop = loop;
     out->slot = slot;
     out->efd = -1;
@@ -782,11 +942,14 @@ s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *sampl
     char err[SL_MAX_SINK_PUBLISHERS][S_ERR_MAX];
     uint64_t ms[SL_MAX_SINK_PUBLISHERS];
     size_t failed = 0;
+    size_t sent[SL_MAX_SINK_PUBLISHERS];
     for (size_t i = 0; i < sk->n; i++) {
         s_inst_t *in = sk->insts[i];
         err[i][0] = '\0';
+        const sl_pub_batch_t *pb = s_select(in, &view, &in->pub);
+        sent[i] = pb->n;
         uint64_t t0 = sl_now_ms();
-        st[i] = in->u.plugin->publish(in->ctx, &view, err[i], sizeof err[i]);
+        st[i] = pb->n ? in->u.plugin->publish(in->ctx, pb, err[i], sizeof err[i]) : SL_PUB_OK;
         ms[i] = sl_now_ms() - t0;
         if (in->st)
             SL_PINC(in->st, queued, 1);
@@ -809,7 +972,10 @@ s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *sampl
     for (size_t i = 0; i < sk->n; i++) {
         s_inst_t *in = sk->insts[i];
         s_push(in, b);
+        in->sent_n = sent[i];
+        in->skip = sent[i] == 0;
         s_result(in, st[i], err[i], ms[i]);
+        in->skip = 0;
     }
     return 1;
 }
@@ -926,6 +1092,10 @@ sl_output_destroy(sl_output_t **out_p)
         s_abandon(out, "not delivered: the output layer was destroyed");
     if (out->kick)
         sl_loop_cancel(out->loop, &out->kick);
+    if (out->poll) {
+        s_on_poll(out->loop, out);   /* the last figures stay in the slot */
+        sl_loop_cancel(out->loop, &out->poll);
+    }
     for (size_t s = 0; s < out->n_sinks; s++) {
         for (size_t i = 0; i < out->sinks[s].n; i++)
             s_inst_free(out->sinks[s].insts[i]);

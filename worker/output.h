@@ -60,6 +60,18 @@ sl_output_t *sl_output_new(const sl_conf_t *conf, sl_loop_t *loop, sl_slot_t *sl
 int sl_output_add_sink(sl_output_t *out, const char *name, int events,
                        const char *const *urls, size_t n_urls, char *err, size_t errlen);
 
+/* Forward profiles: a URL's forward=NAME is resolved in the conf given to
+ * sl_output_new (an unknown name is an error naming the sink and URL;
+ * without a conf every forward= is unknown). Each such publisher gets only
+ * the records its profile selects (meter name / event_type globs), with
+ * sl_pub_batch_t.forward set; a batch of which it selects nothing is done
+ * for it at once (OK, no publish call). Its `sent`, `dropped` and
+ * `dead_lettered` counters count the selected records only; the sink's
+ * published / failed count whole batches as before.
+ * sl_output_check_forward: the same check for one URL, without starting
+ * anything (sluiced -t). 0, or -1 with "<scheme> publisher '<url>': ...". */
+int sl_output_check_forward(const sl_conf_t *conf, const char *url, char *err, size_t errlen);
+
 /* Hands n samples of sink to every publisher of the sink. Never blocks and
  * never refuses: the caller asks sl_output_ready() first to apply
  * back-pressure. n == 0: done is still called (later, on the loop). When

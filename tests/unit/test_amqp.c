@@ -115,6 +115,15 @@ START_TEST(urls_are_redacted_for_logs)
                      "file:///var/x.jsonl?a=b@c");
     ck_assert_str_eq(sl_url_redact("rabbit://onlyuser@h", b, sizeof b), "rabbit://onlyuser@h");
     ck_assert_str_eq(sl_url_redact("not a url", b, sizeof b), "not a url");
+    /* secrets in the query: password=, *secret*, *token*, header=; not *_file */
+    ck_assert_str_eq(sl_url_redact("gnocchi://?auth=keystone&password=pw&user=u&password_file=/p",
+                                   b, sizeof b),
+                     "gnocchi://?auth=keystone&password=***&user=u&password_file=/p");
+    ck_assert_str_eq(sl_url_redact("websocket://:8787/s?Token=t&x=1#frag&token=z", b, sizeof b),
+                     "websocket://:8787/s?Token=***&x=1#frag&token=z");
+    ck_assert_str_eq(sl_url_redact("https://u:p@h/x?header=X-Key:s3&client_secret=c&q", b,
+                                   sizeof b),
+                     "https://u:***@h/x?header=***&client_secret=***&q");
     char tiny[12];
     sl_url_redact("rabbit://u:secret@host/", tiny, sizeof tiny);
     ck_assert_ptr_null(strstr(tiny, "secret"));

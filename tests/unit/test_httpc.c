@@ -103,7 +103,8 @@ s_client(unsigned timeout_ms, const char *user)
 
 START_TEST(test_post_request_bytes)
 {
-    s_srv_t s = { .reply = "HTTP/1.1 201 Created\r\nContent-Length: 7\r\n\r\ncreated",
+    s_srv_t s = { .reply = "HTTP/1.1 201 Created\r\nX-Subject-Token:  gAAAAB-tok \r\n"
+                           "Content-Length: 7\r\n\r\ncreated",
                   .n_answers = 2 };
     s_srv_listen(&s);
     pthread_t t;
@@ -119,6 +120,9 @@ START_TEST(test_post_request_bytes)
     size_t n;
     ck_assert_str_eq(sl_httpc_body(h, &n), "created");
     ck_assert_uint_eq(n, 7);
+    ck_assert_str_eq(sl_httpc_header(h, "x-subject-token"), "gAAAAB-tok");
+    ck_assert_str_eq(sl_httpc_header(h, "Content-Length"), "7");
+    ck_assert_ptr_null(sl_httpc_header(h, "X-Subject"));
     /* A PATCH on the same connection (keep-alive). */
     ck_assert_int_eq(sl_httpc_request(h, "PATCH", url, hdrs, "{}", 2, &status, err,
                                       sizeof err), 0);

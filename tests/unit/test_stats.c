@@ -31,7 +31,7 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_failed], "failed");
     static const char *const want_pub[] = {
         "queued", "sent", "retried", "errors", "dropped", "dead_lettered", "queue_depth",
-        "publishes", "latency_ms_sum", "latency_ms_max",
+        "publishes", "latency_ms_sum", "latency_ms_max", "peers", "lost",
     };
     ck_assert_int_eq(SL_PC__COUNT, sizeof want_pub / sizeof *want_pub);
     for (int i = 0; i < SL_PC__COUNT; i++) {

@@ -24,6 +24,7 @@
 struct sl_httpc {
     CURL    *curl;
     sl_buf_t body;
+    sl_buf_t headers;          /* the last response's headers: "Name:value\0"... */
     char     errbuf[CURL_ERROR_SIZE];
     char    *user_agent;
     char    *userpwd;          /* "user:password", or NULL */
@@ -45,6 +46,33 @@ s_on_body(char *data, size_t size, size_t nmemb, void *arg)
     sl_httpc_t *h = arg;
     size_t n = size * nmemb;
     sl_buf_put(&h->body, data, n);
+    return n;
+}
+
+/* Keeps the header lines of the final response only (a status line
+ * starts a new set: 100 Continue, redirects), each as "Name:value" without
+ * the blanks around the value, NUL-terminated one after the other. */
+static size_t
+s_on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    sl_httpc_t *h = arg;
+    size_t n = size * nmemb;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        sl_buf_reset(&h->headers);
+        return n;
+    }
+    const char *colon = memchr(data, ':', n);
+    if (!colon)
+        return n;   /* the blank line that ends the headers */
+    size_t end = n;
+    while (end > 0 && strchr("\r\n \t", data[end - 1]))
+        end--;
+    const char *v = colon + 1;
+    while (v < data + end && (*v == ' ' || *v == '\t'))
+        v++;
+    sl_buf_put(&h->headers, data, (size_t) (colon - data) + 1);
+    sl_buf_put(&h->headers, v, (size_t) (data + end - v));
+    sl_buf_putc(&h->headers, '\0');
     return n;
 }
 
@@ -89,6 +117,8 @@ sl_httpc_new(const sl_httpc_opts_t *o, char *err, size_t errlen)
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s_on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long) o->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long) connect_ms);
     curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
@@ -117,6 +147,7 @@ sl_httpc_free(sl_httpc_t **h_p)
         return;
     curl_easy_cleanup(h->curl);
     sl_buf_free(&h->body);
+    sl_buf_free(&h->headers);
     free(h->user_agent);
     if (h->userpwd) {
         memset(h->userpwd, 0, strlen(h->userpwd));
@@ -166,6 +197,7 @@ sl_httpc_request(sl_httpc_t *h, const char *method, const char *url,
     }
 
     sl_buf_reset(&h->body);
+    sl_buf_reset(&h->headers);
     h->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -201,6 +233,20 @@ sl_httpc_body(const sl_httpc_t *h, size_t *len)
     if (len)
         *len = h->body.n;
     return h->body.p ? h->body.p : "";
+}
+
+const char *
+sl_httpc_header(const sl_httpc_t *h, const char *name)
+{
+    size_t nl = strlen(name);
+    const char *found = NULL;
+    for (size_t at = 0; at < h->headers.n;) {
+        const char *line = h->headers.p + at;
+        if (strncasecmp(line, name, nl) == 0 && line[nl] == ':')
+            found = line + nl + 1;
+        at += strlen(line) + 1;
+    }
+    return found;
 }
 
 sl_pub_status_t

@@ -49,6 +49,11 @@ int sl_httpc_request(sl_httpc_t *h, const char *method, const char *url,
                      long *status, char *err, size_t errlen);
 /* The last response's body (NUL-terminated; *len without the NUL; "" if none). */
 const char *sl_httpc_body(const sl_httpc_t *h, size_t *len);
+/* The value of the last response's header name (case-insensitive; the
+ * last one if repeated; leading and trailing blanks removed), or NULL.
+ * Valid until the next request. Keystone v3 returns its token only in
+ * X-Subject-Token. */
+const char *sl_httpc_header(const sl_httpc_t *h, const char *name);
 /* What the output layer should do with a status: 2xx OK; 408, 425, 429
  * and 5xx RETRY; anything else (4xx: the request itself is wrong) ERROR. */
 sl_pub_status_t sl_httpc_classify(long status);

@@ -326,9 +326,8 @@ s_keypairs(sl_buf_t *out, const char *prefix, yajl_val obj, sl_arena_t *a)
     }
 }
 
-/* hex HMAC-SHA256 of obj's keypairs, or "" without a secret, into a. */
-static const char *
-s_signature(yajl_val obj, const char *secret, size_t secret_len, sl_arena_t *a)
+const char *
+sl_notifier_signature(yajl_val obj, const char *secret, size_t secret_len, sl_arena_t *a)
 {
     if (!secret || !secret_len)
         return "";
@@ -385,7 +384,7 @@ s_sign_and_put(sl_buf_t *out, yajl_val msg, const char *secret, size_t secret_le
                sl_arena_t *a)
 {
     size_t last = msg->u.object.len - 1;
-    msg->u.object.values[last] = s_str(a, s_signature(msg, secret, secret_len, a));
+    msg->u.object.values[last] = s_str(a, sl_notifier_signature(msg, secret, secret_len, a));
     s_put_json(out, msg, a);
 }
 

@@ -27,6 +27,8 @@
 #define SL_PUBLISHER_NOTIFIER_H
 
 #include <stddef.h>
+#include <yajl/yajl_tree.h>
+#include "common/arena.h"
 #include "common/buf.h"
 #include "common/sample.h"
 #include "worker/publishers/publisher.h"
@@ -36,6 +38,13 @@ extern const sl_pub_plugin_t sl_pub_notifier;
 /* Ceilometer's default [publisher] telemetry_secret: sluice signs with it
  * unless the URL names a telemetry_secret_file. */
 #define SL_NOTIFIER_DEFAULT_SECRET "change this for valid signing"
+
+/* Ceilometer's compute_signature of msg (a JSON object; its top-level
+ * message_signature, if any, is left out): the hex HMAC-SHA256 of its
+ * recursive_keypairs keyed with secret, or "" without a secret; allocated
+ * in a. Shared with the udp:// and tcp:// publishers. */
+const char *sl_notifier_signature(yajl_val msg, const char *secret, size_t secret_len,
+                                  sl_arena_t *a);
 
 /* Appends one meter message (a JSON object, json.dumps layout) for s to
  * out. -1 with err if s->resource_metadata or s->volume_json is not JSON. */

@@ -25,6 +25,7 @@
 #define SL_PUBLISHERS_PUBLISHER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "common/opt.h"
 #include "common/sample.h"
 
@@ -69,6 +70,12 @@ typedef struct {
      * when the output layer drains. */
     sl_pub_status_t (*flush)(void *ctx, char *err, size_t errlen);
     void (*destroy)(void **ctx_p);
+    /* Optional: the plugin's own counters, for a plugin that keeps serving
+     * after publish() returned (websocket): *peers = consumers served now,
+     * *lost = records it took and lost since init (a total). Called on the
+     * loop thread about once a second while the instance lives: must be
+     * thread-safe against the plugin's own threads and must not block. */
+    void (*counters)(void *ctx, uint64_t *peers, uint64_t *lost);
 } sl_pub_plugin_t;
 
 /* Core options of every publisher URL (Ceilometer's policy and
@@ -81,6 +88,7 @@ typedef struct {
     unsigned retry_initial_ms, retry_max_ms;
     unsigned max_retries;       /* 0 = no limit */
     char    *dead_letter;       /* directory, or NULL */
+    char    *forward;           /* consumer profile name (sluice.yaml forward:), or NULL */
 } sl_pub_core_opts_t;
 
 extern const sl_opt_t sl_pub_core_opts[];
@@ -114,6 +122,11 @@ int sl_publisher_check(const char *url, char *err, size_t errlen);
 int sl_publisher_check_events(const char *url, char *err, size_t errlen);
 
 extern const sl_pub_plugin_t sl_pub_file;
+extern const sl_pub_plugin_t sl_pub_http, sl_pub_https, sl_pub_zaqar;
+extern const sl_pub_plugin_t sl_pub_udp, sl_pub_tcp, sl_pub_prometheus,
+    sl_pub_opentelemetryhttp;
+extern const sl_pub_plugin_t sl_pub_websocket;
+extern const sl_pub_plugin_t sl_pub_gnocchi;
 #ifdef SL_TEST_PUBLISHER
 extern const sl_pub_plugin_t sl_pub_test, sl_pub_testloop;
 #endif

@@ -14,6 +14,15 @@
 static const sl_pub_plugin_t *const s_registry[] = {
     &sl_pub_file,
     &sl_pub_notifier,
+    &sl_pub_http,
+    &sl_pub_https,
+    &sl_pub_zaqar,
+    &sl_pub_udp,
+    &sl_pub_tcp,
+    &sl_pub_prometheus,
+    &sl_pub_opentelemetryhttp,
+    &sl_pub_websocket,
+    &sl_pub_gnocchi,
 #ifdef SL_TEST_PUBLISHER
     &sl_pub_test,
     &sl_pub_testloop,
@@ -65,6 +74,11 @@ const sl_opt_t sl_pub_core_opts[] = {
       .check = s_check_absolute,
       .help = "directory where records finally dropped or rejected are appended as JSON "
               "Lines, one per record with the reason: DIR/<sink>.deadletter.jsonl" },
+    { .name = "forward", .type = SL_OPT_STR, .offset = S_CORE(forward),
+      .type_text = "profile name",
+      .help = "consumer profile from sluice.yaml's forward: section: only the samples / events "
+              "it selects reach this publisher, with its field filters applied before they are "
+              "written (common/forward.h)" },
     { .name = NULL },
 };
 
@@ -164,7 +178,10 @@ sl_pub_url_parse(sl_pub_url_t *u, const char *url, char *err, size_t errlen)
     if (rc == 0)
         rc = s_blank_values(tab, block, q ? q + 1 : "", why, sizeof why);
     if (rc == 0)
-        rc = sl_opt_query(tab, block, q ? q + 1 : "", 0, NULL, why, sizeof why);
+        /* a plugin whose table names "*" takes any other key itself (http:
+         * the rest of the query goes to the target) */
+        rc = sl_opt_query(tab, block, q ? q + 1 : "", sl_opt_find(tab, "*") != NULL, NULL, why,
+                          sizeof why);
     memcpy(&u->core, block, sizeof u->core);
     if (pl->opts_size) {
         u->opts = sl_xmalloc(pl->opts_size);
