@@ -697,9 +697,11 @@ s_on_wake(sl_loop_t *loop, void *arg, int revents)
             in->flying = NULL;
             b->inflight--;
             if (in->flying_gone) {
-                /* abandoned while the thread had it: nothing to account */
+                /* dropped while the thread had it: nothing to account; the
+                 * next batch may go now */
                 if (!b->refs && !b->inflight)
                     s_batch_free(b);
+                more |= s_pump(in);
                 continue;
             }
             s_result(in, st, err, ms);
@@ -988,13 +990,26 @@ s_enqueue(s_inst_t *in, s_batch_t *b)
         s_push(in, b);
         if (in->st)
             SL_PINC(in->st, queued, 1);
-        /* queue and drop: the oldest batch beyond max_queue_length goes (not
-         * the one a thread is publishing); default: back-pressure instead. */
+        /* queue and drop: the oldest batch beyond max_queue_length goes;
+         * default: back-pressure instead. The oldest is the head, also
+         * while a thread publishes it again after it failed before (a
+         * stalled destination must not hold it, and with it every
+         * confirmation of its source, for ever); a head on its first
+         * attempt is spared and the next one goes. A head dropped in
+         * flight is let go: the thread's result is ignored. */
         if (in->u.core.policy != SL_PUB_POLICY_DEFAULT &&
             in->len > in->u.core.max_queue_length) {
-            size_t at = in->flying ? 1 : 0;
-            unsigned tried = at ? 0 : in->attempts;
+            int head_flies = in->flying && in->flying == s_at(in, 0);
+            size_t at = head_flies && !in->attempts ? 1 : 0;
+            unsigned tried = at ? 0 : in->attempts + (head_flies ? 1 : 0);
             s_batch_t *old = s_remove(in, at);
+            if (!at) {
+                if (old == in->flying)
+                    in->flying_gone = 1;
+                if (in->retry)
+                    sl_loop_cancel(in->out->loop, &in->retry);
+                in->attempts = 0;
+            }
             char reason[96];
             snprintf(reason, sizeof reason, "queue full (max_queue_length=%u): the oldest "
                      "batch is dropped", in->u.core.max_queue_length);

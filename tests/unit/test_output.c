@@ -357,6 +357,57 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
 }
 END_TEST
 
+/* A destination that stalls on every attempt: the head batch fails
+ * (stall_max_ms, then RETRY) and is retried; once it has failed, an
+ * overflowing queue drops it too, in flight, so that it cannot hold its
+ * source's confirmations for ever. */
+START_TEST(policy_queue_drops_a_head_that_failed_before_even_in_flight)
+{
+    s_write("ctl", "stall\n");
+    sl_output_t *out = s_output((const char *[]) {
+        "test://a?control=%s/ctl&record=%s/rec&policy=queue&max_queue_length=2"
+        "&stall_max_ms=60&retry_initial_ms=1&retry_max_ms=5&dead_letter=%s/dl" }, 1);
+    s_done_t d[6] = { { 0 } };
+    s_submit(out, 0, "b0", 1, &d[0]);
+    s_run_until(NULL, 150);           /* b0 stalled, failed, and is being retried */
+    ck_assert_uint_ge(s_pc(0, SL_PC_retried), 1);
+    char tag[8];
+    for (int i = 1; i < 4; i++) {
+        snprintf(tag, sizeof tag, "b%d", i);
+        s_submit(out, 0, tag, 1, &d[i]);
+    }
+    /* b2 overflowed the queue of 2: the oldest, b0, went, in flight; b3
+     * then took b1, which waited behind the thread still stalled on b0 */
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(d[i].calls == 1 && d[i].delivered == 0,   /* dead-lettered */
+                      "b%d: %d calls, delivered %d", i, d[i].calls, d[i].delivered);
+    ck_assert_int_eq(d[2].calls + d[3].calls, 0);
+    /* b2 flies once the thread is back, stalls, fails and is retried:
+     * b4 overflowing the queue drops it in flight */
+    s_run_until(NULL, 150);
+    s_submit(out, 0, "b4", 1, &d[4]);
+    ck_assert_msg(d[2].calls == 1 && d[2].delivered == 0, "b2: %d calls", d[2].calls);
+    s_write("ctl", "ok\n");
+    s_run_until(&d[4].calls, 3000);
+    for (int i = 3; i < 5; i++)
+        ck_assert_msg(d[i].calls == 1 && d[i].delivered == 1, "b%d: %d calls, delivered %d", i,
+                      d[i].calls, d[i].delivered);
+    /* b2's stalled call may still have gone through when the destination
+     * healed: dropped (counted, dead-lettered) and delivered, once */
+    char *rec;
+    int n = s_lines("rec", &rec);
+    ck_assert_msg((n == 2 && strcmp(rec, "b3-0\nb4-0\n") == 0) ||
+                  (n == 3 && strcmp(rec, "b2-0\nb3-0\nb4-0\n") == 0), "%s", rec);
+    free(rec);
+    ck_assert_int_eq(s_lines("dl/a.deadletter.jsonl", &rec), 3);
+    ck_assert_msg(strstr(rec, "\"b0-0\"") && strstr(rec, "\"b1-0\"") && strstr(rec, "\"b2-0\""),
+                  "%s", rec);
+    free(rec);
+    ck_assert_uint_eq(s_pc(0, SL_PC_dropped), 3);
+    sl_output_destroy(&out);
+}
+END_TEST
+
 static int s_ready_calls;
 
 static void
@@ -562,6 +613,7 @@ main(void)
     tcase_add_test(tc, an_error_is_never_retried_and_max_retries_gives_up);
     tcase_add_test(tc, a_failure_that_may_heal_without_dead_letter_is_reported_as_failed);
     tcase_add_test(tc, policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest);
+    tcase_add_test(tc, policy_queue_drops_a_head_that_failed_before_even_in_flight);
     tcase_add_test(tc, policy_default_keeps_everything_and_pushes_back_when_the_queue_is_full);
     tcase_add_test(tc, a_stalled_publisher_delays_neither_another_sinks_publisher_nor_the_loop);
     tcase_add_test(tc, done_runs_once_when_every_publisher_of_the_sink_is_finished);

@@ -77,6 +77,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "worker/publishers/httpc.h"
+#include "worker/publishers/pubjson.h"
 
 /* ---- the batch model (pure) ---------------------------------------------- */
 
@@ -121,15 +122,6 @@ s_by_resource(const void *x, const void *y, void *arg)
     return c ? c : (i > j) - (i < j);
 }
 
-static yajl_val
-s_node(sl_arena_t *a, yajl_type t)
-{
-    yajl_val v = sl_arena_alloc(a, sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    return v;
-}
-
 /* dict.update(): into (an object in a, grown by copy) the keys of from. */
 static yajl_val
 s_update(sl_arena_t *a, yajl_val into, yajl_val from)
@@ -137,7 +129,7 @@ s_update(sl_arena_t *a, yajl_val into, yajl_val from)
     if (!from || !from->u.object.len)
         return into;
     size_t n = into->u.object.len, cap = n + from->u.object.len;
-    yajl_val o = s_node(a, yajl_t_object);
+    yajl_val o = sl_pubjson_node(a, yajl_t_object);
     o->u.object.keys = sl_arena_alloc(a, cap * sizeof *o->u.object.keys);
     o->u.object.values = sl_arena_alloc(a, cap * sizeof *o->u.object.values);
     memcpy(o->u.object.keys, into->u.object.keys, n * sizeof *o->u.object.keys);
@@ -195,7 +187,7 @@ sl_gnocchi_batch_build(const sl_gnocchi_res_t *res, const sl_sample_t *samples, 
             g->pub.rd = rd;
             g->pub.user_id = s->user_id;
             g->pub.project_id = s->project_id;
-            g->pub.extra = s_node(a, yajl_t_object);
+            g->pub.extra = sl_pubjson_node(a, yajl_t_object);
             size_t h = (size_t) sl_hash64_str(id) % b->table_size;
             while (b->table[h])
                 h = (h + 1) % b->table_size;
@@ -387,7 +379,7 @@ yajl_val
 sl_gnocchi_event_attrs(const sl_gnocchi_rd_t *rd, yajl_val ev, sl_arena_t *a)
 {
     yajl_val traits = sl_json_get(ev, "traits");
-    yajl_val o = s_node(a, yajl_t_object);
+    yajl_val o = sl_pubjson_node(a, yajl_t_object);
     o->u.object.keys = sl_arena_alloc(a, (rd->n_evattrs + 1) * sizeof *o->u.object.keys);
     o->u.object.values = sl_arena_alloc(a, (rd->n_evattrs + 1) * sizeof *o->u.object.values);
     for (size_t i = 0; i < rd->n_evattrs; i++) {
@@ -1381,7 +1373,7 @@ s_publish_event(s_gn_t *g, const char *text, const struct sl_forward *fwd, char 
     for (size_t i = 0; i < n; i++) {
         if (op == SL_GNOCCHI_EV_UPDATE) {
             /* resource minus id and type (Ceilometer pops both) */
-            yajl_val rest = s_node(&g->arena, yajl_t_object);
+            yajl_val rest = sl_pubjson_node(&g->arena, yajl_t_object);
             rest->u.object.keys = sl_arena_alloc(&g->arena, (attrs->u.object.len + 1) *
                                                  sizeof *rest->u.object.keys);
             rest->u.object.values = sl_arena_alloc(&g->arena, (attrs->u.object.len + 1) *

@@ -1,6 +1,7 @@
 /* gnocchi_res — gnocchi_resources.yaml compiled (worker/publishers/gnocchi_res.h):
  * Ceilometer 19's GnocchiPublisher._load_definitions and ResourcesDefinition. */
 #include "worker/publishers/gnocchi_res.h"
+#include "worker/publishers/pubjson.h"
 
 #include <fnmatch.h>
 #include <stdio.h>
@@ -394,21 +395,6 @@ sl_gnocchi_res_event(const sl_gnocchi_res_t *res, const char *event_type, sl_gno
     return NULL;
 }
 
-static yajl_val
-s_node(sl_arena_t *a, yajl_type t)
-{
-    yajl_val v = sl_arena_alloc(a, sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    return v;
-}
-
-static yajl_val
-s_strv(sl_arena_t *a, const char *s)
-{
-    return s ? sl_json_new_string(a, s, strlen(s)) : s_node(a, yajl_t_null);
-}
-
 yajl_val
 sl_gnocchi_sample_dict(const sl_sample_t *s, sl_arena_t *a)
 {
@@ -417,7 +403,7 @@ sl_gnocchi_sample_dict(const sl_sample_t *s, sl_arena_t *a)
         "resource_metadata", "source", "id", "monotonic_time",
     };
     enum { N = sizeof keys / sizeof *keys };
-    yajl_val o = s_node(a, yajl_t_object);
+    yajl_val o = sl_pubjson_node(a, yajl_t_object);
     o->u.object.keys = sl_arena_alloc(a, N * sizeof *o->u.object.keys);
     o->u.object.values = sl_arena_alloc(a, N * sizeof *o->u.object.values);
     char why[128];
@@ -428,19 +414,19 @@ sl_gnocchi_sample_dict(const sl_sample_t *s, sl_arena_t *a)
         int n = sl_sample_fmt_double(buf, s->volume);
         vol = sl_json_parse(a, buf, (size_t) n, 0, why, sizeof why);
         if (!vol)
-            vol = s_node(a, yajl_t_null);
+            vol = sl_pubjson_node(a, yajl_t_null);
     }
     const char *mt = s->resource_metadata ? s->resource_metadata : "{}";
     yajl_val meta = sl_json_parse(a, mt, strlen(mt), 0, why, sizeof why);
     if (!meta)
-        meta = s_node(a, yajl_t_object);
+        meta = sl_pubjson_node(a, yajl_t_object);
     yajl_val mono = s->monotonic_time ? sl_json_parse(a, s->monotonic_time,
                                                       strlen(s->monotonic_time), 0, why,
                                                       sizeof why) : NULL;
     yajl_val vals[N] = {
-        s_strv(a, s->name), s_strv(a, s->type), s_strv(a, s->unit), vol, s_strv(a, s->user_id),
-        s_strv(a, s->project_id), s_strv(a, s->resource_id), s_strv(a, s->timestamp), meta,
-        s_strv(a, s->source), s_strv(a, s->id), mono ? mono : s_node(a, yajl_t_null),
+        sl_pubjson_str(a, s->name), sl_pubjson_str(a, s->type), sl_pubjson_str(a, s->unit), vol, sl_pubjson_str(a, s->user_id),
+        sl_pubjson_str(a, s->project_id), sl_pubjson_str(a, s->resource_id), sl_pubjson_str(a, s->timestamp), meta,
+        sl_pubjson_str(a, s->source), sl_pubjson_str(a, s->id), mono ? mono : sl_pubjson_node(a, yajl_t_null),
     };
     for (size_t i = 0; i < N; i++) {
         o->u.object.keys[i] = keys[i];
@@ -454,7 +440,7 @@ yajl_val
 sl_gnocchi_res_sample_attrs(const sl_gnocchi_res_t *res, const sl_gnocchi_rd_t *rd,
                             yajl_val dict, sl_arena_t *a)
 {
-    yajl_val o = s_node(a, yajl_t_object);
+    yajl_val o = sl_pubjson_node(a, yajl_t_object);
     size_t n = rd->n_attrs;
     o->u.object.keys = sl_arena_alloc(a, (n + 1) * sizeof *o->u.object.keys);
     o->u.object.values = sl_arena_alloc(a, (n + 1) * sizeof *o->u.object.values);

@@ -28,6 +28,7 @@
  * wait for a listener that does not exist yet. */
 #include "worker/publishers/publisher.h"
 #include "worker/publishers/notifier.h"
+#include "worker/publishers/pubjson.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -137,65 +138,18 @@ s_num_double(yajl_val v)
                                                           : (double) v->u.number.i;
 }
 
-/* A number as Python prints it: an int's canonical digits, a float's repr
- * (json: Infinity/NaN instead of inf/nan). */
+/* str() of a number as Python prints it: an int's canonical digits, a
+ * float's repr (json.dumps is sl_pubjson_dumps). */
 static void
-s_put_number(sl_buf_t *out, yajl_val v, int json, sl_arena_t *a)
+s_put_number(sl_buf_t *out, yajl_val v, sl_arena_t *a)
 {
     if (sl_py_is_float(v)) {
         double d = s_num_double(v);
-        sl_buf_puts(out, json ? sl_py_float_json(a, d) : sl_py_float_repr(a, d));
+        sl_buf_puts(out, sl_py_float_repr(a, d));
     } else if (v->u.number.r) {
         sl_buf_puts(out, strcmp(v->u.number.r, "-0") == 0 ? "0" : v->u.number.r);
     } else {
         sl_buf_printf(out, "%lld", v->u.number.i);
-    }
-}
-
-/* json.dumps(v) with its default separators. */
-static void
-s_put_json(sl_buf_t *out, yajl_val v, sl_arena_t *a)
-{
-    if (!v) {
-        sl_buf_puts(out, "null");
-        return;
-    }
-    switch (v->type) {
-    case yajl_t_string:
-        sl_notifier_json_str(out, v->u.string, strlen(v->u.string));
-        return;
-    case yajl_t_number:
-        s_put_number(out, v, 1, a);
-        return;
-    case yajl_t_true:
-        sl_buf_puts(out, "true");
-        return;
-    case yajl_t_false:
-        sl_buf_puts(out, "false");
-        return;
-    case yajl_t_array:
-        sl_buf_putc(out, '[');
-        for (size_t i = 0; i < v->u.array.len; i++) {
-            if (i)
-                sl_buf_puts(out, ", ");
-            s_put_json(out, v->u.array.values[i], a);
-        }
-        sl_buf_putc(out, ']');
-        return;
-    case yajl_t_object:
-        sl_buf_putc(out, '{');
-        for (size_t i = 0; i < v->u.object.len; i++) {
-            if (i)
-                sl_buf_puts(out, ", ");
-            sl_notifier_json_str(out, v->u.object.keys[i], strlen(v->u.object.keys[i]));
-            sl_buf_puts(out, ": ");
-            s_put_json(out, v->u.object.values[i], a);
-        }
-        sl_buf_putc(out, '}');
-        return;
-    default:
-        sl_buf_puts(out, "null");
-        return;
     }
 }
 
@@ -262,7 +216,7 @@ s_put_decoded_repr(sl_buf_t *out, yajl_val v, sl_arena_t *a)
         s_put_bytes_repr(out, v->u.string);
         return;
     case yajl_t_number:
-        s_put_number(out, v, 0, a);
+        s_put_number(out, v, a);
         return;
     case yajl_t_true:
         sl_buf_puts(out, "True");
@@ -347,36 +301,6 @@ sl_notifier_signature(yajl_val obj, const char *secret, size_t secret_len, sl_ar
 
 /* ---- messages ------------------------------------------------------------ */
 
-static yajl_val
-s_node(sl_arena_t *a, yajl_type t)
-{
-    yajl_val v = sl_arena_alloc(a, sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->type = t;
-    return v;
-}
-
-static yajl_val
-s_str(sl_arena_t *a, const char *s)
-{
-    return s ? sl_json_new_string(a, s, strlen(s)) : s_node(a, yajl_t_null);
-}
-
-/* An object of n fields in the order given (values may be NULL = None). */
-static yajl_val
-s_object(sl_arena_t *a, const char *const *keys, yajl_val *vals, size_t n)
-{
-    yajl_val o = s_node(a, yajl_t_object);
-    o->u.object.keys = sl_arena_alloc(a, n * sizeof *o->u.object.keys);
-    o->u.object.values = sl_arena_alloc(a, n * sizeof *o->u.object.values);
-    for (size_t i = 0; i < n; i++) {
-        o->u.object.keys[i] = keys[i];
-        o->u.object.values[i] = vals[i] ? vals[i] : s_node(a, yajl_t_null);
-    }
-    o->u.object.len = n;
-    return o;
-}
-
 /* Signs msg (its last field is message_signature, a placeholder) and
  * appends it as JSON. */
 static void
@@ -384,8 +308,8 @@ s_sign_and_put(sl_buf_t *out, yajl_val msg, const char *secret, size_t secret_le
                sl_arena_t *a)
 {
     size_t last = msg->u.object.len - 1;
-    msg->u.object.values[last] = s_str(a, sl_notifier_signature(msg, secret, secret_len, a));
-    s_put_json(out, msg, a);
+    msg->u.object.values[last] = sl_pubjson_str(a, sl_notifier_signature(msg, secret, secret_len, a));
+    sl_pubjson_dumps(out, msg, a);
 }
 
 int
@@ -426,11 +350,11 @@ sl_notifier_meter_message(sl_buf_t *out, const sl_sample_t *s, const char *secre
         "monotonic_time", "message_signature",
     };
     yajl_val vals[] = {
-        s_str(&a, s->source), s_str(&a, s->name), s_str(&a, s->type), s_str(&a, s->unit), volume,
-        s_str(&a, s->user_id), s_str(&a, s->project_id), s_str(&a, s->resource_id),
-        s_str(&a, s->timestamp), meta, s_str(&a, s->id), mono, NULL,
+        sl_pubjson_str(&a, s->source), sl_pubjson_str(&a, s->name), sl_pubjson_str(&a, s->type), sl_pubjson_str(&a, s->unit), volume,
+        sl_pubjson_str(&a, s->user_id), sl_pubjson_str(&a, s->project_id), sl_pubjson_str(&a, s->resource_id),
+        sl_pubjson_str(&a, s->timestamp), meta, sl_pubjson_str(&a, s->id), mono, NULL,
     };
-    s_sign_and_put(out, s_object(&a, keys, vals, sizeof keys / sizeof *keys), secret, secret_len,
+    s_sign_and_put(out, sl_pubjson_object(&a, keys, vals, sizeof keys / sizeof *keys), secret, secret_len,
                    &a);
     rc = 0;
 out:
@@ -462,10 +386,10 @@ sl_notifier_event_message(sl_buf_t *out, const char *event_json, const char *sec
     };
     yajl_val vals[] = {
         sl_json_get(ev, "message_id"), sl_json_get(ev, "event_type"), sl_json_get(ev, "generated"),
-        traits ? traits : s_node(&a, yajl_t_array),
-        raw ? raw : s_object(&a, NULL, NULL, 0), NULL,
+        traits ? traits : sl_pubjson_node(&a, yajl_t_array),
+        raw ? raw : sl_pubjson_object(&a, NULL, NULL, 0), NULL,
     };
-    s_sign_and_put(out, s_object(&a, keys, vals, sizeof keys / sizeof *keys), secret, secret_len,
+    s_sign_and_put(out, sl_pubjson_object(&a, keys, vals, sizeof keys / sizeof *keys), secret, secret_len,
                    &a);
     rc = 0;
 out:

@@ -43,6 +43,18 @@ sl_pubjson_object(sl_arena_t *a, const char *const *keys, yajl_val *vals, size_t
 }
 
 yajl_val
+sl_pubjson_str(sl_arena_t *a, const char *text)
+{
+    return s_str(a, text);
+}
+
+yajl_val
+sl_pubjson_node(sl_arena_t *a, yajl_type t)
+{
+    return s_node(a, t);
+}
+
+yajl_val
 sl_pubjson_number(sl_arena_t *a, const char *text)
 {
     return sl_py_new_number(a, sl_arena_strdup(a, text));

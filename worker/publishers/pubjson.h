@@ -78,5 +78,9 @@ void sl_pubjson_dumps(sl_buf_t *out, yajl_val v, sl_arena_t *a);
  * NULL = null), and a number node from its text ("3600"). */
 yajl_val sl_pubjson_object(sl_arena_t *a, const char *const *keys, yajl_val *vals, size_t n);
 yajl_val sl_pubjson_number(sl_arena_t *a, const char *text);
+/* A string node holding s (borrowed), or a null node when s is NULL; an
+ * empty node of type t (yajl_t_null, yajl_t_array, ...). */
+yajl_val sl_pubjson_str(sl_arena_t *a, const char *s);
+yajl_val sl_pubjson_node(sl_arena_t *a, yajl_type t);
 
 #endif

@@ -53,6 +53,7 @@
 #include "common/log.h"
 #include "common/pycompat.h"
 #include "worker/publishers/notifier.h"
+#include "worker/publishers/pubjson.h"
 #include "worker/publishers/prometheus.h"
 
 /* ---- packing --------------------------------------------------------------- */
@@ -123,21 +124,6 @@ s_pack(msgpack_packer *pk, yajl_val v, char *err, size_t errlen)
 /* ---- the meter message ----------------------------------------------------- */
 
 static yajl_val
-s_null(sl_arena_t *a)
-{
-    yajl_val v = sl_arena_alloc(a, sizeof *v);
-    memset(v, 0, sizeof *v);
-    v->type = yajl_t_null;
-    return v;
-}
-
-static yajl_val
-s_str(sl_arena_t *a, const char *s)
-{
-    return s ? sl_json_new_string(a, s, strlen(s)) : s_null(a);
-}
-
-static yajl_val
 s_parse(sl_arena_t *a, const sl_sample_t *s, const char *what, const char *text, char *err,
         size_t errlen)
 {
@@ -164,38 +150,38 @@ sl_udp_meter_pack(sl_buf_t *out, const sl_sample_t *s, const char *secret, size_
     meta = s_parse(&a, s, "resource_metadata",
                    s->resource_metadata ? s->resource_metadata : "{}", err, errlen);
     mono = s->monotonic_time ? s_parse(&a, s, "monotonic_time", s->monotonic_time, err, errlen)
-                             : s_null(&a);
+                             : sl_pubjson_node(&a, yajl_t_null);
     if (!volume || !meta || !mono)
         goto out;
     const char *keys[16];
     yajl_val vals[16];
     size_t n = 0;
 #define S_FIELD(k, v) (keys[n] = (k), vals[n++] = (v))
-    S_FIELD("source", s_str(&a, s->source));
-    S_FIELD("counter_name", s_str(&a, s->name));
-    S_FIELD("counter_type", s_str(&a, s->type));
-    S_FIELD("counter_unit", s_str(&a, s->unit));
+    S_FIELD("source", sl_pubjson_str(&a, s->source));
+    S_FIELD("counter_name", sl_pubjson_str(&a, s->name));
+    S_FIELD("counter_type", sl_pubjson_str(&a, s->type));
+    S_FIELD("counter_unit", sl_pubjson_str(&a, s->unit));
     S_FIELD("counter_volume", volume);
-    S_FIELD("user_id", s_str(&a, s->user_id));
+    S_FIELD("user_id", sl_pubjson_str(&a, s->user_id));
     if (publisher_id)
-        S_FIELD("user_name", s_null(&a));
-    S_FIELD("project_id", s_str(&a, s->project_id));
+        S_FIELD("user_name", sl_pubjson_node(&a, yajl_t_null));
+    S_FIELD("project_id", sl_pubjson_str(&a, s->project_id));
     if (publisher_id)
-        S_FIELD("project_name", s_null(&a));
-    S_FIELD("resource_id", s_str(&a, s->resource_id));
-    S_FIELD("timestamp", s_str(&a, s->timestamp));
+        S_FIELD("project_name", sl_pubjson_node(&a, yajl_t_null));
+    S_FIELD("resource_id", sl_pubjson_str(&a, s->resource_id));
+    S_FIELD("timestamp", sl_pubjson_str(&a, s->timestamp));
     S_FIELD("resource_metadata", meta);
-    S_FIELD("message_id", s_str(&a, s->id));
+    S_FIELD("message_id", sl_pubjson_str(&a, s->id));
     S_FIELD("monotonic_time", mono);
     if (publisher_id)
-        S_FIELD("publisher_id", s_str(&a, publisher_id));
-    S_FIELD("message_signature", s_null(&a));
+        S_FIELD("publisher_id", sl_pubjson_str(&a, publisher_id));
+    S_FIELD("message_signature", sl_pubjson_node(&a, yajl_t_null));
 #undef S_FIELD
     struct yajl_val_s msg = { .type = yajl_t_object };
     msg.u.object.keys = keys;
     msg.u.object.values = vals;
     msg.u.object.len = n;
-    vals[n - 1] = s_str(&a, sl_notifier_signature(&msg, secret, secret_len, &a));
+    vals[n - 1] = sl_pubjson_str(&a, sl_notifier_signature(&msg, secret, secret_len, &a));
     msgpack_packer pk;
     msgpack_packer_init(&pk, out, s_buf_write);
     if (s_pack(&pk, &msg, err, errlen) < 0) {
