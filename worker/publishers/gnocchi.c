@@ -132,8 +132,10 @@ s_update(sl_arena_t *a, yajl_val into, yajl_val from)
     yajl_val o = sl_pubjson_node(a, yajl_t_object);
     o->u.object.keys = sl_arena_alloc(a, cap * sizeof *o->u.object.keys);
     o->u.object.values = sl_arena_alloc(a, cap * sizeof *o->u.object.values);
-    memcpy(o->u.object.keys, into->u.object.keys, n * sizeof *o->u.object.keys);
-    memcpy(o->u.object.values, into->u.object.values, n * sizeof *o->u.object.values);
+    if (n) {   /* an empty object may have no arrays at all */
+        memcpy(o->u.object.keys, into->u.object.keys, n * sizeof *o->u.object.keys);
+        memcpy(o->u.object.values, into->u.object.values, n * sizeof *o->u.object.values);
+    }
     for (size_t i = 0; i < from->u.object.len; i++) {
         size_t k = 0;
         while (k < n && strcmp(o->u.object.keys[k], from->u.object.keys[i]) != 0)
