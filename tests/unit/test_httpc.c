@@ -185,6 +185,7 @@ START_TEST(test_transport_errors)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     ck_assert_int_eq(sl_httpc_request(h, "POST", url, NULL, "x", 1, &status, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "POST http://127.0.0.1:") != NULL, "%s", err);
+    ck_assert_int_eq(sl_httpc_send(h, "POST", url, NULL, "x", 1, err, sizeof err), SL_PUB_RETRY);
 
     /* Timeout: the server reads the request and stays silent. */
     s_srv_t q = { .reply = NULL, .n_answers = 1 };

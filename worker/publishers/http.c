@@ -412,13 +412,8 @@ fail:
 static sl_pub_status_t
 s_post(s_http_t *h, const char *body, size_t len, char *err, size_t errlen)
 {
-    long status = 0;
-    if (sl_httpc_request(h->http, "POST", h->target, (const char *const *) h->headers, body, len,
-                         &status, err, errlen) < 0)
-        return SL_PUB_RETRY;
-    if (sl_httpc_classify(status) == SL_PUB_OK)
-        return SL_PUB_OK;
-    return sl_httpc_status_error(h->http, "POST", h->target, status, err, errlen);
+    return sl_httpc_send(h->http, "POST", h->target, (const char *const *) h->headers, body, len,
+                         err, errlen);
 }
 
 static sl_pub_status_t

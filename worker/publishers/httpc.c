@@ -274,3 +274,15 @@ sl_httpc_status_error(const sl_httpc_t *h, const char *method, const char *url, 
     sl_errf(err, errlen, "%s %s: HTTP %ld%s%s", method, u, status, n ? ": " : "", quote);
     return sl_httpc_classify(status);
 }
+
+sl_pub_status_t
+sl_httpc_send(sl_httpc_t *h, const char *method, const char *url, const char *const *headers,
+              const char *body, size_t body_len, char *err, size_t errlen)
+{
+    long status = 0;
+    if (sl_httpc_request(h, method, url, headers, body, body_len, &status, err, errlen) < 0)
+        return SL_PUB_RETRY;
+    if (sl_httpc_classify(status) == SL_PUB_OK)
+        return SL_PUB_OK;
+    return sl_httpc_status_error(h, method, url, status, err, errlen);
+}

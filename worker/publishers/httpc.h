@@ -57,6 +57,12 @@ const char *sl_httpc_header(const sl_httpc_t *h, const char *name);
 /* What the output layer should do with a status: 2xx OK; 408, 425, 429
  * and 5xx RETRY; anything else (4xx: the request itself is wrong) ERROR. */
 sl_pub_status_t sl_httpc_classify(long status);
+/* One request as a publisher sees it: a transport error is RETRY, a
+ * status is judged by sl_httpc_classify with sl_httpc_status_error's
+ * message; for publishers that need no more than that of the answer. */
+sl_pub_status_t sl_httpc_send(sl_httpc_t *h, const char *method, const char *url,
+                              const char *const *headers, const char *body, size_t body_len,
+                              char *err, size_t errlen);
 /* err = "<method> <url without password>: HTTP <status>: <first 200 bytes
  * of the body, one line>"; returns sl_httpc_classify(status). */
 sl_pub_status_t sl_httpc_status_error(const sl_httpc_t *h, const char *method, const char *url,

@@ -389,12 +389,7 @@ sl_httpbase_post(sl_httpbase_t *h, const char *sub_path, const char *body, size_
         sl_buf_puts(&h->url, sub_path);
         url = h->url.p;
     }
-    long status = 0;
-    if (sl_httpc_request(h->http, "POST", url, h->headers, body, len, &status, err, errlen) < 0)
-        return SL_PUB_RETRY;
-    if (sl_httpc_classify(status) == SL_PUB_OK)
-        return SL_PUB_OK;
-    return sl_httpc_status_error(h->http, "POST", url, status, err, errlen);
+    return sl_httpc_send(h->http, "POST", url, h->headers, body, len, err, errlen);
 }
 
 void

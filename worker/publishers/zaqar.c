@@ -266,13 +266,8 @@ fail:
 static sl_pub_status_t
 s_post(s_zaqar_t *z, char *err, size_t errlen)
 {
-    long status = 0;
-    if (sl_httpc_request(z->http, "POST", z->target, (const char *const *) z->headers, z->body.p,
-                         z->body.n, &status, err, errlen) < 0)
-        return SL_PUB_RETRY;
-    if (sl_httpc_classify(status) == SL_PUB_OK)
-        return SL_PUB_OK;
-    return sl_httpc_status_error(z->http, "POST", z->target, status, err, errlen);
+    return sl_httpc_send(z->http, "POST", z->target, (const char *const *) z->headers, z->body.p,
+                         z->body.n, err, errlen);
 }
 
 static sl_pub_status_t
