@@ -431,3 +431,23 @@ sl_opt_check_log_level(const sl_opt_t *o, const char *text, char *err, size_t er
                        "debug)", o->name, text);
     return 0;
 }
+
+char *
+sl_url_unquote(const char *s, size_t n, int plus)
+{
+    char *out = sl_xmalloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (plus && s[i] == '+') {
+            *o++ = ' ';
+        } else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char) s[i + 1]) &&
+                   isxdigit((unsigned char) s[i + 2])) {
+            char hex[3] = { s[i + 1], s[i + 2], 0 };
+            *o++ = (char) strtol(hex, NULL, 16);
+            i += 2;
+        } else {
+            *o++ = s[i];
+        }
+    }
+    *o = '\0';
+    return out;
+}

@@ -95,6 +95,11 @@ int sl_opt_set(const sl_opt_t *o, void *cfg, const char *text, char *err, size_t
  * unknown_ok (then it is left for the caller; *n_unknown counts them). */
 int sl_opt_query(const sl_opt_t *tab, void *cfg, const char *query, int unknown_ok,
                  size_t *n_unknown, char *err, size_t errlen);
+/* The first n bytes of s percent-decoded into a new string (a '%' not
+ * followed by two hex digits stays as it is; plus: '+' is a space, as in a
+ * query), for URL parts the publishers read themselves (userinfo, query
+ * values passed on). */
+char *sl_url_unquote(const char *s, size_t n, int plus);
 /* Frees the strings the table's STR/PATH fields hold, and zeroes them. */
 void sl_opt_free(const sl_opt_t *tab, void *cfg);
 /* The option's current value as text (for --dump-config) into buf. */

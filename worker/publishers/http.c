@@ -135,26 +135,6 @@ static const sl_opt_t s_opts[] = {
 
 /* ---- the target URL ------------------------------------------------------ */
 
-static char *
-s_unquote(const char *s, size_t n, int plus)
-{
-    char *out = sl_xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (plus && s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char) s[i + 1]) &&
-                   isxdigit((unsigned char) s[i + 2])) {
-            char hex[3] = { s[i + 1], s[i + 2], 0 };
-            *o++ = (char) strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Python's quote_plus (urlencode's quoting). */
 static void
 s_quote_plus(sl_buf_t *b, const char *s)
@@ -186,8 +166,8 @@ s_query_pairs(const char *query, size_t qlen, size_t *n)
         const char *eq = memchr(p, '=', len);
         if (eq && eq < p + len - 1) {
             v = sl_xrealloc(v, (*n + 1) * sizeof *v);
-            v[*n].key = s_unquote(p, (size_t) (eq - p), 1);
-            v[*n].val = s_unquote(eq + 1, (size_t) (p + len - eq - 1), 1);
+            v[*n].key = sl_url_unquote(p, (size_t) (eq - p), 1);
+            v[*n].val = sl_url_unquote(eq + 1, (size_t) (p + len - eq - 1), 1);
             (*n)++;
         }
         p += len + (amp ? 1 : 0);
@@ -300,8 +280,9 @@ s_parse_url(s_http_t *h, const char *url, char **user, char **password, char *er
     if (at) {
         const char *colon = memchr(auth, ':', (size_t) (at - auth));
         size_t ul = colon ? (size_t) (colon - auth) : (size_t) (at - auth);
-        *user = s_unquote(auth, ul, 0);
-        *password = colon ? s_unquote(colon + 1, (size_t) (at - colon - 1), 0) : sl_xstrdup("");
+        *user = sl_url_unquote(auth, ul, 0);
+        *password = colon ? sl_url_unquote(colon + 1, (size_t) (at - colon - 1), 0)
+                          : sl_xstrdup("");
         if (!**user) {
             free(*user);
             free(*password);

@@ -591,26 +591,6 @@ typedef struct {
 
 static void s_destroy(void **ctx_p);
 
-static char *
-s_unquote(const char *s, size_t n)
-{
-    char *out = sl_xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+') {
-            *o++ = ' ';
-        } else if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char) s[i + 1]) &&
-                   isxdigit((unsigned char) s[i + 2])) {
-            char hex[3] = { s[i + 1], s[i + 2], 0 };
-            *o++ = (char) strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 /* Every topic= of the query, in order (Ceilometer: options.pop('topic')
  * is parse_qs's list; blank values are dropped as parse_qs does). */
 static void
@@ -623,10 +603,10 @@ s_collect_topics(s_notifier_t *n, const char *url)
         size_t len = strcspn(p, "&#");
         const char *eq = memchr(p, '=', len);
         if (eq && eq < p + len - 1) {
-            char *key = s_unquote(p, (size_t) (eq - p));
+            char *key = sl_url_unquote(p, (size_t) (eq - p), 1);
             if (strcmp(key, "topic") == 0) {
                 n->topics = sl_xrealloc(n->topics, (n->n_topics + 1) * sizeof *n->topics);
-                n->topics[n->n_topics++] = s_unquote(eq + 1, (size_t) (p + len - eq - 1));
+                n->topics[n->n_topics++] = sl_url_unquote(eq + 1, (size_t) (p + len - eq - 1), 1);
             }
             free(key);
         }

@@ -226,24 +226,6 @@ sl_httpbase_check_verify(const sl_opt_t *o, const char *text, char *err, size_t 
                    "absolute path of a CA bundle (e.g. verify_ssl=/etc/ssl/certs/ca.pem)", text);
 }
 
-static char *
-s_unquote(const char *s, size_t n)
-{
-    char *out = sl_xmalloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char) s[i + 1]) &&
-            isxdigit((unsigned char) s[i + 2])) {
-            char hex[3] = { s[i + 1], s[i + 2], 0 };
-            *o++ = (char) strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
 static void
 s_free_secret(char *p)
 {
@@ -325,8 +307,8 @@ sl_httpbase_new(const char *url, const sl_httpbase_opts_t *o, const char *conten
     if (at) {
         const char *colon = memchr(auth, ':', (size_t) (at - auth));
         size_t ul = colon ? (size_t) (colon - auth) : (size_t) (at - auth);
-        user = s_unquote(auth, ul);
-        password = colon ? s_unquote(colon + 1, (size_t) (at - colon - 1)) : sl_xstrdup("");
+        user = sl_url_unquote(auth, ul, 0);
+        password = colon ? sl_url_unquote(colon + 1, (size_t) (at - colon - 1), 0) : sl_xstrdup("");
         if (!*user) {
             free(user);
             s_free_secret(password);
