@@ -80,7 +80,8 @@
     X(reloads,         "successful configuration reloads (SIGHUP)") \
     X(reload_failures, "rejected configuration reloads (old config kept)") \
     X(leases_freed,    "leases the supervisor freed for dead workers") \
-    X(config_warnings, "warnings of the running configuration (what Ceilometer tolerates; strict: true refuses it)")
+    X(config_warnings, "warnings of the running configuration (what Ceilometer tolerates; strict: true refuses it)") \
+    X(lost_in_crash,   "records publishers with confirm=queued held, already confirmed to their source, when their pipeline worker died (their at_risk gauges then)")
 
 /* X(name, kind, help) — per-worker, per-sink, per-publisher counters, kept
  * by the output layer (worker/output.h) for publisher k of sink s in
@@ -99,7 +100,8 @@
     X(latency_ms_sum, counter, "milliseconds spent in publish calls") \
     X(latency_ms_max, max,     "longest publish call, milliseconds") \
     X(peers,          gauge,   "consumers the publisher serves now, as the plugin reports them (websocket: connected subscribers)") \
-    X(lost,           counter, "records the plugin took (counted in sent) and lost afterwards, as it reports them (websocket: records of subscribers cut off, or not taken by the hub worker)")
+    X(lost,           counter, "records the plugin took (counted in sent) and lost afterwards, as it reports them (websocket: records of subscribers cut off, or not taken by the hub worker)") \
+    X(at_risk,        gauge,   "records queued here that were already confirmed to their source (confirm=queued: policy=queue or drop), now: a crash of the worker loses them (the supervisor then counts them in lost_in_crash)")
 
 /* X(name, kind, help) — per-worker counters of one AMQP broker connection
  * of an amqp source (worker/sources/amqp.c), in slot->broker[k]: the
@@ -204,7 +206,7 @@ typedef struct {
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 5
+#define SL_STATS_VERSION 6
 
 typedef struct {
     uint64_t magic;

@@ -394,6 +394,19 @@ s_find_child(s_sup_t *sv, pid_t pid)
     return -1;
 }
 
+/* What a dead worker's confirm=queued publishers held (their at_risk
+ * gauges; a stop that drained them leaves 0), cleared so that it is
+ * counted once. */
+static uint64_t
+s_fold_at_risk(sl_slot_t *slot)
+{
+    uint64_t n = 0;
+    for (unsigned s = 0; s < SL_MAX_SINKS; s++)
+        for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++)
+            n += atomic_exchange(&slot->pub[s][k].c[SL_PC_at_risk], 0);
+    return n;
+}
+
 /* Reaps exited children; schedules respawns unless stopping. Returns how
  * many children are still running. */
 static int
@@ -414,6 +427,14 @@ s_reap(s_sup_t *sv, int stopping)
         ch->pid = 0;
         atomic_store(&slot->pid, 0);
         atomic_store(&slot->state, SL_WS_EXITED);
+        uint64_t lost = s_fold_at_risk(slot);
+        if (lost) {
+            atomic_fetch_add(&sv->shm->sv[SL_SV_lost_in_crash], lost);
+            sl_error("%s worker #%d (pid %d) held %llu records its confirm=queued publishers "
+                     "had already confirmed to their source: they are lost (counted in "
+                     "lost_in_crash; use confirm=delivered where that matters)", role,
+                     ch->index, (int) pid, (unsigned long long) lost);
+        }
         int crashed = 0;
         if (WIFSIGNALED(status)) {
             crashed = 1;

@@ -338,31 +338,50 @@ def publishers_main(bench, a, work, data):
 
 
 def isolation(bench, a, work, data):
+    rounds = max(1, a.repeat)
     print()
     print("Isolation: sink a = file://, sink b = http:// to a local sink; the same %d "
           "notifications feed both; b's destination healthy, then stalled (accepts, never "
           "answers) with b's policy=queue, then with policy=drop (b: timeout=1, "
-          "max_queue_length=64); each run stops after 60 s:" % a.n)
+          "max_queue_length=64, confirm=auto: queued); each run stops after 60 s; %s:"
+          % (a.n, "%d rounds, the three runs interleaved in each (rotated), medians shown" % rounds
+             if rounds > 1 else "one round"))
     print()
     print("| b's destination | b's policy | sink a samples/s | sink a sent | sink b sent | "
           "sink b dropped | a's rate vs healthy run |")
     print("|---|---|---|---|---|---|---|")
+    cases = ((False, "queue"), (True, "queue"), (True, "drop"))
+    runs = {c: [] for c in cases}
+    for r in range(rounds):   # interleaved, each round in another order, so that load
+        for i in range(len(cases)):   # drifts and after-effects hit every case alike
+            stall, policy = cases[(i + r) % len(cases)]
+            s = _HTTPSink(stall=stall)
+            url_b = ("http://127.0.0.1:%d/b?timeout=1&policy=%s&max_queue_length=64"
+                     % (s.port, policy))
+            try:
+                dt, m, run, _, _ = _run(bench, work, data, a.n,
+                                        {"a": ["file://%s/a.jsonl" % work], "b": [url_b]}, "a",
+                                        limit_s=60)
+            finally:
+                s.stop()
+                try:
+                    os.unlink("%s/a.jsonl" % work)   # each run writes a file of its own
+                except OSError:
+                    pass
+            pa = [x for x in m["publishers"] if x["sink"] == "a"][0]
+            pb = [x for x in m["publishers"] if x["sink"] == "b"][0]
+            runs[(stall, policy)].append((pa["sent"] / dt, pa["sent"], pb["sent"], pb["dropped"]))
+            shutil.rmtree(run, ignore_errors=True)
     base = None
-    for stall, policy in ((False, "queue"), (True, "queue"), (True, "drop")):
-        s = _HTTPSink(stall=stall)
-        url_b = ("http://127.0.0.1:%d/b?timeout=1&policy=%s&max_queue_length=64"
-                 % (s.port, policy))
-        try:
-            dt, m, run, _, _ = _run(bench, work, data, a.n,
-                                    {"a": ["file://%s/a.jsonl" % work], "b": [url_b]}, "a",
-                                    limit_s=60)
-        finally:
-            s.stop()
-        pa = [x for x in m["publishers"] if x["sink"] == "a"][0]
-        pb = [x for x in m["publishers"] if x["sink"] == "b"][0]
-        rate = pa["sent"] / dt
+    for stall, policy in cases:
+        r = sorted(runs[(stall, policy)])
+        rate, sa, sb, db = r[len(r) // 2]
         base = base or rate
         print("| %s | %s | %.0f | %d | %d | %d | %.2f |" % (
-            "stalled" if stall else "healthy", policy, rate, pa["sent"], pb["sent"],
-            pb["dropped"], rate / base))
-        shutil.rmtree(run, ignore_errors=True)
+            "stalled" if stall else "healthy", policy, rate, sa, sb, db, rate / base))
+    if rounds > 1:
+        print()
+        print("All runs, sink a samples/s: " + "; ".join(
+            "%s %s: %s" % ("stalled" if st else "healthy", po,
+                           ", ".join("%.0f" % x[0] for x in runs[(st, po)]))
+            for st, po in cases))

@@ -1,9 +1,11 @@
 /* The output layer (worker/output.h).
  *
  * A submitted batch is copied once and shared by the sink's instances; it
- * counts the instances that have not finished with it (refs: done is
- * called when it reaches 0) and the threads publishing it right now
- * (inflight: the memory is freed when both are 0, so that a batch
+ * counts the instances its source waits for (gate: done is called when it
+ * reaches 0; instances with confirm=queued do not count), the instances
+ * that have not finished with it (refs: it is counted and off the books
+ * when it reaches 0) and the threads publishing it right now (inflight:
+ * the memory is freed when refs and inflight are 0, so that a batch
  * abandoned at the drain deadline while a thread still reads it stays
  * valid until that thread returns).
  *
@@ -43,9 +45,11 @@
 typedef struct {
     sl_pub_batch_t    b;
     unsigned          sink;
+    unsigned          gate;      /* instances the source waits for, not finished with it */
     unsigned          refs;      /* instances not finished with it */
     unsigned          inflight;  /* threads publishing it now */
-    int               failed;    /* some instance dropped it */
+    int               failed;    /* some instance dropped it (counters) */
+    int               gfailed;   /* some instance the source waits for dropped it */
     int               heal;      /* ... for a reason that may heal, not dead-lettered */
     sl_output_done_fn done;
     void             *arg;
@@ -71,6 +75,8 @@ typedef struct {
     sl_pub_url_t     u;
     void            *ctx;
     const sl_forward_t *fwd;     /* forward= profile, or NULL */
+    int              early;      /* confirm=queued: the source does not wait for it */
+    uint64_t         at_risk;    /* early: records queued, already confirmed */
     s_view_t         pub, aux;   /* views for publishing / for drops (both loop-made) */
     size_t           sent_n;     /* records in the view last published */
     int              skip;       /* nothing selected: completed without a call */
@@ -113,7 +119,8 @@ struct sl_output {
     sl_loop_timer_t *poll;        /* plugins' own counters (sl_pub_plugin_t.counters) */
     int              efd;
     sl_loop_watch_t *watch;
-    size_t           pending;
+    size_t           pending;    /* batches whose done has not run */
+    size_t           live;       /* batches some instance has not finished */
     uint64_t         rng;
     s_batch_t      **idle;       /* batches with nothing to publish, done at the next kick */
     size_t           n_idle, cap_idle;
@@ -206,7 +213,20 @@ s_batch_free(s_batch_t *b)
     free(b);
 }
 
-/* Every instance is done with b: count it, tell the caller. */
+/* Every instance the source waits for is done with b: tell the caller. */
+static void
+s_confirm(sl_output_t *out, s_batch_t *b)
+{
+    sl_output_done_fn done = b->done;
+    if (!done)
+        return;
+    b->done = NULL;
+    out->pending--;
+    done(b->arg, !b->gfailed ? 1 : b->heal ? SL_OUTPUT_FAILED : 0);
+}
+
+/* Every instance is done with b: count it (and tell the caller if that
+ * has not happened yet). */
 static void
 s_complete(sl_output_t *out, s_batch_t *b)
 {
@@ -226,15 +246,38 @@ s_complete(sl_output_t *out, s_batch_t *b)
                 SL_SINC(slot, b->sink, published, n);
         }
     }
-    out->pending--;
+    out->live--;
     if (out->abandoning)
         out->abandoned++;
-    sl_output_done_fn done = b->done;
-    b->done = NULL;
-    if (done)
-        done(b->arg, !b->failed ? 1 : b->heal ? SL_OUTPUT_FAILED : 0);
+    s_confirm(out, b);
     if (!b->inflight)
         s_batch_free(b);
+}
+
+/* The submitter's own references (see sl_output_submit) go: if only
+ * confirm=queued instances hold b, done runs now. */
+static void
+s_release(sl_output_t *out, s_batch_t *b)
+{
+    if (--b->gate == 0)
+        s_confirm(out, b);
+    if (--b->refs == 0)
+        s_complete(out, b);
+}
+
+/* in is finished with b, which it had n records of. */
+static void
+s_finish(s_inst_t *in, s_batch_t *b, size_t n)
+{
+    if (in->early) {
+        in->at_risk -= n < in->at_risk ? n : in->at_risk;
+        if (in->st)
+            SL_PSET(in->st, at_risk, in->at_risk);
+    } else if (--b->gate == 0) {
+        s_confirm(in->out, b);
+    }
+    if (--b->refs == 0)
+        s_complete(in->out, b);
 }
 
 /* --- queues ---------------------------------------------------------------- */
@@ -252,6 +295,24 @@ s_push(s_inst_t *in, s_batch_t *b)
         in->q = sl_xring_grow(in->q, sizeof *in->q, &in->head, in->len, &in->cap, 8);
     in->q[(in->head + in->len) % in->cap] = b;
     in->len++;
+}
+
+static const sl_pub_batch_t *s_select(const s_inst_t *in, const sl_pub_batch_t *b,
+                                      s_view_t *v);
+
+/* Queues b on in; n: the records of it in publishes (with a forward
+ * profile, what the profile selects; (size_t) -1 = count them here). */
+static void
+s_push_counted(s_inst_t *in, s_batch_t *b, size_t n)
+{
+    s_push(in, b);
+    if (!in->early)
+        return;
+    if (n == (size_t) -1)
+        n = s_select(in, &b->b, &in->aux)->n;
+    in->at_risk += n;
+    if (in->st)
+        SL_PSET(in->st, at_risk, in->at_risk);
 }
 
 /* Removes the batch at position i (0 = head, or 1). */
@@ -490,11 +551,13 @@ s_drop(s_inst_t *in, s_batch_t *b, const char *reason, unsigned attempts, int he
                        pb->kind == SL_PUB_EVENTS ? "events" : "samples", reason,
                        dl ? " (dead-lettered)" : "");
         b->failed = 1;
+        if (!in->early)
+            b->gfailed = 1;
     }
-    if (heal && dl < pb->n)
+    /* (confirm=queued: the source has its answer already) */
+    if (heal && dl < pb->n && !in->early)
         b->heal = 1;
-    if (--b->refs == 0)
-        s_complete(in->out, b);
+    s_finish(in, b, pb->n);
 }
 
 /* --- publishing ------------------------------------------------------------ */
@@ -557,8 +620,7 @@ s_result(s_inst_t *in, sl_pub_status_t st, const char *err, uint64_t ms)
         if (in->st)
             SL_PINC(in->st, sent, in->sent_n);
         s_gauge(in);
-        if (--b->refs == 0)
-            s_complete(in->out, b);
+        s_finish(in, b, in->sent_n);
         s_shorter(in);
         return;
     }
@@ -810,6 +872,9 @@ sl_output_add_sink(sl_output_t *out, const char *name, int events, const char *c
             return -1;
         }
         sk->insts[sk->n++] = in;
+        in->early = in->u.core.confirm == SL_PUB_CONFIRM_QUEUED ||
+                    (in->u.core.confirm == SL_PUB_CONFIRM_AUTO &&
+                     in->u.core.policy != SL_PUB_POLICY_DEFAULT);
         if (s_resolve_forward(out->conf, &in->u, &in->fwd, err, errlen) < 0) {
             char why[512];
             snprintf(why, sizeof why, "%s", err);
@@ -896,6 +961,7 @@ sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, si
     b->done = done;
     b->arg = arg;
     out->pending++;
+    out->live++;
     if (!sk || !sk->n || !n) {
         if (out->n_idle == out->cap_idle) {
             out->cap_idle = out->cap_idle ? out->cap_idle * 2 : 8;
@@ -905,11 +971,15 @@ sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, si
         s_kick(out);
         return;
     }
-    b->refs = (unsigned) sk->n;
-    for (size_t i = 0; i < sk->n; i++) {
-        s_inst_t *in = sk->insts[i];
-        s_enqueue(in, b);
-    }
+    /* one reference of each kind is ours while queueing: an overflow
+     * below may drop b at once */
+    b->refs = (unsigned) sk->n + 1;
+    b->gate = 1;
+    for (size_t i = 0; i < sk->n; i++)
+        b->gate += !sk->insts[i]->early;
+    for (size_t i = 0; i < sk->n; i++)
+        s_enqueue(sk->insts[i], b);
+    s_release(out, b);
     s_kick(out);
 }
 
@@ -968,17 +1038,22 @@ s_inline(sl_output_t *out, s_sink_t *sk, unsigned sink, const sl_sample_t *sampl
     b->sink = sink;
     b->done = done;
     b->arg = arg;
-    b->refs = (unsigned) sk->n;
+    b->refs = (unsigned) sk->n + 1;   /* one of each is ours while the results go in */
+    b->gate = 1;
+    for (size_t i = 0; i < sk->n; i++)
+        b->gate += !sk->insts[i]->early;
     out->pending++;
+    out->live++;
     /* s_result works on the head of an instance's queue: put it there. */
     for (size_t i = 0; i < sk->n; i++) {
         s_inst_t *in = sk->insts[i];
-        s_push(in, b);
+        s_push_counted(in, b, sent[i]);
         in->sent_n = sent[i];
         in->skip = sent[i] == 0;
         s_result(in, st[i], err[i], ms[i]);
         in->skip = 0;
     }
+    s_release(out, b);
     return 1;
 }
 
@@ -987,7 +1062,7 @@ static void
 s_enqueue(s_inst_t *in, s_batch_t *b)
 {
     {
-        s_push(in, b);
+        s_push_counted(in, b, (size_t) -1);
         if (in->st)
             SL_PINC(in->st, queued, 1);
         /* queue and drop: the oldest batch beyond max_queue_length goes;
@@ -1077,7 +1152,7 @@ s_abandon(sl_output_t *out, const char *reason)
 size_t
 sl_output_drain(sl_output_t *out, uint64_t deadline_ms)
 {
-    for (uint64_t now = sl_now_ms(); out->pending && now < deadline_ms; now = sl_now_ms()) {
+    for (uint64_t now = sl_now_ms(); out->live && now < deadline_ms; now = sl_now_ms()) {
         uint64_t wait = deadline_ms - now;
         if (sl_loop_run_once(out->loop, wait > 50 ? 50 : (int) wait) < 0 && errno != EINTR)
             break;
@@ -1103,7 +1178,7 @@ sl_output_destroy(sl_output_t **out_p)
     if (!out_p || !*out_p)
         return;
     sl_output_t *out = *out_p;
-    if (out->pending)
+    if (out->live)
         s_abandon(out, "not delivered: the output layer was destroyed");
     if (out->kick)
         sl_loop_cancel(out->loop, &out->kick);

@@ -18,9 +18,15 @@
  *
  * Ownership: sl_output_submit copies the samples (they are views valid only
  * during the call). The caller's done callback is called exactly once per
- * submitted batch, on the loop, when every publisher of the sink has
- * finished with it (published, or dropped by policy / dead-lettered /
- * abandoned at the drain deadline). The layer also keeps the worker
+ * submitted batch, on the loop, when every publisher of the sink that the
+ * source waits for has finished with it (published, or dropped by policy /
+ * dead-lettered / abandoned at the drain deadline). The source does not
+ * wait for publishers with confirm=queued (the default under policy=queue
+ * and drop, as Ceilometer acknowledges a notification once it is queued):
+ * for them the batch is done once queued, they keep their copy until they
+ * are finished with it, and their `at_risk` gauge counts the records so
+ * held (what a crash loses: the supervisor folds it into lost_in_crash).
+ * The layer also keeps the worker
  * counters samples_published, events_published, publish_errors and the
  * sink's published / failed (a batch counts as published when every
  * publisher published it): the caller must not count them too.
@@ -37,8 +43,8 @@
 
 typedef struct sl_output sl_output_t;
 
-/* delivered: 1 if every publisher of the sink published the batch; 0 if at
- * least one dropped it for good (policy=drop, rejected as bad, or
+/* delivered (over the publishers the source waits for, see above): 1 if
+ * every one published the batch; 0 if at least one dropped it for good (policy=drop, rejected as bad, or
  * dead-lettered: counted; the operator's choice); SL_OUTPUT_FAILED if at
  * least one gave up on it for a reason that may heal (max_retries reached,
  * policy=queue's max_queue_length, a stop) and did not dead-letter it: a
@@ -78,7 +84,8 @@ int sl_output_check_forward(const sl_conf_t *conf, const char *url, char *err, s
  * every publisher of the sink is an SL_PUB_F_INLINE plugin with an empty
  * queue (the file publisher, normally), they are called right here on the
  * caller's samples, without a copy; if all succeed, done runs before this
- * returns. Otherwise the batch is copied and queued. */
+ * returns. Otherwise the batch is copied and queued; done runs before this
+ * returns too when only confirm=queued publishers are left to wait for. */
 void sl_output_submit(sl_output_t *out, unsigned sink, const sl_sample_t *samples, size_t n,
                       sl_output_done_fn done, void *arg);
 /* 0 if a publisher of the sink with policy=default has max_queue_length
@@ -91,7 +98,8 @@ void sl_output_on_ready(sl_output_t *out, void (*fn)(void *arg, unsigned sink), 
 size_t sl_output_pending(const sl_output_t *out);
 
 /* At stop: runs the loop (sl_loop_run_once; other watches and timers run
- * too: pause the sources first) until every batch is finished or
+ * too: pause the sources first) until every batch is finished by every
+ * publisher (confirm=queued ones too) or
  * deadline_ms (sl_now_ms clock) passed; then drops what is left (counted,
  * dead-lettered, reason "not delivered before the drain deadline"), calls
  * the remaining done callbacks, and flushes the plugins. Not from inside a

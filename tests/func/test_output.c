@@ -3,7 +3,9 @@
  * transiently is retried until it recovers and then publishes every sample
  * exactly once; policy=drop drops (and dead-letters, with the reason) what
  * fails and the source is still confirmed; policy=queue keeps at most
- * max_queue_length batches and drops the oldest, policy=default takes no
+ * max_queue_length batches and drops the oldest, confirming its source
+ * once a batch is queued (confirm=queued, counted in at_risk; a crash
+ * then loses them, counted in lost_in_crash); policy=default takes no
  * more than that and loses nothing; a stalled publisher does not slow
  * another sink; and a stalled publisher does not keep a pipeline
  * worker from renewing its memcached leases. The input is a file source
@@ -536,21 +538,32 @@ s_depth_max(sl_h_agent_t *a, int s, int k)
     return m;
 }
 
+/* Starts an agent whose one sink k has one test publisher "test://NAME"
+ * recording to rec and stalled by ctl, with opts added to its URL (and
+ * dead letters in dl if asked); returns k's index. */
+static int
+s_start_stalled(sl_h_agent_t *a, const char *tag, const char *name, const char *opts,
+                int dead_letter)
+{
+    sl_h_mkdir(a, tag);
+    s_guard(a, 0);
+    char pipe[1024], dl[300] = "";
+    if (dead_letter)
+        snprintf(dl, sizeof dl, "&dead_letter=%s/dl", a->dir);
+    snprintf(pipe, sizeof pipe,
+             "sources: [{name: s, meters: ['*'], sinks: [k]}]\n"
+             "sinks: [{name: k, publishers: ['test://%s?record=%s/rec&control=%s/ctl"
+             "&stall_max_ms=120000%s%s']}]\n", name, a->dir, a->dir, opts, dl);
+    s_config(a, pipe, NULL);
+    s_control(a, "ctl", "stall\n");
+    ck_assert_msg(sl_h_start(a, 10000) == 0, "sluiced did not start; see %s", a->log);
+    return s_sink(a, "k");
+}
+
 START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
 {
     static sl_h_agent_t a;   /* static: the exit guard may look at it */
-    sl_h_mkdir(&a, "out-queue");
-    s_guard(&a, 0);
-    char pipe[1024];
-    snprintf(pipe, sizeof pipe,
-             "sources: [{name: s, meters: ['*'], sinks: [k]}]\n"
-             "sinks: [{name: k, publishers: ['test://q?record=%s/rec&control=%s/ctl"
-             "&policy=queue&max_queue_length=3&dead_letter=%s/dl&stall_max_ms=120000']}]\n",
-             a.dir, a.dir, a.dir);
-    s_config(&a, pipe, NULL);
-    s_control(&a, "ctl", "stall\n");
-    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    int k = s_sink(&a, "k");
+    int k = s_start_stalled(&a, "out-queue", "q", "&policy=queue&max_queue_length=3", 1);
 
     /* Everything reached the pipeline workers; each queue holds at most 3
      * batches (the stalled one included), the older ones were dropped. */
@@ -571,6 +584,15 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
     ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dead_lettered), dropped);
     ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_sent), 0);
     ck_assert_msg(dropped < routed, "all %llu dropped", S_ULL(routed));
+    /* confirm=queued (policy=queue's default): every notification is
+     * confirmed although nothing was published; what the queues hold is
+     * at risk */
+    ok = S_WAIT(s_ingest(&a, SL_C_notifications_confirmed) == S_LINES, 5000);
+    ck_assert_msg(ok, "%llu of %d notifications confirmed while the queue's publisher stalls",
+                  S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES);
+    uint64_t at_risk = s_pub(&a, k, 0, SL_PC_at_risk);
+    ck_assert_msg(at_risk > 0 && at_risk + dropped == routed, "at_risk %llu + dropped %llu != "
+                  "routed %llu", S_ULL(at_risk), S_ULL(dropped), S_ULL(routed));
 
     /* The stall ends: what stayed queued is published, nothing else dropped. */
     s_control(&a, "ctl", "ok\n");
@@ -586,7 +608,9 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
     ck_assert_uint_eq(s_pipe(&a, SL_C_samples_published), sent);
     ck_assert_uint_eq(s_pipe(&a, SL_C_publish_errors), dropped);
     ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_retried), 0);
+    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_at_risk), 0);
     s_stop(&a);
+    ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_lost_in_crash]), 0);
 
     /* Recorded and dead-lettered: disjoint, together every sample once. */
     char **rec, **dl;
@@ -615,20 +639,54 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
 }
 END_TEST
 
+/* What a crash loses with confirm=queued is counted: the pipeline
+ * workers, killed while their stalled publishers hold confirmed batches,
+ * leave their at_risk records in the supervisor's lost_in_crash. */
+START_TEST(a_crash_loses_what_confirm_queued_held_and_counts_it)
+{
+    static sl_h_agent_t a;   /* static: the exit guard may look at it */
+    int k = s_start_stalled(&a, "out-crash", "q", "&policy=drop&max_queue_length=3", 0);
+    int ok = S_WAIT(s_ingest(&a, SL_C_notifications_confirmed) == S_LINES &&
+                    s_pub(&a, k, 0, SL_PC_at_risk) + s_pub(&a, k, 0, SL_PC_dropped) ==
+                    s_ingest(&a, SL_C_samples_routed), 10000);
+    uint64_t at_risk = s_pub(&a, k, 0, SL_PC_at_risk);
+    ck_assert_msg(ok && at_risk > 0, "%llu of %d confirmed, at_risk %llu + dropped %llu of %llu "
+                  "routed (log %s)", S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES,
+                  S_ULL(at_risk), S_ULL(s_pub(&a, k, 0, SL_PC_dropped)),
+                  S_ULL(s_ingest(&a, SL_C_samples_routed)), a.log);
+    uint64_t crashes = atomic_load(&a.shm->sv[SL_SV_crashes]);
+    int killed = 0;
+    for (int i = 0; i < s_n_slots(&a); i++) {
+        const sl_slot_t *sl = &a.shm->slots[i];
+        pid_t pid = atomic_load(&sl->pid);
+        if (atomic_load(&sl->role) == SL_ROLE_PIPELINE && pid > 0) {
+            ck_assert_int_eq(kill(pid, SIGKILL), 0);
+            killed++;
+        }
+    }
+    ck_assert_int_eq(killed, 2);
+    ok = S_WAIT(atomic_load(&a.shm->sv[SL_SV_crashes]) == crashes + 2, 5000);
+    ck_assert_msg(ok, "the supervisor saw %llu crashes of 2",
+                  S_ULL(atomic_load(&a.shm->sv[SL_SV_crashes]) - crashes));
+    ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_lost_in_crash]), at_risk);
+    ck_assert_msg(s_log_has(&a, "already confirmed to their source: they are lost"),
+                  "no log line says what the crash lost (log %s)", a.log);
+    s_control(&a, "ctl", "ok\n");
+    s_stop(&a);
+    /* nothing was sent again: those notifications were confirmed */
+    ck_assert_uint_eq(s_ingest(&a, SL_C_frames_resent), 0);
+    ck_assert_uint_eq(s_lines(sl_h_path(&a, "rec"), NULL), 0);
+    fprintf(stderr, "crash: %llu samples confirmed and held by confirm=queued publishers lost, "
+            "counted\n", S_ULL(at_risk));
+    sl_h_cleanup(&a);
+    s_guard(NULL, 0);
+}
+END_TEST
+
 START_TEST(policy_default_takes_no_more_than_max_queue_length_and_loses_nothing)
 {
     static sl_h_agent_t a;   /* static: the exit guard may look at it */
-    sl_h_mkdir(&a, "out-bp");
-    s_guard(&a, 0);
-    char pipe[1024];
-    snprintf(pipe, sizeof pipe,
-             "sources: [{name: s, meters: ['*'], sinks: [k]}]\n"
-             "sinks: [{name: k, publishers: ['test://d?record=%s/rec&control=%s/ctl"
-             "&max_queue_length=2&stall_max_ms=120000']}]\n", a.dir, a.dir);
-    s_config(&a, pipe, NULL);
-    s_control(&a, "ctl", "stall\n");
-    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    int k = s_sink(&a, "k");
+    int k = s_start_stalled(&a, "out-bp", "d", "&max_queue_length=2", 0);
 
     /* Queues fill to 2 batches and the pipeline workers stop taking more:
      * the rest of the samples wait upstream, none is dropped. */
@@ -796,6 +854,7 @@ main(void)
     tcase_add_test(tc, policy_drop_dead_letters_what_fails_and_the_source_is_still_confirmed);
     tcase_add_test(tc, a_stalled_publisher_does_not_slow_another_sink);
     tcase_add_test(tc, policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest);
+    tcase_add_test(tc, a_crash_loses_what_confirm_queued_held_and_counts_it);
     tcase_add_test(tc, policy_default_takes_no_more_than_max_queue_length_and_loses_nothing);
     tcase_add_test(tc, leases_are_renewed_while_a_publisher_stalls);
     suite_add_tcase(s, tc);

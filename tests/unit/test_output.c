@@ -237,7 +237,8 @@ START_TEST(policy_drop_drops_a_failed_batch_at_once_into_the_dead_letter_file)
 {
     s_write("ctl", "retry\n");
     sl_output_t *out = s_output((const char *[]) {
-        "test://a?control=%s/ctl&record=%s/rec&calls=%s/calls&policy=drop&dead_letter=%s/dl" }, 1);
+        "test://a?control=%s/ctl&record=%s/rec&calls=%s/calls&policy=drop&dead_letter=%s/dl"
+        "&confirm=delivered" }, 1);
     s_done_t d = { 0 };
     s_submit(out, 0, "b0", 2, &d);
     s_run_until(&d.calls, 2000);
@@ -302,7 +303,7 @@ START_TEST(a_failure_that_may_heal_without_dead_letter_is_reported_as_failed)
         "testloop://b?control=%s/ctl&max_retries=1&retry_initial_ms=1&retry_max_ms=2"
         "&dead_letter=%s/dl",
         "testloop://c?control=%s/ctl2",
-        "testloop://d?control=%s/ctl&policy=drop" }, 4);
+        "testloop://d?control=%s/ctl&policy=drop&confirm=delivered" }, 4);
     s_done_t d[4] = { { 0 } };
     for (unsigned k = 0; k < 4; k++)
         s_submit(out, k, "h", 1, &d[k]);
@@ -322,7 +323,7 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
     s_write("ctl", "stall\n");
     sl_output_t *out = s_output((const char *[]) {
         "test://a?control=%s/ctl&record=%s/rec&policy=queue&max_queue_length=2"
-        "&dead_letter=%s/dl" }, 1);
+        "&dead_letter=%s/dl&confirm=delivered" }, 1);
     s_done_t d[5] = { { 0 } };
     s_submit(out, 0, "b0", 1, &d[0]);
     s_run_until(NULL, 30);            /* the thread has b0 and stalls */
@@ -366,7 +367,8 @@ START_TEST(policy_queue_drops_a_head_that_failed_before_even_in_flight)
     s_write("ctl", "stall\n");
     sl_output_t *out = s_output((const char *[]) {
         "test://a?control=%s/ctl&record=%s/rec&policy=queue&max_queue_length=2"
-        "&stall_max_ms=60&retry_initial_ms=1&retry_max_ms=5&dead_letter=%s/dl" }, 1);
+        "&stall_max_ms=60&retry_initial_ms=1&retry_max_ms=5&dead_letter=%s/dl"
+        "&confirm=delivered" }, 1);
     s_done_t d[6] = { { 0 } };
     s_submit(out, 0, "b0", 1, &d[0]);
     s_run_until(NULL, 150);           /* b0 stalled, failed, and is being retried */
@@ -568,6 +570,97 @@ START_TEST(drain_delivers_until_the_deadline_then_abandons_what_is_left)
 }
 END_TEST
 
+/* confirm=queued (the default under policy=queue and drop, Ceilometer's
+ * semantics): the source's done runs once the batch is queued, whatever
+ * the destination does; the publisher keeps its copy (at_risk counts its
+ * records) and still delivers it; the other publishers of the sink that
+ * confirm on delivery still gate done. */
+START_TEST(confirm_queued_is_done_once_queued_and_counts_what_it_holds)
+{
+    s_write("ctl", "stall\n");
+    sl_output_t *out = s_output((const char *[]) {
+        "test://a?control=%s/ctl&record=%s/rec&policy=queue&max_queue_length=3"
+        "&dead_letter=%s/dl" }, 1);
+    s_done_t d[5] = { { 0 } };
+    char tag[8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(tag, sizeof tag, "b%d", i);
+        s_submit(out, 0, tag, 2, &d[i]);
+        ck_assert_msg(d[i].calls == 1 && d[i].delivered == 1,
+                      "b%d: done %d times (delivered %d) right after submit", i, d[i].calls,
+                      d[i].delivered);
+        if (i == 0)
+            s_run_until(NULL, 30);    /* the thread has b0 and stalls */
+    }
+    ck_assert_uint_eq(sl_output_pending(out), 0);
+    s_run_until(NULL, 30);
+    /* b0 flies (first attempt, spared); b3 then b4 overflowed the queue
+     * of 3 and took b1 and b2: b0, b3, b4 held */
+    ck_assert_uint_eq(s_pc(0, SL_PC_queue_depth), 3);
+    ck_assert_uint_eq(s_pc(0, SL_PC_dropped), 4);
+    ck_assert_uint_eq(s_pc(0, SL_PC_at_risk), 6);
+    s_write("ctl", "ok\n");
+    for (int k = 0; k < 400 && s_pc(0, SL_PC_sent) < 6; k++)
+        s_run_until(NULL, 5);
+    ck_assert_uint_eq(s_pc(0, SL_PC_sent), 6);
+    ck_assert_uint_eq(s_pc(0, SL_PC_at_risk), 0);
+    ck_assert_uint_eq(s_pc(0, SL_PC_queue_depth), 0);
+    char *rec;
+    ck_assert_int_eq(s_lines("rec", &rec), 6);
+    ck_assert_str_eq(rec, "b0-0\nb0-1\nb3-0\nb3-1\nb4-0\nb4-1\n");
+    free(rec);
+    ck_assert_int_eq(s_lines("dl/a.deadletter.jsonl", NULL), 4);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(d[i].calls, 1);
+    /* the sink's counters still follow what happened to the records */
+    ck_assert_uint_eq(atomic_load(&s_slot->sink[0][SL_SC_published]), 6);
+    ck_assert_uint_eq(atomic_load(&s_slot->sink[0][SL_SC_failed]), 4);
+    sl_output_destroy(&out);
+}
+END_TEST
+
+START_TEST(confirm_queued_publishers_do_not_gate_the_others_of_their_sink)
+{
+    s_write("ctl", "stall\n");
+    s_write("ctl2", "sleep 40\n");
+    char err[512], u1[300], u2[300], u3[300];
+    snprintf(u1, sizeof u1, "test://stalled?control=%s/ctl&policy=drop&record=%s/r1", s_dir,
+             s_dir);
+    snprintf(u2, sizeof u2, "test://slow?control=%s/ctl2&record=%s/r2", s_dir, s_dir);
+    snprintf(u3, sizeof u3, "test://kept?control=%s/ctl&policy=drop&confirm=delivered", s_dir);
+    sl_output_t *out = sl_output_new(NULL, s_loop, s_slot, err, sizeof err);
+    ck_assert_int_eq(sl_output_add_sink(out, "k", 0, (const char *[]) { u1, u2 }, 2, err,
+                                        sizeof err), 0);
+    ck_assert_int_eq(sl_output_add_sink(out, "m", 0, (const char *[]) { u3 }, 1, err,
+                                        sizeof err), 1);
+    s_done_t d = { 0 }, m = { 0 };
+    s_submit(out, 0, "x", 1, &d);
+    s_submit(out, 1, "y", 1, &m);
+    ck_assert_msg(d.calls == 0, "done before the publisher confirming on delivery finished");
+    s_run_until(&d.calls, 2000);
+    ck_assert_msg(d.calls == 1 && d.delivered == 1, "done: %d calls, delivered %d", d.calls,
+                  d.delivered);
+    ck_assert_int_eq(s_lines("r2", NULL), 1);
+    ck_assert_int_eq(s_lines("r1", NULL), 0);       /* still stalled */
+    ck_assert_uint_eq(atomic_load(&s_slot->pub[0][0].c[SL_PC_at_risk]), 1);
+    ck_assert_uint_eq(atomic_load(&s_slot->pub[0][1].c[SL_PC_at_risk]), 0);
+    ck_assert_msg(m.calls == 0, "confirm=delivered under policy=drop: done before it finished");
+    /* the drain waits for what confirm=queued publishers hold, then
+     * abandons it (counted, at_risk back to 0) */
+    uint64_t t0 = sl_now_ms();
+    size_t n = sl_output_drain(out, t0 + 100);
+    ck_assert_msg(sl_now_ms() - t0 >= 90, "the drain did not wait for the stalled publisher");
+    ck_assert_uint_eq(n, 2);
+    ck_assert_msg(m.calls == 1 && m.delivered == SL_OUTPUT_FAILED, "m: %d calls, delivered %d",
+                  m.calls, m.delivered);
+    ck_assert_uint_eq(atomic_load(&s_slot->pub[0][0].c[SL_PC_dropped]), 1);
+    ck_assert_uint_eq(atomic_load(&s_slot->pub[0][0].c[SL_PC_at_risk]), 0);
+    s_write("ctl", "ok\n");     /* let the threads return, so that destroy can join them */
+    sl_output_destroy(&out);
+    ck_assert_int_eq(d.calls, 1);
+}
+END_TEST
+
 START_TEST(core_options_are_checked_with_every_publisher_url)
 {
     char err[512];
@@ -579,6 +672,15 @@ START_TEST(core_options_are_checked_with_every_publisher_url)
     ck_assert_msg(strstr(err, "file publisher 'file:///tmp/x?policy=sometimes'") &&
                   strstr(err, "default, queue or drop"), "%s", err);
     ck_assert_int_eq(sl_publisher_check("file:///tmp/x?max_queue_length=0", err, sizeof err), -1);
+    ck_assert_int_eq(sl_publisher_check("file:///tmp/x?dead_letter=rel", err, sizeof err), -1);
+    ck_assert_int_eq(sl_publisher_check("file:///tmp/x?confirm=queued", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "confirm=queued needs policy=queue or policy=drop"), "%s", err);
+    ck_assert_int_eq(sl_publisher_check("file:///tmp/x?confirm=queued&policy=drop", err,
+                                        sizeof err), 0);
+    ck_assert_int_eq(sl_publisher_check("file:///tmp/x?confirm=delivered&policy=queue", err,
+                                        sizeof err), 0);
+    ck_assert_int_eq(sl_publisher_check("file:///tmp/x?confirm=later", err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "auto, queued or delivered"), "%s", err);
     ck_assert_int_eq(sl_publisher_check("file:///tmp/x?dead_letter=rel", err, sizeof err), -1);
     ck_assert_msg(strstr(err, "absolute"), "%s", err);
     ck_assert_int_eq(sl_publisher_check("file:///tmp/x?retry_initial_ms=5s&retry_max_ms=1s", err,
@@ -618,6 +720,8 @@ main(void)
     tcase_add_test(tc, a_stalled_publisher_delays_neither_another_sinks_publisher_nor_the_loop);
     tcase_add_test(tc, done_runs_once_when_every_publisher_of_the_sink_is_finished);
     tcase_add_test(tc, drain_delivers_until_the_deadline_then_abandons_what_is_left);
+    tcase_add_test(tc, confirm_queued_is_done_once_queued_and_counts_what_it_holds);
+    tcase_add_test(tc, confirm_queued_publishers_do_not_gate_the_others_of_their_sink);
     tcase_add_test(tc, core_options_are_checked_with_every_publisher_url);
     suite_add_tcase(s, tc);
     return sl_check_run(s);

@@ -31,7 +31,7 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
     ck_assert_str_eq(sl_sink_counter_names[SL_SC_failed], "failed");
     static const char *const want_pub[] = {
         "queued", "sent", "retried", "errors", "dropped", "dead_lettered", "queue_depth",
-        "publishes", "latency_ms_sum", "latency_ms_max", "peers", "lost",
+        "publishes", "latency_ms_sum", "latency_ms_max", "peers", "lost", "at_risk",
     };
     ck_assert_int_eq(SL_PC__COUNT, sizeof want_pub / sizeof *want_pub);
     for (int i = 0; i < SL_PC__COUNT; i++) {
@@ -52,8 +52,9 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
                       want_broker[i]);
     }
     ck_assert_int_eq(sl_broker_counter_kind[SL_BC_unacked], SL_PK_gauge);
-    ck_assert_int_eq(SL_SV__COUNT, 6);
+    ck_assert_int_eq(SL_SV__COUNT, 7);
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_config_warnings], "config_warnings");
+    ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_lost_in_crash], "lost_in_crash");
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_crashes], "crashes");
 }
 END_TEST

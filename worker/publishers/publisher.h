@@ -81,10 +81,14 @@ typedef struct {
 /* Core options of every publisher URL (Ceilometer's policy and
  * max_queue_length, with its defaults). */
 typedef enum { SL_PUB_POLICY_DEFAULT = 0, SL_PUB_POLICY_QUEUE, SL_PUB_POLICY_DROP } sl_pub_policy_t;
+/* When a batch counts as done for its source (worker/output.h): auto =
+ * queued under policy=queue|drop, delivered under policy=default. */
+typedef enum { SL_PUB_CONFIRM_AUTO = 0, SL_PUB_CONFIRM_QUEUED, SL_PUB_CONFIRM_DELIVERED } sl_pub_confirm_t;
 
 typedef struct {
     unsigned policy;            /* sl_pub_policy_t */
     unsigned max_queue_length;  /* batches */
+    unsigned confirm;           /* sl_pub_confirm_t */
     unsigned retry_initial_ms, retry_max_ms;
     unsigned max_retries;       /* 0 = no limit */
     char    *dead_letter;       /* directory, or NULL */

@@ -59,6 +59,16 @@ const sl_opt_t sl_pub_core_opts[] = {
     { .name = "max_queue_length", .type = SL_OPT_UINT, .offset = S_CORE(max_queue_length),
       .def = "1024", .min = 1, .max = 1000000,
       .help = "batches a publisher keeps waiting (one batch = what one frame produced)" },
+    { .name = "confirm", .type = SL_OPT_ENUM, .offset = S_CORE(confirm), .def = "auto",
+      .choices = "auto|queued|delivered",
+      .help = "when a batch counts as done for its source (the notification is confirmed, "
+              "acknowledged to RabbitMQ): queued = once it is in this publisher's queue, as "
+              "Ceilometer does (a stalled destination never holds the source or the other "
+              "sinks; what the queue holds when the worker crashes is lost, counted in "
+              "lost_in_crash); delivered = once this publisher is done with it (a stalled "
+              "destination slows the source down to its pace; what it gives up on for a reason "
+              "that may heal is given back to a broker); auto = queued under policy=queue|drop, "
+              "delivered under policy=default (queued needs policy=queue or drop)" },
     { .name = "retry_initial_ms", .type = SL_OPT_MS, .offset = S_CORE(retry_initial_ms),
       .def = "100", .min = 1, .max = 3600000,
       .help = "first retry delay cap; the cap doubles per failed attempt up to retry_max_ms "
@@ -189,6 +199,10 @@ sl_pub_url_parse(sl_pub_url_t *u, const char *url, char *err, size_t errlen)
     }
     free(block);    /* its strings now belong to u */
     free(tab);
+    if (rc == 0 && u->core.confirm == SL_PUB_CONFIRM_QUEUED &&
+        u->core.policy == SL_PUB_POLICY_DEFAULT)
+        rc = sl_errf(why, sizeof why, "confirm=queued needs policy=queue or policy=drop "
+                     "(policy=default keeps every batch until it is delivered)");
     if (rc == 0 && u->core.retry_max_ms < u->core.retry_initial_ms)
         rc = sl_errf(why, sizeof why, "retry_max_ms (%u) is below retry_initial_ms (%u)",
                      u->core.retry_max_ms, u->core.retry_initial_ms);
