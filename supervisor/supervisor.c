@@ -609,11 +609,11 @@ s_apply_overrides(s_sup_t *sv, sl_conf_t *next)
 /* 0 when the new configuration runs, or -1 with why it was rejected (the
  * old one keeps running). */
 static int
-s_reload(s_sup_t *sv, sigset_t *set, char *why, size_t whylen)
+s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen)
 {
     char err[1024];
-    sl_info("SIGHUP: reloading configuration %s", sv->opts->config_path ? sv->opts->config_path
-                                                                         : "<embedded>");
+    sl_info("%s: reloading configuration %s", cause, sv->opts->config_path ? sv->opts->config_path
+                                                                            : "<embedded>");
     sl_conf_t *next = sl_supervisor_load(sv->opts, err, sizeof err);
     if (next)
         s_apply_overrides(sv, next);
@@ -680,7 +680,7 @@ s_set_workers(s_sup_t *sv, sigset_t *set, int role, int relative, int n, char *w
     sv->override_base[role] = sv->file_count[role];
     sl_info("%s workers: %d -> %d at run time (the configuration says %d)", sl_role_name(role),
             *cur, want, sv->file_count[role]);
-    if (s_reload(sv, set, why, whylen) < 0) {
+    if (s_reload(sv, set, "new worker count", why, whylen) < 0) {
         sv->override[role] = saved;
         sv->override_base[role] = saved_base;
         sl_ctl_set_overrides(sv->ctl, sv->override[SL_ROLE_INGEST],
@@ -730,7 +730,7 @@ s_control(s_sup_t *sv, sigset_t *set, const sl_ctl_req_t *req)
     char why[1024], extra[128];
     switch (req->kind) {
     case SL_CTL_RELOAD:
-        if (s_reload(sv, set, why, sizeof why) < 0) {
+        if (s_reload(sv, set, "control socket", why, sizeof why) < 0) {
             sl_ctl_answer(sv->ctl, req->client, 0, "error", why, NULL);
         } else {
             snprintf(extra, sizeof extra, ",\"generation\":%u", sv->generation);
@@ -840,7 +840,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             stop = fast = 1;
             break;
         case SIGHUP:
-            s_reload(&sv, &set, NULL, 0);
+            s_reload(&sv, &set, "SIGHUP", NULL, 0);
             conf = sv.conf;
             break;
         case SIGTTIN:
