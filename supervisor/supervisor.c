@@ -669,8 +669,8 @@ s_set_workers(s_sup_t *sv, sigset_t *set, int role, int relative, int n, char *w
     int want = relative ? *cur + n : n;
     int max = 64 < SL_MAX_WORKERS - other ? 64 : SL_MAX_WORKERS - other;
     if (want < 1 || want > max) {
-        snprintf(why, whylen, "%s workers: %d is out of bounds (1 to %d); now %d",
-                 sl_role_name(role), want, max, *cur);
+        snprintf(why, whylen, "%s workers: %d is out of bounds (1 to %d); now %d, ask for a "
+                 "count in between", sl_role_name(role), want, max, *cur);
         return -1;
     }
     if (want == *cur)
