@@ -16,6 +16,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/stats.h"
+#include "supervisor/notify.h"
 #include "worker/output.h"
 #include "worker/publishers/gnocchi.h"
 #include "worker/publishers/notifier.h"
@@ -535,6 +536,7 @@ s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
         if (sig > 0)
             s_defer_signal(sv, sig);
         s_reap(sv, 1);
+        sl_notify_tick(sv->shm);   /* watchdog pings through a long drain */
     }
 }
 
@@ -678,6 +680,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sl_notify_init();
 
     sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
             "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
@@ -708,6 +711,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             stop = fast = 1;
             break;
         case SIGHUP:
+            sl_notify_reloading();
             s_reload(&sv, &set);
             conf = sv.conf;
             break;
@@ -729,7 +733,9 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             last_watchdog = now;
             s_watchdog(&sv);
         }
+        sl_notify_tick(sv.shm);
     }
+    sl_notify_stopping();
     s_stop_workers(&sv, fast, &set);
     uint64_t published = sl_shm_sum(sv.shm, SL_C_samples_published, SL_ROLE_PIPELINE);
     uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);
