@@ -79,8 +79,9 @@ s_human(char *buf, size_t len, double v)
         snprintf(buf, len, "%.0f", v);
 }
 
+/* Sends STATUS= (after READY=1 in the same datagram if ready). */
 static void
-s_status(const sl_shm_t *shm, unsigned run, unsigned expected, uint64_t now)
+s_status(const sl_shm_t *shm, unsigned run, unsigned expected, uint64_t now, int ready)
 {
     /* Slots start from zero at each generation: a total that went down is
      * a reload, not negative traffic. */
@@ -97,12 +98,12 @@ s_status(const sl_shm_t *shm, unsigned run, unsigned expected, uint64_t now)
     uint64_t errors = sl_shm_sum(shm, SL_C_publish_errors, SL_ROLE_PIPELINE) +
                       sl_shm_sum(shm, SL_C_transform_errors, SL_ROLE_PIPELINE);
     uint64_t crashes = atomic_load(&shm->sv[SL_SV_crashes]);
-    char t[32], r[32], line[256];
+    char t[32], r[32], line[300];
     s_human(t, sizeof t, (double) total);
     s_human(r, sizeof r, s_rate);
-    snprintf(line, sizeof line, "STATUS=%s%u/%u workers running (%u ingest, %u pipeline), "
+    snprintf(line, sizeof line, "%sSTATUS=%s%u/%u workers running (%u ingest, %u pipeline), "
              "%s notifications, %s/s, %" PRIu64 " dropped, %" PRIu64 " errors, %" PRIu64
-             " worker crashes, generation %u", s_stopping ? "stopping: " : "", run, expected,
+             " worker crashes, generation %u", ready ? "READY=1\n" : "", s_stopping ? "stopping: " : "", run, expected,
              atomic_load(&shm->n_ingest), atomic_load(&shm->n_pipeline), t, r, dropped,
              errors, crashes, atomic_load(&shm->generation));
     s_send(line);
@@ -126,14 +127,13 @@ sl_notify_tick(const sl_shm_t *shm)
     if (!s_ready && !s_stopping && !atomic_load(&shm->stopping) && expected &&
         run == expected) {
         s_ready = 1;
-        s_status(shm, run, expected, now);
+        s_status(shm, run, expected, now, 1);
         s_last_status = now;
-        s_send("READY=1");
         return;
     }
     if (now - s_last_status >= S_STATUS_EVERY_MS) {
         s_last_status = now;
-        s_status(shm, run, expected, now);
+        s_status(shm, run, expected, now, 0);
     }
 }
 
