@@ -4,7 +4,7 @@ script, systemd's notify protocol and the worker-count environment.
 
   test_service.py --build BUILD_DIR --src SOURCE_DIR [--keep] [PART...]
 
-PART is one or more of verify, init, notify, env (default: all).
+PART is one or more of verify, init, init-plain, notify, env (default: all).
 
 1. verify: `meson install --destdir` of the build puts sluiced and the
    tools, the man pages, sluice.service, /etc/init.d/sluice,
@@ -29,6 +29,8 @@ PART is one or more of verify, init, notify, env (default: all).
    keeps running generation 2), restart (a new pid), stop (0, process and
    pidfile gone), status (3), stop again (0), start with a broken
    configuration (fails with the error, nothing runs).
+   init-plain: the same without /lib/lsb/init-functions and without
+   start-stop-daemon (the script's own fallbacks).
 3. notify: sluiced started with NOTIFY_SOCKET at a datagram socket this
    test listens on, WATCHDOG_USEC=1 s and WATCHDOG_PID its own pid:
    READY=1 once, and when it comes every worker runs (sluice-monitor);
@@ -300,7 +302,11 @@ def part_verify(tmp):
 
 # ------------------------------------------------------------------ init
 
-def part_init(tmp):
+def part_init_plain(tmp):
+    part_init(tmp, plain=True)
+
+
+def part_init(tmp, plain=False):
     run_dir = os.path.join(tmp, 'run')
     conf = write_config(tmp, run_dir)
     defaults = os.path.join(tmp, 'default-sluice')
@@ -311,6 +317,8 @@ def part_init(tmp):
     text = re.sub(r'(?m)^SLUICE_PIPELINE_WORKERS=.*$', 'SLUICE_PIPELINE_WORKERS=2', text)
     text += ('DAEMON=%s\nSLUICE_CONFIG=%s\nSLUICE_LOG=%s\nSLUICE_STOP_TIMEOUT=60\n'
              'SLUICE_INIT_STATE=%s\n' % (sluiced(), conf, logf, os.path.join(tmp, 'init-state')))
+    if plain:    # neither /lib/lsb/init-functions nor start-stop-daemon
+        text += 'LSB_FUNCTIONS=\nUSE_START_STOP_DAEMON=no\n'
     with open(defaults, 'w') as f:
         f.write(text)
     script = os.path.join(ARGS.build, 'dist', 'sluice.init')
@@ -674,15 +682,16 @@ def main():
     ap.add_argument('--build', required=True)
     ap.add_argument('--src', required=True)
     ap.add_argument('--keep', action='store_true')
-    ap.add_argument('parts', nargs='*', default=['verify', 'init', 'notify', 'env'])
+    ap.add_argument('parts', nargs='*',
+                    default=['verify', 'init', 'init-plain', 'notify', 'env'])
     ARGS = ap.parse_args()
     ARGS.build = os.path.abspath(ARGS.build)
     ARGS.src = os.path.abspath(ARGS.src)
-    parts = {'verify': part_verify, 'init': part_init, 'notify': part_notify,
-             'env': part_env}
+    parts = {'verify': part_verify, 'init': part_init, 'init-plain': part_init_plain,
+             'notify': part_notify, 'env': part_env}
     for name in ARGS.parts:
         if name not in parts:
-            ap.error('unknown part %s (verify, init, notify, env)' % name)
+            ap.error('unknown part %s (%s)' % (name, ', '.join(parts)))
         tmp = tempfile.mkdtemp(prefix='sluice-service-%s.' % name)
         t0 = time.time()
         try:
