@@ -1,4 +1,5 @@
 /* sluiced — command line of the sluice supervisor. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,9 +33,63 @@ s_usage(FILE *out)
         "  --dump-config   print the effective settings and exit\n"
         "  --help-config   print the configuration reference and exit\n"
         "  --help-plugins  print the options of every source type, transformer and publisher\n"
+        "environment (init scripts, /etc/default/sluice; -o on the command line wins):\n"
+        "  SLUICE_INGEST_WORKERS=N|auto    overrides workers.ingest\n"
+        "  SLUICE_PIPELINE_WORKERS=N|auto  overrides workers.pipeline\n"
+        "  NOTIFY_SOCKET, WATCHDOG_USEC    set by systemd (Type=notify): READY=1 once every\n"
+        "                  worker runs, STATUS= summaries, RELOADING/STOPPING, watchdog pings\n"
         "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs,\n"
         "         TTIN/TTOU one ingest worker more/less\n"
-        "control: <run_dir>/control.sock (sluice-ctl --help)\n");
+        "control: <run_dir>/control.sock (sluice-ctl --help)\n"
+        "exit codes: 0 stopped, 1 cannot start (run_dir, pidfile lock, shared memory),\n"
+        "  2 configuration error (systemd: RestartPreventExitStatus=2)\n");
+}
+
+/* Environment variables that override one setting each; they go before
+ * the -o overrides, which are applied in order, so -o wins. */
+static const struct {
+    const char *var, *key;
+} s_env_overrides[] = {
+    { "SLUICE_INGEST_WORKERS", "workers.ingest" },
+    { "SLUICE_PIPELINE_WORKERS", "workers.pipeline" },
+};
+#define S_N_ENV (sizeof s_env_overrides / sizeof *s_env_overrides)
+
+/* Puts "key=value" for each variable set (and not empty) in front of the
+ * n overrides (the array has room for S_N_ENV more); 0, or -1 after saying
+ * which variable is wrong. The value is checked here
+ * (auto or 1..64, the range of workers.*) so that the error names the
+ * variable rather than a command-line position. */
+static int
+s_env_apply(const char **overrides, size_t *n)
+{
+    static char *owned[S_N_ENV];   /* static: lives as long as the overrides */
+    const char *env[S_N_ENV];
+    size_t k = 0;
+    for (size_t i = 0; i < S_N_ENV; i++) {
+        const char *v = getenv(s_env_overrides[i].var);
+        if (!v || !*v)
+            continue;
+        char *end = NULL;
+        errno = 0;
+        unsigned long x = strtoul(v, &end, 10);
+        if (strcmp(v, "auto") != 0 &&
+            (v[0] < '0' || v[0] > '9' || errno || *end || x < 1 || x > 64)) {
+            fprintf(stderr, "sluiced: environment variable %s='%s' must be auto or a number "
+                    "from 1 to 64 (it overrides %s); fix it where it is set (e.g. "
+                    "/etc/default/sluice) or unset it\n", s_env_overrides[i].var, v,
+                    s_env_overrides[i].key);
+            return -1;
+        }
+        size_t len = strlen(s_env_overrides[i].key) + strlen(v) + 2;
+        owned[i] = sl_xcalloc(1, len);
+        snprintf(owned[i], len, "%s=%s", s_env_overrides[i].key, v);
+        env[k++] = owned[i];
+    }
+    memmove(overrides + k, overrides, *n * sizeof *overrides);
+    memcpy(overrides, env, k * sizeof *overrides);
+    *n += k;
+    return 0;
 }
 
 /* Each plugin kind's option tables (common/opt.h), Markdown. */
@@ -74,7 +129,7 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL;
-    const char **overrides = sl_xcalloc((size_t) argc + 1, sizeof *overrides);
+    const char **overrides = sl_xcalloc((size_t) argc + 1 + S_N_ENV, sizeof *overrides);
     size_t n_overrides = 0;
     int test = 0, dump = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:o:thV", longopts, NULL)) != -1) {
@@ -93,6 +148,10 @@ main(int argc, char **argv)
     }
     if (optind < argc) {
         s_usage(stderr);
+        free(overrides);
+        return 2;
+    }
+    if (s_env_apply(overrides, &n_overrides) < 0) {
         free(overrides);
         return 2;
     }

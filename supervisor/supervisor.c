@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/stats.h"
 #include "supervisor/ctl.h"
+#include "supervisor/notify.h"
 #include "worker/output.h"
 #include "worker/publishers/gnocchi.h"
 #include "worker/publishers/notifier.h"
@@ -549,6 +550,7 @@ s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
         if (sig > 0)
             s_defer_signal(sv, sig);
         s_reap(sv, 1);
+        sl_notify_tick(sv->shm);   /* watchdog pings through a long drain */
     }
 }
 
@@ -614,6 +616,7 @@ s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen
     char err[1024];
     sl_info("%s: reloading configuration %s", cause, sv->opts->config_path ? sv->opts->config_path
                                                                             : "<embedded>");
+    sl_notify_reloading();   /* systemd: RELOADING=1, READY=1 once the workers run */
     sl_conf_t *next = sl_supervisor_load(sv->opts, err, sizeof err);
     if (next)
         s_apply_overrides(sv, next);
@@ -809,6 +812,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sl_notify_init();
 
     sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
             "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
@@ -879,7 +883,9 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             last_watchdog = now;
             s_watchdog(&sv);
         }
+        sl_notify_tick(sv.shm);
     }
+    sl_notify_stopping();
     s_stop_workers(&sv, fast, &set);
     uint64_t published = sl_shm_sum(sv.shm, SL_C_samples_published, SL_ROLE_PIPELINE);
     uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);

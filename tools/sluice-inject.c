@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "common/stats.h"
@@ -32,6 +33,11 @@
 
 #ifndef SL_DEFAULT_TEMPLATES
 #define SL_DEFAULT_TEMPLATES "/usr/share/sluice/corpus.jsonl"
+#endif
+/* Where meson install puts the corpus: used when SL_DEFAULT_TEMPLATES (the
+ * source tree of the build) is gone, as on a host the binary was installed on. */
+#ifndef SL_INSTALLED_TEMPLATES
+#define SL_INSTALLED_TEMPLATES SL_DEFAULT_TEMPLATES
 #endif
 
 static volatile sig_atomic_t s_interrupted;
@@ -153,6 +159,8 @@ main(int argc, char **argv)
     sl_gen_t *gen = NULL;
     char gerr[512];
     if (generate) {
+        if (strcmp(templates, SL_DEFAULT_TEMPLATES) == 0 && access(templates, R_OK) < 0)
+            templates = SL_INSTALLED_TEMPLATES;
         gen = sl_gen_new(templates, seed, wire, gerr, sizeof gerr);
         if (!gen) {
             fprintf(stderr, "sluice-inject: %s\n", gerr);

@@ -35,6 +35,16 @@ main(int argc, char **argv)
     int quiet = 0, argi = 1;
     if (argc == 2 && !strcmp(argv[1], "--help-params"))
         return s_help_params();
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: sluice-transform [-q] SCENARIO.json | --help-params\n"
+               "  Runs one transformer scenario (a JSON file: transformers, steps of samples,\n"
+               "  expected publisher calls) through the pipeline worker's transformer chain and\n"
+               "  prints the publisher calls as JSON.\n"
+               "  -q             only errors on stderr\n"
+               "  --help-params  print every transformer's parameters (Markdown) and exit\n"
+               "exit: 0, 1 cannot read the scenario, 2 the transformers do not load\n");
+        return 0;
+    }
     if (argi < argc && !strcmp(argv[argi], "-q")) {
         quiet = 1;
         argi++;
