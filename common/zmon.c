@@ -69,6 +69,22 @@ sl_zmon_event_is_failure(int event)
            event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
 }
 
+const char *
+sl_zmon_failure_text(int event, int value, char *buf, size_t len)
+{
+    if (!sl_zmon_event_is_failure(event) || value <= 0)
+        snprintf(buf, len, "%s", "");
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        snprintf(buf, len, "ZMTP protocol error 0x%x (%s)", (unsigned) value,
+                 (value & 0x10000000) ? "the peer's greeting or handshake: is it ZeroMQ, with "
+                 "the same security mechanism?" : "ZAP");
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        snprintf(buf, len, "refused by authentication (ZAP status %d)", value);
+    else
+        snprintf(buf, len, "%s", strerror(value));
+    return buf;
+}
+
 /* The counter an event increments; -1 = none. */
 static int
 s_counter(int event)

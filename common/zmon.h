@@ -61,8 +61,13 @@ void sl_zmon_record(sl_zmon_stats_t *stats, int sock, int event, int value,
                     const char *endpoint, uint64_t ms);
 /* Name of a ZMQ_EVENT_* ("connected", "bind_failed", ...); "?" if unknown. */
 const char *sl_zmon_event_name(int event);
-/* Whether the event is a failure (its value is an errno). */
+/* Whether the event is a failure (its value is kept as the entry's
+ * last_errno and the ring's err: an errno, except for
+ * handshake_failed_protocol, a ZMQ_PROTOCOL_ERROR_* code, and
+ * handshake_failed_auth, a ZAP status code). */
 int sl_zmon_event_is_failure(int event);
+/* What a failure's value means, as text, into buf ("" if none). */
+const char *sl_zmon_failure_text(int event, int value, char *buf, size_t len);
 
 /* Reader side: a consistent copy of one entry (its kind and endpoint texts
  * with the counters). 0, or -1 if the entry is free. */
