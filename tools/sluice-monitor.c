@@ -583,10 +583,11 @@ s_live_sockets(const sl_shm_t *shm, int n)
     for (size_t k = na > S_SHOW ? na - S_SHOW : 0; k < na; k++) {
         const sl_zevent_view_t *e = &all[k].e;
         const sl_slot_t *ws = &shm->slots[all[k].worker];
-        char age[32], why[160];
-        printf("  %-9s %-16s %s #%d  %s%s%s\n", s_age(e->ms, now, age, sizeof age),
-               sl_zmon_event_name(e->event), sl_role_name(atomic_load(&ws->role)),
-               atomic_load(&ws->index), e->text, e->err > 0 ? ": " : "",
+        char age[32], why[160], who[32];
+        snprintf(who, sizeof who, "%s #%d", sl_role_name(atomic_load(&ws->role)),
+                 atomic_load(&ws->index));
+        printf("  %-9s %-19s %-12s %s%s%s\n", s_age(e->ms, now, age, sizeof age),
+               sl_zmon_event_name(e->event), who, e->text, e->err > 0 ? ": " : "",
                sl_zmon_failure_text(e->event, e->err, why, sizeof why));
     }
     if (!na)
