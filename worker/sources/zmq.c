@@ -27,6 +27,7 @@ typedef struct {
     void *sock;
     sl_zmon_t *zmon;              /* the worker's socket monitor, or our own */
     sl_zmon_t *own_zmon;          /* without one from the worker (stats not kept) */
+    int closing;                  /* the socket is being closed: events no longer acted on */
     sl_loop_timer_t *reconnect;
     uint64_t drain_start, last_msg;
 } s_zmq_t;
@@ -67,6 +68,8 @@ s_monitor_event(void *arg, int event, int value, const char *endpoint)
     s_zmq_t *z = src->ctx;
     const sl_zmq_source_opts_t *sc = s_opts(src);
     sl_loop_t *loop = src->env.loop;
+    if (z->closing)
+        return;
     if (event != ZMQ_EVENT_DISCONNECTED && event != ZMQ_EVENT_CONNECT_RETRIED &&
         event != ZMQ_EVENT_CONNECTED && event != ZMQ_EVENT_CONNECT_DELAYED)
         return;
@@ -93,6 +96,7 @@ static void
 s_close_sock(s_zmq_t *z)
 {
     int zero = 0;
+    z->closing = 1;                     /* the detach reads the last events */
     sl_zmon_detach(z->zmon, z->sock);
     zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_close(z->sock);
@@ -208,10 +212,10 @@ s_destroy(sl_source_inst_t *src)
     s_zmq_t *z = src->ctx;
     if (!z)
         return;
-    if (z->reconnect)
-        sl_loop_cancel(src->env.loop, &z->reconnect);
     if (z->sock)
         s_close_sock(z);
+    if (z->reconnect)
+        sl_loop_cancel(src->env.loop, &z->reconnect);
     sl_zmon_destroy(&z->own_zmon);
     free(z);
     src->ctx = NULL;
