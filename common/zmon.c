@@ -450,7 +450,11 @@ s_detach(sl_zmon_t *zm, s_att_t *a)
         s_add(&st->total[SL_ZC_peers], -(int64_t) s_get(&e->c[SL_ZC_peers]));
         atomic_store_explicit(&e->c[SL_ZC_peers], 0, memory_order_relaxed);
         atomic_store_explicit(&e->last_ms, sl_wall_ms(), memory_order_relaxed);
-        atomic_store_explicit(&e->state, SL_ZS_CLOSED, memory_order_relaxed);
+        /* a socket that saw no event (a partition whose lease was taken
+         * elsewhere meanwhile) leaves no trace in the list */
+        int quiet = atomic_load_explicit(&e->last_event, memory_order_relaxed) == 0;
+        atomic_store_explicit(&e->state, quiet ? SL_ZS_FREE : SL_ZS_CLOSED,
+                              memory_order_relaxed);
     } else if (st) {
         uint32_t u = atomic_load_explicit(&st->unlisted, memory_order_relaxed);
         atomic_store_explicit(&st->unlisted, u ? u - 1 : 0, memory_order_relaxed);

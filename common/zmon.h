@@ -8,7 +8,8 @@
  * connects, retries, bind/accept/handshake failures, disconnects, peers
  * now) and goes into the worker's ring of recent events. A socket is
  * detached (sl_zmon_detach) before it is closed; its entry then shows it
- * closed until another socket needs the room.
+ * closed until another socket needs the room (the entry of a socket that
+ * saw no event at all is freed at once).
  *
  * stats may be NULL (no shared memory: a unit test, a tool): the callbacks
  * still run. The writer side is for the worker process that owns the loop

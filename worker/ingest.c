@@ -613,8 +613,8 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
         s->env = (sl_source_env_t) {
             .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
             .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
-            .zctx = in->zctx, .zmon = in->zmon, .rl = &in->rl_source, .deliver = s_deliver, .idle = s_idle,
-            .core = in,
+            .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .idle = s_idle,
+            .core = in, .zmon = in->zmon,
             .stop_id = in->ctx->shm->started_ms * 1000003u + in->ctx->generation,
         };
         if (s->plugin->init(s, err, errlen) < 0)
