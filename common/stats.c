@@ -62,6 +62,21 @@ const int sl_broker_counter_kind[SL_BC__COUNT] = {
     SL_BROKER_COUNTERS(X)
 #undef X
 };
+const char *const sl_zmon_counter_names[SL_ZC__COUNT] = {
+#define X(n, k, h) #n,
+    SL_ZMON_COUNTERS(X)
+#undef X
+};
+const char *const sl_zmon_counter_help[SL_ZC__COUNT] = {
+#define X(n, k, h) h,
+    SL_ZMON_COUNTERS(X)
+#undef X
+};
+const int sl_zmon_counter_kind[SL_ZC__COUNT] = {
+#define X(n, k, h) SL_PK_##k,
+    SL_ZMON_COUNTERS(X)
+#undef X
+};
 const char *const sl_supervisor_counter_names[SL_SV__COUNT] = {
 #define X(n, h) #n,
     SL_SUPERVISOR_COUNTERS(X)

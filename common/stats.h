@@ -120,6 +120,25 @@
     X(unacked,            gauge,   "deliveries not acknowledged yet (at most prefetch)") \
     X(stale_acks,         counter, "acknowledgements of deliveries of a connection that is gone (the broker requeued them: they come again)")
 
+/* X(name, kind, help) — per-worker counters of one ZeroMQ socket, from
+ * ZeroMQ's socket monitor (common/zmon.h), in slot->zmon.sock[k]; their
+ * sums over every socket the worker ever had (closed ones included) are in
+ * slot->zmon.total. */
+#define SL_ZMON_COUNTERS(X) \
+    X(connects,           counter, "connections this socket made (ZMQ_EVENT_CONNECTED)") \
+    X(connect_delays,     counter, "connects that did not complete at once (ZMQ_EVENT_CONNECT_DELAYED; normal for tcp)") \
+    X(connect_retries,    counter, "reconnection attempts after a failed or lost connection (ZMQ_EVENT_CONNECT_RETRIED): the peer is not there") \
+    X(binds,              counter, "endpoints this socket bound (ZMQ_EVENT_LISTENING)") \
+    X(bind_failures,      counter, "binds that failed (ZMQ_EVENT_BIND_FAILED: address in use, no permission, ...)") \
+    X(accepted,           counter, "connections this socket accepted (ZMQ_EVENT_ACCEPTED)") \
+    X(accept_failures,    counter, "connections it could not accept (ZMQ_EVENT_ACCEPT_FAILED: out of descriptors?)") \
+    X(disconnects,        counter, "connections lost or closed by either side (ZMQ_EVENT_DISCONNECTED)") \
+    X(closed,             counter, "listening or connecting descriptors closed (ZMQ_EVENT_CLOSED)") \
+    X(close_failures,     counter, "descriptors that could not be closed (ZMQ_EVENT_CLOSE_FAILED)") \
+    X(handshakes,         counter, "ZMTP handshakes completed (ZMQ_EVENT_HANDSHAKE_SUCCEEDED)") \
+    X(handshake_failures, counter, "ZMTP handshakes that failed (ZMQ_EVENT_HANDSHAKE_FAILED_*: a peer that is not ZeroMQ, another socket type, bad security)") \
+    X(peers,              gauge,   "connections up now (connects and accepted minus disconnects)")
+
 enum { SL_PK_counter, SL_PK_gauge, SL_PK_max };
 
 enum {
@@ -152,6 +171,12 @@ enum {
 #undef X
     SL_BC__COUNT
 };
+enum {
+#define X(n, k, h) SL_ZC_##n,
+    SL_ZMON_COUNTERS(X)
+#undef X
+    SL_ZC__COUNT
+};
 
 typedef enum { SL_ROLE_NONE = 0, SL_ROLE_INGEST = 1, SL_ROLE_PIPELINE = 2 } sl_role_t;
 typedef enum {
@@ -178,6 +203,53 @@ typedef struct {
     char error[SL_PUB_ERROR_MAX];
 } sl_stats_text_t;
 
+#define SL_MAX_ZSOCKS 32            /* ZeroMQ sockets of a worker listed one by one */
+#define SL_ZSOCK_KIND_MAX 24
+#define SL_ZSOCK_EP_MAX 104
+#define SL_ZRING 32                  /* recent socket events kept per worker */
+#define SL_ZEVENT_TEXT_MAX 88
+
+enum { SL_ZS_FREE = 0, SL_ZS_OPEN = 1, SL_ZS_CLOSED = 2 };
+
+/* One monitored ZeroMQ socket of a worker. Written by the worker's loop
+ * thread only; kind and endpoint between two increments of seq (odd while
+ * writing), read with sl_zmon_sock_get (common/zmon.h). */
+typedef struct {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t state;          /* SL_ZS_* */
+    _Atomic uint32_t last_event;     /* ZMQ_EVENT_* of the last event; 0 = none yet */
+    _Atomic int32_t  last_errno;     /* of the last failure event; 0 = none */
+    _Atomic uint64_t last_ms;        /* CLOCK_REALTIME ms of the last event */
+    _Atomic uint64_t c[SL_ZC__COUNT];
+    char kind[SL_ZSOCK_KIND_MAX];    /* what the socket is for: "partition", "source", ... */
+    char endpoint[SL_ZSOCK_EP_MAX];
+} sl_zsock_stats_t;
+
+/* One recent socket event; n (the event's number + 1) is stored last, under
+ * seq, so that a reader knows which event it copied. */
+typedef struct {
+    _Atomic uint32_t seq;
+    _Atomic uint32_t event;          /* ZMQ_EVENT_* */
+    _Atomic int32_t  sock;           /* index in sock[], -1 = a socket without an entry */
+    _Atomic int32_t  err;            /* errno of a failure event, else 0 */
+    _Atomic uint64_t ms;             /* CLOCK_REALTIME */
+    _Atomic uint64_t n;
+    char text[SL_ZEVENT_TEXT_MAX];   /* the event's endpoint (peer or local address) */
+} sl_zevent_t;
+
+/* A worker's ZeroMQ sockets: totals (every socket since the slot's
+ * generation began, closed ones and those without an entry included), one
+ * entry per socket, and a ring of the last SL_ZRING events (head = events
+ * ever written; the newest is ring[(head - 1) % SL_ZRING]). */
+typedef struct {
+    _Atomic uint64_t total[SL_ZC__COUNT];
+    _Atomic uint64_t head;
+    _Atomic uint32_t n_socks;        /* entries ever used (high-water mark) */
+    _Atomic uint32_t unlisted;       /* sockets monitored now without an entry */
+    sl_zsock_stats_t sock[SL_MAX_ZSOCKS];
+    sl_zevent_t ring[SL_ZRING];
+} sl_zmon_stats_t;
+
 /* One publisher instance's counters and texts. */
 typedef struct {
     _Atomic uint64_t c[SL_PC__COUNT];
@@ -203,10 +275,11 @@ typedef struct {
     _Atomic uint64_t sink[SL_MAX_SINKS][SL_SC__COUNT];
     sl_pub_stats_t   pub[SL_MAX_SINKS][SL_MAX_SINK_PUBLISHERS];
     sl_broker_stats_t broker[SL_MAX_BROKERS];
+    sl_zmon_stats_t  zmon;           /* ZeroMQ sockets (common/zmon.h) */
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 6
+#define SL_STATS_VERSION 7
 
 typedef struct {
     uint64_t magic;
@@ -262,6 +335,9 @@ extern const int sl_publisher_counter_kind[SL_PC__COUNT];   /* SL_PK_* */
 extern const char *const sl_broker_counter_names[SL_BC__COUNT];
 extern const char *const sl_broker_counter_help[SL_BC__COUNT];
 extern const int sl_broker_counter_kind[SL_BC__COUNT];      /* SL_PK_* */
+extern const char *const sl_zmon_counter_names[SL_ZC__COUNT];
+extern const char *const sl_zmon_counter_help[SL_ZC__COUNT];
+extern const int sl_zmon_counter_kind[SL_ZC__COUNT];        /* SL_PK_* */
 extern const char *const sl_supervisor_counter_names[SL_SV__COUNT];
 extern const char *const sl_supervisor_counter_help[SL_SV__COUNT];
 const char *sl_worker_state_name(int state);

@@ -38,6 +38,7 @@
 #include "common/loop.h"
 #include "common/meters.h"
 #include "common/wire.h"
+#include "common/zmon.h"
 #include "worker/leases.h"
 #include "worker/sources/source.h"
 
@@ -84,6 +85,7 @@ typedef struct s_ingest {
     const sl_conf_t *conf;
     void *zctx;
     sl_loop_t *loop;
+    sl_zmon_t *zmon;            /* ZeroMQ socket monitor (common/zmon.h) */
     sl_leases_t *leases;
     unsigned n_sinks, partitions;
     s_part_t *parts;            /* [sink * partitions + p] */
@@ -386,6 +388,7 @@ s_routes(s_ingest_t *in)
             continue;
         }
         snprintf(pt->endpoint, sizeof pt->endpoint, "%s", r.endpoint);
+        sl_zmon_endpoint(in->zmon, pt->sock, r.endpoint);
         if (pt->epoch && pt->n_sent) {
             SL_INC(in->ctx->slot, frames_resent, pt->n_sent);
             sl_debug("partition %s/%u has a new holder: sending %zu unconfirmed frames again",
@@ -611,7 +614,7 @@ s_open_sources(s_ingest_t *in, char *err, size_t errlen)
             .conf = c, .sc = &c->sources[i], .index = i, .worker = in->ctx->index,
             .n_workers = c->n_ingest, .loop = in->loop, .slot = in->ctx->slot,
             .zctx = in->zctx, .rl = &in->rl_source, .deliver = s_deliver, .idle = s_idle,
-            .core = in,
+            .core = in, .zmon = in->zmon,
             .stop_id = in->ctx->shm->started_ms * 1000003u + in->ctx->generation,
         };
         if (s->plugin->init(s, err, errlen) < 0)
@@ -648,6 +651,7 @@ s_cleanup(s_ingest_t *in)
             sl_loop_unwatch(in->loop, &pt->watch);
         if (pt->sock) {
             int zero = 0;
+            sl_zmon_detach(in->zmon, pt->sock);
             zmq_setsockopt(pt->sock, ZMQ_LINGER, &zero, sizeof zero);
             zmq_close(pt->sock);
         }
@@ -660,6 +664,7 @@ s_cleanup(s_ingest_t *in)
     free(in->tok);
     sl_arena_destroy(&in->arena);
     sl_leases_destroy(&in->leases);
+    sl_zmon_destroy(&in->zmon);
     sl_loop_destroy(&in->loop);
     zmq_ctx_term(in->zctx);
 }
@@ -719,6 +724,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.partitions = ctx->conf->partitions;
     in.zctx = zmq_ctx_new();
     in.loop = sl_loop_new();
+    in.zmon = sl_zmon_new(in.zctx, in.loop, &ctx->slot->zmon);
     in.max_unconfirmed = in.conf->max_unconfirmed;
     in.kept_limit = (size_t) in.conf->queue_memory;
     sl_arena_init(&in.arena, 0);
@@ -738,6 +744,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
             int hwm = (int) sl_conf_frame_hwm(in.conf), zero = 0;
             zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
             zmq_setsockopt(pt->sock, ZMQ_LINGER, &zero, sizeof zero);
+            sl_zmon_attach(in.zmon, pt->sock, "to-partition", NULL, NULL, NULL);
             pt->watch = sl_loop_watch_zmq(in.loop, pt->sock, SL_LOOP_IN, s_part_ready, pt);
         }
     }

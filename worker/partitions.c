@@ -12,6 +12,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "common/zmon.h"
 #include "worker/state.h"
 
 #define S_CLOSE_LINGER_MS 500      /* for the last acks of a released partition */
@@ -31,8 +32,9 @@ s_bind(void *arg, const char *endpoint, char *bound, size_t len)
 }
 
 static void
-s_close(void *sock, int linger_ms)
+s_close(sl_pw_t *pw, void *sock, int linger_ms)
 {
+    sl_zmon_detach(pw->zmon, sock);
     zmq_setsockopt(sock, ZMQ_LINGER, &linger_ms, sizeof linger_ms);
     zmq_close(sock);
 }
@@ -48,8 +50,10 @@ s_take(sl_pw_t *pw, unsigned sink, unsigned p)
     /* A sender that reconnects under its routing id gets the acks still
      * due to it on the new connection. */
     zmq_setsockopt(sock, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    /* before the bind: a failed bind is an event too */
+    sl_zmon_attach(pw->zmon, sock, "partition", NULL, NULL, NULL);
     if (sl_leases_take(pw->leases, sink, p, s_bind, sock) != 0) {
-        s_close(sock, 0);
+        s_close(pw, sock, 0);
         return;   /* held elsewhere, or could not bind (logged): retry on the next tick */
     }
     pt->sock = sock;
@@ -92,7 +96,7 @@ sl_pw_release(sl_pw_t *pw, unsigned sink, unsigned p, int lost)
     memset(&pt->counted, 0, sizeof pt->counted);
     sl_reorder_destroy(&pt->reorder);
     sl_chain_destroy(&pt->chain);
-    s_close(pt->sock, lost ? 0 : S_CLOSE_LINGER_MS);
+    s_close(pw, pt->sock, lost ? 0 : S_CLOSE_LINGER_MS);
     pt->sock = NULL;
     pt->held = 0;
     sl_leases_release(pw->leases, sink, p);

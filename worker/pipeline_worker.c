@@ -23,6 +23,8 @@
  * releases its leases. */
 #include "worker/pipeline_worker.h"
 
+#include "common/zmon.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +156,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     pw->total = pw->n_sinks * pw->partitions;
     pw->zctx = zmq_ctx_new();
     pw->loop = sl_loop_new();
+    pw->zmon = sl_zmon_new(pw->zctx, pw->loop, &ctx->slot->zmon);
     pw->last_frame = sl_now_ms();
     pw->parts = sl_xcalloc(pw->total + 1, sizeof *pw->parts);
     for (unsigned i = 0; i < pw->total; i++) {
@@ -197,6 +200,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     }
     sl_leases_destroy(&pw->leases);   /* leaves the group */
     sl_output_destroy(&pw->output);
+    sl_zmon_destroy(&pw->zmon);
     sl_loop_destroy(&pw->loop);
     sl_sample_vec_free(&pw->in);
     sl_sample_vec_free(&pw->out);

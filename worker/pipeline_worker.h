@@ -94,6 +94,7 @@ struct sl_pw {
     const sl_conf_t *conf;
     void *zctx;
     sl_loop_t *loop;
+    struct sl_zmon *zmon;          /* ZeroMQ socket monitor (common/zmon.h) */
     sl_leases_t *leases;
     unsigned n_sinks, partitions, total;
     sl_pw_part_t *parts;           /* [sink * partitions + p] */

@@ -52,6 +52,18 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
                       want_broker[i]);
     }
     ck_assert_int_eq(sl_broker_counter_kind[SL_BC_unacked], SL_PK_gauge);
+    static const char *const want_zmon[] = {
+        "connects", "connect_delays", "connect_retries", "binds", "bind_failures", "accepted",
+        "accept_failures", "disconnects", "closed", "close_failures", "handshakes",
+        "handshake_failures", "peers",
+    };
+    ck_assert_int_eq(SL_ZC__COUNT, sizeof want_zmon / sizeof *want_zmon);
+    for (int i = 0; i < SL_ZC__COUNT; i++) {
+        ck_assert_str_eq(sl_zmon_counter_names[i], want_zmon[i]);
+        ck_assert_msg(strlen(sl_zmon_counter_help[i]) > 10, "counter %s has no help",
+                      want_zmon[i]);
+        ck_assert_int_eq(sl_zmon_counter_kind[i], i == SL_ZC_peers ? SL_PK_gauge : SL_PK_counter);
+    }
     ck_assert_int_eq(SL_SV__COUNT, 7);
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_config_warnings], "config_warnings");
     ck_assert_str_eq(sl_supervisor_counter_names[SL_SV_lost_in_crash], "lost_in_crash");

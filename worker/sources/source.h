@@ -72,6 +72,7 @@ typedef struct {
     sl_loop_t  *loop;
     sl_slot_t  *slot;             /* counters */
     void       *zctx;             /* the worker's ZeroMQ context */
+    struct sl_zmon *zmon;         /* its socket monitor (common/zmon.h); may be NULL */
     sl_ratelimit_t *rl;           /* for warnings */
     uint64_t    stop_id;          /* the same in every worker of this generation of this
                                    * agent, different in any other (a stop barrier's name) */

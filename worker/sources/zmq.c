@@ -12,6 +12,7 @@
 #include "worker/sources/source.h"
 
 #include "common/source_conf.h"
+#include "common/zmon.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -24,8 +25,9 @@
 
 typedef struct {
     void *sock;
-    void *monitor;                /* PAIR receiving the source socket's events */
-    sl_loop_watch_t *monitor_watch;
+    sl_zmon_t *zmon;              /* the worker's socket monitor, or our own */
+    sl_zmon_t *own_zmon;          /* without one from the worker (stats not kept) */
+    int closing;                  /* the socket is being closed: events no longer acted on */
     sl_loop_timer_t *reconnect;
     uint64_t drain_start, last_msg;
 } s_zmq_t;
@@ -56,44 +58,49 @@ s_reconnect(sl_loop_t *loop, void *arg)
                        sc->endpoint, zmq_strerror(errno));
 }
 
+/* Each event of the source socket, after common/zmon counted it. */
 static void
-s_monitor_ready(sl_loop_t *loop, void *arg, int revents)
+s_monitor_event(void *arg, int event, int value, const char *endpoint)
 {
-    (void) revents;
+    (void) value;
+    (void) endpoint;
     sl_source_inst_t *src = arg;
     s_zmq_t *z = src->ctx;
     const sl_zmq_source_opts_t *sc = s_opts(src);
-    for (int k = 0; k < 64; k++) {
-        zmq_msg_t ev, addr;
-        zmq_msg_init(&ev);
-        if (zmq_msg_recv(&ev, z->monitor, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close(&ev);
-            break;
-        }
-        uint16_t id = 0;
-        if (zmq_msg_size(&ev) >= 2)
-            memcpy(&id, zmq_msg_data(&ev), 2);
-        zmq_msg_init(&addr);
-        zmq_msg_recv(&addr, z->monitor, ZMQ_DONTWAIT);
-        zmq_msg_close(&addr);
-        zmq_msg_close(&ev);
-        if (id != ZMQ_EVENT_DISCONNECTED) {
-            if (z->reconnect)             /* the session lives: it reconnects */
-                sl_loop_cancel(loop, &z->reconnect);
-            continue;
-        }
-        SL_INC(src->env.slot, source_disconnects, 1);
-        if (sc->mode != SL_ZMQ_BIND) {
-            if (!z->reconnect)
-                z->reconnect = sl_loop_after(loop, S_RECONNECT_AFTER_MS, s_reconnect, src);
-        } else {
-            sl_log_limited(src->env.rl, SL_LOG_WARN, "zmq source %s: a producer disconnected "
-                           "(if it did not close its socket, ZeroMQ cut it off for a message "
-                           "over max_message_size = %llu bytes or a protocol error; what it "
-                           "had queued is lost)", sc->endpoint,
-                           (unsigned long long) src->env.conf->max_message_size);
-        }
+    sl_loop_t *loop = src->env.loop;
+    if (z->closing)
+        return;
+    if (event != ZMQ_EVENT_DISCONNECTED && event != ZMQ_EVENT_CONNECT_RETRIED &&
+        event != ZMQ_EVENT_CONNECTED && event != ZMQ_EVENT_CONNECT_DELAYED)
+        return;
+    if (event != ZMQ_EVENT_DISCONNECTED) {
+        if (z->reconnect)             /* the session lives: it reconnects */
+            sl_loop_cancel(loop, &z->reconnect);
+        return;
     }
+    SL_INC(src->env.slot, source_disconnects, 1);
+    if (sc->mode != SL_ZMQ_BIND) {
+        if (!z->reconnect)
+            z->reconnect = sl_loop_after(loop, S_RECONNECT_AFTER_MS, s_reconnect, src);
+    } else {
+        sl_log_limited(src->env.rl, SL_LOG_WARN, "zmq source %s: a producer disconnected "
+                       "(if it did not close its socket, ZeroMQ cut it off for a message "
+                       "over max_message_size = %llu bytes or a protocol error; what it "
+                       "had queued is lost)", sc->endpoint,
+                       (unsigned long long) src->env.conf->max_message_size);
+    }
+}
+
+/* Closes the source socket (detached from the monitor first). */
+static void
+s_close_sock(s_zmq_t *z)
+{
+    int zero = 0;
+    z->closing = 1;                     /* the detach reads the last events */
+    sl_zmon_detach(z->zmon, z->sock);
+    zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_close(z->sock);
+    z->sock = NULL;
 }
 
 static int
@@ -112,6 +119,12 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
     zmq_setsockopt(z->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     /* Reconnect quickly to a producer that binds after we start. */
     zmq_setsockopt(z->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    /* The monitor counts every disconnect (see the top of this file); it is
+     * attached before the bind, so that a failed bind is counted too. */
+    z->zmon = src->env.zmon;
+    if (!z->zmon)
+        z->zmon = z->own_zmon = sl_zmon_new(src->env.zctx, src->env.loop, NULL);
+    sl_zmon_attach(z->zmon, z->sock, "source", sc->endpoint, s_monitor_event, src);
     if (sc->mode == SL_ZMQ_BIND) {
         /* Worker k binds port+k (tcp) or path.k (ipc). */
         char ep[256];
@@ -124,25 +137,14 @@ s_init(sl_source_inst_t *src, char *err, size_t errlen)
         if (zmq_bind(z->sock, ep) < 0) {
             snprintf(err, errlen, "zmq source: cannot bind %s: %s (address in use? another "
                      "sluiced running?)", ep, zmq_strerror(errno));
+            sl_zmon_poll(z->zmon);          /* count the failure before the worker exits */
             return -1;
         }
+        sl_zmon_endpoint(z->zmon, z->sock, ep);
     } else if (zmq_connect(z->sock, sc->endpoint) < 0) {
         snprintf(err, errlen, "zmq source: cannot connect to %s: %s", sc->endpoint,
                  zmq_strerror(errno));
         return -1;
-    }
-    char mon[64];
-    snprintf(mon, sizeof mon, "inproc://source-monitor-%zu", src->env.index);
-    if (zmq_socket_monitor(z->sock, mon, ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
-                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_DELAYED) == 0) {
-        z->monitor = zmq_socket(src->env.zctx, ZMQ_PAIR);
-        if (zmq_connect(z->monitor, mon) < 0) {
-            zmq_close(z->monitor);
-            z->monitor = NULL;
-        } else {
-            z->monitor_watch = sl_loop_watch_zmq(src->env.loop, z->monitor, SL_LOOP_IN,
-                                                 s_monitor_ready, src);
-        }
     }
     return sl_source_watch_zmq(src, z->sock, SL_LOOP_IN);
 }
@@ -200,10 +202,7 @@ s_drain(sl_source_inst_t *src)
     if (now - z->drain_start < limit && now - z->last_msg < S_DRAIN_QUIET_MS)
         return 1;
     sl_source_unwatch_all(src);
-    int zero = 0;
-    zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_close(z->sock);
-    z->sock = NULL;
+    s_close_sock(z);
     return 0;
 }
 
@@ -213,19 +212,11 @@ s_destroy(sl_source_inst_t *src)
     s_zmq_t *z = src->ctx;
     if (!z)
         return;
-    int zero = 0;
+    if (z->sock)
+        s_close_sock(z);
     if (z->reconnect)
         sl_loop_cancel(src->env.loop, &z->reconnect);
-    if (z->monitor_watch)
-        sl_loop_unwatch(src->env.loop, &z->monitor_watch);
-    if (z->sock) {
-        zmq_setsockopt(z->sock, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(z->sock);
-    }
-    if (z->monitor) {
-        zmq_setsockopt(z->monitor, ZMQ_LINGER, &zero, sizeof zero);
-        zmq_close(z->monitor);
-    }
+    sl_zmon_destroy(&z->own_zmon);
     free(z);
     src->ctx = NULL;
 }
