@@ -25,6 +25,7 @@ s_usage(FILE *out)
         "               [--help-plugins]\n"
         "  -c FILE         sluice.yaml (default " S_DEFAULT_CONFIG ", else the embedded default)\n"
         "  -o key=value    override one setting (e.g. -o run_dir=/tmp/sluice -o workers.ingest=2)\n"
+        "environment: SLUICE_METRICS_LISTEN=HOST:PORT|off sets metrics.listen (-o wins)\n"
         "  -t              validate the configuration (and the Ceilometer files it names), print\n"
         "                  every warning (what Ceilometer tolerates: ignored keys, skipped\n"
         "                  definitions) and exit\n"
@@ -72,8 +73,15 @@ main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL;
-    const char **overrides = sl_xcalloc((size_t) argc + 1, sizeof *overrides);
+    const char **overrides = sl_xcalloc((size_t) argc + 2, sizeof *overrides);
     size_t n_overrides = 0;
+    /* Environment first, so that -o wins over it. */
+    static char env_metrics[320];
+    const char *ev = getenv("SLUICE_METRICS_LISTEN");
+    if (ev) {
+        snprintf(env_metrics, sizeof env_metrics, "metrics.listen=%s", ev);
+        overrides[n_overrides++] = env_metrics;
+    }
     int test = 0, dump = 0, opt;
     while ((opt = getopt_long(argc, argv, "c:o:thV", longopts, NULL)) != -1) {
         switch (opt) {
