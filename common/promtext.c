@@ -62,8 +62,7 @@ s_table_free(s_table_t *t)
 static void
 s_table_init(s_table_t *t, size_t nv)
 {
-    memset(t, 0, sizeof *t);
-    t->nv = nv;
+    *t = (s_table_t) { .nv = nv };
 }
 
 void

@@ -15,9 +15,9 @@ Prometheus server, its exact set of metric names, and /healthz.
    "ingest-0".."pipeline-1", sink, publisher), and
    sum(rate(sluice_worker_received_total[..])) in the middle of the
    injection matches the injected rate (within 35%).
-3. monotonic: a SIGHUP reload (every slot zeroed) and a kill -9 of a
-   pipeline worker (its publisher counters zeroed by its successor) and of
-   an ingest worker: received, routed and publisher sent totals never go
+3. monotonic: a SIGHUP reload (every slot zeroed), more load, and a
+   kill -9 of a pipeline worker (its publisher counters zeroed by its
+   successor) and of an ingest worker: received, routed and publisher sent totals never go
    backwards, on /metrics after each step (exactly equal with no load) and
    in Prometheus (resets() over the whole run is 0 for every series).
 4. healthz: 200 "ok" while every worker runs; 503 naming the worker while
@@ -348,6 +348,7 @@ def main():
         mid = (first + last) / 2
         res = prom_query(pbase, 'sum(rate(sluice_worker_received_total[%ds]))' % window, mid + window / 2)
         got = float(res[0]['value'][1]) if res else -1
+        log('prometheus: sum(rate(sluice_worker_received_total[%ds])) = %.1f/s' % (window, got))
         check(abs(got - sent_rate) <= 0.35 * sent_rate,
               'prometheus: sum(rate(sluice_worker_received_total[%ds])) mid-injection matches the '
               'injected rate' % window, '%.1f/s +-35%%' % sent_rate, '%.1f/s' % got)
@@ -379,6 +380,13 @@ def main():
         check(v1['sent'] == v0['sent'] and v1['routed'] == v0['routed'],
               'after SIGHUP: sent and routed totals unchanged (folded, not lost)',
               (v0['sent'], v0['routed']), (v1['sent'], v1['routed']))
+        # counts in this generation's slots, which a kill -9 must not lose
+        rep_mid = inject(env, run, 500)
+        wait_published(base, v1['sent'] + 1)
+        v1 = scrape(base)
+        check(v1['received'] == v0['received'] + rep_mid['sent'],
+              'after the reload: received total grows by exactly what was injected',
+              v0['received'] + rep_mid['sent'], v1['received'])
         for role in ('pipeline', 'ingest'):
             pid = worker_pid(env, run, role)
             check(pid is not None, 'a running %s worker to kill' % role)
