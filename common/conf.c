@@ -417,14 +417,20 @@ s_resolve(sl_conf_t *c, char **field, const char *base_dir)
 }
 
 int
-sl_conf_cpu_count(void)
+sl_conf_cpu_count_why(char *why, size_t len)
 {
     cpu_set_t set;
     int n = 0;
-    if (sched_getaffinity(0, sizeof set, &set) == 0)
+    char from[64] = "";
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
         n = CPU_COUNT(&set);
-    if (n <= 0)
+        snprintf(from, sizeof from, "%d in the CPU affinity mask", n);
+    }
+    if (n <= 0) {
         n = (int) sysconf(_SC_NPROCESSORS_ONLN);
+        snprintf(from, sizeof from, "%d online (no affinity mask)", n);
+    }
+    char quota_text[96] = "no cgroup v2 CPU quota";
     FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
     if (f) {
         char quota[32];
@@ -432,12 +438,26 @@ sl_conf_cpu_count(void)
         if (fscanf(f, "%31s %llu", quota, &period) == 2 && strcmp(quota, "max") != 0 && period) {
             unsigned long long q = strtoull(quota, NULL, 10);
             int cap = (int) ((q + period - 1) / period);
+            snprintf(quota_text, sizeof quota_text, "cgroup v2 cpu.max %llu/%llu = %d CPU%s%s",
+                     q, period, cap, cap == 1 ? "" : "s", cap > 0 && cap < n ? ", the cap" : "");
             if (cap > 0 && cap < n)
                 n = cap;
+        } else {
+            snprintf(quota_text, sizeof quota_text, "cgroup v2 cpu.max: no quota");
         }
         fclose(f);
     }
-    return n > 0 ? n : 1;
+    if (n <= 0)
+        n = 1;
+    if (why && len)
+        snprintf(why, len, "%d usable CPU%s: %s, %s", n, n == 1 ? "" : "s", from, quota_text);
+    return n;
+}
+
+int
+sl_conf_cpu_count(void)
+{
+    return sl_conf_cpu_count_why(NULL, 0);
 }
 
 static int

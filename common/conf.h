@@ -139,6 +139,8 @@ void sl_conf_dump(const sl_conf_t *conf, FILE *out);
 void sl_conf_help(FILE *out);
 /* CPUs usable by this process: affinity mask capped by the cgroup v2 quota. */
 int sl_conf_cpu_count(void);
+/* The same, and why in words into why (affinity mask, cgroup quota). */
+int sl_conf_cpu_count_why(char *why, size_t len);
 /* Replaces ${run_dir} in s; returns a malloc'd string. */
 char *sl_conf_expand(const sl_conf_t *conf, const char *s);
 

@@ -33,7 +33,9 @@ s_usage(FILE *out)
         "  --dump-config   print the effective settings and exit\n"
         "  --help-config   print the configuration reference and exit\n"
         "  --help-plugins  print the options of every source type, transformer and publisher\n"
-        "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs\n");
+        "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs,\n"
+        "         TTIN/TTOU one ingest worker more/less\n"
+        "control: <run_dir>/control.sock (sluice-ctl --help)\n");
 }
 
 /* Each plugin kind's option tables (common/opt.h), Markdown. */

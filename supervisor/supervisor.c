@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/promtext.h"
 #include "common/stats.h"
+#include "supervisor/ctl.h"
 #include "worker/output.h"
 #include "worker/publishers/gnocchi.h"
 #include "worker/publishers/notifier.h"
@@ -51,6 +52,14 @@ typedef struct {
     int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
     char      *pidfile;        /* the path we locked (a reload cannot change it) */
     sl_metrics_t *metrics;     /* /metrics, /healthz and the retired totals */
+    sl_ctl_t  *ctl;            /* <run_dir>/control.sock (supervisor/ctl.h) */
+    /* Runtime worker counts (TTIN/TTOU, sluice-ctl workers), by role
+     * (index SL_ROLE_*): 0 = none. An override holds across reloads while
+     * the configuration still says what it said when the override was set
+     * (file_count then, in override_base); a reload whose file says another
+     * count drops it: the operator's edit wins. A restart drops it too. */
+    int        override[3], override_base[3], file_count[3];
+    int        ttin;           /* TTIN minus TTOU taken and not acted on yet */
 } s_sup_t;
 
 /* Line of publisher k of sink i in the pipeline file (the sink's line if
@@ -366,6 +375,7 @@ s_spawn(s_sup_t *sv, int slot_index)
             _exit(0);
         close(sv->pidfile_fd);   /* the lock is the supervisor's alone (fcntl locks are not inherited) */
         sl_metrics_close_in_child(sv->metrics);
+        sl_ctl_forget(sv->ctl);
         sl_worker_signals();
         int is_ingest = ch->role == SL_ROLE_INGEST;
         sl_log_set_role(is_ingest ? 'I' : 'P');
@@ -522,6 +532,10 @@ s_signal_rank(int sig)
 static void
 s_defer_signal(s_sup_t *sv, int sig)
 {
+    if (sig == SIGTTIN || sig == SIGTTOU) {   /* each one counts: +1 / -1 ingest worker */
+        sv->ttin += sig == SIGTTIN ? 1 : -1;
+        return;
+    }
     int rank = s_signal_rank(sig);
     if (rank > s_signal_rank(sv->deferred_sig))
         sv->deferred_sig = sig;
@@ -576,13 +590,41 @@ s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
 
 static uint64_t s_stale_ms(const sl_conf_t *c);
 
+/* Applies the runtime worker counts to a configuration just loaded (see
+ * s_sup_t.override); logs an override the file's new count dropped. */
 static void
-s_reload(s_sup_t *sv, sigset_t *set)
+s_apply_overrides(s_sup_t *sv, sl_conf_t *next)
+{
+    int *count[3] = { NULL, &next->n_ingest, &next->n_pipeline };
+    for (int r = SL_ROLE_INGEST; r <= SL_ROLE_PIPELINE; r++) {
+        sv->file_count[r] = *count[r];
+        if (!sv->override[r])
+            continue;
+        if (*count[r] != sv->override_base[r]) {
+            sl_info("the configuration now says %d %s workers (it said %d): dropping the runtime "
+                    "count %d", *count[r], sl_role_name(r), sv->override_base[r],
+                    sv->override[r]);
+            sv->override[r] = 0;
+            continue;
+        }
+        *count[r] = sv->override[r];
+    }
+    if (sv->ctl)
+        sl_ctl_set_overrides(sv->ctl, sv->override[SL_ROLE_INGEST],
+                             sv->override[SL_ROLE_PIPELINE]);
+}
+
+/* 0 when the new configuration runs, or -1 with why it was rejected (the
+ * old one keeps running). */
+static int
+s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen)
 {
     char err[1024];
-    sl_info("SIGHUP: reloading configuration %s", sv->opts->config_path ? sv->opts->config_path
-                                                                         : "<embedded>");
+    sl_info("%s: reloading configuration %s", cause, sv->opts->config_path ? sv->opts->config_path
+                                                                            : "<embedded>");
     sl_conf_t *next = sl_supervisor_load(sv->opts, err, sizeof err);
+    if (next)
+        s_apply_overrides(sv, next);
     if (next && sl_lease_table_size((unsigned) sl_conf_n_sinks(next), next->partitions) >
                     sv->shm->lease_capacity) {
         snprintf(err, sizeof err, "partitions grew beyond what the shared region was sized "
@@ -601,7 +643,9 @@ s_reload(s_sup_t *sv, sigset_t *set)
     if (!next) {
         atomic_fetch_add(&sv->shm->sv[SL_SV_reload_failures], 1);
         sl_error("reload rejected, still running the previous configuration: %s", err);
-        return;
+        if (why)
+            snprintf(why, whylen, "%s", err);
+        return -1;
     }
     atomic_store(&sv->shm->handoff, 1);
     s_stop_workers(sv, 0, set);
@@ -623,6 +667,55 @@ s_reload(s_sup_t *sv, sigset_t *set)
     sl_info("configuration generation %u: %d ingest, %d pipeline workers, %zu sinks x %u "
             "partitions", sv->generation, next->n_ingest, next->n_pipeline,
             sl_conf_n_sinks(next), next->partitions);
+    return 0;
+}
+
+/* Sets a role's worker count at run time (relative: n is a change) and
+ * rolls the workers onto it through the reload path, which hands
+ * partitions and transformer state over. 0, 1 when nothing changed, or -1
+ * with why. */
+static int
+s_set_workers(s_sup_t *sv, sigset_t *set, int role, int relative, int n, char *why,
+              size_t whylen)
+{
+    int *cur = role == SL_ROLE_INGEST ? &sv->conf->n_ingest : &sv->conf->n_pipeline;
+    int other = role == SL_ROLE_INGEST ? sv->conf->n_pipeline : sv->conf->n_ingest;
+    int want = relative ? *cur + n : n;
+    int max = 64 < SL_MAX_WORKERS - other ? 64 : SL_MAX_WORKERS - other;
+    if (want < 1 || want > max) {
+        snprintf(why, whylen, "%s workers: %d is out of bounds (1 to %d); now %d, ask for a "
+                 "count in between", sl_role_name(role), want, max, *cur);
+        return -1;
+    }
+    if (want == *cur)
+        return 1;
+    int saved = sv->override[role], saved_base = sv->override_base[role];
+    sv->override[role] = want == sv->file_count[role] ? 0 : want;   /* back to the file's */
+    sv->override_base[role] = sv->file_count[role];
+    sl_info("%s workers: %d -> %d at run time (the configuration says %d)", sl_role_name(role),
+            *cur, want, sv->file_count[role]);
+    if (s_reload(sv, set, "new worker count", why, whylen) < 0) {
+        sv->override[role] = saved;
+        sv->override_base[role] = saved_base;
+        sl_ctl_set_overrides(sv->ctl, sv->override[SL_ROLE_INGEST],
+                             sv->override[SL_ROLE_PIPELINE]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Why this many workers of each role, logged at start. */
+static void
+s_log_counts(const sl_conf_t *c)
+{
+    char cpus[256];
+    sl_conf_cpu_count_why(cpus, sizeof cpus);
+    int ia = strcmp(c->ingest_workers_text, "auto") == 0;
+    int pa = strcmp(c->pipeline_workers_text, "auto") == 0;
+    sl_info("workers: %d ingest (%s), %d pipeline (%s)%s%s", c->n_ingest,
+            ia ? "auto: 3/4 of the usable CPUs, at least 1" : "configured", c->n_pipeline,
+            pa ? "auto: 1/4 of the usable CPUs, at least 1" : "configured",
+            ia || pa ? "; " : "", ia || pa ? cpus : "");
 }
 
 /* /healthz calls a heartbeat stale well before the watchdog kills. */
@@ -650,6 +743,39 @@ s_watchdog(s_sup_t *sv)
             atomic_store(&sv->shm->slots[i].heartbeat_ms, now);
         }
     }
+}
+
+/* Carries out a control-socket request and answers it; 1 = stop now. */
+static int
+s_control(s_sup_t *sv, sigset_t *set, const sl_ctl_req_t *req)
+{
+    char why[1024], extra[128];
+    switch (req->kind) {
+    case SL_CTL_RELOAD:
+        if (s_reload(sv, set, "control socket", why, sizeof why) < 0) {
+            sl_ctl_answer(sv->ctl, req->client, 0, "error", why, NULL);
+        } else {
+            snprintf(extra, sizeof extra, ",\"generation\":%u", sv->generation);
+            sl_ctl_answer(sv->ctl, req->client, 1, "result", "reloaded", extra);
+        }
+        return 0;
+    case SL_CTL_STOP:
+        sl_info("control socket: graceful stop (draining within %u s)", sv->conf->shutdown_grace);
+        sl_ctl_answer(sv->ctl, req->client, 1, "result", "stopping", NULL);
+        return 1;
+    case SL_CTL_WORKERS: {
+        int rc = s_set_workers(sv, set, req->role, req->relative, req->n, why, sizeof why);
+        if (rc < 0) {
+            sl_ctl_answer(sv->ctl, req->client, 0, "error", why, NULL);
+            return 0;
+        }
+        snprintf(extra, sizeof extra, ",\"ingest\":%d,\"pipeline\":%d,\"generation\":%u",
+                 sv->conf->n_ingest, sv->conf->n_pipeline, sv->generation);
+        sl_ctl_answer(sv->ctl, req->client, 1, "result", rc ? "unchanged" : "changed", extra);
+        return 0;
+    }
+    }
+    return 0;
 }
 
 int
@@ -691,11 +817,16 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         return 1;
     }
     atomic_store(&sv.shm->sv[SL_SV_config_warnings], conf->warn.count);
+    sv.file_count[SL_ROLE_INGEST] = conf->n_ingest;
+    sv.file_count[SL_ROLE_PIPELINE] = conf->n_pipeline;
     s_publish_layout(&sv);
+    sv.ctl = sl_ctl_new(conf->run_dir, err, sizeof err);
+    if (!sv.ctl)
+        sl_warn("%s; running without the control socket (sluice-ctl), signals still work", err);
 
     sigset_t set;
     sigemptyset(&set);
-    int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD };
+    int sigs[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD, SIGTTIN, SIGTTOU };
     for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
         sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
@@ -706,6 +837,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     if (sl_metrics_listen(sv.metrics, conf->metrics_listen, err, sizeof err) < 0) {
         sl_error("%s", err);
         sl_metrics_destroy(&sv.metrics);
+        sl_ctl_destroy(&sv.ctl);
         sl_shm_unmap(sv.shm);
         sl_shm_unlink(sv.shm_name);
         s_pidfile_release(&sv);
@@ -717,6 +849,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
             conf->n_ingest, conf->n_pipeline, sl_conf_n_sinks(conf), conf->partitions,
             sv.shm_name);
+    s_log_counts(conf);
     int stop = 0, fast = 0;
     uint64_t last_watchdog = 0;
     while (!stop) {
@@ -742,8 +875,12 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             stop = fast = 1;
             break;
         case SIGHUP:
-            s_reload(&sv, &set);
+            s_reload(&sv, &set, "SIGHUP", NULL, 0);
             conf = sv.conf;
+            break;
+        case SIGTTIN:
+        case SIGTTOU:
+            s_defer_signal(&sv, sig);
             break;
         case SIGUSR1:
             sl_log_reopen();
@@ -752,6 +889,20 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         default:
             break;
         }
+        if (sv.ttin && !stop) {
+            char why[1024];
+            int delta = sv.ttin;
+            sv.ttin = 0;
+            sl_info("%s: %+d ingest worker%s", delta > 0 ? "SIGTTIN" : "SIGTTOU", delta,
+                    delta == 1 || delta == -1 ? "" : "s");
+            if (s_set_workers(&sv, &set, SL_ROLE_INGEST, 1, delta, why, sizeof why) < 0)
+                sl_warn("not changing the ingest workers: %s", why);
+            conf = sv.conf;
+        }
+        sl_ctl_req_t req;
+        while (!stop && sv.ctl && sl_ctl_poll(sv.ctl, sv.shm, sv.conf, &req))
+            stop = s_control(&sv, &set, &req);
+        conf = sv.conf;
         s_reap(&sv, 0);
         for (int i = 0; i < sv.n_children; i++) {
             if (sv.children[i].fatal) {
@@ -770,6 +921,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     sl_info("stopped: %llu samples routed, %llu published in this generation",
             (unsigned long long) routed, (unsigned long long) published);
     sl_metrics_destroy(&sv.metrics);
+    sl_ctl_destroy(&sv.ctl);
     sl_shm_unmap(sv.shm);
     sl_shm_unlink(sv.shm_name);
     s_pidfile_release(&sv);

@@ -22,36 +22,17 @@
 
 Exit 0 if all hold; 1 with what was expected and what came instead.
 """
-import argparse
 import copy
 import fnmatch
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-FAILURES = []
-
-
-def log(msg):
-    sys.stderr.write('test_forward: %s\n' % msg)
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
+import sluice_functest as sf
+from sluice_functest import check, log, read_jsonl as read_lines, start_agent, tail
 
 
 PROFILES = r"""
@@ -200,89 +181,11 @@ def apply_profile(prof, events, rec):
 
 # ---- the agent -----------------------------------------------------------
 
-class Env(object):
-    def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.procs = []
-
-    def sluiced(self):
-        return os.path.join(self.build, 'supervisor', 'sluiced')
-
-    def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        """Stops a process this test started, by its PID."""
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p in self.procs:
-            self.procs.remove(p)
-
-    def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
-
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
-
-
 def write_agent(env, run, sample_pubs, event_pubs, profiles=PROFILES, source=None,
                 pipeline_workers=2):
-    with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                "sinks:\n  - name: meter_sink\n    publishers:\n")
-        for p in sample_pubs:
-            f.write('      - %s\n' % json.dumps(p))
-    with open(os.path.join(run, 'event_pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                "sinks:\n  - name: event_sink\n    publishers:\n")
-        for p in event_pubs:
-            f.write('      - %s\n' % json.dumps(p))
-    with open(os.path.join(run, 'sluice.yaml'), 'w') as f:
-        f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: %d}\npartitions: 4\n'
-                'shutdown_grace: 20\nsources: [{type: file, path: %s}]\n'
-                'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                '  event_pipeline: event_pipeline.yaml}\n'
-                'logging: {level: info, file: %s/sluiced.log}\n%s'
-                % (run, pipeline_workers,
-                   source or os.path.join(env.src, 'tests', 'data', 'corpus.jsonl'),
-                   env.src, env.src, run, profiles))
-
-
-def start_agent(env, run):
-    p = env.spawn([env.sluiced(), '-c', os.path.join(run, 'sluice.yaml')],
-                  stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        m = env.monitor(run)
-        if m and m['workers'] and all(w['state'] == 'running' for w in m['workers']):
-            return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit('test_forward: sluiced did not start; see %s/sluiced.log:\n%s'
-                     % (run, tail(os.path.join(run, 'sluiced.log'))))
+    sf.write_agent(env, run, '{type: file, path: %s}'
+                   % (source or os.path.join(env.src, 'tests', 'data', 'corpus.jsonl')),
+                   sample_pubs, event_pubs, pipeline_workers, extra=profiles)
 
 
 def wait_all_published(env, run, n_input, what):
@@ -299,14 +202,6 @@ def wait_all_published(env, run, n_input, what):
         time.sleep(0.2)
     check(False, '%s: everything published within 60 s' % what, n_input, m and m['totals'])
     return m
-
-
-def read_lines(path):
-    try:
-        with open(path) as f:
-            return [json.loads(line) for line in f if line.strip()]
-    except OSError:
-        return []
 
 
 def canon(recs):
@@ -590,29 +485,10 @@ def test_ceilometer_rotation(env):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true')
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix='sluice-forward-')
-    env = Env(a, tmp)
-    try:
-        test_check(env)
-        test_two_profiles(env)
-        test_ceilometer_formats(env)
-        test_ceilometer_rotation(env)
-    finally:
-        env.cleanup()
-        if a.keep or FAILURES:
-            log('files kept in %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        log('%d check(s) failed' % len(FAILURES))
-        return 1
-    log('all checks passed')
-    return 0
+    return sf.main(__doc__, {'check': test_check, 'two_profiles': test_two_profiles,
+                             'ceilometer_formats': test_ceilometer_formats,
+                             'ceilometer_rotation': test_ceilometer_rotation},
+                   'sluice-forward-')
 
 
 if __name__ == '__main__':

@@ -37,78 +37,31 @@ Gnocchi A; prints samples/s (no checks).
 
 Exit 0 if everything holds; 1 with what was expected and what came instead.
 """
-import argparse
 import collections
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
-FAILURES = []
+import sluice_functest as sf
+from sluice_functest import (check, log, read_jsonl as read_lines, start_agent,
+                             wait_published, write_agent)
+
 AUTH = 'Basic YWRtaW46'
 DEBIAN_PY = '/usr/bin/python3'
 
 
-def log(msg):
-    sys.stderr.write('test_gnocchi: %s\n' % msg)
-    sys.stderr.flush()
+class Env(sf.Env):
+    """The test's processes and its Gnocchi nodes (stopped at the end)."""
 
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (str(expected)[:2000], str(got)[:2000])
-    log('FAIL: ' + msg)
-    FAILURES.append(msg)
-    return False
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
-
-
-def read_lines(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except OSError:
-        return []
-
-
-class Env:
     def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = a.build, a.src, tmp
-        self.procs = []
+        super().__init__(a, tmp)
         self.nodes = []
-
-    def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p in self.procs:
-            self.procs.remove(p)
 
     def node_tool(self, *args):
         return subprocess.run([os.path.join(self.src, 'tools', 'gnocchi-node')] + list(args),
@@ -141,17 +94,8 @@ class Env:
         port = int(p.stdout.readline())
         return 'http://127.0.0.1:%d' % port
 
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
-
     def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
+        super().cleanup()
         for d in self.nodes:
             if os.path.exists(os.path.join(d, 'node.env')):
                 self.node_tool('stop', d)
@@ -165,56 +109,6 @@ def http(url, method='GET', body=None):
     with urllib.request.urlopen(req, timeout=120) as r:
         data = r.read()
         return json.loads(data) if data else None
-
-
-def write_agent(env, run, source, sample_pubs, event_pubs):
-    with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                "sinks: [{name: meter_sink, publishers: %s}]\n" % json.dumps(sample_pubs))
-    with open(os.path.join(run, 'event_pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                "sinks: [{name: event_sink, publishers: %s}]\n" % json.dumps(event_pubs))
-    with open(os.path.join(run, 'sluice.yaml'), 'w') as f:
-        f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 4\n'
-                'shutdown_grace: 20\nsources: [%s]\n'
-                'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                '  event_pipeline: event_pipeline.yaml}\n'
-                'logging: {level: info, file: %s/sluiced.log}\n'
-                % (run, source, env.src, env.src, run))
-
-
-def start_agent(env, run):
-    p = env.spawn([os.path.join(env.build, 'supervisor', 'sluiced'), '-c',
-                   os.path.join(run, 'sluice.yaml')], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        m = env.monitor(run)
-        if m and m['workers'] and all(w['state'] == 'running' for w in m['workers']):
-            return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit('test_gnocchi: sluiced did not start; see %s/sluiced.log:\n%s'
-                     % (run, tail(os.path.join(run, 'sluiced.log'))))
-
-
-def wait_published(env, run, n_input, timeout):
-    deadline = time.time() + timeout
-    m = None
-    while time.time() < deadline:
-        m = env.monitor(run)
-        t = m['totals'] if m else {}
-        if (t.get('received', 0) >= n_input and
-                t.get('samples_published', 0) == t.get('samples_routed', 0) and
-                t.get('events_published', 0) == t.get('events_routed', 0) and
-                all(p['queue_depth'] == 0 for p in m['publishers'])):
-            return m
-        time.sleep(0.2)
-    raise SystemExit('test_gnocchi: sluiced did not publish everything within %d s: totals %s\n'
-                     'publishers %s\nlog:\n%s' % (timeout, m and m['totals'],
-                                                 m and m['publishers'],
-                                                 tail(os.path.join(run, 'sluiced.log'))))
 
 
 def run_agent(env, run, source, sample_pubs, event_pubs, n_input, timeout=180):
@@ -620,49 +514,19 @@ def bench(env, urls, n):
         % (sent, dc, sent / dc))
 
 
+def _start(env, a):
+    t0 = time.time()
+    urls = env.start_nodes(['a', 'b'])
+    log('two Gnocchi nodes up in %.1f s' % (time.time() - t0))
+    return (urls,)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true')
-    ap.add_argument('--only', help='comma-separated: same_as_ceilometer, keystone, restart')
-    ap.add_argument('--bench', type=int, default=0)
-    a = ap.parse_args()
-    a.build, a.src = os.path.abspath(a.build), os.path.abspath(a.src)
-    tmp = tempfile.mkdtemp(prefix='sl-gn.', dir='/tmp')
-    os.chmod(tmp, 0o755)   # PostgreSQL runs as postgres: it must reach its dir
-    env = Env(a, tmp)
-    finished = False
-    try:
-        t0 = time.time()
-        urls = env.start_nodes(['a', 'b'])
-        log('two Gnocchi nodes up in %.1f s' % (time.time() - t0))
-        if a.bench:
-            bench(env, urls, a.bench)
-        else:
-            tests = [('same_as_ceilometer', lambda: test_same_as_ceilometer(env, urls)),
-                     ('keystone', lambda: test_keystone(env, urls)),
-                     ('restart', lambda: test_restart(env, urls, os.path.join(tmp, 'b')))]
-            for name, t in tests:
-                if a.only and name not in a.only.split(','):
-                    continue
-                log('%s ...' % name)
-                n = len(FAILURES)
-                t1 = time.time()
-                t()
-                log('%s: %s (%.1f s)' % (name, 'ok' if len(FAILURES) == n else 'FAILED',
-                                         time.time() - t1))
-        finished = True
-    finally:
-        env.cleanup()
-        if a.keep or FAILURES or not finished:
-            log('kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        log('%d check(s) failed' % len(FAILURES))
-        return 1
-    return 0
+    return sf.main(__doc__, {
+        'same_as_ceilometer': test_same_as_ceilometer, 'keystone': test_keystone,
+        'restart': lambda env, urls: test_restart(env, urls, os.path.join(env.tmp, 'b'))},
+        # PostgreSQL runs as postgres: it must reach its dir
+        'sl-gn.', env_class=Env, start=_start, bench=bench, tmp_dir='/tmp')
 
 
 if __name__ == '__main__':

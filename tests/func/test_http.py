@@ -37,38 +37,20 @@ Every server is started on 127.0.0.1 with a free port and stopped by PID;
 one that cannot start is a failure, never a skip. Exit 0 if everything
 holds; 1 with what was expected and what came instead.
 """
-import argparse
 import collections
 import datetime
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from urllib import parse as urlparse
 from urllib import request as urlrequest
 
-FAILURES = []
-PROG = os.path.basename(sys.argv[0]).replace('.py', '')
-
-
-def log(msg):
-    sys.stderr.write('%s: %s\n' % (PROG, msg))
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
+from sluice_functest import (FAILURES, PROG, check, log, read_jsonl as read_lines,  # noqa: F401
+                             start_agent, tail)
+import sluice_functest as sf
 
 
 class Sink(object):
@@ -114,87 +96,13 @@ class Sink(object):
         return read_lines(self.out)
 
 
-class Env(object):
-    def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.procs = []
-
-    def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p.stdout:
-            p.stdout.close()
-        if p in self.procs:
-            self.procs.remove(p)
-
-    def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
-
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
-
-    def generate(self, path, n, seed):
-        subprocess.run([os.path.join(self.build, 'tools', 'sluice-inject'), '--generate', str(n),
-                        '--seed', str(seed), '--output', path], check=True)
-        return sum(1 for line in open(path) if line.strip())
+Env = sf.Env
 
 
 def write_agent(env, run, source, sample_pubs, event_pubs, pipeline_workers=2, extra='',
                 store_raw=None):
-    with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                "sinks: [{name: meter_sink, publishers: %s}]\n" % json.dumps(sample_pubs))
-    with open(os.path.join(run, 'event_pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                "sinks: [{name: event_sink, publishers: %s}]\n" % json.dumps(event_pubs))
-    with open(os.path.join(run, 'sluice.yaml'), 'w') as f:
-        f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: %d}\npartitions: 4\n'
-                'shutdown_grace: 20\nsources: [%s]\n'
-                'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                '  event_pipeline: event_pipeline.yaml%s}\n'
-                'logging: {level: info, file: %s/sluiced.log}\n%s'
-                % (run, pipeline_workers, source, env.src, env.src,
-                   ', store_raw: %s' % json.dumps(store_raw) if store_raw else '', run, extra))
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
-
-
-def start_agent(env, run):
-    p = env.spawn([os.path.join(env.build, 'supervisor', 'sluiced'), '-c',
-                   os.path.join(run, 'sluice.yaml')], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        m = env.monitor(run)
-        if m and m['workers'] and all(w['state'] == 'running' for w in m['workers']):
-            return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit('%s: sluiced did not start; see %s/sluiced.log:\n%s'
-                     % (PROG, run, tail(os.path.join(run, 'sluiced.log'))))
+    sf.write_agent(env, run, source, sample_pubs, event_pubs, pipeline_workers, extra,
+                   ', store_raw: %s' % json.dumps(store_raw) if store_raw else '')
 
 
 def settled(m, n_input):
@@ -226,16 +134,6 @@ def all_published(m):
     t = m['totals']
     return (t.get('samples_published', 0) == t.get('samples_routed', 0) and
             t.get('events_published', 0) == t.get('events_routed', 0))
-
-
-def read_lines(path):
-    out = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    out.append(json.loads(line))
-    return out
 
 
 def pubs_of(m, sink, prefix):
@@ -731,43 +629,10 @@ def test_bench(env, n):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
-    ap.add_argument('--only', help='comma-separated: same_as_ceilometer, outage, rejected, '
-                    'tls, webhook, raw_only')
-    ap.add_argument('--bench', type=int, default=0, help='only measure throughput with N '
-                    'generated notifications')
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix='sluice-http.')
-    env = Env(a, tmp)
-    finished = False
-    try:
-        if a.bench:
-            test_bench(env, a.bench)
-        else:
-            for t in (test_same_as_ceilometer, test_outage, test_rejected, test_tls,
-                      test_webhook, test_raw_only):
-                if a.only and t.__name__[len('test_'):] not in a.only.split(','):
-                    continue
-                log('%s ...' % t.__name__)
-                n = len(FAILURES)
-                t0 = time.time()
-                t(env)
-                log('%s: %s (%.1f s)' % (t.__name__, 'ok' if len(FAILURES) == n else 'FAILED',
-                                         time.time() - t0))
-        finished = True
-    finally:
-        env.cleanup()
-        if a.keep or FAILURES or not finished:
-            log('kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        log('%d check(s) failed' % len(FAILURES))
-        return 1
-    return 0
+    return sf.main(__doc__, {'same_as_ceilometer': test_same_as_ceilometer,
+                             'outage': test_outage, 'rejected': test_rejected, 'tls': test_tls,
+                             'webhook': test_webhook, 'raw_only': test_raw_only},
+                   'sluice-http.', bench=test_bench)
 
 
 if __name__ == '__main__':

@@ -28,45 +28,30 @@ broker that cannot start is a failure, never a skip), then:
 
 Exit 0 if both hold; 1 with what was expected and what came instead.
 """
-import argparse
 import collections
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 from ceilometer.publisher import utils as ceilo_utils
 
+import sluice_functest as sf
+from sluice_functest import (check, log, read_jsonl as read_lines, start_agent,
+                             wait_published, write_agent)
+
 SECRET = 'change this for valid signing'   # Ceilometer's default telemetry_secret
 HOST = socket.gethostname()
-FAILURES = []
 
 
-def log(msg):
-    sys.stderr.write('test_notifier: %s\n' % msg)
-    sys.stderr.flush()
+class Env(sf.Env):
+    """The test's processes and its RabbitMQ node (stopped at the end)."""
 
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
-
-
-class Env(object):
     def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.procs = []
+        super().__init__(a, tmp)
         self.node = os.path.join(tmp, 'rabbitmq')
         self.port = None
 
@@ -94,96 +79,10 @@ class Env(object):
     def url(self, scheme='rabbit'):
         return '%s://guest:guest@127.0.0.1:%d/' % (scheme, self.port)
 
-    def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p in self.procs:
-            self.procs.remove(p)
-
     def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
+        super().cleanup()
         if os.path.exists(os.path.join(self.node, 'node.env')):
             self.rabbitmq('stop', self.node, check_rc=False)
-
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
-
-
-def write_agent(env, run, source, sample_pubs, event_pubs):
-    with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                "sinks: [{name: meter_sink, publishers: %s}]\n" % json.dumps(sample_pubs))
-    with open(os.path.join(run, 'event_pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                "sinks: [{name: event_sink, publishers: %s}]\n" % json.dumps(event_pubs))
-    with open(os.path.join(run, 'sluice.yaml'), 'w') as f:
-        f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 4\n'
-                'shutdown_grace: 20\nsources: [%s]\n'
-                'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                '  event_pipeline: event_pipeline.yaml}\n'
-                'logging: {level: info, file: %s/sluiced.log}\n'
-                % (run, source, env.src, env.src, run))
-
-
-def start_agent(env, run):
-    p = env.spawn([os.path.join(env.build, 'supervisor', 'sluiced'), '-c',
-                   os.path.join(run, 'sluice.yaml')], stderr=subprocess.DEVNULL)
-    deadline = time.time() + 20
-    while time.time() < deadline:
-        m = env.monitor(run)
-        if m and m['workers'] and all(w['state'] == 'running' for w in m['workers']):
-            return p
-        if p.poll() is not None:
-            break
-        time.sleep(0.1)
-    raise SystemExit('test_notifier: sluiced did not start; see %s/sluiced.log:\n%s'
-                     % (run, tail(os.path.join(run, 'sluiced.log'))))
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
-
-
-def all_published(m, n_input):
-    t = m['totals'] if m else {}
-    return (t.get('received', 0) >= n_input and t.get('samples_routed', 0) > 0 and
-            t.get('samples_published', 0) == t.get('samples_routed', 0) and
-            t.get('events_published', 0) == t.get('events_routed', 0))
-
-
-def wait_published(env, run, n_input, timeout):
-    deadline = time.time() + timeout
-    m = None
-    while time.time() < deadline:
-        m = env.monitor(run)
-        if all_published(m, n_input):
-            return m
-        time.sleep(0.2)
-    raise SystemExit('test_notifier: sluiced did not publish everything within %d s: totals %s\n'
-                     'publishers %s\nlog:\n%s' % (timeout, m and m['totals'],
-                                                 m and m['publishers'],
-                                                 tail(os.path.join(run, 'sluiced.log'))))
 
 
 def listen(env, out, topics, exchange='ceilometer', count=0, timeout=120, durable=False,
@@ -204,16 +103,6 @@ def listen(env, out, topics, exchange='ceilometer', count=0, timeout=120, durabl
                                  % (p.communicate()[1] if p.poll() is not None else 'timeout'))
             time.sleep(0.1)
     return p
-
-
-def read_lines(path):
-    out = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    out.append(json.loads(line))
-    return out
 
 
 def as_file_sample(item):
@@ -448,37 +337,15 @@ def test_tls(env):
           'connection', 'no queue tls_bad.sample', depths)
 
 
+def _start(env, a):
+    env.start_broker()
+    return ()
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
-    ap.add_argument('--only', help='run only these tests (comma-separated: same_as_file, tls, '
-                    'broker_restart)')
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix='sluice-notifier.')
-    env = Env(a, tmp)
-    finished = False
-    try:
-        env.start_broker()
-        for t in (test_same_as_file, test_tls, test_broker_restart):
-            if a.only and t.__name__[len('test_'):] not in a.only.split(','):
-                continue
-            log('%s ...' % t.__name__)
-            n = len(FAILURES)
-            t(env)
-            log('%s: %s' % (t.__name__, 'ok' if len(FAILURES) == n else 'FAILED'))
-        finished = True
-    finally:
-        env.cleanup()
-        if a.keep or FAILURES or not finished:
-            log('kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        log('%d check(s) failed' % len(FAILURES))
-        return 1
-    return 0
+    return sf.main(__doc__, {'same_as_file': test_same_as_file, 'tls': test_tls,
+                             'broker_restart': test_broker_restart},
+                   'sluice-notifier.', env_class=Env, start=_start)
 
 
 if __name__ == '__main__':

@@ -45,39 +45,8 @@ except ImportError:
         os.execv('/usr/bin/python3', ['/usr/bin/python3'] + sys.argv)
     raise
 
-FAILURES = []
-
-
-def log(msg):
-    sys.stderr.write('test_websocket: %s\n' % msg)
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
+import sluice_functest as sf
+from sluice_functest import FAILURES, check, free_port, log, read_jsonl, tail
 
 
 class Agent(object):
@@ -90,33 +59,18 @@ class Agent(object):
         self.ws = 'websocket://127.0.0.1:%d/stream?%s' % (self.port, ws_query)
         self.samples = os.path.join(self.run, 'samples.jsonl')
         self.events = os.path.join(self.run, 'events.jsonl')
-        pubs = ['file://' + self.samples, self.ws] + (sample_extra or [])
-        with open(os.path.join(self.run, 'pipeline.yaml'), 'w') as f:
-            f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                    "sinks: [{name: meter_sink, publishers: %s}]\n" % json.dumps(pubs))
-        with open(os.path.join(self.run, 'event_pipeline.yaml'), 'w') as f:
-            f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                    "sinks: [{name: event_sink, publishers: %s}]\n"
-                    % json.dumps(['file://' + self.events, self.ws]))
-        with open(os.path.join(self.run, 'sluice.yaml'), 'w') as f:
-            f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: 2}\npartitions: 4\n'
-                    'shutdown_grace: 20\n'
-                    'sources: [{type: zmq, endpoint: "ipc://%s/notify.sock"}]\n'
-                    'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                    '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                    '  event_pipeline: event_pipeline.yaml}\n'
-                    'logging: {level: info, file: %s/sluiced.log}\n%s'
-                    % (self.run, self.run, env.src, env.src, self.run, forward))
+        sf.write_agent(env, self.run, '{type: zmq, endpoint: "ipc://%s/notify.sock"}' % self.run,
+                       ['file://' + self.samples, self.ws] + (sample_extra or []),
+                       ['file://' + self.events, self.ws], extra=forward)
         self.proc = None
 
     def start(self):
         conf = os.path.join(self.run, 'sluice.yaml')
-        r = subprocess.run([self.env.sluiced, '-t', '-c', conf], capture_output=True, text=True)
+        r = subprocess.run([self.env.sluiced(), '-t', '-c', conf], capture_output=True, text=True)
         if r.returncode != 0:
             raise SystemExit('test_websocket: sluiced -t refused the configuration:\n%s%s'
                              % (r.stdout, r.stderr))
-        self.proc = subprocess.Popen([self.env.sluiced, '-c', conf], stderr=subprocess.DEVNULL)
-        self.env.procs.append(self.proc)
+        self.proc = self.env.spawn([self.env.sluiced(), '-c', conf], stderr=subprocess.DEVNULL)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -140,15 +94,10 @@ class Agent(object):
             return None
 
     def monitor(self):
-        r = subprocess.run([self.env.monitor, '--run-dir', self.run, '--json'],
-                           capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
+        return self.env.monitor(self.run)
 
     def inject(self, path, rate=None):
-        argv = [self.env.inject, '--endpoint', 'ipc://%s/notify.sock' % self.run,
+        argv = [self.env.tool('sluice-inject'), '--endpoint', 'ipc://%s/notify.sock' % self.run,
                 '--run-dir', self.run, '--linger', '60']
         if rate:
             argv += ['--rate', str(rate)]
@@ -170,50 +119,20 @@ class Agent(object):
                             tail(os.path.join(self.run, 'sluiced.log'))))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc in self.env.procs:
-            self.env.procs.remove(self.proc)
+        if self.proc:
+            self.env.stop(self.proc)
 
     def log_text(self):
         with open(os.path.join(self.run, 'sluiced.log')) as f:
             return f.read()
 
 
-class Env(object):
-    def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.sluiced = os.path.join(self.build, 'supervisor', 'sluiced')
-        self.inject = os.path.join(self.build, 'tools', 'sluice-inject')
-        self.monitor = os.path.join(self.build, 'tools', 'sluice-monitor')
-        self.procs = []
-
-    def generate(self, n, seed, name):
+class Env(sf.Env):
+    def generate_into(self, n, seed, name):
+        """n generated notifications into tmp/name; returns its path."""
         path = os.path.join(self.tmp, name)
-        subprocess.run([self.inject, '--generate', str(n), '--seed', str(seed), '--output', path],
-                       check=True, stdout=subprocess.DEVNULL)
+        self.generate(path, n, seed)
         return path
-
-    def cleanup(self):
-        for p in list(self.procs):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-
-
-def read_jsonl(path):
-    out = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    out.append(json.loads(line))
-    return out
 
 
 def key(rec):
@@ -338,7 +257,7 @@ def test_profiles(env):
     ag = Agent(env, 'profiles', 'profiles=search,ops&max_client_queue=1000000',
                forward=FORWARD % tokfile)
     ag.start()
-    inp = env.generate(1500, 5, 'profiles.jsonl')
+    inp = env.generate_into(1500, 5, 'profiles.jsonl')
     url = 'ws://127.0.0.1:%d/stream' % ag.port
     done = {'v': False}
 
@@ -400,7 +319,7 @@ def test_slow_client(env):
     # buffers, ~6,000 records)
     ag = Agent(env, 'slow', 'anonymous=true&max_client_queue=15000')
     ag.start()
-    inp = env.generate(N_SLOW, 7, 'slow.jsonl')
+    inp = env.generate_into(N_SLOW, 7, 'slow.jsonl')
     url = 'ws://127.0.0.1:%d/stream' % ag.port
     done = {'v': False}
 
@@ -470,7 +389,7 @@ def test_slow_client(env):
 def test_failover(env):
     ag = Agent(env, 'failover', 'anonymous=true&takeover_ms=200')
     ag.start()
-    inp = env.generate(6000, 9, 'failover.jsonl')
+    inp = env.generate_into(6000, 9, 'failover.jsonl')
     url = 'ws://127.0.0.1:%d/stream?meters=*' % ag.port
     result = {}
 
@@ -529,7 +448,7 @@ def test_throughput(env):
     """Each client is a process of its own (this script's --count-client
     mode: counts frames, parses nothing), so that the clients are not one
     Python thread's worth of CPU."""
-    inp = env.generate(20000, 13, 'throughput.jsonl')
+    inp = env.generate_into(20000, 13, 'throughput.jsonl')
     for n_clients in (1, 10):
         ag = Agent(env, 'throughput%d' % n_clients, 'anonymous=true&max_client_queue=1000000')
         ag.start()

@@ -65,7 +65,6 @@ def _debian_python():
 
 _debian_python()
 
-import argparse  # noqa: E402
 import collections  # noqa: E402
 import http.server  # noqa: E402
 import json  # noqa: E402
@@ -73,7 +72,6 @@ import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
@@ -87,35 +85,11 @@ from ceilometer.publisher import udp as ceilo_udp  # noqa: E402
 from ceilometer.publisher import utils as ceilo_utils  # noqa: E402
 from oslo_utils import timeutils  # noqa: E402
 
+import sluice_functest as sf  # noqa: E402
+from sluice_functest import check, free_port, log, tail  # noqa: E402
+
 SECRET = 'change this for valid signing'
 HOST = socket.gethostname()
-FAILURES = []
-
-
-def log(msg):
-    sys.stderr.write('test_wire_publishers: %s\n' % msg)
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (str(expected)[:3000], str(got)[:3000])
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # ---- receivers ----------------------------------------------------------------
 
 class UdpReceiver(object):
@@ -318,11 +292,19 @@ class Pushgateway(object):
 
 # ---- sluiced ----------------------------------------------------------------------
 
-class Env(object):
+class Env(sf.Env):
+    """The test's processes (sluiced under valgrind with --valgrind) and its
+    Pushgateway (stopped at the end)."""
+
     def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.procs = []
+        super().__init__(a, tmp)
         self.valgrind = a.valgrind
+        self.pushgateway = None
+
+    def cleanup(self):
+        super().cleanup()
+        if self.pushgateway:
+            self.pushgateway.stop()
 
     def check_valgrind(self, run):
         """Every process's valgrind report: no error, nothing definitely or
@@ -339,73 +321,15 @@ class Env(object):
                 bad.append('%s: %s' % (f, errs[0]))
         check(not bad, 'valgrind: no memory error or leak in any sluiced process', 'none', bad)
 
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
-
     def start_agent(self, run):
-        argv = [os.path.join(self.build, 'supervisor', 'sluiced'), '-c',
-                os.path.join(run, 'sluice.yaml')]
-        if self.valgrind:
-            argv = ['valgrind', '--trace-children=yes', '--leak-check=full',
-                    '--errors-for-leak-kinds=definite,indirect',
-                    '--log-file=%s/vg.%%p' % run] + argv
-        p = subprocess.Popen(argv, stderr=subprocess.DEVNULL)
-        self.procs.append(p)
-        deadline = time.time() + (120 if self.valgrind else 20)
-        while time.time() < deadline:
-            m = self.monitor(run)
-            if m and m['workers'] and all(w['state'] == 'running' for w in m['workers']):
-                return p
-            if p.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise SystemExit('test_wire_publishers: sluiced did not start; see %s/sluiced.log:\n%s'
-                         % (run, tail(os.path.join(run, 'sluiced.log'))))
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        if p.poll() is None:
-            os.kill(p.pid, sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(p.pid, signal.SIGKILL)
-                p.wait()
-        if p in self.procs:
-            self.procs.remove(p)
-
-    def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
+        vg = ['valgrind', '--trace-children=yes', '--leak-check=full',
+              '--errors-for-leak-kinds=definite,indirect', '--log-file=%s/vg.%%p' % run]
+        return sf.start_agent(self, run, vg if self.valgrind else (),
+                              120 if self.valgrind else 20)
 
 
 def write_agent(env, run, source, pubs, pipeline_workers=1):
-    with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
-                "sinks: [{name: meter_sink, publishers: %s}]\n" % json.dumps(pubs))
-    with open(os.path.join(run, 'event_pipeline.yaml'), 'w') as f:
-        f.write("sources: [{name: es, events: ['*'], sinks: [event_sink]}]\n"
-                "sinks: [{name: event_sink, publishers: ['file://%s/events.jsonl']}]\n" % run)
-    with open(os.path.join(run, 'sluice.yaml'), 'w') as f:
-        f.write('run_dir: %s\nworkers: {ingest: 1, pipeline: %d}\npartitions: 4\n'
-                'shutdown_grace: 20\nsources: [%s]\n'
-                'ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml,\n'
-                '  event_definitions: %s/conf/event_definitions.yaml,\n'
-                '  event_pipeline: event_pipeline.yaml}\n'
-                'logging: {level: info, file: %s/sluiced.log}\n'
-                % (run, pipeline_workers, source, env.src, env.src, run))
+    sf.write_agent(env, run, source, pubs, ['file://%s/events.jsonl' % run], pipeline_workers)
 
 
 def wait_published(env, run, n_input, timeout):
@@ -827,48 +751,27 @@ def bench(env, n):
     return results
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
-    ap.add_argument('--valgrind', action='store_true',
-                    help='run sluiced under valgrind (same-as-ceilometer only)')
-    ap.add_argument('--bench', type=int, default=0,
-                    help='also measure throughput with N generated notifications')
-    a = ap.parse_args()
+def _cases(a):
+    if a.valgrind:   # the first case only, then every process's report
+        return {'same_as_ceilometer': lambda env: (
+            test_same_as_ceilometer(env), env.check_valgrind(os.path.join(env.tmp, 'same')))}
+    return {'same_as_ceilometer': test_same_as_ceilometer,
+            'forward_profile': test_forward_profile, 'http_status': test_http_status,
+            'pushgateway_restart': test_pushgateway_restart}
+
+
+def _start(env, a):
     os.environ['TZ'] = 'UTC'   # time.mktime in the OTLP reference, as on the agent
     time.tzset()
-    tmp = tempfile.mkdtemp(prefix='sluice-wire.')
-    env = Env(a, tmp)
-    finished = False
-    try:
-        env.pushgateway = Pushgateway(tmp)
-        try:
-            log('test_same_as_ceilometer ...')
-            test_same_as_ceilometer(env)
-            if a.valgrind:
-                env.check_valgrind(os.path.join(tmp, 'same'))
-            else:
-                for t in (test_forward_profile, test_http_status, test_pushgateway_restart):
-                    log('%s ...' % t.__name__)
-                    t(env)
-            if a.bench:
-                bench(env, a.bench)
-            finished = True
-        finally:
-            env.cleanup()
-            env.pushgateway.stop()
-    finally:
-        if a.keep or FAILURES or not finished:
-            log('kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        log('%d check(s) failed' % len(FAILURES))
-        return 1
-    log('ok')
-    return 0
+    env.pushgateway = Pushgateway(env.tmp)
+    return ()
+
+
+def main():
+    return sf.main(__doc__, _cases, 'sluice-wire.', env_class=Env, start=_start, bench=bench,
+                   add_args=lambda ap: ap.add_argument(
+                       '--valgrind', action='store_true',
+                       help='run sluiced under valgrind (same-as-ceilometer only)'))
 
 
 if __name__ == '__main__':

@@ -25,19 +25,18 @@ ZaqarPublisher.
 Servers start on 127.0.0.1 with free ports and stop by PID; one that cannot
 start is a failure, never a skip.
 """
-import argparse
 import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from urllib import parse as urlparse
 from urllib import request as urlrequest
 
+import sluice_functest as sf
 import test_http as th
-from test_http import check, log
+from sluice_functest import check, log
 
 
 class Zaqar(object):
@@ -254,44 +253,27 @@ def test_bench(env, zq, n):
             (t['samples_published'] + t['events_published']) / dt))
 
 
+class Env(th.Env):
+    """The test's processes and its Zaqar node (stopped at the end)."""
+
+    def __init__(self, a, tmp):
+        super().__init__(a, tmp)
+        self.zq = Zaqar(self)
+
+    def cleanup(self):
+        super().cleanup()
+        self.zq.stop()
+
+
+def _start(env, a):
+    env.zq.start()
+    return (env.zq,)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--build', required=True)
-    ap.add_argument('--src', required=True)
-    ap.add_argument('--keep', action='store_true')
-    ap.add_argument('--only', help='comma-separated: same_as_ceilometer, real_zaqar, zaqar_down')
-    ap.add_argument('--bench', type=int, default=0)
-    a = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix='sluice-zq.')
-    env = th.Env(a, tmp)
-    zq = Zaqar(env)
-    finished = False
-    try:
-        zq.start()
-        if a.bench:
-            test_bench(env, zq, a.bench)
-        else:
-            for t in (test_same_as_ceilometer, test_real_zaqar, test_zaqar_down):
-                if a.only and t.__name__[len('test_'):] not in a.only.split(','):
-                    continue
-                log('%s ...' % t.__name__)
-                n = len(th.FAILURES)
-                t0 = time.time()
-                t(env, zq)
-                log('%s: %s (%.1f s)' % (t.__name__, 'ok' if len(th.FAILURES) == n
-                                         else 'FAILED', time.time() - t0))
-        finished = True
-    finally:
-        env.cleanup()
-        zq.stop()
-        if a.keep or th.FAILURES or not finished:
-            log('kept %s' % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if th.FAILURES:
-        log('%d check(s) failed' % len(th.FAILURES))
-        return 1
-    return 0
+    return sf.main(__doc__, {'same_as_ceilometer': test_same_as_ceilometer,
+                             'real_zaqar': test_real_zaqar, 'zaqar_down': test_zaqar_down},
+                   'sluice-zq.', env_class=Env, start=_start, bench=test_bench)
 
 
 if __name__ == '__main__':

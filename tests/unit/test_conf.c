@@ -332,6 +332,19 @@ START_TEST(auto_worker_count_is_at_least_one_each)
 }
 END_TEST
 
+START_TEST(cpu_count_says_why)
+{
+    char why[256] = "";
+    int n = sl_conf_cpu_count_why(why, sizeof why);
+    ck_assert_int_eq(n, sl_conf_cpu_count());
+    char want[64];
+    snprintf(want, sizeof want, "%d usable CPU", n);
+    ck_assert_msg(strncmp(why, want, strlen(want)) == 0, "expected '%s...', got '%s'", want, why);
+    ck_assert_msg(strstr(why, "affinity") || strstr(why, "online"), "no CPU source in '%s'", why);
+    ck_assert_msg(strstr(why, "cgroup v2"), "no cgroup quota words in '%s'", why);
+}
+END_TEST
+
 /* Each source's mapping fills its type's config struct through the
  * type's option table (common/source_conf.h); the older fields follow. */
 START_TEST(sources_fill_their_type_option_struct)
@@ -455,6 +468,7 @@ main(void)
     tcase_add_test(tc, errors_name_the_file_and_line_and_what_to_do);
     tcase_add_test(tc, help_lists_every_setting);
     tcase_add_test(tc, auto_worker_count_is_at_least_one_each);
+    tcase_add_test(tc, cpu_count_says_why);
     tcase_add_test(tc, named_files_that_cannot_be_read_are_reported_where_they_are_named);
     tcase_add_test(tc, devices_and_oversized_files_are_refused);
     tcase_add_test(tc, file_sources_must_exist_and_be_readable);
