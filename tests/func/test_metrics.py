@@ -146,6 +146,10 @@ class Env(object):
             return None
 
 
+def sluiced_path(env):
+    return os.path.join(env.build, 'supervisor', 'sluiced')
+
+
 def write_agent(env, run, metrics_port):
     with open(os.path.join(run, 'pipeline.yaml'), 'w') as f:
         f.write("sources: [{name: s, meters: ['*'], sinks: [meter_sink]}]\n"
@@ -241,7 +245,9 @@ def inject(env, run, n, rate=None):
         argv += ['--rate', str(rate)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
-        raise SystemExit('%s: FAIL: sluice-inject exited %d: %s' % (PROG, r.returncode, r.stderr[-800:]))
+        why = [l for l in r.stderr.splitlines() if l.startswith('sluice-inject:')] or \
+            r.stderr.splitlines()[-5:]
+        raise SystemExit('%s: FAIL: sluice-inject exited %d: %s' % (PROG, r.returncode, '\n'.join(why)))
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -301,6 +307,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix='sluice-metrics-')
     env = Env(a, tmp)
     t0 = time.time()
+    agent_run = [None]
     try:
         run = os.path.join(tmp, 'run')
         os.makedirs(run)
@@ -309,6 +316,7 @@ def main():
         sluiced = os.path.join(env.build, 'supervisor', 'sluiced')
         agent = env.spawn([sluiced, '-c', os.path.join(run, 'sluice.yaml')],
                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        agent_run[0] = run
         base = 'http://127.0.0.1:%d' % mport
         if not wait_healthy(base):
             raise SystemExit('%s: FAIL: sluiced did not become healthy; log:\n%s'
@@ -433,6 +441,20 @@ def main():
         env.stop(agent)
         check(agent.returncode == 0, 'sluiced stops cleanly', 0, agent.returncode)
     finally:
+        # a graceful stop first: a SIGKILLed supervisor can leave workers
+        # behind; those still alive are killed by the PIDs it reported
+        pids = []
+        if agent_run[0]:
+            m = env.monitor(agent_run[0])
+            pids = [w['pid'] for w in (m or {}).get('workers', []) if w.get('pid')]
+        for p in list(env.procs):
+            env.stop(p, signal.SIGTERM, 30)
+        for pid in pids:
+            try:   # still one of our sluiced's workers (not a reused pid)?
+                if os.readlink('/proc/%d/exe' % pid) == os.path.realpath(sluiced_path(env)):
+                    os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
         env.cleanup()
         if a.keep:
             log('kept %s' % tmp)
