@@ -240,7 +240,7 @@ def test_names(env, base):
 def inject(env, run, n, rate=None):
     argv = [os.path.join(env.build, 'tools', 'sluice-inject'), '--endpoint',
             'ipc://%s/notify.sock' % run, '--generate', str(n), '--peers', '2', '--run-dir', run,
-            '--linger', '120', '--json']
+            '--linger', '120', '--wait', '120', '--json']
     if rate:
         argv += ['--rate', str(rate)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600)
