@@ -14,6 +14,7 @@
 #include "common/arena.h"
 #include "common/log.h"
 #include "common/opt.h"
+#include "common/promtext.h"
 #include "common/source_conf.h"
 #include "common/yconf.h"
 
@@ -54,6 +55,17 @@ s_check_store_raw(const sl_opt_t *o, const char *text, char *err, size_t errlen)
     return s_store_raw_mask(text, &mask, err, errlen);
 }
 
+static int
+s_check_listen(const sl_opt_t *o, const char *text, char *err, size_t errlen)
+{
+    (void) o;
+    char host[256], why[256];
+    unsigned port;
+    if (sl_promtext_listen_parse(text, host, sizeof host, &port, why, sizeof why) < 0)
+        return sl_errf(err, errlen, "metrics.listen: %s", why);
+    return 0;
+}
+
 static const sl_opt_t s_options[] = {
     { .name = "run_dir", .type = SL_OPT_PATH, .offset = OFF(run_dir), .def = "/run/sluice",
       .help = "directory for the pidfile, ipc:// sockets and the shared-memory name" },
@@ -68,6 +80,11 @@ static const sl_opt_t s_options[] = {
       .def = "auto", .min = 1, .max = 64, .check = sl_opt_check_auto_uint,
       .type_text = "auto or 1..64",
       .help = "pipeline worker processes, or auto (1/4 of the usable CPUs, at least 1)" },
+    { .name = "metrics.listen", .type = SL_OPT_STR, .offset = OFF(metrics_listen),
+      .def = "127.0.0.1:9465", .check = s_check_listen, .type_text = "HOST:PORT or off",
+      .help = "where the supervisor serves Prometheus /metrics and /healthz over HTTP "
+      "([::1]:PORT for IPv6, :PORT for every address, off to serve nothing); also the "
+      "SLUICE_METRICS_LISTEN environment variable" },
     { .name = "partitions", .type = SL_OPT_UINT, .offset = OFF(partitions), .def = "16", .min = 1,
       .max = 4096,
       .help = "partitions per sink; samples of one group always reach one partition" },
@@ -162,7 +179,7 @@ static const sl_opt_t s_options[] = {
 #define N_OPTIONS (sizeof s_options / sizeof s_options[0] - 1)
 
 /* Sections whose keys are all options (so unknown keys can be reported). */
-static const char *s_sections[] = { "workers", "logging", "ceilometer", "coordination" };
+static const char *s_sections[] = { "workers", "logging", "ceilometer", "coordination", "metrics" };
 
 /* sl_opt_set, remembering where the value came from (file NULL: a
  * default, which has no place); errors get file:line. */

@@ -73,6 +73,7 @@ typedef struct sl_conf {
     char    *sample_source;
     char    *store_raw;         /* [event] store_raw: "info,error" (priorities), "" = none */
     char    *transport_url;     /* oslo's [DEFAULT] transport_url: amqp sources and notifier:// without a broker */
+    char    *metrics_listen;    /* /metrics and /healthz: HOST:PORT, or off (supervisor/metrics.h) */
     char    *coord_backend;         /* "local" or "memcached://..." */
     char    *coord_group;
     unsigned coord_heartbeat_ms;

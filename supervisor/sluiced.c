@@ -36,6 +36,7 @@ s_usage(FILE *out)
         "environment (init scripts, /etc/default/sluice; -o on the command line wins):\n"
         "  SLUICE_INGEST_WORKERS=N|auto    overrides workers.ingest\n"
         "  SLUICE_PIPELINE_WORKERS=N|auto  overrides workers.pipeline\n"
+        "  SLUICE_METRICS_LISTEN=HOST:PORT|off  overrides metrics.listen\n"
         "  NOTIFY_SOCKET, WATCHDOG_USEC    set by systemd (Type=notify): READY=1 once every\n"
         "                  worker runs, STATUS= summaries, RELOADING/STOPPING, watchdog pings\n"
         "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs,\n"
@@ -49,17 +50,19 @@ s_usage(FILE *out)
  * the -o overrides, which are applied in order, so -o wins. */
 static const struct {
     const char *var, *key;
+    int         count;   /* a worker count: checked here */
 } s_env_overrides[] = {
-    { "SLUICE_INGEST_WORKERS", "workers.ingest" },
-    { "SLUICE_PIPELINE_WORKERS", "workers.pipeline" },
+    { "SLUICE_INGEST_WORKERS", "workers.ingest", 1 },
+    { "SLUICE_PIPELINE_WORKERS", "workers.pipeline", 1 },
+    { "SLUICE_METRICS_LISTEN", "metrics.listen", 0 },
 };
 #define S_N_ENV (sizeof s_env_overrides / sizeof *s_env_overrides)
 
 /* Puts "key=value" for each variable set (and not empty) in front of the
  * n overrides (the array has room for S_N_ENV more); 0, or -1 after saying
- * which variable is wrong. The value is checked here
- * (auto or 1..64, the range of workers.*) so that the error names the
- * variable rather than a command-line position. */
+ * which variable is wrong. A worker count is checked here (auto or 1..64,
+ * the range of workers.*) so that the error names the variable rather than
+ * a command-line position; other values are the configuration's to check. */
 static int
 s_env_apply(const char **overrides, size_t *n)
 {
@@ -73,7 +76,7 @@ s_env_apply(const char **overrides, size_t *n)
         char *end = NULL;
         errno = 0;
         unsigned long x = strtoul(v, &end, 10);
-        if (strcmp(v, "auto") != 0 &&
+        if (s_env_overrides[i].count && strcmp(v, "auto") != 0 &&
             (v[0] < '0' || v[0] > '9' || errno || *end || x < 1 || x > 64)) {
             fprintf(stderr, "sluiced: environment variable %s='%s' must be auto or a number "
                     "from 1 to 64 (it overrides %s); fix it where it is set (e.g. "

@@ -15,6 +15,7 @@
 
 #include "common/arena.h"
 #include "common/log.h"
+#include "common/promtext.h"
 #include "common/stats.h"
 #include "supervisor/ctl.h"
 #include "supervisor/notify.h"
@@ -25,6 +26,7 @@
 #include "worker/publishers/websocket.h"
 #include "worker/transform.h"
 #include "worker/worker.h"
+#include "supervisor/metrics.h"
 
 #define S_BACKOFF_START_MS 100
 #define S_FAST_CRASH_MS 10000
@@ -50,6 +52,7 @@ typedef struct {
     int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
     int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
     char      *pidfile;        /* the path we locked (a reload cannot change it) */
+    sl_metrics_t *metrics;     /* /metrics, /healthz and the retired totals */
     sl_ctl_t  *ctl;            /* <run_dir>/control.sock (supervisor/ctl.h) */
     /* Runtime worker counts (TTIN/TTOU, sluice-ctl workers), by role
      * (index SL_ROLE_*): 0 = none. An override holds across reloads while
@@ -372,6 +375,7 @@ s_spawn(s_sup_t *sv, int slot_index)
         if (getppid() != ppid)
             _exit(0);
         close(sv->pidfile_fd);   /* the lock is the supervisor's alone (fcntl locks are not inherited) */
+        sl_metrics_close_in_child(sv->metrics);
         sl_ctl_forget(sv->ctl);
         sl_worker_signals();
         int is_ingest = ch->role == SL_ROLE_INGEST;
@@ -446,6 +450,8 @@ s_reap(s_sup_t *sv, int stopping)
                      "lost_in_crash; use confirm=delivered where that matters)", role,
                      ch->index, (int) pid, (unsigned long long) lost);
         }
+        /* its publisher counters restart from 0 with the next worker */
+        sl_metrics_fold(sv->metrics, (unsigned) i, SL_PROMTEXT_FOLD_PUB);
         int crashed = 0;
         if (WIFSIGNALED(status)) {
             crashed = 1;
@@ -584,6 +590,8 @@ s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
     atomic_store(&sv->shm->stopping, 0);
 }
 
+static uint64_t s_stale_ms(const sl_conf_t *c);
+
 /* Applies the runtime worker counts to a configuration just loaded (see
  * s_sup_t.override); logs an override the file's new count dropped. */
 static void
@@ -650,7 +658,13 @@ s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen
     sl_conf_destroy(&old);
     sl_log_init('S', (sl_log_level_t) next->log_level_value, next->log_file);
     sv->generation++;
+    /* the slots restart from 0: keep their counts in the exported totals */
+    for (unsigned i = 0; i < sv->shm->n_slots; i++)
+        sl_metrics_fold(sv->metrics, i, SL_PROMTEXT_FOLD_ALL);
     s_publish_layout(sv);
+    if (sl_metrics_listen(sv->metrics, next->metrics_listen, err, sizeof err) < 0)
+        sl_error("%s; metrics stay where they were", err);
+    sl_metrics_set_stale_ms(sv->metrics, s_stale_ms(next));
     atomic_fetch_add(&sv->shm->sv[SL_SV_reloads], 1);
     atomic_store(&sv->shm->sv[SL_SV_config_warnings], next->warn.count);
     sl_info("configuration generation %u: %d ingest, %d pipeline workers, %zu sinks x %u "
@@ -705,6 +719,14 @@ s_log_counts(const sl_conf_t *c)
             ia ? "auto: 3/4 of the usable CPUs, at least 1" : "configured", c->n_pipeline,
             pa ? "auto: 1/4 of the usable CPUs, at least 1" : "configured",
             ia || pa ? "; " : "", ia || pa ? cpus : "");
+}
+
+/* /healthz calls a heartbeat stale well before the watchdog kills. */
+static uint64_t
+s_stale_ms(const sl_conf_t *c)
+{
+    uint64_t ms = (uint64_t) c->worker_timeout * 1000 / 2;
+    return ms > 10000 ? 10000 : ms;
 }
 
 static void
@@ -813,6 +835,19 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     sl_notify_init();
+    /* after the mask: libmicrohttpd's thread must not take our signals */
+    sv.metrics = sl_metrics_new(sv.shm);
+    sl_metrics_set_stale_ms(sv.metrics, s_stale_ms(conf));
+    if (sl_metrics_listen(sv.metrics, conf->metrics_listen, err, sizeof err) < 0) {
+        sl_error("%s", err);
+        sl_metrics_destroy(&sv.metrics);
+        sl_ctl_destroy(&sv.ctl);
+        sl_shm_unmap(sv.shm);
+        sl_shm_unlink(sv.shm_name);
+        s_pidfile_release(&sv);
+        sl_conf_destroy(&sv.conf);
+        return 1;
+    }
 
     sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
             "x %u partitions, shared memory %s", "0.1.0", (int) getpid(), conf->file,
@@ -891,6 +926,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);
     sl_info("stopped: %llu samples routed, %llu published in this generation",
             (unsigned long long) routed, (unsigned long long) published);
+    sl_metrics_destroy(&sv.metrics);
     sl_ctl_destroy(&sv.ctl);
     sl_shm_unmap(sv.shm);
     sl_shm_unlink(sv.shm_name);

@@ -25,6 +25,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/lease.h"
+#include "common/promtext.h"
 #include "common/stats.h"
 #include "common/zmon.h"
 
@@ -359,62 +360,12 @@ s_json(const sl_shm_t *shm)
     yajl_gen_free(g);
 }
 
+/* The exposition sluiced serves on /metrics (common/promtext.h), from the
+ * live slots only: the retired totals live in the supervisor. */
 static void
 s_prometheus(const sl_shm_t *shm)
 {
-    int n = s_used_slots(shm);
-    for (int c = 0; c < SL_C__COUNT; c++) {
-        printf("# HELP sluice_%s_total %s\n# TYPE sluice_%s_total counter\n",
-               sl_worker_counter_names[c], sl_worker_counter_help[c], sl_worker_counter_names[c]);
-        for (int i = 0; i < n; i++)
-            printf("sluice_%s_total{role=\"%s\",worker=\"%d\"} %llu\n", sl_worker_counter_names[c],
-                   sl_role_name(atomic_load(&shm->slots[i].role)), atomic_load(&shm->slots[i].index),
-                   (unsigned long long) s_ld(&shm->slots[i].c[c]));
-    }
-    unsigned n_sinks = atomic_load(&shm->n_sinks);
-    for (int c = 0; c < SL_SC__COUNT; c++) {
-        printf("# HELP sluice_sink_%s_total %s\n# TYPE sluice_sink_%s_total counter\n",
-               sl_sink_counter_names[c], sl_sink_counter_help[c], sl_sink_counter_names[c]);
-        for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++) {
-            uint64_t sum = 0;
-            for (int i = 0; i < n; i++)
-                sum += s_ld(&shm->slots[i].sink[s][c]);
-            printf("sluice_sink_%s_total{sink=\"%s\"} %llu\n", sl_sink_counter_names[c],
-                   shm->sink_names[s], (unsigned long long) sum);
-        }
-    }
-    for (int c = 0; c < SL_PC__COUNT; c++) {
-        int counter = sl_publisher_counter_kind[c] == SL_PK_counter;
-        printf("# HELP sluice_publisher_%s%s %s\n# TYPE sluice_publisher_%s%s %s\n",
-               sl_publisher_counter_names[c], counter ? "_total" : "",
-               sl_publisher_counter_help[c], sl_publisher_counter_names[c],
-               counter ? "_total" : "", counter ? "counter" : "gauge");
-        for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
-            for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
-                s_named_t p;
-                if (s_pub_agg(shm, n, s, k, &p))
-                    printf("sluice_publisher_%s%s{sink=\"%s\",publisher=\"%u\"} %llu\n",
-                           sl_publisher_counter_names[c], counter ? "_total" : "",
-                           shm->sink_names[s], k, (unsigned long long) p.c[c]);
-            }
-    }
-    for (int c = 0; c < SL_BC__COUNT; c++) {
-        int counter = sl_broker_counter_kind[c] == SL_PK_counter;
-        printf("# HELP sluice_broker_%s%s %s\n# TYPE sluice_broker_%s%s %s\n",
-               sl_broker_counter_names[c], counter ? "_total" : "", sl_broker_counter_help[c],
-               sl_broker_counter_names[c], counter ? "_total" : "", counter ? "counter" : "gauge");
-        for (unsigned k = 0; k < SL_MAX_BROKERS; k++) {
-            s_named_t b;
-            if (s_broker_agg(shm, n, k, &b))
-                printf("sluice_broker_%s%s{broker=\"%s\"} %llu\n", sl_broker_counter_names[c],
-                       counter ? "_total" : "", b.label, (unsigned long long) b.c[c]);
-        }
-    }
-    for (int c = 0; c < SL_SV__COUNT; c++)
-        printf("# HELP sluice_supervisor_%s_total %s\n# TYPE sluice_supervisor_%s_total counter\n"
-               "sluice_supervisor_%s_total %llu\n", sl_supervisor_counter_names[c],
-               sl_supervisor_counter_help[c], sl_supervisor_counter_names[c],
-               sl_supervisor_counter_names[c], (unsigned long long) s_ld(&shm->sv[c]));
+    sl_promtext_write(stdout, shm, NULL);
 }
 
 static void

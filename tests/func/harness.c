@@ -66,6 +66,8 @@ sl_h_spawn(sl_h_agent_t *a, const char *log)
             dup2(fd, 1);
             dup2(fd, 2);
         }
+        /* several agents at once: no /metrics unless a test asks (-o, or its env) */
+        setenv("SLUICE_METRICS_LISTEN", "off", 0);
         execl(SL_BUILDDIR "/supervisor/sluiced", "sluiced", "-c", sl_h_path(a, "sluice.yaml"),
               (char *) NULL);
         _exit(127);
