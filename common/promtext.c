@@ -8,9 +8,11 @@
 #include "common/arena.h"
 #include "common/log.h"
 
-/* Worker rows carry the worker counters, then restarts. */
+/* Worker rows carry the worker counters, restarts, then the totals of the
+ * worker's ZeroMQ sockets (common/zmon.h). */
 #define S_W_RESTARTS SL_C__COUNT
-#define S_W_N (SL_C__COUNT + 1)
+#define S_W_ZMON (SL_C__COUNT + 1)
+#define S_W_N (SL_C__COUNT + 1 + SL_ZC__COUNT)
 
 /* One label set and its values; live says shared memory has it now (only
  * live rows get gauge samples). */
@@ -194,6 +196,9 @@ sl_promtext_fold(sl_promtext_retired_t *r, sl_shm_t *shm, unsigned i, unsigned w
     for (int c = 0; c < SL_C__COUNT; c++)
         w->v[c] += s_take(&slot->c[c]);
     w->v[S_W_RESTARTS] += atomic_exchange(&slot->restarts, 0);
+    for (int z = 0; z < SL_ZC__COUNT; z++)   /* (a respawn keeps them: only a reload folds) */
+        if (sl_zmon_counter_kind[z] == SL_PK_counter)
+            w->v[S_W_ZMON + z] += s_take(&slot->zmon.total[z]);
     for (unsigned s = 0; s < n_sinks; s++) {
         s_key(key, sizeof key, "sink", shm->sink_names[s], NULL, NULL);
         s_row_t *row = s_row(&r->sink, key);
@@ -294,6 +299,8 @@ sl_promtext_write(FILE *out, const sl_shm_t *shm, const sl_promtext_retired_t *r
         for (int c = 0; c < SL_C__COUNT; c++)
             row->v[c] += atomic_load_explicit(&s->c[c], memory_order_relaxed);
         row->v[S_W_RESTARTS] += atomic_load(&s->restarts);
+        for (int z = 0; z < SL_ZC__COUNT; z++)
+            row->v[S_W_ZMON + z] += atomic_load_explicit(&s->zmon.total[z], memory_order_relaxed);
         int st = atomic_load(&s->state);
         row->live = 1;
         row->up = atomic_load(&s->pid) > 0 && (st == SL_WS_RUNNING || st == SL_WS_DRAINING);
@@ -340,6 +347,9 @@ sl_promtext_write(FILE *out, const sl_shm_t *shm, const sl_promtext_retired_t *r
                  &w, (size_t) c);
     s_series(out, "sluice_worker_", "restarts", "times the supervisor respawned this worker", 1,
              &w, S_W_RESTARTS);
+    for (int z = 0; z < SL_ZC__COUNT; z++)
+        s_series(out, "sluice_zmq_", sl_zmon_counter_names[z], sl_zmon_counter_help[z],
+                 sl_zmon_counter_kind[z] == SL_PK_counter, &w, (size_t) (S_W_ZMON + z));
     s_family(out, "sluice_worker_up", "1 if the worker process runs (running or draining), else 0", 0);
     for (size_t i = 0; i < w.n; i++)
         if (w.rows[i].live)
