@@ -175,8 +175,9 @@ def part_verify(tmp):
         for n in names:
             files.setdefault(n, os.path.join(root, n))
     for name in ['sluiced', 'sluice-monitor', 'sluice-inject', 'sluice-transform',
-                 'sluice-convert', 'sluice.service', 'sluiced.8', 'sluice-monitor.1',
-                 'sluice-inject.1', 'sluice-transform.1', 'sluice-convert.1']:
+                 'sluice-convert', 'sluice-ctl', 'sluice.service', 'sluiced.8',
+                 'sluice-monitor.1', 'sluice-inject.1', 'sluice-transform.1',
+                 'sluice-convert.1', 'sluice-ctl.1']:
         check(name in files, 'meson install puts %s in place' % name, name,
               sorted(files))
     unit = files.get('sluice.service')
@@ -289,7 +290,7 @@ def part_verify(tmp):
               'man page %s renders without warnings' % os.path.basename(page),
               'exit 0, no warnings', '%d: %s' % (p.returncode, p.stderr[-500:]))
     for tool in ['sluiced', 'sluice-monitor', 'sluice-inject', 'sluice-transform',
-                 'sluice-convert']:
+                 'sluice-convert', 'sluice-ctl']:
         p = subprocess.run([os.path.join(bindir, tool), '--help'], capture_output=True,
                            text=True, timeout=30)
         check(p.returncode == 0 and p.stdout.startswith('usage: ' + tool),
