@@ -781,6 +781,19 @@ s_control(s_sup_t *sv, sigset_t *set, const sl_ctl_req_t *req)
     return 0;
 }
 
+/* Everything the supervisor set up goes (workers are gone): returns rc. */
+static int
+s_teardown(s_sup_t *sv, int rc)
+{
+    sl_metrics_destroy(&sv->metrics);
+    sl_ctl_destroy(&sv->ctl);
+    sl_shm_unmap(sv->shm);
+    sl_shm_unlink(sv->shm_name);
+    s_pidfile_release(sv);
+    sl_conf_destroy(&sv->conf);
+    return rc;
+}
+
 int
 sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
 {
@@ -840,13 +853,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     sl_metrics_set_stale_ms(sv.metrics, s_stale_ms(conf));
     if (sl_metrics_listen(sv.metrics, conf->metrics_listen, err, sizeof err) < 0) {
         sl_error("%s", err);
-        sl_metrics_destroy(&sv.metrics);
-        sl_ctl_destroy(&sv.ctl);
-        sl_shm_unmap(sv.shm);
-        sl_shm_unlink(sv.shm_name);
-        s_pidfile_release(&sv);
-        sl_conf_destroy(&sv.conf);
-        return 1;
+        return s_teardown(&sv, 1);
     }
 
     sl_info("sluiced %s started (pid %d): config %s, %d ingest + %d pipeline workers, %zu sinks "
@@ -926,11 +933,5 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);
     sl_info("stopped: %llu samples routed, %llu published in this generation",
             (unsigned long long) routed, (unsigned long long) published);
-    sl_metrics_destroy(&sv.metrics);
-    sl_ctl_destroy(&sv.ctl);
-    sl_shm_unmap(sv.shm);
-    sl_shm_unlink(sv.shm_name);
-    s_pidfile_release(&sv);
-    sl_conf_destroy(&sv.conf);
-    return sv.exit_code;
+    return s_teardown(&sv, sv.exit_code);
 }

@@ -619,3 +619,89 @@ sl_h_rabbit_cleanup(sl_h_rabbit_t *r)
         sl_h_run("rm -rf '%s'", r->dir);
     r->dir[0] = '\0';
 }
+
+void
+sl_h_write_basic(sl_h_agent_t *a, const char *sources, int ingest, int pipeline,
+                 int partitions, const char *extra)
+{
+    char cfg[4096];
+    snprintf(cfg, sizeof cfg,
+             "run_dir: %s\n"
+             "workers: {ingest: %d, pipeline: %d}\n"
+             "partitions: %d\n"
+             "shutdown_grace: 10\n"
+             "sources:\n%s"
+             "ceilometer:\n"
+             "  pipeline: pipeline.yaml\n"
+             "  meters: %s/conf/meters.yaml\n"
+             "%s",
+             a->dir, ingest, pipeline, partitions, sources, SL_SRCDIR, extra ? extra : "");
+    sl_h_write(a, "sluice.yaml", cfg);
+    char pipe[1024];
+    snprintf(pipe, sizeof pipe,
+             "sources:\n"
+             "  - name: meter_source\n"
+             "    meters: ['*']\n"
+             "    sinks: [meter_sink]\n"
+             "sinks:\n"
+             "  - name: meter_sink\n"
+             "    publishers: ['file://%s/samples.jsonl']\n", a->dir);
+    sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+void
+sl_h_write_stateful(sl_h_agent_t *a, const char *input, int ingest, int pipeline, int rate,
+                    int unit_conversion)
+{
+    char cfg[2048], src[512];
+    if (rate)
+        snprintf(src, sizeof src, "{type: file, path: %s, rate: %d}", input, rate);
+    else
+        snprintf(src, sizeof src, "{type: file, path: %s}", input);
+    snprintf(cfg, sizeof cfg,
+             "run_dir: %s\n"
+             "workers: {ingest: %d, pipeline: %d}\n"
+             "partitions: 16\n"
+             "shutdown_grace: 20\n"
+             "sources: [%s]\n"
+             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n",
+             a->dir, ingest, pipeline, src, SL_SRCDIR);
+    sl_h_write(a, "sluice.yaml", cfg);
+    char pipe[4096];
+    snprintf(pipe, sizeof pipe,
+             "sources:\n"
+             "  - {name: all, meters: ['*'], sinks: [roc, delta, agg]}\n"
+             "sinks:\n"
+             "  - name: roc\n"
+             "    reorder_window: 1500\n"
+             "    transformers:\n"
+             "      - name: rate_of_change\n"
+             "        parameters:\n"
+             "          target: {name: rate, unit: '/s', type: gauge}\n"
+             "%s"
+             "    publishers: ['file://%s/roc.jsonl']\n"
+             "  - name: delta\n"
+             "    reorder_window: 1500\n"
+             "    transformers:\n"
+             "      - {name: delta, parameters: {target: {name: change}}}\n"
+             "    publishers: ['file://%s/delta.jsonl']\n"
+             "  - name: agg\n"
+             "    reorder_window: 1500\n"
+             "    transformers:\n"
+             "      - {name: aggregator, parameters: {size: 7}}\n"
+             "    publishers: ['file://%s/agg.jsonl']\n",
+             unit_conversion ? "      - name: unit_conversion\n"
+                               "        parameters:\n"
+                               "          target: {name: rate.per_min, unit: '/min', "
+                               "scale: 'volume * 60'}\n" : "",
+             a->dir, a->dir, a->dir);
+    sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+int
+sl_h_input_done(sl_h_agent_t *a)
+{
+    int n = (int) atomic_load(&a->shm->n_ingest);
+    return sl_h_total(a, SL_C_source_eof) == (uint64_t) n &&
+           sl_h_total(a, SL_C_samples_received) == sl_h_total(a, SL_C_samples_routed);
+}

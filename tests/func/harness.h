@@ -53,6 +53,22 @@ void sl_h_kill(pid_t pid);
 /* SIGKILL sluiced and every worker in its shared memory: a host crash. */
 void sl_h_crash(sl_h_agent_t *a);
 
+/* sluice.yaml with these sources (YAML lines under `sources:`), worker
+ * counts, partitions and extra lines (or NULL), and a pipeline.yaml whose
+ * one sink writes every sample to <dir>/samples.jsonl. */
+void sl_h_write_basic(sl_h_agent_t *a, const char *sources, int ingest, int pipeline,
+                      int partitions, const char *extra);
+/* sluice.yaml reading the file input (rate: notifications/s, 0 = as fast
+ * as it goes) over 16 partitions, and a pipeline.yaml with the stateful
+ * sinks roc (rate_of_change, then unit_conversion if asked), delta and
+ * agg (aggregator size 7), each with a 1.5 s reorder window and writing
+ * <dir>/<sink>.jsonl. */
+void sl_h_write_stateful(sl_h_agent_t *a, const char *input, int ingest, int pipeline,
+                         int rate, int unit_conversion);
+/* Every ingest worker read its file source to the end and the pipeline
+ * workers received every sample routed (a condition for sl_h_wait). */
+int sl_h_input_done(sl_h_agent_t *a);
+
 /* A private RabbitMQ node (tools/rabbitmq-node): loopback only, its own
  * epmd, ports, Erlang cookie and mnesia under dir. Tests that need one
  * must fail (ck_abort with r->err) when it does not start: never skip. */

@@ -28,33 +28,6 @@ static const char *const s_fields[] = {
     "timestamp", "resource_metadata", "source", "message_id", NULL,
 };
 
-static void
-s_write_config(sl_h_agent_t *a, const char *sources, int ingest, int pipeline, int partitions)
-{
-    char cfg[4096];
-    snprintf(cfg, sizeof cfg,
-             "run_dir: %s\n"
-             "workers: {ingest: %d, pipeline: %d}\n"
-             "partitions: %d\n"
-             "shutdown_grace: 10\n"
-             "sources:\n%s"
-             "ceilometer:\n"
-             "  pipeline: pipeline.yaml\n"
-             "  meters: %s/conf/meters.yaml\n",
-             a->dir, ingest, pipeline, partitions, sources, SL_SRCDIR);
-    sl_h_write(a, "sluice.yaml", cfg);
-    char pipe[1024];
-    snprintf(pipe, sizeof pipe,
-             "sources:\n"
-             "  - name: meter_source\n"
-             "    meters: ['*']\n"
-             "    sinks: [meter_sink]\n"
-             "sinks:\n"
-             "  - name: meter_sink\n"
-             "    publishers: ['file://%s/samples.jsonl']\n", a->dir);
-    sl_h_write(a, "pipeline.yaml", pipe);
-}
-
 /* Runs sluice-ctl --run-dir <dir> ARGS; its exit status (-1 if it did not
  * exit normally) and its stdout (malloc'd) in *out. */
 static int
@@ -183,7 +156,7 @@ START_TEST(every_control_command_answers_through_sluice_ctl_and_the_socket)
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n",
              a.dir);
-    s_write_config(&a, src, 1, 1, 4);
+    sl_h_write_basic(&a, src, 1, 1, 4, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
 
     /* the socket: there, a socket, mode 0600 */
@@ -308,7 +281,7 @@ START_TEST(every_control_command_answers_through_sluice_ctl_and_the_socket)
     s_expect_layout(&a, 8, 2, 2, "SIGTTOU");
     /* a file that now says another pipeline count wins over the runtime
      * one; the ingest count the file still says 1 for keeps its runtime 2 */
-    s_write_config(&a, src, 1, 4, 4);
+    sl_h_write_basic(&a, src, 1, 4, 4, NULL);
     ck_assert_int_eq(s_ctl(&a, &out, "reload"), 0);
     free(out);
     s_expect_layout(&a, 9, 2, 4, "a reload of a file with a new pipeline count");
@@ -373,7 +346,7 @@ START_TEST(ttin_and_ttou_mid_stream_neither_lose_nor_repeat_a_notification)
     sl_h_mkdir(&a, "ttin");
     ck_assert_int_eq(sl_h_run("for i in $(seq %d); do cat %s/tests/data/corpus.jsonl; done > %s",
                               S_COPIES, SL_SRCDIR, sl_h_path(&a, "input.jsonl")), 0);
-    s_write_config(&a, "  - {type: file, path: input.jsonl, rate: 15000}\n", 2, 2, 8);
+    sl_h_write_basic(&a, "  - {type: file, path: input.jsonl, rate: 15000}\n", 2, 2, 8, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     sl_h_sleep_ms(700);
     ck_assert_msg(sl_h_total(&a, SL_C_received) < 125 * S_COPIES,
@@ -428,57 +401,6 @@ static const char *const s_state_fields[] = {
 };
 static const char *const s_sinks[] = { "roc", "delta", "agg", NULL };
 
-static void
-s_state_config(sl_h_agent_t *a, int ingest, int pipeline, int rate)
-{
-    char cfg[2048], src[512];
-    if (rate)
-        snprintf(src, sizeof src, "{type: file, path: input.jsonl, rate: %d}", rate);
-    else
-        snprintf(src, sizeof src, "{type: file, path: input.jsonl}");
-    snprintf(cfg, sizeof cfg,
-             "run_dir: %s\n"
-             "workers: {ingest: %d, pipeline: %d}\n"
-             "partitions: 16\n"
-             "shutdown_grace: 20\n"
-             "sources: [%s]\n"
-             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n",
-             a->dir, ingest, pipeline, src, SL_SRCDIR);
-    sl_h_write(a, "sluice.yaml", cfg);
-    char pipe[4096];
-    snprintf(pipe, sizeof pipe,
-             "sources:\n"
-             "  - {name: all, meters: ['*'], sinks: [roc, delta, agg]}\n"
-             "sinks:\n"
-             "  - name: roc\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - name: rate_of_change\n"
-             "        parameters:\n"
-             "          target: {name: rate, unit: '/s', type: gauge}\n"
-             "    publishers: ['file://%s/roc.jsonl']\n"
-             "  - name: delta\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - {name: delta, parameters: {target: {name: change}}}\n"
-             "    publishers: ['file://%s/delta.jsonl']\n"
-             "  - name: agg\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - {name: aggregator, parameters: {size: 7}}\n"
-             "    publishers: ['file://%s/agg.jsonl']\n",
-             a->dir, a->dir, a->dir);
-    sl_h_write(a, "pipeline.yaml", pipe);
-}
-
-static int
-s_input_done(sl_h_agent_t *a)
-{
-    int n = (int) atomic_load(&a->shm->n_ingest);
-    return sl_h_total(a, SL_C_source_eof) == (uint64_t) n &&
-           sl_h_total(a, SL_C_samples_received) == sl_h_total(a, SL_C_samples_routed);
-}
-
 /* The canonical output of the three stateful sinks; grow: sluice-ctl
  * workers pipeline +1 mid-stream. */
 static char *
@@ -488,7 +410,7 @@ s_state_run(const char *tag, int ingest, int pipeline, int grow)
     sl_h_mkdir(&a, tag);
     ck_assert_int_eq(sl_h_run("%s/tools/sluice-inject --generate %d --seed 7 --resources 200 "
                               "--output %s", SL_BUILDDIR, S_N, sl_h_path(&a, "input.jsonl")), 0);
-    s_state_config(&a, ingest, pipeline, grow ? 4000 : 0);
+    sl_h_write_stateful(&a, "input.jsonl", ingest, pipeline, grow ? 4000 : 0, 0);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "%s: sluiced did not start; see %s", tag, a.log);
     if (grow) {
         sl_h_sleep_ms(600);
@@ -500,7 +422,7 @@ s_state_run(const char *tag, int ingest, int pipeline, int grow)
         free(out);
         s_expect_layout(&a, 2, ingest, pipeline + 1, "workers pipeline +1");
     }
-    ck_assert_msg(sl_h_wait(&a, s_input_done, 60000) == 0, "%s: input not consumed", tag);
+    ck_assert_msg(sl_h_wait(&a, sl_h_input_done, 60000) == 0, "%s: input not consumed", tag);
     int st = sl_h_stop(&a, SIGTERM, 30000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", tag, st);
     size_t cap = 1 << 20, len = 0;

@@ -20,35 +20,6 @@ static const char *const s_fields[] = {
     "timestamp", "resource_metadata", "source", "message_id", NULL,
 };
 
-static void
-s_write_config(sl_h_agent_t *a, const char *sources, int ingest, int pipeline,
-               int partitions, const char *extra)
-{
-    char cfg[4096];
-    snprintf(cfg, sizeof cfg,
-             "run_dir: %s\n"
-             "workers: {ingest: %d, pipeline: %d}\n"
-             "partitions: %d\n"
-             "shutdown_grace: 10\n"
-             "sources:\n%s"
-             "ceilometer:\n"
-             "  pipeline: pipeline.yaml\n"
-             "  meters: %s/conf/meters.yaml\n"
-             "%s",
-             a->dir, ingest, pipeline, partitions, sources, SL_SRCDIR, extra ? extra : "");
-    sl_h_write(a, "sluice.yaml", cfg);
-    char pipe[1024];
-    snprintf(pipe, sizeof pipe,
-             "sources:\n"
-             "  - name: meter_source\n"
-             "    meters: ['*']\n"
-             "    sinks: [meter_sink]\n"
-             "sinks:\n"
-             "  - name: meter_sink\n"
-             "    publishers: ['file://%s/samples.jsonl']\n", a->dir);
-    sl_h_write(a, "pipeline.yaml", pipe);
-}
-
 static int
 s_all_published(sl_h_agent_t *a)
 {
@@ -67,7 +38,7 @@ START_TEST(corpus_through_zmq_two_by_two_gives_ceilometers_samples)
     char events[1024];
     snprintf(events, sizeof events, "  event_definitions: %s/conf/event_definitions.yaml\n"
              "  event_pipeline: event_pipeline.yaml\n", SL_SRCDIR);
-    s_write_config(&a, src, 2, 2, 4, events);
+    sl_h_write_basic(&a, src, 2, 2, 4, events);
     char evpipe[512];
     snprintf(evpipe, sizeof evpipe, "sources:\n  - {name: es, events: ['*'], sinks: [event_sink]}\n"
              "sinks:\n  - {name: event_sink, publishers: ['file://%s/events.jsonl']}\n", a.dir);
@@ -175,7 +146,7 @@ START_TEST(sigkilled_pipeline_worker_is_respawned_and_processing_continues)
     sl_h_mkdir(&a, "respawn");
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
-    s_write_config(&a, src, 2, 2, 8, "batch_size: 8\n");
+    sl_h_write_basic(&a, src, 2, 2, 8, "batch_size: 8\n");
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     /* 50,000 notifications at 20,000/s: the kill lands mid-stream. */
     pid_t inj = fork();
@@ -252,7 +223,7 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
     snprintf(extra, sizeof extra, "  event_definitions: %s/conf/event_definitions.yaml\n"
              "  event_pipeline: %s/conf/event_pipeline.yaml\nmax_message_size: 6000\n",
              SL_SRCDIR, SL_SRCDIR);
-    s_write_config(&a, "  - {type: file, path: input.jsonl}\n", 1, 1, 2, extra);
+    sl_h_write_basic(&a, "  - {type: file, path: input.jsonl}\n", 1, 1, 2, extra);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     ck_assert_msg(sl_h_wait(&a, s_bad_done, 10000) == 0, "input not consumed: received %llu",
                   (unsigned long long) sl_h_total(&a, SL_C_received));
@@ -318,9 +289,9 @@ START_TEST(sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwis
     sl_h_mkdir(&a, "reload");
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
-    s_write_config(&a, src, 1, 1, 4, NULL);
+    sl_h_write_basic(&a, src, 1, 1, 4, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    s_write_config(&a, src, 1, 3, 4, NULL);
+    sl_h_write_basic(&a, src, 1, 3, 4, NULL);
     kill(a.pid, SIGHUP);
     ck_assert_msg(sl_h_wait(&a, s_gen2, 15000) == 0, "valid reload not applied (generation %u)",
                   atomic_load(&a.shm->generation));
@@ -370,13 +341,13 @@ START_TEST(reload_mid_stream_neither_loses_nor_repeats_a_notification)
     ck_assert_int_eq(sl_h_run("for i in $(seq 400); do cat %s/tests/data/corpus.jsonl; done > %s",
                               SL_SRCDIR, sl_h_path(&a, "input.jsonl")), 0);
     const char *src = "  - {type: file, path: input.jsonl, rate: 20000}\n";
-    s_write_config(&a, src, 2, 2, 8, NULL);
+    sl_h_write_basic(&a, src, 2, 2, 8, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     sl_h_sleep_ms(700);
     ck_assert_msg(sl_h_total(&a, SL_C_received) > 1000 && sl_h_total(&a, SL_C_received) < 40000,
                   "the reload should land mid-stream (received %llu)",
                   (unsigned long long) sl_h_total(&a, SL_C_received));
-    s_write_config(&a, src, 3, 3, 8, NULL);
+    sl_h_write_basic(&a, src, 3, 3, 8, NULL);
     kill(a.pid, SIGHUP);
     ck_assert_msg(sl_h_wait(&a, s_gen2, 15000) == 0, "reload not applied");
     ck_assert_msg(sl_h_wait(&a, s_all_written, 30000) == 0, "only %zu of %zu samples written",
@@ -423,21 +394,21 @@ START_TEST(config_errors_are_reported_with_file_and_line_and_refuse_to_start)
     sl_h_agent_t a;
     sl_h_mkdir(&a, "config");
     sl_h_write(&a, "x.jsonl", "");
-    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
+    sl_h_write_basic(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
     int st = sl_h_run("%s/supervisor/sluiced -t -c %s >/dev/null 2>&1", SL_BUILDDIR,
                       sl_h_path(&a, "sluice.yaml"));
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "valid config rejected");
 
-    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, "bogus_setting: 1\n");
+    sl_h_write_basic(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, "bogus_setting: 1\n");
     s_expect_invalid(&a, "unknown setting", "sluice.yaml:10: unknown setting 'bogus_setting'");
 
-    s_write_config(&a, "  - {type: carrier-pigeon}\n", 1, 1, 4, NULL);
+    sl_h_write_basic(&a, "  - {type: carrier-pigeon}\n", 1, 1, 4, NULL);
     s_expect_invalid(&a, "unknown source", "sluice.yaml:6:");
 
-    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 0, NULL);
+    sl_h_write_basic(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 0, NULL);
     s_expect_invalid(&a, "partitions 0", "sluice.yaml:3: partitions: 0 is out of range");
 
-    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
+    sl_h_write_basic(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 4, NULL);
     sl_h_write(&a, "pipeline.yaml", "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
                "sinks:\n  - name: k\n    publishers: ['kafka://x']\n");
     s_expect_invalid(&a, "unsupported publisher", "pipeline.yaml:7: sink 'k': publisher scheme 'kafka'");
@@ -446,7 +417,7 @@ START_TEST(config_errors_are_reported_with_file_and_line_and_refuse_to_start)
     s_expect_invalid(&a, "YAML syntax error", "pipeline.yaml:");
 
     /* Limits and files named by sluice.yaml (probe D7). */
-    s_write_config(&a, "  - {type: file, path: missing.jsonl}\n", 1, 1, 4, NULL);
+    sl_h_write_basic(&a, "  - {type: file, path: missing.jsonl}\n", 1, 1, 4, NULL);
     s_expect_invalid(&a, "missing file source", "sluice.yaml:6: file source: ");
     char cfg[1024];
     snprintf(cfg, sizeof cfg, "run_dir: %s\nsources: [{type: file, path: x.jsonl}]\n"
@@ -498,7 +469,7 @@ START_TEST(tolerated_mistakes_run_with_counted_warnings_and_strict_refuses_them)
     sl_h_agent_t a;
     sl_h_mkdir(&a, "tolerant");
     sl_h_write(&a, "x.jsonl", "");
-    s_write_config(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 2, NULL);
+    sl_h_write_basic(&a, "  - {type: file, path: x.jsonl}\n", 1, 1, 2, NULL);
     char pipe[1024];
     snprintf(pipe, sizeof pipe, "sources:\n  - name: s\n    meters: ['*']\n    sinks: [k]\n"
              "    interval: 600\nsinks:\n  - name: k\n    publishers: ['file://%s/samples.jsonl']\n"
@@ -537,7 +508,7 @@ START_TEST(a_multipart_zmq_message_is_one_counted_drop)
     sl_h_mkdir(&a, "multipart");
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
-    s_write_config(&a, src, 1, 1, 2, NULL);
+    sl_h_write_basic(&a, src, 1, 1, 2, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     void *zctx = zmq_ctx_new();
     void *push = zmq_socket(zctx, ZMQ_PUSH);
@@ -578,7 +549,7 @@ START_TEST(unthrottled_producer_closes_only_once_the_agent_counted_everything)
     sl_h_mkdir(&a, "handshake");
     char src[512];
     snprintf(src, sizeof src, "  - {type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}\n", a.dir);
-    s_write_config(&a, src, 2, 1, 4, NULL);
+    sl_h_write_basic(&a, src, 2, 1, 4, NULL);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     int rc = sl_h_run("%s/tools/sluice-inject --generate 30000 --peers 2 --run-dir %s "
                       "--endpoint 'ipc://%s/notify.sock' --linger 60 --json > %s", SL_BUILDDIR,

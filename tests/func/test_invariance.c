@@ -21,60 +21,6 @@ static const char *const s_fields[] = {
 };
 static const char *const s_sinks[] = { "roc", "delta", "agg", NULL };
 
-static void
-s_config(sl_h_agent_t *a, const char *input, int ingest, int pipeline, int rate)
-{
-    char cfg[2048], src[512];
-    if (rate)
-        snprintf(src, sizeof src, "{type: file, path: %s, rate: %d}", input, rate);
-    else
-        snprintf(src, sizeof src, "{type: file, path: %s}", input);
-    snprintf(cfg, sizeof cfg,
-             "run_dir: %s\n"
-             "workers: {ingest: %d, pipeline: %d}\n"
-             "partitions: 16\n"
-             "shutdown_grace: 20\n"
-             "sources: [%s]\n"
-             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n",
-             a->dir, ingest, pipeline, src, SL_SRCDIR);
-    sl_h_write(a, "sluice.yaml", cfg);
-    char pipe[4096];
-    snprintf(pipe, sizeof pipe,
-             "sources:\n"
-             "  - {name: all, meters: ['*'], sinks: [roc, delta, agg]}\n"
-             "sinks:\n"
-             "  - name: roc\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - name: rate_of_change\n"
-             "        parameters:\n"
-             "          target: {name: rate, unit: '/s', type: gauge}\n"
-             "      - name: unit_conversion\n"
-             "        parameters:\n"
-             "          target: {name: rate.per_min, unit: '/min', scale: 'volume * 60'}\n"
-             "    publishers: ['file://%s/roc.jsonl']\n"
-             "  - name: delta\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - {name: delta, parameters: {target: {name: change}}}\n"
-             "    publishers: ['file://%s/delta.jsonl']\n"
-             "  - name: agg\n"
-             "    reorder_window: 1500\n"
-             "    transformers:\n"
-             "      - {name: aggregator, parameters: {size: 7}}\n"
-             "    publishers: ['file://%s/agg.jsonl']\n",
-             a->dir, a->dir, a->dir);
-    sl_h_write(a, "pipeline.yaml", pipe);
-}
-
-static int
-s_input_done(sl_h_agent_t *a)
-{
-    int n = (int) atomic_load(&a->shm->n_ingest);
-    return sl_h_total(a, SL_C_source_eof) == (uint64_t) n &&
-           sl_h_total(a, SL_C_samples_received) == sl_h_total(a, SL_C_samples_routed);
-}
-
 static int
 s_gen2_running(sl_h_agent_t *a)
 {
@@ -94,16 +40,16 @@ s_run(const char *tag, int ingest, int pipeline, int reload_to)
     sl_h_mkdir(&a, tag);
     ck_assert_int_eq(sl_h_run("%s/tools/sluice-inject --generate %d --seed 7 --resources 200 "
                               "--output %s", SL_BUILDDIR, S_N, sl_h_path(&a, "input.jsonl")), 0);
-    s_config(&a, sl_h_path(&a, "input.jsonl"), ingest, pipeline, reload_to ? 4000 : 0);
+    sl_h_write_stateful(&a, sl_h_path(&a, "input.jsonl"), ingest, pipeline, reload_to ? 4000 : 0, 1);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "%s: sluiced did not start; see %s", tag, a.log);
     if (reload_to) {
         sl_h_sleep_ms(600);
         ck_assert_msg(sl_h_total(&a, SL_C_received) < S_N, "%s: the reload must land mid-stream", tag);
-        s_config(&a, sl_h_path(&a, "input.jsonl"), ingest, reload_to, 4000);
+        sl_h_write_stateful(&a, sl_h_path(&a, "input.jsonl"), ingest, reload_to, 4000, 1);
         kill(a.pid, SIGHUP);
         ck_assert_msg(sl_h_wait(&a, s_gen2_running, 20000) == 0, "%s: reload not applied", tag);
     }
-    ck_assert_msg(sl_h_wait(&a, s_input_done, 60000) == 0, "%s: input not consumed", tag);
+    ck_assert_msg(sl_h_wait(&a, sl_h_input_done, 60000) == 0, "%s: input not consumed", tag);
     int st = sl_h_stop(&a, SIGTERM, 30000);   /* drains the reorder windows, flushes */
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", tag, st);
     size_t cap = 1 << 20, len = 0;

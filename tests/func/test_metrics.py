@@ -36,7 +36,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,43 +44,11 @@ from urllib import error as urlerror
 from urllib import parse as urlparse
 from urllib import request as urlrequest
 
-FAILURES = []
-PROG = 'test_metrics'
+import sluice_functest as sf
+from sluice_functest import FAILURES, PROG, check, free_port, log, tail
+
 RATE = 200          # notifications per second injected
 N_RATE = 5000       # 25 s at RATE
-
-
-def log(msg):
-    sys.stderr.write('%s: %s\n' % (PROG, msg))
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        log('ok: %s' % what)
-        return True
-    msg = 'FAIL: %s' % what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log(msg)
-    FAILURES.append(what)
-    return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def tail(path, n=30):
-    try:
-        with open(path) as f:
-            return ''.join(f.readlines()[-n:])
-    except OSError as e:
-        return str(e)
 
 
 def http_get(url, timeout=10):
@@ -110,40 +77,6 @@ def parse_metrics(text):
 def total(samples, name, must=None):
     return sum(v for (n, labels), v in samples.items()
                if n == name and (must is None or must in labels))
-
-
-class Env(object):
-    def __init__(self, a, tmp):
-        self.build, self.src, self.tmp = os.path.abspath(a.build), os.path.abspath(a.src), tmp
-        self.procs = []
-
-    def spawn(self, argv, **kw):
-        p = subprocess.Popen(argv, **kw)
-        self.procs.append(p)
-        return p
-
-    def stop(self, p, sig=signal.SIGTERM, timeout=60):
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p in self.procs:
-            self.procs.remove(p)
-
-    def cleanup(self):
-        for p in list(self.procs):
-            self.stop(p, signal.SIGKILL, 10)
-
-    def monitor(self, run):
-        r = subprocess.run([os.path.join(self.build, 'tools', 'sluice-monitor'), '--run-dir', run,
-                            '--json'], capture_output=True, text=True)
-        try:
-            return json.loads(r.stdout) if r.returncode == 0 and r.stdout else None
-        except ValueError:
-            return None
 
 
 def sluiced_path(env):
@@ -305,7 +238,7 @@ def main():
     # run at once); the environment would win over metrics.listen here
     os.environ.pop('SLUICE_METRICS_LISTEN', None)
     tmp = tempfile.mkdtemp(prefix='sluice-metrics-')
-    env = Env(a, tmp)
+    env = sf.Env(a, tmp)
     t0 = time.time()
     agent_run = [None]
     try:

@@ -60,25 +60,10 @@ import sys
 import tempfile
 import time
 
-FAILURES = []
+from sluice_functest import FAILURES, check, log
+
 ARGS = None
 STARTED = []          # pids this test started (killed at the end if alive)
-
-
-def log(msg):
-    sys.stderr.write('test_service: %s\n' % msg)
-    sys.stderr.flush()
-
-
-def check(ok, what, expected=None, got=None):
-    if ok:
-        return True
-    msg = what
-    if expected is not None or got is not None:
-        msg += '\n  expected: %s\n  got:      %s' % (expected, got)
-    log('FAIL: ' + msg)
-    FAILURES.append(what)
-    return False
 
 
 def sluiced():
