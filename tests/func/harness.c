@@ -1,5 +1,6 @@
 #include "tests/func/harness.h"
 
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -704,4 +705,38 @@ sl_h_input_done(sl_h_agent_t *a)
     int n = (int) atomic_load(&a->shm->n_ingest);
     return sl_h_total(a, SL_C_source_eof) == (uint64_t) n &&
            sl_h_total(a, SL_C_samples_received) == sl_h_total(a, SL_C_samples_routed);
+}
+
+char *
+sl_h_stateful_outputs(sl_h_agent_t *a, const char *const *fields, const char *tag)
+{
+    static const char *const sinks[] = { "roc", "delta", "agg", NULL };
+    size_t cap = 1 << 20, len = 0;
+    char *all = malloc(cap);
+    all[0] = '\0';
+    for (int k = 0; sinks[k]; k++) {
+        char file[64];
+        snprintf(file, sizeof file, "%s.jsonl", sinks[k]);
+        char *raw = sl_h_slurp(sl_h_path(a, file), NULL);
+        ck_assert_msg(raw && *raw, "%s: sink %s published nothing", tag, sinks[k]);
+        char *canon = sl_h_canonical_samples(raw, fields);
+        size_t need = len + strlen(canon) + 64;
+        if (need > cap)
+            all = realloc(all, cap = need * 2);
+        len += (size_t) sprintf(all + len, "== %s\n%s", sinks[k], canon);
+        free(canon);
+        free(raw);
+    }
+    return all;
+}
+
+size_t
+sl_h_count_lines(const char *path)
+{
+    char *buf = sl_h_slurp(path, NULL);
+    size_t n = 0;
+    for (char *p = buf; p && *p; p++)
+        n += *p == '\n';
+    free(buf);
+    return n;
 }

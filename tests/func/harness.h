@@ -68,6 +68,12 @@ void sl_h_write_stateful(sl_h_agent_t *a, const char *input, int ingest, int pip
 /* Every ingest worker read its file source to the end and the pipeline
  * workers received every sample routed (a condition for sl_h_wait). */
 int sl_h_input_done(sl_h_agent_t *a);
+/* What the stateful sinks of sl_h_write_stateful wrote, each sink's file
+ * in canonical form (sl_h_canonical_samples on fields) after a "== sink"
+ * line; malloc'd. Fails the test if a sink wrote nothing. */
+char *sl_h_stateful_outputs(sl_h_agent_t *a, const char *const *fields, const char *tag);
+/* Lines of a file (0 if it cannot be read). */
+size_t sl_h_count_lines(const char *path);
 
 /* A private RabbitMQ node (tools/rabbitmq-node): loopback only, its own
  * epmd, ports, Erlang cookie and mnesia under dir. Tests that need one

@@ -315,29 +315,18 @@ START_TEST(every_control_command_answers_through_sluice_ctl_and_the_socket)
 }
 END_TEST
 
-static size_t
-s_count_lines(const char *path)
-{
-    char *buf = sl_h_slurp(path, NULL);
-    size_t n = 0;
-    for (char *p = buf; p && *p; p++)
-        n += *p == '\n';
-    free(buf);
-    return n;
-}
-
 #define S_COPIES 400
 
 static size_t
 s_want_lines(void)
 {
-    return S_COPIES * s_count_lines(SL_SRCDIR "/tests/data/expected.samples.jsonl");
+    return S_COPIES * sl_h_count_lines(SL_SRCDIR "/tests/data/expected.samples.jsonl");
 }
 
 static int
 s_all_written(sl_h_agent_t *a)
 {
-    return s_count_lines(sl_h_path(a, "samples.jsonl")) >= s_want_lines();
+    return sl_h_count_lines(sl_h_path(a, "samples.jsonl")) >= s_want_lines();
 }
 
 START_TEST(ttin_and_ttou_mid_stream_neither_lose_nor_repeat_a_notification)
@@ -362,7 +351,7 @@ START_TEST(ttin_and_ttou_mid_stream_neither_lose_nor_repeat_a_notification)
     s_expect_layout(&a, 4, 1, 2, "a second SIGTTOU");
     kill(a.pid, SIGTTOU);   /* not below 1: refused, logged, nothing rolls */
     ck_assert_msg(sl_h_wait(&a, s_all_written, 60000) == 0, "only %zu of %zu samples written",
-                  s_count_lines(sl_h_path(&a, "samples.jsonl")), s_want_lines());
+                  sl_h_count_lines(sl_h_path(&a, "samples.jsonl")), s_want_lines());
     sl_h_sleep_ms(300);   /* anything extra (a repeat) would show up now */
     ck_assert_uint_eq(atomic_load(&a.shm->generation), 4);
     int st = sl_h_stop(&a, SIGTERM, 30000);
@@ -378,7 +367,7 @@ START_TEST(ttin_and_ttou_mid_stream_neither_lose_nor_repeat_a_notification)
     char *want = sl_h_canonical_samples(want_raw, s_fields);
     ck_assert_msg(strcmp(got, want) == 0, "samples across TTIN/TTOU differ from %d x the "
                   "corpus's (%zu lines written)", S_COPIES,
-                  s_count_lines(sl_h_path(&a, "samples.jsonl")));
+                  sl_h_count_lines(sl_h_path(&a, "samples.jsonl")));
     char *log = sl_h_slurp(a.log, NULL);
     ck_assert_msg(log && strstr(log, "not changing the ingest workers") &&
                   strstr(log, "out of bounds"), "the refused SIGTTOU (below 1) is not logged");
@@ -399,7 +388,6 @@ static const char *const s_state_fields[] = {
     "name", "type", "unit", "volume", "user_id", "project_id", "resource_id",
     "timestamp", "resource_metadata", "source", NULL,
 };
-static const char *const s_sinks[] = { "roc", "delta", "agg", NULL };
 
 /* The canonical output of the three stateful sinks; grow: sluice-ctl
  * workers pipeline +1 mid-stream. */
@@ -425,22 +413,7 @@ s_state_run(const char *tag, int ingest, int pipeline, int grow)
     ck_assert_msg(sl_h_wait(&a, sl_h_input_done, 60000) == 0, "%s: input not consumed", tag);
     int st = sl_h_stop(&a, SIGTERM, 30000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", tag, st);
-    size_t cap = 1 << 20, len = 0;
-    char *all = malloc(cap);
-    all[0] = '\0';
-    for (int k = 0; s_sinks[k]; k++) {
-        char file[64];
-        snprintf(file, sizeof file, "%s.jsonl", s_sinks[k]);
-        char *raw = sl_h_slurp(sl_h_path(&a, file), NULL);
-        ck_assert_msg(raw && *raw, "%s: sink %s published nothing", tag, s_sinks[k]);
-        char *canon = sl_h_canonical_samples(raw, s_state_fields);
-        size_t need = len + strlen(canon) + 64;
-        if (need > cap)
-            all = realloc(all, cap = need * 2);
-        len += (size_t) sprintf(all + len, "== %s\n%s", s_sinks[k], canon);
-        free(canon);
-        free(raw);
-    }
+    char *all = sl_h_stateful_outputs(&a, s_state_fields, tag);
     sl_h_cleanup(&a);
     return all;
 }

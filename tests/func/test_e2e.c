@@ -310,28 +310,17 @@ START_TEST(sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwis
 }
 END_TEST
 
-static size_t
-s_count_lines(const char *path)
-{
-    char *buf = sl_h_slurp(path, NULL);
-    size_t n = 0;
-    for (char *p = buf; p && *p; p++)
-        n += *p == '\n';
-    free(buf);
-    return n;
-}
-
 /* 400 times the corpus's samples */
 static size_t
 s_want_reload_lines(void)
 {
-    return 400 * s_count_lines(SL_SRCDIR "/tests/data/expected.samples.jsonl");
+    return 400 * sl_h_count_lines(SL_SRCDIR "/tests/data/expected.samples.jsonl");
 }
 
 static int
 s_all_written(sl_h_agent_t *a)
 {
-    return s_count_lines(sl_h_path(a, "samples.jsonl")) >= s_want_reload_lines();
+    return sl_h_count_lines(sl_h_path(a, "samples.jsonl")) >= s_want_reload_lines();
 }
 
 START_TEST(reload_mid_stream_neither_loses_nor_repeats_a_notification)
@@ -351,7 +340,7 @@ START_TEST(reload_mid_stream_neither_loses_nor_repeats_a_notification)
     kill(a.pid, SIGHUP);
     ck_assert_msg(sl_h_wait(&a, s_gen2, 15000) == 0, "reload not applied");
     ck_assert_msg(sl_h_wait(&a, s_all_written, 30000) == 0, "only %zu of %zu samples written",
-                  s_count_lines(sl_h_path(&a, "samples.jsonl")), s_want_reload_lines());
+                  sl_h_count_lines(sl_h_path(&a, "samples.jsonl")), s_want_reload_lines());
     sl_h_sleep_ms(300);   /* anything extra (a repeat) would show up now */
     int st = sl_h_stop(&a, SIGTERM, 20000);
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
@@ -365,7 +354,7 @@ START_TEST(reload_mid_stream_neither_loses_nor_repeats_a_notification)
     char *got = sl_h_canonical_samples(got_raw, s_fields);
     char *want = sl_h_canonical_samples(want_raw, s_fields);
     ck_assert_msg(strcmp(got, want) == 0, "samples across the reload differ from 400 x the "
-                  "corpus's (%zu lines written)", s_count_lines(sl_h_path(&a, "samples.jsonl")));
+                  "corpus's (%zu lines written)", sl_h_count_lines(sl_h_path(&a, "samples.jsonl")));
     free(got);
     free(want);
     free(got_raw);
@@ -581,8 +570,15 @@ START_TEST(unthrottled_producer_closes_only_once_the_agent_counted_everything)
     kill(ingest[0], SIGSTOP);
     kill(ingest[1], SIGSTOP);
     char *rcs = NULL;
-    for (int i = 0; i < 1500 && !(rcs = sl_h_slurp(sl_h_path(&a, "inject.rc"), NULL)); i++)
+    /* the shell creates inject.rc before echo writes into it: wait for its line */
+    for (int i = 0; i < 1500; i++) {
+        rcs = sl_h_slurp(sl_h_path(&a, "inject.rc"), NULL);
+        if (rcs && strchr(rcs, '\n'))
+            break;
+        free(rcs);
+        rcs = NULL;
         sl_h_sleep_ms(10);
+    }
     kill(ingest[0], SIGCONT);
     kill(ingest[1], SIGCONT);
     char *err = sl_h_slurp(sl_h_path(&a, "inject.err"), NULL);

@@ -19,7 +19,6 @@ static const char *const s_fields[] = {
     "name", "type", "unit", "volume", "user_id", "project_id", "resource_id",
     "timestamp", "resource_metadata", "source", NULL,
 };
-static const char *const s_sinks[] = { "roc", "delta", "agg", NULL };
 
 static int
 s_gen2_running(sl_h_agent_t *a)
@@ -52,22 +51,7 @@ s_run(const char *tag, int ingest, int pipeline, int reload_to)
     ck_assert_msg(sl_h_wait(&a, sl_h_input_done, 60000) == 0, "%s: input not consumed", tag);
     int st = sl_h_stop(&a, SIGTERM, 30000);   /* drains the reorder windows, flushes */
     ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", tag, st);
-    size_t cap = 1 << 20, len = 0;
-    char *all = malloc(cap);
-    all[0] = '\0';
-    for (int k = 0; s_sinks[k]; k++) {
-        char file[64];
-        snprintf(file, sizeof file, "%s.jsonl", s_sinks[k]);
-        char *raw = sl_h_slurp(sl_h_path(&a, file), NULL);
-        ck_assert_msg(raw && *raw, "%s: sink %s published nothing", tag, s_sinks[k]);
-        char *canon = sl_h_canonical_samples(raw, s_fields);
-        size_t need = len + strlen(canon) + 64;
-        if (need > cap)
-            all = realloc(all, cap = need * 2);
-        len += (size_t) sprintf(all + len, "== %s\n%s", s_sinks[k], canon);
-        free(canon);
-        free(raw);
-    }
+    char *all = sl_h_stateful_outputs(&a, s_fields, tag);
     sl_h_cleanup(&a);
     return all;
 }
