@@ -383,6 +383,7 @@ s_spawn(s_sup_t *sv, int slot_index)
         sl_worker_title("sluice: %s #%d", is_ingest ? "ingest" : "pipeline", ch->index);
         sl_worker_ctx_t ctx = {
             .conf = sv->conf, .shm = sv->shm, .slot = slot, .slot_index = slot_index,
+            .supervisor = ppid,
             .index = ch->index, .generation = sv->generation,
         };
         atomic_store(&slot->pid, (int32_t) getpid());

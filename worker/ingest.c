@@ -588,7 +588,7 @@ s_beat(sl_loop_t *loop, void *arg)
 {
     s_ingest_t *in = arg;
     sl_worker_beat(in->ctx);
-    if (getppid() == 1)
+    if (sl_worker_orphaned(in->ctx))
         sl_worker_stop = 1;   /* supervisor gone */
     if (sl_worker_stop || (sl_worker_drain && !in->draining))
         sl_loop_break(loop);

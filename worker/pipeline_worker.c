@@ -57,7 +57,7 @@ s_on_cron(sl_loop_t *loop, void *arg)
 {
     s_main_t *m = arg;
     sl_worker_beat(m->pw.ctx);
-    if (getppid() == 1) {
+    if (sl_worker_orphaned(m->pw.ctx)) {
         sl_worker_stop = 1;
         sl_loop_break(loop);
     }

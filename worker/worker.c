@@ -76,6 +76,13 @@ sl_worker_title(const char *fmt, ...)
     }
 }
 
+int
+sl_worker_orphaned(const sl_worker_ctx_t *ctx)
+{
+    /* not getppid() == 1: under a subreaper an orphan's parent is another process */
+    return ctx->supervisor > 0 && getppid() != ctx->supervisor;
+}
+
 void
 sl_worker_beat(sl_worker_ctx_t *ctx)
 {

@@ -11,6 +11,7 @@
 #define SL_WORKER_H
 
 #include <signal.h>
+#include <sys/types.h>
 #include <stdint.h>
 #include "common/conf.h"
 #include "common/stats.h"
@@ -22,6 +23,7 @@ typedef struct {
     int              slot_index;    /* global slot */
     int              index;         /* index within its role */
     uint32_t         generation;
+    pid_t            supervisor;    /* the parent that forked it */
 } sl_worker_ctx_t;
 
 extern volatile sig_atomic_t sl_worker_drain;   /* TERM/QUIT */
@@ -33,6 +35,11 @@ void sl_worker_signals(void);
 /* Sets the process title ("sluice: ingest #1") and the thread name. */
 void sl_worker_title(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sl_worker_title_init(int argc, char **argv);
+/* 1 once the supervisor that forked this worker is gone: its parent is
+ * now another process (PID 1, or a subreaper such as a container runtime
+ * or systemd --user). The worker then stops at once: nobody will confirm,
+ * coordinate or reap it. */
+int sl_worker_orphaned(const sl_worker_ctx_t *ctx);
 /* Heartbeat and state in the slot. */
 void sl_worker_beat(sl_worker_ctx_t *ctx);
 void sl_worker_set_state(sl_worker_ctx_t *ctx, int state);

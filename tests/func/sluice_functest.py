@@ -49,12 +49,14 @@ def tail(path, n=30):
 
 
 def read_jsonl(path):
-    """The JSON value of every non-empty line ([] if the file is missing)."""
+    """The JSON value of every complete non-empty line ([] if the file is
+    missing): a last line without its newline is being written (a listener
+    still running) and is left for the next read."""
     out = []
     if os.path.exists(path):
         with open(path) as f:
             for line in f:
-                if line.strip():
+                if line.strip() and line.endswith('\n'):
                     out.append(json.loads(line))
     return out
 

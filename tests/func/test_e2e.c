@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -593,6 +594,83 @@ START_TEST(unthrottled_producer_closes_only_once_the_agent_counted_everything)
 }
 END_TEST
 
+/* Workers stop when their supervisor is gone, even when their new parent
+ * is a subreaper rather than PID 1 (a container runtime, systemd --user,
+ * a test runner): with frames unconfirmed (pipeline workers stopped) and a
+ * long shutdown_grace, an ingest worker must not sit out its drain waiting
+ * for confirmations nobody will send. */
+static int
+s_reap_within(pid_t *pids, int n, int ms)
+{
+    int left = 0;
+    uint64_t t0 = sl_now_ms();
+    do {
+        left = 0;
+        for (int i = 0; i < n; i++) {
+            if (pids[i] > 0 && waitpid(pids[i], NULL, WNOHANG) == pids[i])
+                pids[i] = 0;
+            left += pids[i] > 0;
+        }
+        if (left)
+            sl_h_sleep_ms(20);
+    } while (left && sl_now_ms() - t0 < (uint64_t) ms);
+    return left;
+}
+
+START_TEST(workers_stop_soon_after_their_supervisor_is_killed)
+{
+    static sl_h_agent_t a;
+    ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);   /* orphans come to us, not PID 1 */
+    sl_h_mkdir(&a, "orphans");
+    ck_assert_int_eq(sl_h_run("for i in $(seq 200); do cat %s/tests/data/corpus.jsonl; done > %s",
+                              SL_SRCDIR, sl_h_path(&a, "input.jsonl")), 0);
+    sl_h_write_basic(&a, "  - {type: file, path: input.jsonl, rate: 2000}\n", 2, 2, 4, NULL);
+    char cfg[1024];   /* the same with a long grace period */
+    snprintf(cfg, sizeof cfg, "run_dir: %s\nworkers: {ingest: 2, pipeline: 2}\npartitions: 4\n"
+             "shutdown_grace: 120\nsources: [{type: file, path: input.jsonl, rate: 2000}]\n"
+             "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n",
+             a.dir, SL_SRCDIR);
+    sl_h_write(&a, "sluice.yaml", cfg);
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    for (int i = 0; i < 500 && sl_h_total(&a, SL_C_received) < 500; i++)
+        sl_h_sleep_ms(10);
+    pid_t ingest[2], pipeline[2];
+    int ni = 0, np = 0;
+    for (unsigned i = 0; i < a.shm->n_slots; i++) {
+        pid_t pid = atomic_load(&a.shm->slots[i].pid);
+        int role = atomic_load(&a.shm->slots[i].role);
+        if (pid > 0 && role == SL_ROLE_INGEST && ni < 2)
+            ingest[ni++] = pid;
+        else if (pid > 0 && role == SL_ROLE_PIPELINE && np < 2)
+            pipeline[np++] = pid;
+    }
+    ck_assert(ni == 2 && np == 2);
+    for (int i = 0; i < np; i++)
+        kill(pipeline[i], SIGSTOP);   /* nothing is confirmed from now on */
+    sl_h_sleep_ms(300);
+    sl_h_kill(a.pid);                 /* the supervisor alone, as kill -9 or the OOM killer */
+    a.pid = 0;
+    uint64_t t0 = sl_now_ms();
+    int left = s_reap_within(ingest, ni, 20000);
+    uint64_t took = sl_now_ms() - t0;
+    for (int i = 0; i < np; i++)
+        kill(pipeline[i], SIGCONT);
+    int left_p = s_reap_within(pipeline, np, 20000);
+    for (int i = 0; i < ni; i++)   /* (failing: leave nothing behind) */
+        if (ingest[i] > 0)
+            kill(ingest[i], SIGKILL);
+    for (int i = 0; i < np; i++)
+        if (pipeline[i] > 0)
+            kill(pipeline[i], SIGKILL);
+    ck_assert_msg(left == 0, "%d ingest workers still ran 20 s after their supervisor was "
+                  "killed (shutdown_grace is 120 s)", left);
+    ck_assert_msg(left_p == 0, "%d pipeline workers still ran 20 s after SIGCONT", left_p);
+    fprintf(stderr, "orphans: the ingest workers were gone %llu ms after their supervisor\n",
+            (unsigned long long) took);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -608,6 +686,7 @@ main(void)
     tcase_add_test(tc, sigkilled_pipeline_worker_is_respawned_and_processing_continues);
     tcase_add_test(tc, sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwise);
     tcase_add_test(tc, reload_mid_stream_neither_loses_nor_repeats_a_notification);
+    tcase_add_test(tc, workers_stop_soon_after_their_supervisor_is_killed);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
