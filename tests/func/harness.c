@@ -740,3 +740,38 @@ sl_h_count_lines(const char *path)
     free(buf);
     return n;
 }
+
+void
+sl_h_write_corpus(const char *path, int copies)
+{
+    ck_assert_int_eq(sl_h_run("for i in $(seq %d); do cat %s/tests/data/corpus.jsonl; done > %s",
+                              copies, SL_SRCDIR, path), 0);
+}
+
+size_t
+sl_h_corpus_samples(int copies)
+{
+    return (size_t) copies * sl_h_count_lines(SL_SRCDIR "/tests/data/expected.samples.jsonl");
+}
+
+int
+sl_h_samples_are_corpus(sl_h_agent_t *a, int copies, const char *const *fields)
+{
+    char *got_raw = sl_h_slurp(sl_h_path(a, "samples.jsonl"), NULL);
+    char *one = sl_h_slurp(SL_SRCDIR "/tests/data/expected.samples.jsonl", NULL);
+    ck_assert_ptr_nonnull(one);
+    size_t one_len = strlen(one);
+    char *want_raw = malloc(one_len * (size_t) copies + 1);
+    for (int i = 0; i < copies; i++)
+        memcpy(want_raw + (size_t) i * one_len, one, one_len);
+    want_raw[one_len * (size_t) copies] = '\0';
+    char *got = sl_h_canonical_samples(got_raw ? got_raw : "", fields);
+    char *want = sl_h_canonical_samples(want_raw, fields);
+    int same = strcmp(got, want) == 0;
+    free(got);
+    free(want);
+    free(got_raw);
+    free(want_raw);
+    free(one);
+    return same;
+}

@@ -74,6 +74,13 @@ int sl_h_input_done(sl_h_agent_t *a);
 char *sl_h_stateful_outputs(sl_h_agent_t *a, const char *const *fields, const char *tag);
 /* Lines of a file (0 if it cannot be read). */
 size_t sl_h_count_lines(const char *path);
+/* Writes path: tests/data/corpus.jsonl copies times (fails the test if it cannot). */
+void sl_h_write_corpus(const char *path, int copies);
+/* The samples copies times the corpus gives (tests/data/expected.samples.jsonl). */
+size_t sl_h_corpus_samples(int copies);
+/* Whether <dir>/samples.jsonl holds exactly copies times the corpus's
+ * expected samples (canonical on fields, in any order). */
+int sl_h_samples_are_corpus(sl_h_agent_t *a, int copies, const char *const *fields);
 
 /* A private RabbitMQ node (tools/rabbitmq-node): loopback only, its own
  * epmd, ports, Erlang cookie and mnesia under dir. Tests that need one

@@ -42,8 +42,7 @@ s_config(sl_h_agent_t *a, const char *secret)
 {
     char cfg[2048];
     sl_h_write(a, "secret", secret);
-    ck_assert_int_eq(sl_h_run("for i in $(seq 60); do cat %s/tests/data/corpus.jsonl; done > %s",
-                              SL_SRCDIR, sl_h_path(a, "input.jsonl")), 0);
+    sl_h_write_corpus(sl_h_path(a, "input.jsonl"), 60);
     snprintf(cfg, sizeof cfg,
              "run_dir: %s\n"
              "workers: {ingest: 1, pipeline: 2}\n"
@@ -512,8 +511,7 @@ START_TEST(a_graceful_leave_under_load_loses_no_sample)
     }
     snprintf(ep, sizeof ep, "ipc://%s/notify.sock", ag[0].dir);
     snprintf(input, sizeof input, "%s", sl_h_path(&ag[0], "input.jsonl"));
-    ck_assert_int_eq(sl_h_run("for i in $(seq 40); do cat %s/tests/data/corpus.jsonl; done > %s",
-                              SL_SRCDIR, input), 0);
+    sl_h_write_corpus(input, 40);
     for (int k = 0; k < 3; k++) {
         char cfg[4096];
         sl_h_write(&ag[k], "secret", S_SECRET);

@@ -34,8 +34,7 @@
 static void
 s_config(sl_h_agent_t *a, const char *pipe, const char *extra)
 {
-    ck_assert_int_eq(sl_h_run("for i in $(seq %d); do cat %s/tests/data/corpus.jsonl; done > %s",
-                              S_COPIES, SL_SRCDIR, sl_h_path(a, "input.jsonl")), 0);
+    sl_h_write_corpus(sl_h_path(a, "input.jsonl"), S_COPIES);
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
              "run_dir: %s\n"
