@@ -78,6 +78,23 @@ sl_json_gen_val(yajl_gen g, yajl_val v)
     return st == yajl_gen_status_ok ? 0 : -1;
 }
 
+void
+sl_json_gen_str(yajl_gen g, const char *s)
+{
+    if (s)
+        yajl_gen_string(g, (const unsigned char *) s, strlen(s));
+    else
+        yajl_gen_null(g);
+}
+
+void
+sl_json_gen_u64(yajl_gen g, uint64_t v)
+{
+    char num[32];
+    int n = snprintf(num, sizeof num, "%llu", (unsigned long long) v);
+    yajl_gen_number(g, num, (size_t) n);
+}
+
 int
 sl_json_gen_raw(yajl_gen g, const char *json, size_t len)
 {

@@ -9,6 +9,7 @@
 #define SL_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 #include "common/arena.h"
@@ -35,6 +36,10 @@ int sl_json_gen_val(yajl_gen g, yajl_val v);
  * call; yajl_gen_number writes its argument verbatim and updates the
  * generator's separators correctly, so it serves for any complete value. */
 int sl_json_gen_raw(yajl_gen g, const char *json, size_t len);
+/* A string value (a key, in a map's key position); NULL gives null. */
+void sl_json_gen_str(yajl_gen g, const char *s);
+/* An unsigned 64-bit number, exactly (yajl_gen_integer takes long long). */
+void sl_json_gen_u64(yajl_gen g, uint64_t v);
 /* Serialises v as compact JSON text allocated in a. NULL v gives "null". */
 char *sl_json_dump(sl_arena_t *a, yajl_val v);
 /* Text of a scalar as Ceilometer would turn it into a string field

@@ -16,6 +16,7 @@
 #include <yajl/yajl_gen.h>
 
 #include "common/arena.h"
+#include "common/json.h"
 #include "common/log.h"
 
 #define S_MAX_CLIENTS 16
@@ -158,45 +159,45 @@ s_find(sl_ctl_t *self, int id)
 /* ---- JSON through yajl_gen ---- */
 
 static void
-s_str(yajl_gen g, const char *s)
-{
-    yajl_gen_string(g, (const unsigned char *) s, strlen(s));
-}
-
-static void
 s_kv_str(yajl_gen g, const char *k, const char *v)
 {
-    s_str(g, k);
-    s_str(g, v);
+    sl_json_gen_str(g, k);
+    sl_json_gen_str(g, v);
 }
 
 static void
 s_kv_u64(yajl_gen g, const char *k, uint64_t v)
 {
-    char num[32];
-    int n = snprintf(num, sizeof num, "%llu", (unsigned long long) v);
-    s_str(g, k);
-    yajl_gen_number(g, num, (size_t) n);
+    sl_json_gen_str(g, k);
+    sl_json_gen_u64(g, v);
 }
 
 static void
 s_kv_int(yajl_gen g, const char *k, long long v)
 {
-    s_str(g, k);
+    sl_json_gen_str(g, k);
     yajl_gen_integer(g, v);
+}
+
+/* The generated document plus '\n' (malloc'd); *len its length. */
+static char *
+s_gen_line(yajl_gen g, size_t *len)
+{
+    const unsigned char *buf;
+    yajl_gen_get_buf(g, &buf, len);
+    char *line = sl_xmalloc(*len + 2);
+    memcpy(line, buf, *len);
+    line[(*len)++] = '\n';
+    return line;
 }
 
 /* Sends the generated document plus '\n'. */
 static void
 s_send_gen(int fd, yajl_gen g)
 {
-    const unsigned char *buf;
     size_t len;
-    yajl_gen_get_buf(g, &buf, &len);
-    char *line = sl_xmalloc(len + 2);
-    memcpy(line, buf, len);
-    line[len] = '\n';
-    s_write_all(fd, line, len + 1);
+    char *line = s_gen_line(g, &len);
+    s_write_all(fd, line, len);
     free(line);
 }
 
@@ -209,7 +210,7 @@ sl_ctl_answer(sl_ctl_t *self, int client, int ok, const char *key, const char *t
         return;
     yajl_gen g = yajl_gen_alloc(NULL);
     yajl_gen_map_open(g);
-    s_str(g, "ok");
+    sl_json_gen_str(g, "ok");
     yajl_gen_bool(g, ok);
     if (key && text)
         s_kv_str(g, key, text);
@@ -240,7 +241,7 @@ s_error(s_client_t *c, const char *fmt, ...)
     va_end(ap);
     yajl_gen g = yajl_gen_alloc(NULL);
     yajl_gen_map_open(g);
-    s_str(g, "ok");
+    sl_json_gen_str(g, "ok");
     yajl_gen_bool(g, 0);
     s_kv_str(g, "error", msg);
     yajl_gen_map_close(g);
@@ -256,7 +257,7 @@ s_status(sl_ctl_t *self, s_client_t *c, const sl_shm_t *shm, const sl_conf_t *co
 {
     yajl_gen g = yajl_gen_alloc(NULL);
     yajl_gen_map_open(g);
-    s_str(g, "ok");
+    sl_json_gen_str(g, "ok");
     yajl_gen_bool(g, 1);
     s_kv_int(g, "pid", atomic_load(&shm->supervisor_pid));
     s_kv_u64(g, "generation", atomic_load(&shm->generation));
@@ -265,7 +266,7 @@ s_status(sl_ctl_t *self, s_client_t *c, const sl_shm_t *shm, const sl_conf_t *co
     unsigned n_ingest = atomic_load(&shm->n_ingest), n_pipeline = atomic_load(&shm->n_pipeline);
     s_kv_u64(g, "ingest", n_ingest);
     s_kv_u64(g, "pipeline", n_pipeline);
-    s_str(g, "runtime_override");
+    sl_json_gen_str(g, "runtime_override");
     yajl_gen_map_open(g);
     if (self->ingest_override)
         s_kv_int(g, "ingest", self->ingest_override);
@@ -275,12 +276,12 @@ s_status(sl_ctl_t *self, s_client_t *c, const sl_shm_t *shm, const sl_conf_t *co
     s_kv_u64(g, "partitions", atomic_load(&shm->partitions));
     s_kv_int(g, "stopping", atomic_load(&shm->stopping));
     unsigned n_sinks = atomic_load(&shm->n_sinks);
-    s_str(g, "sinks");
+    sl_json_gen_str(g, "sinks");
     yajl_gen_array_open(g);
     for (unsigned i = 0; i < n_sinks && i < SL_MAX_SINKS; i++)
-        s_str(g, shm->sink_names[i]);
+        sl_json_gen_str(g, shm->sink_names[i]);
     yajl_gen_array_close(g);
-    s_str(g, "workers");
+    sl_json_gen_str(g, "workers");
     yajl_gen_array_open(g);
     uint64_t now = sl_now_ms();
     for (unsigned i = 0; i < n_ingest + n_pipeline && i < shm->n_slots; i++) {
@@ -298,12 +299,12 @@ s_status(sl_ctl_t *self, s_client_t *c, const sl_shm_t *shm, const sl_conf_t *co
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
-    s_str(g, "totals");
+    sl_json_gen_str(g, "totals");
     yajl_gen_map_open(g);
     for (int k = 0; k < SL_C__COUNT; k++)
         s_kv_u64(g, sl_worker_counter_names[k], sl_shm_sum(shm, k, 0));
     yajl_gen_map_close(g);
-    s_str(g, "supervisor");
+    sl_json_gen_str(g, "supervisor");
     yajl_gen_map_open(g);
     for (int k = 0; k < SL_SV__COUNT; k++)
         s_kv_u64(g, sl_supervisor_counter_names[k], atomic_load(&shm->sv[k]));
@@ -492,7 +493,7 @@ s_watch_tick(s_client_t *c, const sl_shm_t *shm)
     s_kv_str(g, "watch", s_watch_names[c->watch]);
     s_kv_u64(g, "time_ms", sl_wall_ms());
     s_kv_u64(g, "generation", atomic_load(&shm->generation));
-    s_str(g, c->have_prev ? "changed" : "snapshot");
+    sl_json_gen_str(g, c->have_prev ? "changed" : "snapshot");
     yajl_gen_map_open(g);
     for (size_t i = 0; i < now.n; i++) {
         const s_sample_t *x = &now.v[i];
@@ -508,7 +509,7 @@ s_watch_tick(s_client_t *c, const sl_shm_t *shm)
             continue;
         if (c->have_prev && !p && x->v == 0)
             continue;
-        s_str(g, x->key);
+        sl_json_gen_str(g, x->key);
         yajl_gen_map_open(g);
         s_kv_u64(g, "delta", c->have_prev ? (x->v >= before ? x->v - before : x->v) : 0);
         s_kv_u64(g, "total", x->v);
@@ -516,13 +517,9 @@ s_watch_tick(s_client_t *c, const sl_shm_t *shm)
     }
     yajl_gen_map_close(g);
     yajl_gen_map_close(g);
-    const unsigned char *buf;
     size_t len;
-    yajl_gen_get_buf(g, &buf, &len);
-    char *line = sl_xmalloc(len + 2);
-    memcpy(line, buf, len);
-    line[len] = '\n';
-    ssize_t w = send(c->fd, line, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    char *line = s_gen_line(g, &len);
+    ssize_t w = send(c->fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     free(line);
     yajl_gen_free(g);
     free(c->prev);
@@ -530,7 +527,7 @@ s_watch_tick(s_client_t *c, const sl_shm_t *shm)
     c->n_prev = now.n;
     c->have_prev = 1;
     /* a reader that stopped reading (full buffer) or went away is cut off */
-    return w == (ssize_t) (len + 1) ? 0 : -1;
+    return w == (ssize_t) len ? 0 : -1;
 }
 
 /* ---- requests ---- */

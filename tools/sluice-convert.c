@@ -36,25 +36,16 @@ s_usage(FILE *f)
 }
 
 static void
-s_key(yajl_gen g, const char *k)
-{
-    yajl_gen_string(g, (const unsigned char *) k, strlen(k));
-}
-
-static void
 s_strval(yajl_gen g, const char *k, const char *v)
 {
-    s_key(g, k);
-    if (v)
-        yajl_gen_string(g, (const unsigned char *) v, strlen(v));
-    else
-        yajl_gen_null(g);
+    sl_json_gen_str(g, k);
+    sl_json_gen_str(g, v);
 }
 
 static void
 s_val(yajl_gen g, const char *k, yajl_val v)
 {
-    s_key(g, k);
+    sl_json_gen_str(g, k);
     sl_json_gen_val(g, v && v->type != yajl_t_null ? v : NULL);
 }
 
@@ -67,7 +58,7 @@ s_gen_sample(yajl_gen g, const sl_meters_sample_t *s, const char *message_id)
     s_val(g, "name", s->name);
     s_val(g, "project_id", s->project_id);
     s_val(g, "resource_id", s->resource_id);
-    s_key(g, "resource_metadata");
+    sl_json_gen_str(g, "resource_metadata");
     sl_json_gen_raw(g, s->resource_metadata, strlen(s->resource_metadata));
     if (s->source)
         s_val(g, "source", s->source);

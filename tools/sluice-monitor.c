@@ -24,6 +24,7 @@
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
 
+#include "common/json.h"
 #include "common/lease.h"
 #include "common/promtext.h"
 #include "common/stats.h"
@@ -148,20 +149,12 @@ s_broker_agg(const sl_shm_t *shm, int n, unsigned k, s_named_t *out)
     return out->used;
 }
 
-static void
-s_gen_str(yajl_gen g, const char *s)
-{
-    yajl_gen_string(g, (const unsigned char *) s, strlen(s));
-}
-
 /* A number that identifies its object (index, pid): never filtered. */
 static void
 s_gen_id(yajl_gen g, const char *key, uint64_t v)
 {
-    char num[32];
-    s_gen_str(g, key);
-    int n = snprintf(num, sizeof num, "%llu", (unsigned long long) v);
-    yajl_gen_number(g, num, (size_t) n);
+    sl_json_gen_str(g, key);
+    sl_json_gen_u64(g, v);
 }
 
 /* A counter or field: left out unless it passes -f. */
@@ -170,10 +163,8 @@ s_gen_u64(yajl_gen g, const char *key, uint64_t v)
 {
     if (!s_want(key))
         return;
-    char num[32];
-    s_gen_str(g, key);
-    int n = snprintf(num, sizeof num, "%llu", (unsigned long long) v);
-    yajl_gen_number(g, num, (size_t) n);
+    sl_json_gen_str(g, key);
+    sl_json_gen_u64(g, v);
 }
 
 static void
@@ -181,8 +172,8 @@ s_gen_kv(yajl_gen g, const char *key, const char *v)
 {
     if (!s_want(key))
         return;
-    s_gen_str(g, key);
-    s_gen_str(g, v);
+    sl_json_gen_str(g, key);
+    sl_json_gen_str(g, v);
 }
 
 /* One worker's ZeroMQ sockets: totals, entries and recent events. */
@@ -190,13 +181,13 @@ static void
 s_json_zmq(yajl_gen g, const sl_slot_t *s)
 {
     const sl_zmon_stats_t *z = &s->zmon;
-    s_gen_str(g, "zmq");
+    sl_json_gen_str(g, "zmq");
     yajl_gen_map_open(g);
     for (int c = 0; c < SL_ZC__COUNT; c++)
         s_gen_u64(g, sl_zmon_counter_names[c], s_ld(&z->total[c]));
     s_gen_u64(g, "unlisted", atomic_load(&z->unlisted));
     yajl_gen_map_close(g);
-    s_gen_str(g, "sockets");
+    sl_json_gen_str(g, "sockets");
     yajl_gen_array_open(g);
     unsigned ns = atomic_load(&z->n_socks);
     for (unsigned k = 0; k < ns && k < SL_MAX_ZSOCKS; k++) {
@@ -205,10 +196,10 @@ s_json_zmq(yajl_gen g, const sl_slot_t *s)
             continue;
         yajl_gen_map_open(g);
         s_gen_id(g, "socket", k);
-        s_gen_str(g, "kind");
-        s_gen_str(g, v.kind);
-        s_gen_str(g, "endpoint");
-        s_gen_str(g, v.endpoint);
+        sl_json_gen_str(g, "kind");
+        sl_json_gen_str(g, v.kind);
+        sl_json_gen_str(g, "endpoint");
+        sl_json_gen_str(g, v.endpoint);
         s_gen_kv(g, "state", v.state == SL_ZS_OPEN ? "open" : "closed");
         for (int c = 0; c < SL_ZC__COUNT; c++)
             s_gen_u64(g, sl_zmon_counter_names[c], v.c[c]);
@@ -221,21 +212,21 @@ s_json_zmq(yajl_gen g, const sl_slot_t *s)
     if (s_want("socket_events")) {
         sl_zevent_view_t ev[SL_ZRING];
         size_t ne = sl_zmon_ring_get(z, ev, SL_ZRING);
-        s_gen_str(g, "socket_events");
+        sl_json_gen_str(g, "socket_events");
         yajl_gen_array_open(g);
         for (size_t k = 0; k < ne; k++) {
             yajl_gen_map_open(g);
             s_gen_id(g, "n", ev[k].n);
             s_gen_id(g, "ms", ev[k].ms);
-            s_gen_str(g, "event");
-            s_gen_str(g, sl_zmon_event_name(ev[k].event));
+            sl_json_gen_str(g, "event");
+            sl_json_gen_str(g, sl_zmon_event_name(ev[k].event));
             s_gen_id(g, "socket", (uint64_t) (int64_t) ev[k].sock);
-            s_gen_str(g, "endpoint");
-            s_gen_str(g, ev[k].text);
+            sl_json_gen_str(g, "endpoint");
+            sl_json_gen_str(g, ev[k].text);
             char why[160];
             s_gen_id(g, "errno", (uint64_t) (ev[k].err > 0 ? ev[k].err : 0));
-            s_gen_str(g, "error");
-            s_gen_str(g, sl_zmon_failure_text(ev[k].event, ev[k].err, why, sizeof why));
+            sl_json_gen_str(g, "error");
+            sl_json_gen_str(g, sl_zmon_failure_text(ev[k].event, ev[k].err, why, sizeof why));
             yajl_gen_map_close(g);
         }
         yajl_gen_array_close(g);
@@ -251,20 +242,20 @@ s_json(const sl_shm_t *shm)
     s_gen_u64(g, "generation", atomic_load(&shm->generation));
     s_gen_u64(g, "partitions", atomic_load(&shm->partitions));
     s_gen_u64(g, "started_ms", shm->started_ms);
-    s_gen_str(g, "supervisor");
+    sl_json_gen_str(g, "supervisor");
     yajl_gen_map_open(g);
     for (int i = 0; i < SL_SV__COUNT; i++)
         s_gen_u64(g, sl_supervisor_counter_names[i], s_ld(&shm->sv[i]));
     yajl_gen_map_close(g);
     int n = s_used_slots(shm);
     unsigned n_sinks = atomic_load(&shm->n_sinks);
-    s_gen_str(g, "totals");
+    sl_json_gen_str(g, "totals");
     yajl_gen_map_open(g);
     for (int c = 0; c < SL_C__COUNT; c++)
         s_gen_u64(g, sl_worker_counter_names[c], sl_shm_sum(shm, c, 0));
     yajl_gen_map_close(g);
     /* the ZeroMQ socket counters summed over the workers */
-    s_gen_str(g, "zmq_totals");
+    sl_json_gen_str(g, "zmq_totals");
     yajl_gen_map_open(g);
     for (int c = 0; c < SL_ZC__COUNT; c++) {
         uint64_t sum = 0;
@@ -273,10 +264,10 @@ s_json(const sl_shm_t *shm)
         s_gen_u64(g, sl_zmon_counter_names[c], sum);
     }
     yajl_gen_map_close(g);
-    s_gen_str(g, "sinks");
+    sl_json_gen_str(g, "sinks");
     yajl_gen_map_open(g);
     for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++) {
-        s_gen_str(g, shm->sink_names[s]);
+        sl_json_gen_str(g, shm->sink_names[s]);
         yajl_gen_map_open(g);
         for (int c = 0; c < SL_SC__COUNT; c++) {
             uint64_t sum = 0;
@@ -288,7 +279,7 @@ s_json(const sl_shm_t *shm)
     }
     yajl_gen_map_close(g);
     /* one entry per (sink, publisher) some worker runs */
-    s_gen_str(g, "publishers");
+    sl_json_gen_str(g, "publishers");
     yajl_gen_array_open(g);
     for (unsigned s = 0; s < n_sinks && s < SL_MAX_SINKS; s++)
         for (unsigned k = 0; k < SL_MAX_SINK_PUBLISHERS; k++) {
@@ -296,11 +287,11 @@ s_json(const sl_shm_t *shm)
             if (!s_pub_agg(shm, n, s, k, &p))
                 continue;
             yajl_gen_map_open(g);
-            s_gen_str(g, "sink");
-            s_gen_str(g, shm->sink_names[s]);
+            sl_json_gen_str(g, "sink");
+            sl_json_gen_str(g, shm->sink_names[s]);
             s_gen_id(g, "index", k);
-            s_gen_str(g, "publisher");
-            s_gen_str(g, p.label);
+            sl_json_gen_str(g, "publisher");
+            sl_json_gen_str(g, p.label);
             for (int c = 0; c < SL_PC__COUNT; c++)
                 s_gen_u64(g, sl_publisher_counter_names[c], p.c[c]);
             s_gen_kv(g, "last_error", p.error);
@@ -309,7 +300,7 @@ s_json(const sl_shm_t *shm)
         }
     yajl_gen_array_close(g);
     /* one entry per broker connection of the amqp sources (over ingest workers) */
-    s_gen_str(g, "brokers");
+    sl_json_gen_str(g, "brokers");
     yajl_gen_array_open(g);
     for (unsigned k = 0; k < SL_MAX_BROKERS; k++) {
         s_named_t b;
@@ -317,8 +308,8 @@ s_json(const sl_shm_t *shm)
             continue;
         yajl_gen_map_open(g);
         s_gen_id(g, "index", k);
-        s_gen_str(g, "broker");
-        s_gen_str(g, b.label);
+        sl_json_gen_str(g, "broker");
+        sl_json_gen_str(g, b.label);
         s_gen_u64(g, "workers", (uint64_t) b.used);
         for (int c = 0; c < SL_BC__COUNT; c++)
             s_gen_u64(g, sl_broker_counter_names[c], b.c[c]);
@@ -327,14 +318,14 @@ s_json(const sl_shm_t *shm)
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
-    s_gen_str(g, "workers");
+    sl_json_gen_str(g, "workers");
     yajl_gen_array_open(g);
     uint64_t now = sl_now_ms();
     for (int i = 0; i < n; i++) {
         const sl_slot_t *s = &shm->slots[i];
         yajl_gen_map_open(g);
-        s_gen_str(g, "role");
-        s_gen_str(g, sl_role_name(atomic_load(&s->role)));
+        sl_json_gen_str(g, "role");
+        sl_json_gen_str(g, sl_role_name(atomic_load(&s->role)));
         s_gen_id(g, "index", (uint64_t) atomic_load(&s->index));
         s_gen_id(g, "pid", (uint64_t) atomic_load(&s->pid));
         s_gen_kv(g, "state", sl_worker_state_name(atomic_load(&s->state)));
@@ -342,7 +333,7 @@ s_json(const sl_shm_t *shm)
         uint64_t hb = s_ld(&s->heartbeat_ms);
         s_gen_u64(g, "heartbeat_age_ms", hb && now > hb ? now - hb : 0);
         s_gen_u64(g, "leases", s_leases_held(shm, i));
-        s_gen_str(g, "counters");
+        sl_json_gen_str(g, "counters");
         yajl_gen_map_open(g);
         for (int c = 0; c < SL_C__COUNT; c++)
             s_gen_u64(g, sl_worker_counter_names[c], s_ld(&s->c[c]));

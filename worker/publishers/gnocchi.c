@@ -252,15 +252,6 @@ sl_gnocchi_batch_find(sl_gnocchi_batch_t *b, const char *id)
 }
 
 static void
-s_gen_str(yajl_gen g, const char *s)
-{
-    if (s)
-        yajl_gen_string(g, (const unsigned char *) s, strlen(s));
-    else
-        yajl_gen_null(g);
-}
-
-static void
 s_gen_volume(yajl_gen g, const sl_sample_t *s)
 {
     if (s->volume_json && s->volume_json[0]) {
@@ -296,28 +287,28 @@ sl_gnocchi_batch_body(const sl_gnocchi_batch_t *b, sl_buf_t *out)
         const s_group_t *gr = &b->groups[i];
         if (gr->pub.dropped)
             continue;
-        s_gen_str(g, gr->pub.id);
+        sl_json_gen_str(g, gr->pub.id);
         yajl_gen_map_open(g);
         for (const s_metric_t *m = gr->mfirst; m; m = m->next) {
-            s_gen_str(g, m->name);
+            sl_json_gen_str(g, m->name);
             yajl_gen_map_open(g);
-            s_gen_str(g, "measures");
+            sl_json_gen_str(g, "measures");
             yajl_gen_array_open(g);
             for (size_t k = m->first; k != (size_t) -1; k = b->next[k]) {
                 const sl_sample_t *s = &b->samples[k];
                 yajl_gen_map_open(g);
-                s_gen_str(g, "timestamp");
-                s_gen_str(g, s->timestamp);
-                s_gen_str(g, "value");
+                sl_json_gen_str(g, "timestamp");
+                sl_json_gen_str(g, s->timestamp);
+                sl_json_gen_str(g, "value");
                 s_gen_volume(g, s);
                 yajl_gen_map_close(g);
                 count++;
             }
             yajl_gen_array_close(g);
-            s_gen_str(g, "archive_policy_name");
-            s_gen_str(g, m->ap);
-            s_gen_str(g, "unit");
-            s_gen_str(g, m->unit);
+            sl_json_gen_str(g, "archive_policy_name");
+            sl_json_gen_str(g, m->ap);
+            sl_json_gen_str(g, "unit");
+            sl_json_gen_str(g, m->unit);
             yajl_gen_map_close(g);
         }
         yajl_gen_map_close(g);
@@ -337,7 +328,7 @@ sl_gnocchi_resource_body(const sl_gnocchi_group_t *gr, sl_buf_t *out)
     size_t n = extra ? extra->u.object.len : 0;
     yajl_gen_map_open(g);
     for (int i = 0; i < 3; i++) {
-        s_gen_str(g, base_k[i]);
+        sl_json_gen_str(g, base_k[i]);
         yajl_val over = NULL;
         for (size_t k = 0; k < n; k++)
             if (strcmp(extra->u.object.keys[k], base_k[i]) == 0)
@@ -345,14 +336,14 @@ sl_gnocchi_resource_body(const sl_gnocchi_group_t *gr, sl_buf_t *out)
         if (over)
             sl_json_gen_val(g, over);
         else
-            s_gen_str(g, base_v[i]);
+            sl_json_gen_str(g, base_v[i]);
     }
     for (size_t k = 0; k < n; k++) {
         const char *key = extra->u.object.keys[k];
         if (strcmp(key, "id") == 0 || strcmp(key, "user_id") == 0 ||
             strcmp(key, "project_id") == 0)
             continue;
-        s_gen_str(g, key);
+        sl_json_gen_str(g, key);
         sl_json_gen_val(g, extra->u.object.values[k]);
     }
     yajl_gen_map_close(g);
@@ -858,40 +849,40 @@ s_keystone_auth(s_gn_t *g, char *err, size_t errlen)
         return -1;
     yajl_gen gen = yajl_gen_alloc(NULL);
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "auth");
+    sl_json_gen_str(gen, "auth");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "identity");
+    sl_json_gen_str(gen, "identity");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "methods");
+    sl_json_gen_str(gen, "methods");
     yajl_gen_array_open(gen);
-    s_gen_str(gen, "password");
+    sl_json_gen_str(gen, "password");
     yajl_gen_array_close(gen);
-    s_gen_str(gen, "password");
+    sl_json_gen_str(gen, "password");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "user");
+    sl_json_gen_str(gen, "user");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "name");
-    s_gen_str(gen, g->user);
-    s_gen_str(gen, "domain");
+    sl_json_gen_str(gen, "name");
+    sl_json_gen_str(gen, g->user);
+    sl_json_gen_str(gen, "domain");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "name");
-    s_gen_str(gen, g->user_domain);
+    sl_json_gen_str(gen, "name");
+    sl_json_gen_str(gen, g->user_domain);
     yajl_gen_map_close(gen);
-    s_gen_str(gen, "password");
-    s_gen_str(gen, g->password);
+    sl_json_gen_str(gen, "password");
+    sl_json_gen_str(gen, g->password);
     yajl_gen_map_close(gen);
     yajl_gen_map_close(gen);
     yajl_gen_map_close(gen);
-    s_gen_str(gen, "scope");
+    sl_json_gen_str(gen, "scope");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "project");
+    sl_json_gen_str(gen, "project");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "name");
-    s_gen_str(gen, g->project_name);
-    s_gen_str(gen, "domain");
+    sl_json_gen_str(gen, "name");
+    sl_json_gen_str(gen, g->project_name);
+    sl_json_gen_str(gen, "domain");
     yajl_gen_map_open(gen);
-    s_gen_str(gen, "name");
-    s_gen_str(gen, g->project_domain);
+    sl_json_gen_str(gen, "name");
+    sl_json_gen_str(gen, g->project_domain);
     yajl_gen_map_close(gen);
     yajl_gen_map_close(gen);
     yajl_gen_map_close(gen);
