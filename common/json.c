@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
-#include "common/hash.h"
 
 yajl_val
 sl_json_get(yajl_val obj, const char *key)
@@ -16,9 +15,12 @@ sl_json_get(yajl_val obj, const char *key)
         return NULL;
     /* Backwards, so that a duplicated key (possible in yajl_tree_parse
      * trees) resolves to its last value, like a Python dict. */
-    for (size_t i = obj->u.object.len; i-- > 0;)
-        if (strcmp(obj->u.object.keys[i], key) == 0)
+    for (size_t i = obj->u.object.len; i-- > 0;) {
+        const char *k = obj->u.object.keys[i];
+        /* most keys differ at their first byte: no call for those */
+        if (k[0] == key[0] && (key[0] == '\0' || strcmp(k + 1, key + 1) == 0))
             return obj->u.object.values[i];
+    }
     return NULL;
 }
 
@@ -235,6 +237,7 @@ sl_json_equal(yajl_val a, yajl_val b)
 typedef struct {
     const char *key;    /* NULL for array elements */
     yajl_val    val;
+    size_t      klen;   /* the key's length, for s_dedupe */
 } s_item_t;
 
 typedef struct {
@@ -266,7 +269,7 @@ s_node(s_build_t *b, yajl_type type)
 }
 
 static void
-s_push_item(s_build_t *b, const char *key, yajl_val val)
+s_push_item(s_build_t *b, const char *key, size_t klen, yajl_val val)
 {
     if (b->n_items == b->cap_items) {
         b->cap_items = b->cap_items ? b->cap_items * 2 : 64;
@@ -274,6 +277,7 @@ s_push_item(s_build_t *b, const char *key, yajl_val val)
     }
     b->items[b->n_items].key = key;
     b->items[b->n_items].val = val;
+    b->items[b->n_items].klen = klen;
     b->n_items++;
 }
 
@@ -290,7 +294,7 @@ s_add(s_build_t *b, yajl_val v)
     if (parent->type == yajl_t_object)
         b->items[b->n_items - 1].val = v;
     else
-        s_push_item(b, NULL, v);
+        s_push_item(b, NULL, 0, v);
     return 1;
 }
 
@@ -320,6 +324,22 @@ s_on_number(void *ctx, const char *s, size_t len)
     yajl_val v = s_node(b, yajl_t_number);
     char *r = sl_arena_strndup(b->a, s, len);
     v->u.number.r = r;
+    /* Nearly every number is a short integer: its value without strtoll
+     * and strtod (at most 18 digits cannot overflow; converting the exact
+     * integer rounds as strtod would, and "-0" is the double -0.0) */
+    size_t neg = r[0] == '-';
+    if (len - neg >= 1 && len - neg <= 18) {
+        long long i = 0;
+        size_t k = neg;
+        while (k < len && r[k] >= '0' && r[k] <= '9')
+            i = i * 10 + (r[k++] - '0');
+        if (k == len) {
+            v->u.number.i = neg ? -i : i;
+            v->u.number.d = neg ? (i ? -(double) i : -0.0) : (double) i;
+            v->u.number.flags |= YAJL_NUMBER_INT_VALID | YAJL_NUMBER_DOUBLE_VALID;
+            return s_add(b, v);
+        }
+    }
     /* strtod/strtoll follow LC_NUMERIC; sluice never calls setlocale(), so
      * that is "C", the JSON syntax. */
     if (!strpbrk(r, ".eE")) {
@@ -398,28 +418,38 @@ s_on_key(void *ctx, const unsigned char *s, size_t len)
     s_build_t *b = ctx;
     if (!s_utf8_ok(b, s, len))
         return 0;
-    s_push_item(b, sl_arena_strndup(b->a, (const char *) s, len), NULL);
+    s_push_item(b, sl_arena_strndup(b->a, (const char *) s, len), len, NULL);
     return 1;
 }
 
+/* Two keys of an object being closed are the same key. */
+static inline int
+s_same_key(const s_item_t *x, const s_item_t *y)
+{
+    return x->klen == y->klen && memcmp(x->key, y->key, x->klen) == 0;
+}
+
 /* Python's dict keeps a repeated key at its first position with the last
- * value; returns the number of entries left. Small objects (nearly all)
- * are checked pairwise, big ones through a scratch hash table. */
+ * value: fills keys and vals from the object's n items and returns the
+ * number of entries left. Repeats are rare, so the cost that matters is
+ * proving there are none: small objects compare lengths pairwise, bigger
+ * ones go through a scratch hash table keyed on length and three bytes. */
 static size_t
-s_dedupe(s_build_t *b, const char **keys, yajl_val *vals, size_t n)
+s_dedupe(s_build_t *b, s_item_t *it, size_t n, const char **keys, yajl_val *vals)
 {
     size_t out = 0;
-    if (n <= 16) {
+    if (n <= 8) {
         for (size_t i = 0; i < n; i++) {
             size_t j = 0;
-            while (j < out && strcmp(keys[j], keys[i]) != 0)
+            while (j < out && !s_same_key(&it[j], &it[i]))
                 j++;
             if (j < out) {
-                vals[j] = vals[i];
+                vals[j] = it[i].val;
                 continue;
             }
-            keys[out] = keys[i];
-            vals[out++] = vals[i];
+            it[out] = it[i];    /* keeps the first it[0..out) the kept keys */
+            keys[out] = it[i].key;
+            vals[out++] = it[i].val;
         }
         return out;
     }
@@ -433,17 +463,22 @@ s_dedupe(s_build_t *b, const char **keys, yajl_val *vals, size_t n)
     }
     memset(b->slots, 0, cap * sizeof *b->slots);
     for (size_t i = 0; i < n; i++) {
-        size_t h = (size_t) sl_hash64_str(keys[i]) & (cap - 1);
+        const unsigned char *k = (const unsigned char *) it[i].key;
+        size_t kl = it[i].klen;
+        size_t h = kl ? kl * 0x9e3779b1u ^ k[0] * 0x85ebca6bu ^ k[kl - 1] * 0xc2b2ae35u ^
+                        k[kl / 2] * 0x27d4eb2fu : 0;
+        h = (h ^ (h >> 15)) & (cap - 1);
         for (;;) {
             uint32_t s = b->slots[h];
             if (s == 0) {
                 b->slots[h] = (uint32_t) out + 1;
-                keys[out] = keys[i];
-                vals[out++] = vals[i];
+                it[out] = it[i];
+                keys[out] = it[i].key;
+                vals[out++] = it[i].val;
                 break;
             }
-            if (strcmp(keys[s - 1], keys[i]) == 0) {
-                vals[s - 1] = vals[i];
+            if (s_same_key(&it[s - 1], &it[i])) {
+                vals[s - 1] = it[i].val;
                 break;
             }
             h = (h + 1) & (cap - 1);
@@ -464,13 +499,15 @@ s_close_container(s_build_t *b)
     if (v->type == yajl_t_object) {
         const char **keys = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *keys);
         yajl_val *vals = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *vals);
-        for (size_t i = 0; i < n; i++) {
-            keys[i] = it[i].key;
-            vals[i] = it[i].val;
+        if (n > 1) {
+            n = s_dedupe(b, it, n, keys, vals);
+        } else if (n == 1) {
+            keys[0] = it[0].key;
+            vals[0] = it[0].val;
         }
         v->u.object.keys = keys;
         v->u.object.values = vals;
-        v->u.object.len = n > 1 ? s_dedupe(b, keys, vals, n) : n;
+        v->u.object.len = n;
     } else {
         yajl_val *vals = sl_arena_alloc(b->a, (n ? n : 1) * sizeof *vals);
         for (size_t i = 0; i < n; i++)

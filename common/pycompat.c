@@ -346,18 +346,62 @@ s_microseconds(const char *f, size_t len)
     return micro >= 1000000 ? -1 : micro;
 }
 
+/* n decimal digits of v (0 <= v < 10^n), zero-padded. */
+static char *
+s_put_digits(char *p, long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char) ('0' + v % 10);
+        v /= 10;
+    }
+    return p + n;
+}
+
 const char *
 sl_py_dt_isoformat(sl_arena_t *a, const sl_py_dt_t *t, int aware)
 {
-    char frac[16] = "", tz[16] = "";
-    if (t->micro)
-        snprintf(frac, sizeof frac, ".%06ld", t->micro);
+    /* %04d-%02d-%02dT%02d:%02d:%02d[.%06ld][+HH:MM], by hand: this runs
+     * for every sample, and printf was a tenth of the conversion */
+    if (t->year < 0 || t->year > 9999 || t->month < 0 || t->month > 99 || t->day < 0 ||
+        t->day > 99 || t->hour < 0 || t->hour > 99 || t->minute < 0 || t->minute > 99 ||
+        t->second < 0 || t->second > 99 || t->micro < 0 || t->micro > 999999 ||
+        t->offset <= -6000 || t->offset >= 6000) {
+        char frac[24] = "", tz[24] = "";    /* not a datetime's fields: as printf has it */
+        if (t->micro)
+            snprintf(frac, sizeof frac, ".%06ld", t->micro);
+        if (aware) {
+            int off = t->offset < 0 ? -t->offset : t->offset;
+            snprintf(tz, sizeof tz, "%c%02d:%02d", t->offset < 0 ? '-' : '+', off / 60,
+                     off % 60);
+        }
+        return sl_arena_printf(a, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", t->year, t->month,
+                               t->day, t->hour, t->minute, t->second, frac, tz);
+    }
+    char *o = sl_arena_alloc(a, 40), *p = o;
+    p = s_put_digits(p, t->year, 4);
+    *p++ = '-';
+    p = s_put_digits(p, t->month, 2);
+    *p++ = '-';
+    p = s_put_digits(p, t->day, 2);
+    *p++ = 'T';
+    p = s_put_digits(p, t->hour, 2);
+    *p++ = ':';
+    p = s_put_digits(p, t->minute, 2);
+    *p++ = ':';
+    p = s_put_digits(p, t->second, 2);
+    if (t->micro) {
+        *p++ = '.';
+        p = s_put_digits(p, t->micro, 6);
+    }
     if (aware) {
         int off = t->offset < 0 ? -t->offset : t->offset;
-        snprintf(tz, sizeof tz, "%c%02d:%02d", t->offset < 0 ? '-' : '+', off / 60, off % 60);
+        *p++ = t->offset < 0 ? '-' : '+';
+        p = s_put_digits(p, off / 60, 2);
+        *p++ = ':';
+        p = s_put_digits(p, off % 60, 2);
     }
-    return sl_arena_printf(a, "%04d-%02d-%02dT%02d:%02d:%02d%s%s", t->year, t->month,
-                           t->day, t->hour, t->minute, t->second, frac, tz);
+    *p = '\0';
+    return o;
 }
 
 /* datetime(...)'s range checks. */
@@ -707,6 +751,21 @@ sl_py_float_repr(sl_arena_t *a, double d)
         return d < 0 ? "-inf" : "inf";
     if (d == 0)
         return signbit(d) ? "-0.0" : "0.0";
+    if (d == trunc(d) && fabs(d) < 1e15) {
+        /* an integral value (most volumes): repr is its digits and ".0" */
+        char *o = sl_arena_alloc(a, 24), *p = o + 23;
+        unsigned long long u = (unsigned long long) fabs(d);
+        *p = '\0';
+        *--p = '0';
+        *--p = '.';
+        do {
+            *--p = (char) ('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (d < 0)
+            *--p = '-';
+        return p;
+    }
     char buf[64];
     int prec;
     for (prec = 1; prec <= 17; prec++) {

@@ -3,6 +3,7 @@
 #include <check.h>
 
 #include "tests/sl_check.h"
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,24 @@ START_TEST(test_numbers_keep_their_text_and_flags)
     ck_assert_msg(!(n[2]->u.number.flags & YAJL_NUMBER_DOUBLE_VALID), "1e400 overflows a double");
     ck_assert_msg(!(n[3]->u.number.flags & YAJL_NUMBER_INT_VALID), "30 digits overflow long long");
     ck_assert_str_eq(s_dump(v), "[7,2.50,1e400,123456789012345678901234567890]");
+    /* integers take a short path: the same values and flags strtoll and
+     * strtod give, at the edges of that path */
+    const char *ints[] = { "0", "-0", "-5", "999999999999999999", "-999999999999999999",
+                           "9007199254740993", "1000000000000000000", "-9223372036854775808",
+                           "9223372036854775808" };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        yajl_val x = s_parse(ints[k]);
+        errno = 0;
+        long long want_i = strtoll(ints[k], NULL, 10);
+        int i_ok = errno == 0;
+        double want_d = strtod(ints[k], NULL);
+        ck_assert_msg(!(x->u.number.flags & YAJL_NUMBER_INT_VALID) == !i_ok, "%s", ints[k]);
+        if (i_ok)
+            ck_assert_msg(x->u.number.i == want_i, "%s", ints[k]);
+        ck_assert_msg(x->u.number.flags & YAJL_NUMBER_DOUBLE_VALID, "%s", ints[k]);
+        ck_assert_msg(memcmp(&x->u.number.d, &want_d, sizeof want_d) == 0, "%s: %.17g vs %.17g",
+                      ints[k], x->u.number.d, want_d);
+    }
 }
 END_TEST
 
@@ -81,6 +100,16 @@ START_TEST(test_repeated_key_keeps_first_position_and_last_value)
     yajl_val v = s_parse(text);
     ck_assert_int_eq(v->u.object.len, 40);
     ck_assert_str_eq(s_dump(v), want);
+    /* Keys of one length sharing their first, middle and last bytes land
+     * in one hash slot and stay distinct; a key that is another's prefix
+     * is not that key (small and big objects). */
+    ck_assert_str_eq(s_dump(s_parse("{\"abcd\":1,\"axcd\":2,\"abc\":3,\"abcd\":4}")),
+                     "{\"abcd\":4,\"axcd\":2,\"abc\":3}");
+    ck_assert_str_eq(s_dump(s_parse("{\"abcd\":1,\"axcd\":2,\"aycd\":3,\"azcd\":4,\"a1cd\":5,"
+                                    "\"a2cd\":6,\"a3cd\":7,\"a4cd\":8,\"abc\":9,\"axcd\":10,\"\":11,"
+                                    "\"\":12}")),
+                     "{\"abcd\":1,\"axcd\":10,\"aycd\":3,\"azcd\":4,\"a1cd\":5,\"a2cd\":6,"
+                     "\"a3cd\":7,\"a4cd\":8,\"abc\":9,\"\":12}");
 }
 END_TEST
 
