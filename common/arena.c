@@ -5,12 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sl_arena_chunk {
-    sl_arena_chunk_t *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char data[];
-};
-
 static void
 s_oom(size_t n)
 {
@@ -87,21 +81,16 @@ sl_arena_init(sl_arena_t *a, size_t chunk_size)
 }
 
 void *
-sl_arena_alloc(sl_arena_t *a, size_t n)
+sl_arena_alloc_chunk(sl_arena_t *a, size_t n)
 {
     n = (n + 7) & ~(size_t) 7;
-    sl_arena_chunk_t *c = a->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > a->chunk_size ? n : a->chunk_size;
-        c = sl_xmalloc(sizeof *c + cap);
-        c->used = 0;
-        c->cap = cap;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    return p;
+    size_t cap = n > a->chunk_size ? n : a->chunk_size;
+    sl_arena_chunk_t *c = sl_xmalloc(sizeof *c + cap);
+    c->used = n;
+    c->cap = cap;
+    c->next = a->head;
+    a->head = c;
+    return c->data;
 }
 
 char *

@@ -234,6 +234,8 @@ sl_json_equal(yajl_val a, yajl_val b)
 
 /* ---- parsing into an arena ------------------------------------------- */
 
+static int s_plain_ascii(const char *buf, size_t len);
+
 typedef struct {
     const char *key;    /* NULL for array elements */
     yajl_val    val;
@@ -255,6 +257,7 @@ typedef struct {
     uint32_t   *slots;  /* scratch hash table for duplicate keys */
     size_t      cap_slots;
     yajl_val    root;
+    int         check_utf8; /* 0: the text is ASCII without \u escapes */
     sl_json_err_t why;  /* set by a callback that stops the parse */
     size_t      bad_at; /* with SL_JSON_E_UTF8: byte offset in the string */
 } s_build_t;
@@ -364,6 +367,8 @@ s_on_number(void *ctx, const char *s, size_t len)
 static int
 s_utf8_ok(s_build_t *b, const unsigned char *s, size_t len)
 {
+    if (!b->check_utf8)
+        return 1;
     size_t bad = sl_utf8_check((const char *) s, len);
     if (bad == len)
         return 1;
@@ -610,6 +615,10 @@ sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
                  sl_json_err_t *why, char *err, size_t errlen)
 {
     s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH };
+    /* Only a byte >= 0x80 or a \u escape can make a string that is not
+     * strict UTF-8: a text with neither (most notifications) skips the
+     * check of each string */
+    b.check_utf8 = !buf || !s_plain_ascii(buf, len);
     yajl_alloc_funcs af = { s_ya_malloc, s_ya_realloc, s_ya_free, a };
     if (why)
         *why = SL_JSON_E_SYNTAX;
@@ -651,6 +660,36 @@ sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
     free(b.open);
     free(b.slots);
     return root;
+}
+
+/* 1 if buf is all ASCII and holds no "\u" (eight bytes at a time: a
+ * word with no high bit and no backslash needs no closer look). */
+static int
+s_plain_ascii(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *) buf;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    while (i + 8 <= len) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & highs)
+            return 0;
+        uint64_t x = w ^ (ones * '\\');
+        if (((x - ones) & ~x & highs) == 0) {      /* no backslash in this word */
+            i += 8;
+            continue;
+        }
+        for (size_t k = i; k < i + 8; k++)
+            if (s[k] == '\\' && k + 1 < len && s[k + 1] == 'u')
+                return 0;
+        i += 8;
+    }
+    for (; i < len; i++) {
+        if (s[i] >= 0x80 || (s[i] == '\\' && i + 1 < len && s[i + 1] == 'u'))
+            return 0;
+    }
+    return 1;
 }
 
 size_t

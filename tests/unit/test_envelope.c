@@ -191,6 +191,19 @@ START_TEST(test_invalid_utf8_anywhere_is_its_own_drop_reason)
                  "\"info\",\"payload\":{},\"timestamp\":\"t\"}", bad[i]);
         s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
     }
+    /* an all-ASCII text skips the check of each string unless it holds a
+     * \u escape: the escape is found wherever it falls against the 8-byte
+     * words of that scan, also inside a v2 envelope's message */
+    for (int pad = 0; pad < 17; pad++) {
+        char text[512];
+        snprintf(text, sizeof text, "{\"message_id\":\"m\",\"event_type\":\"e\",\"priority\":"
+                 "\"info\",\"payload\":{\"v\":\"%.*s\\udc00\"},\"timestamp\":\"t\"}", pad,
+                 "abcdefghijklmnopq");
+        s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
+        snprintf(text, sizeof text, "{\"oslo.version\":\"2.0\",\"oslo.message\":\"{\\\"event_"
+                 "type\\\":\\\"%.*s\\\\udc00\\\"}\"}", pad, "abcdefghijklmnopq");
+        s_expect(text, SL_ENV_ERR_bad_utf8, "UTF-8");
+    }
     /* inside a v2 envelope's message (the bytes are raw in the outer string) */
     s_expect("{\"oslo.version\":\"2.0\",\"oslo.message\":\"{\\\"event_type\\\":\\\"e\xed\xa0\x80\\\"}\"}",
              SL_ENV_ERR_bad_utf8, "UTF-8");
