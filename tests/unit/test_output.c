@@ -488,12 +488,15 @@ START_TEST(a_stalled_publisher_delays_neither_another_sinks_publisher_nor_the_lo
         ck_assert_msg(db.calls == 1 && db.delivered, "sink b batch %d not delivered", i);
         worst = db.at - t0 > worst ? db.at - t0 : worst;
     }
-    ck_assert_msg(worst < 100, "sink b took up to %llu ms per batch while a stalled",
+    /* a stalls until told otherwise: had it blocked the loop, b would
+     * wait for that (never, here). The bounds leave a loaded machine's
+     * scheduling out of it. */
+    ck_assert_msg(worst < 1000, "sink b took up to %llu ms per batch while a stalled",
                   (unsigned long long) worst);
     s_run_until(NULL, 100);     /* a still stalls: the loop's timer keeps its schedule */
     ck_assert_msg(da.calls == 0, "the stalled batch finished");
     ck_assert_int_eq(s_lines("rec_b", NULL), 40);
-    ck_assert_msg(s_ticks >= 3 && s_max_late < 40, "loop timer: %d ticks, late up to %d ms",
+    ck_assert_msg(s_ticks >= 3 && s_max_late < 500, "loop timer: %d ticks, late up to %d ms",
                   s_ticks, s_max_late);
     s_write("ctl", "ok\n");
     s_run_until(&da.calls, 2000);
