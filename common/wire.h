@@ -1,7 +1,7 @@
 /* wire — the binary frame that carries a batch of samples from an ingest
  * worker to a pipeline worker (one ZeroMQ message per frame).
  *
- * Frame layout, version 1, all integers little-endian:
+ * Frame layout, version 2, all integers little-endian:
  *
  *   offset size field
  *   0      4    magic "SLW1"
@@ -15,7 +15,11 @@
  *   24     4    record count
  *   28     4    body length in bytes
  *   32     4    checksum of the body (sl_checksum32, common/hash.c)
- *   36     ...  body: `count` records
+ *   36     8    read time: CLOCK_REALTIME microseconds when the ingest worker
+ *               took the frame's first notification (0 = unknown); the
+ *               pipeline worker's latency histogram measures from it
+ *               (version 2: version 1 frames had no such field)
+ *   44     ...  body: `count` records
  *
  *   record: u8 flags (bit 0: last sample of its notification, a flush point)
  *           f64 volume (IEEE 754, little-endian)
@@ -42,8 +46,8 @@
 #include <stdint.h>
 #include "common/sample.h"
 
-#define SL_WIRE_HEADER_SIZE 36
-#define SL_WIRE_VERSION 1
+#define SL_WIRE_HEADER_SIZE 44
+#define SL_WIRE_VERSION 2
 #define SL_WIRE_FLAG_END_OF_NOTIFICATION 0x01
 
 typedef struct {
@@ -53,6 +57,7 @@ typedef struct {
     uint32_t origin;
     uint32_t seq;
     uint32_t count;
+    uint64_t read_us;           /* CLOCK_REALTIME µs of the first notification's read; 0 = unknown */
 } sl_wire_header_t;
 
 typedef struct {
