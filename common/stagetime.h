@@ -39,6 +39,7 @@ typedef struct {
     unsigned period;         /* 0 = off */
     clockid_t clock;         /* CLOCK_MONOTONIC (busy wall) or CLOCK_THREAD_CPUTIME_ID */
     uint64_t units;          /* units finished so far */
+    unsigned phase;          /* units % period, kept without a division */
     int in_unit;             /* between begin and end (timed or not) */
     int active;              /* the current unit is timed */
     int cur;                 /* its current stage */
@@ -74,7 +75,7 @@ sl_stagetime_add(sl_slot_t *slot, int stage, uint64_t ns, uint64_t timed)
 static inline int
 sl_stagetime_next_timed(const sl_stagetime_t *st)
 {
-    return st->period && st->units % st->period == 0;
+    return st->period && st->phase == 0;
 }
 
 /* Before reading the next unit (a source read starts): remember when, if
@@ -135,6 +136,8 @@ sl_stagetime_end(sl_stagetime_t *st, int mark_next)
     st->units++;
     if (!st->period)
         return;
+    if (++st->phase == st->period)
+        st->phase = 0;
     uint64_t t = 0;
     if (st->active) {
         t = sl_stagetime_now(st->clock);

@@ -16,9 +16,13 @@
  *   28     4    body length in bytes
  *   32     4    checksum of the body (sl_checksum32, common/hash.c)
  *   36     8    read time: CLOCK_REALTIME microseconds when the ingest worker
- *               took the frame's first notification (0 = unknown); the
- *               pipeline worker's latency histogram measures from it
- *               (version 2: version 1 frames had no such field)
+ *               opened the frame for its first notification (decoded and
+ *               converted: tens of µs after its read; 0 = unknown). The
+ *               pipeline worker's latency histogram measures from it;
+ *               REALTIME because agents sharing partitions through
+ *               memcached may run on other hosts (NTP-synchronised clocks
+ *               compare, monotonic ones do not). Not covered by the
+ *               checksum. (Version 2: version 1 had no such field.)
  *   44     ...  body: `count` records
  *
  *   record: u8 flags (bit 0: last sample of its notification, a flush point)
@@ -57,7 +61,7 @@ typedef struct {
     uint32_t origin;
     uint32_t seq;
     uint32_t count;
-    uint64_t read_us;           /* CLOCK_REALTIME µs of the first notification's read; 0 = unknown */
+    uint64_t read_us;           /* CLOCK_REALTIME µs: the frame opened (its first notification); 0 = unknown */
 } sl_wire_header_t;
 
 typedef struct {
