@@ -7,9 +7,10 @@
  * the totals estimate every unit's time without timing each. Inside a
  * timed unit, sections (transform, publish) are timed separately and
  * subtracted from the unit's current stage. Work that does not happen per
- * unit (ZeroMQ sends of whole frames, a publisher's queued or threaded
- * calls) is timed every time ("direct" timings) and subtracted from a timed
- * unit it happens inside, so nothing is counted twice.
+ * unit (ZeroMQ sends of whole frames, a publisher's queued calls: "direct"
+ * timings) is timed inside a timed unit and subtracted from it, so nothing
+ * is counted twice, and sampled elsewhere; a publisher thread's calls are
+ * timed each.
  *
  * The latency histogram: bucket i < 4 holds the value i; above, four
  * buckets per power of two, so a bucket is at most a quarter of its lower
@@ -20,11 +21,11 @@
  * direct timings with sl_stagetime_add). Pure: no global state here (the
  * worker's instance is in worker/stagetime.h). Any process.
  *
- * The clock: CLOCK_MONOTONIC by default (busy wall time: ~0.1 µs a reading
- * on the project's VM, where CLOCK_THREAD_CPUTIME_ID is a system call of
- * ~0.8 µs); wall time includes what the scheduler takes away on a loaded
- * host. CLOCK_THREAD_CPUTIME_ID counts the worker thread's CPU only (not
- * ZeroMQ's I/O thread). */
+ * The clock: CLOCK_THREAD_CPUTIME_ID by default, the worker thread's CPU
+ * time (a system call of ~0.8 µs on the project's VM: hence 1 unit in 32);
+ * ZeroMQ's I/O thread is in no stage. CLOCK_MONOTONIC (busy wall, ~0.1 µs
+ * through the vDSO) also counts what the scheduler takes away: on a loaded
+ * host its stages add up to more than the CPU used. */
 #ifndef SL_STAGETIME_H
 #define SL_STAGETIME_H
 
@@ -32,7 +33,8 @@
 #include <time.h>
 #include "common/stats.h"
 
-#define SL_STAGETIME_PERIOD 16     /* default: time 1 unit in 16 */
+#define SL_STAGETIME_PERIOD 32     /* default: time 1 unit in 32 */
+#define SL_STAGETIME_DIRECT 8      /* direct timings outside a timed unit: 1 in 8 */
 
 typedef struct {
     sl_slot_t *slot;         /* NULL = off */
@@ -50,6 +52,7 @@ typedef struct {
     uint64_t direct_snap;    /* direct when the unit's current stage started */
     uint64_t sec_t0, sec_direct;
     uint64_t read_us, read_unit; /* sl_stagetime_read_us's cache: wall time, units + 1 */
+    unsigned dcount;         /* direct timings asked for outside a timed unit */
 } sl_stagetime_t;
 
 /* Starts timing into slot with period (0 = off) on clock. */
@@ -198,11 +201,17 @@ sl_stagetime_sec_end(sl_stagetime_t *st, int stage, uint64_t t0)
     }
 }
 
-/* Direct timing (every time, unscaled) of work that is not per unit. */
+/* Direct timing of work that is not per unit (a frame's send, a queued
+ * publish): inside a timed unit always, unscaled, and subtracted from the
+ * unit; elsewhere 1 in SL_STAGETIME_DIRECT, scaled by it. Both estimate the
+ * total without bias: a timed unit's own work is counted once, with
+ * weight 1, and everything else is sampled. */
 static inline uint64_t
-sl_stagetime_direct_begin(const sl_stagetime_t *st)
+sl_stagetime_direct_begin(sl_stagetime_t *st)
 {
-    return st->period ? sl_stagetime_now(st->clock) : 0;
+    if (!st->period || (!st->active && st->dcount++ % SL_STAGETIME_DIRECT != 0))
+        return 0;
+    return sl_stagetime_now(st->clock);
 }
 
 static inline void
@@ -211,8 +220,12 @@ sl_stagetime_direct_end(sl_stagetime_t *st, int stage, uint64_t t0)
     if (!t0)
         return;
     uint64_t d = sl_stagetime_now(st->clock) - t0;
-    sl_stagetime_add(st->slot, stage, d, 1);
-    st->direct += d;
+    if (st->active) {
+        sl_stagetime_add(st->slot, stage, d, 1);
+        st->direct += d;
+    } else {
+        sl_stagetime_add(st->slot, stage, d * SL_STAGETIME_DIRECT, 1);
+    }
 }
 
 /* --- latency histogram ---------------------------------------------------- */

@@ -17,8 +17,8 @@ sl_stage_start(sl_slot_t *slot)
         if (!*end && v <= 1u << 20)
             period = (unsigned) v;
     }
-    /* SLUICE_STAGE_CLOCK=thread: the thread's CPU time instead of busy wall */
+    /* SLUICE_STAGE_CLOCK=wall: busy wall time instead of the thread's CPU */
     const char *clk = getenv("SLUICE_STAGE_CLOCK");
-    clockid_t clock = clk && strcmp(clk, "thread") == 0 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+    clockid_t clock = clk && strcmp(clk, "wall") == 0 ? CLOCK_MONOTONIC : CLOCK_THREAD_CPUTIME_ID;
     sl_stagetime_init(&sl_stage, SL_ST_ON ? slot : NULL, period, clock);
 }

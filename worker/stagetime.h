@@ -4,8 +4,8 @@
  * One sl_stagetime_t per worker process (sl_stage), owned by its loop
  * thread, started by sl_stage_start with the period from the environment
  * (SLUICE_STAGE_SAMPLING: time 1 unit in N; 0 = off; default
- * SL_STAGETIME_PERIOD; SLUICE_STAGE_CLOCK=thread: CPU time instead of busy
- * wall). Built with -Dstage_timing=false the hooks are empty
+ * SL_STAGETIME_PERIOD; SLUICE_STAGE_CLOCK=wall: busy wall time instead of
+ * the thread's CPU time). Built with -Dstage_timing=false the hooks are empty
  * (the baseline that measures their cost). Worker processes only. */
 #ifndef SL_WORKER_STAGETIME_H
 #define SL_WORKER_STAGETIME_H
