@@ -7,12 +7,17 @@
 
 #include "common/arena.h"
 #include "common/log.h"
+#include "common/stagetime.h"
 
 /* Worker rows carry the worker counters, restarts, then the totals of the
  * worker's ZeroMQ sockets (common/zmon.h). */
 #define S_W_RESTARTS SL_C__COUNT
 #define S_W_ZMON (SL_C__COUNT + 1)
-#define S_W_N (SL_C__COUNT + 1 + SL_ZC__COUNT)
+/* ... then the stage times (ns), the latency histogram and its sum (µs) */
+#define S_W_STAGE (S_W_ZMON + SL_ZC__COUNT)
+#define S_W_LAT (S_W_STAGE + SL_ST__COUNT)
+#define S_W_LAT_SUM (S_W_LAT + SL_LAT_BUCKETS)
+#define S_W_N (S_W_LAT_SUM + 1)
 
 /* One label set and its values; live says shared memory has it now (only
  * live rows get gauge samples). */
@@ -199,6 +204,14 @@ sl_promtext_fold(sl_promtext_retired_t *r, sl_shm_t *shm, unsigned i, unsigned w
     for (int z = 0; z < SL_ZC__COUNT; z++)   /* (a respawn keeps them: only a reload folds) */
         if (sl_zmon_counter_kind[z] == SL_PK_counter)
             w->v[S_W_ZMON + z] += s_take(&slot->zmon.total[z]);
+    for (int st = 0; st < SL_ST__COUNT; st++) {
+        w->v[S_W_STAGE + st] += s_take(&slot->stage_ns[st]);
+        s_take(&slot->stage_timed[st]);
+    }
+    for (int b = 0; b < SL_LAT_BUCKETS; b++)
+        w->v[S_W_LAT + b] += s_take(&slot->lat[b]);
+    w->v[S_W_LAT_SUM] += s_take(&slot->lat_sum_us);
+    s_take(&slot->lat_max_us);
     for (unsigned s = 0; s < n_sinks; s++) {
         s_key(key, sizeof key, "sink", shm->sink_names[s], NULL, NULL);
         s_row_t *row = s_row(&r->sink, key);
@@ -255,6 +268,48 @@ s_series(FILE *out, const char *prefix, const char *name, const char *help, int 
                     (unsigned long long) t->rows[i].v[c]);
 }
 
+/* Stage times per worker (the stages of its role), and the latency
+ * histogram over every worker, with bounds at powers of two of
+ * microseconds (bucket edges of the shared-memory histogram: exact). */
+static void
+s_stages(FILE *out, const s_table_t *w)
+{
+    s_family(out, "sluice_stage_cpu_seconds", "busy time of each stage of the worker, seconds, "
+             "estimated from sampled timing (sluice-monitor --stages)", 1);
+    for (size_t i = 0; i < w->n; i++) {
+        int ingest = strncmp(w->rows[i].key, "worker=\"ingest", 14) == 0;
+        for (int g = 0; g < SL_ST__COUNT; g++)
+            if (sl_stage_role[g] == (ingest ? SL_ROLE_INGEST : SL_ROLE_PIPELINE))
+                fprintf(out, "sluice_stage_cpu_seconds_total{%s,stage=\"%s\"} %.6f\n",
+                        w->rows[i].key, sl_stage_names[g],
+                        (double) w->rows[i].v[S_W_STAGE + g] / 1e9);
+    }
+    fputs("# HELP sluice_publish_latency_seconds time from an ingest worker's read of a "
+          "frame's first notification to the publishers' delivery of the frame (one "
+          "observation per frame and sink)\n# TYPE sluice_publish_latency_seconds histogram\n",
+          out);
+    uint64_t h[SL_LAT_BUCKETS] = { 0 }, sum = 0, cum = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        for (int b = 0; b < SL_LAT_BUCKETS; b++)
+            h[b] += w->rows[i].v[S_W_LAT + b];
+        sum += w->rows[i].v[S_W_LAT_SUM];
+    }
+    unsigned b = 0;
+    for (unsigned p2 = 5; p2 <= 27; p2++) {       /* 32 µs .. 134 s */
+        uint64_t le = (uint64_t) 1 << p2;
+        while (b < SL_LAT_BUCKETS && sl_lat_bucket_hi(b) <= le)
+            cum += h[b++];
+        fprintf(out, "sluice_publish_latency_seconds_bucket{le=\"%.6f\"} %llu\n",
+                (double) le / 1e6, (unsigned long long) cum);
+    }
+    while (b < SL_LAT_BUCKETS)
+        cum += h[b++];
+    fprintf(out, "sluice_publish_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+            (unsigned long long) cum);
+    fprintf(out, "sluice_publish_latency_seconds_sum %.6f\n", (double) sum / 1e6);
+    fprintf(out, "sluice_publish_latency_seconds_count %llu\n", (unsigned long long) cum);
+}
+
 static int
 s_used_slots(const sl_shm_t *shm)
 {
@@ -301,6 +356,11 @@ sl_promtext_write(FILE *out, const sl_shm_t *shm, const sl_promtext_retired_t *r
         row->v[S_W_RESTARTS] += atomic_load(&s->restarts);
         for (int z = 0; z < SL_ZC__COUNT; z++)
             row->v[S_W_ZMON + z] += atomic_load_explicit(&s->zmon.total[z], memory_order_relaxed);
+        for (int g = 0; g < SL_ST__COUNT; g++)
+            row->v[S_W_STAGE + g] += atomic_load_explicit(&s->stage_ns[g], memory_order_relaxed);
+        for (int b = 0; b < SL_LAT_BUCKETS; b++)
+            row->v[S_W_LAT + b] += atomic_load_explicit(&s->lat[b], memory_order_relaxed);
+        row->v[S_W_LAT_SUM] += atomic_load_explicit(&s->lat_sum_us, memory_order_relaxed);
         int st = atomic_load(&s->state);
         row->live = 1;
         row->up = atomic_load(&s->pid) > 0 && (st == SL_WS_RUNNING || st == SL_WS_DRAINING);
@@ -359,6 +419,7 @@ sl_promtext_write(FILE *out, const sl_shm_t *shm, const sl_promtext_retired_t *r
         if (w.rows[i].live)
             fprintf(out, "sluice_worker_heartbeat_age_seconds{%s} %.3f\n", w.rows[i].key,
                     w.rows[i].age);
+    s_stages(out, &w);
     for (int c = 0; c < SL_SC__COUNT; c++)
         s_series(out, "sluice_sink_", sl_sink_counter_names[c], sl_sink_counter_help[c], 1, &sk,
                  (size_t) c);

@@ -77,6 +77,25 @@ const int sl_zmon_counter_kind[SL_ZC__COUNT] = {
     SL_ZMON_COUNTERS(X)
 #undef X
 };
+const char *const sl_stage_names[SL_ST__COUNT] = {
+#define X(n, r, h) #n,
+    SL_STAGES(X)
+#undef X
+};
+const char *const sl_stage_help[SL_ST__COUNT] = {
+#define X(n, r, h) h,
+    SL_STAGES(X)
+#undef X
+};
+const int sl_stage_role[SL_ST__COUNT] = {
+#define X(n, r, h) SL_ROLE_##r,
+#define SL_ROLE_ingest SL_ROLE_INGEST
+#define SL_ROLE_pipeline SL_ROLE_PIPELINE
+    SL_STAGES(X)
+#undef SL_ROLE_ingest
+#undef SL_ROLE_pipeline
+#undef X
+};
 const char *const sl_supervisor_counter_names[SL_SV__COUNT] = {
 #define X(n, h) #n,
     SL_SUPERVISOR_COUNTERS(X)
@@ -115,6 +134,14 @@ sl_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+uint64_t
+sl_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 void

@@ -139,6 +139,22 @@
     X(handshake_failures, counter, "ZMTP handshakes that failed (ZMQ_EVENT_HANDSHAKE_FAILED_*: a peer that is not ZeroMQ, another socket type, bad security)") \
     X(peers,              gauge,   "connections up now (connects and accepted minus disconnects)")
 
+/* X(name, role, help) — pipeline stages whose CPU time the workers
+ * estimate from sampled timing (worker/stagetime.h): busy wall time
+ * (CLOCK_MONOTONIC) of the stage, scaled by the sampling period, in
+ * slot->stage_ns. An ingest notification is timed whole at 1 in the
+ * sampling period; a pipeline frame likewise; send and the publish calls
+ * a publisher makes outside a frame (queued, threaded) are timed each. */
+#define SL_STAGES(X) \
+    X(read,      ingest,   "source read (socket receive or file read) up to the hand-over of a notification") \
+    X(decode,    ingest,   "envelope JSON parse and validation") \
+    X(convert,   ingest,   "meter and event conversion (meters.yaml, event_definitions.yaml)") \
+    X(serialise, ingest,   "routing to sinks and partitions, wire encoding, frames kept for confirmation") \
+    X(send,      ingest,   "ZeroMQ sends of frames") \
+    X(receive,   pipeline, "ZeroMQ receive of frames and wire decoding") \
+    X(transform, pipeline, "transformer chains") \
+    X(publish,   pipeline, "output layer and publisher calls")
+
 enum { SL_PK_counter, SL_PK_gauge, SL_PK_max };
 
 enum {
@@ -177,6 +193,18 @@ enum {
 #undef X
     SL_ZC__COUNT
 };
+
+enum {
+#define X(n, r, h) SL_ST_##n,
+    SL_STAGES(X)
+#undef X
+    SL_ST__COUNT
+};
+
+/* Notification-to-publish latency histogram (worker/stagetime.h): bucket
+ * i < 4 holds i microseconds, above that 4 buckets per power of two
+ * (sl_lat_bucket_lo/hi in common/stagetime.h); the last one is open. */
+#define SL_LAT_BUCKETS 128
 
 typedef enum { SL_ROLE_NONE = 0, SL_ROLE_INGEST = 1, SL_ROLE_PIPELINE = 2 } sl_role_t;
 typedef enum {
@@ -276,10 +304,19 @@ typedef struct {
     sl_pub_stats_t   pub[SL_MAX_SINKS][SL_MAX_SINK_PUBLISHERS];
     sl_broker_stats_t broker[SL_MAX_BROKERS];
     sl_zmon_stats_t  zmon;           /* ZeroMQ sockets (common/zmon.h) */
+    /* stage timing (SL_STAGES): estimated ns, and how many timings made
+     * them; the latency histogram (SL_LAT_BUCKETS, microseconds), its sum
+     * and largest value. Added with atomic_fetch_add: a publisher thread
+     * adds to publish. */
+    _Atomic uint64_t stage_ns[SL_ST__COUNT];
+    _Atomic uint64_t stage_timed[SL_ST__COUNT];
+    _Atomic uint64_t lat[SL_LAT_BUCKETS];
+    _Atomic uint64_t lat_sum_us;
+    _Atomic uint64_t lat_max_us;
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 7
+#define SL_STATS_VERSION 8
 
 typedef struct {
     uint64_t magic;
@@ -338,6 +375,9 @@ extern const int sl_broker_counter_kind[SL_BC__COUNT];      /* SL_PK_* */
 extern const char *const sl_zmon_counter_names[SL_ZC__COUNT];
 extern const char *const sl_zmon_counter_help[SL_ZC__COUNT];
 extern const int sl_zmon_counter_kind[SL_ZC__COUNT];        /* SL_PK_* */
+extern const char *const sl_stage_names[SL_ST__COUNT];
+extern const char *const sl_stage_help[SL_ST__COUNT];
+extern const int sl_stage_role[SL_ST__COUNT];               /* SL_ROLE_* */
 extern const char *const sl_supervisor_counter_names[SL_SV__COUNT];
 extern const char *const sl_supervisor_counter_help[SL_SV__COUNT];
 const char *sl_worker_state_name(int state);
@@ -372,5 +412,6 @@ uint64_t sl_shm_sum(const sl_shm_t *shm, int counter, int role);
 
 uint64_t sl_now_ms(void);        /* CLOCK_MONOTONIC */
 uint64_t sl_wall_ms(void);       /* CLOCK_REALTIME */
+uint64_t sl_wall_us(void);       /* CLOCK_REALTIME, microseconds */
 
 #endif

@@ -145,6 +145,7 @@ sl_wire_writer_finish(sl_wire_writer_t *w, size_t *len)
     s_put_u32(h + 24, w->hdr.count);
     s_put_u32(h + 28, (uint32_t) body);
     s_put_u32(h + 32, sl_checksum32(h + SL_WIRE_HEADER_SIZE, body));
+    s_put_u64(h + 36, w->hdr.read_us);
     if (len)
         *len = w->len;
     return w->buf;
@@ -292,6 +293,7 @@ sl_wire_reader_open(sl_wire_reader_t *r, void *buf, size_t len, char *err, size_
     r->hdr.origin = s_get_u32(b + 16);
     r->hdr.seq = s_get_u32(b + 20);
     r->hdr.count = count;
+    r->hdr.read_us = s_get_u64(b + 36);
     r->p = b + SL_WIRE_HEADER_SIZE;
     r->end = end;
     r->left = count;

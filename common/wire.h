@@ -1,7 +1,7 @@
 /* wire — the binary frame that carries a batch of samples from an ingest
  * worker to a pipeline worker (one ZeroMQ message per frame).
  *
- * Frame layout, version 1, all integers little-endian:
+ * Frame layout, version 2, all integers little-endian:
  *
  *   offset size field
  *   0      4    magic "SLW1"
@@ -15,7 +15,15 @@
  *   24     4    record count
  *   28     4    body length in bytes
  *   32     4    checksum of the body (sl_checksum32, common/hash.c)
- *   36     ...  body: `count` records
+ *   36     8    read time: CLOCK_REALTIME microseconds when the ingest worker
+ *               opened the frame for its first notification (decoded and
+ *               converted: tens of µs after its read; 0 = unknown). The
+ *               pipeline worker's latency histogram measures from it;
+ *               REALTIME because agents sharing partitions through
+ *               memcached may run on other hosts (NTP-synchronised clocks
+ *               compare, monotonic ones do not). Not covered by the
+ *               checksum. (Version 2: version 1 had no such field.)
+ *   44     ...  body: `count` records
  *
  *   record: u8 flags (bit 0: last sample of its notification, a flush point)
  *           f64 volume (IEEE 754, little-endian)
@@ -42,8 +50,8 @@
 #include <stdint.h>
 #include "common/sample.h"
 
-#define SL_WIRE_HEADER_SIZE 36
-#define SL_WIRE_VERSION 1
+#define SL_WIRE_HEADER_SIZE 44
+#define SL_WIRE_VERSION 2
 #define SL_WIRE_FLAG_END_OF_NOTIFICATION 0x01
 
 typedef struct {
@@ -53,6 +61,7 @@ typedef struct {
     uint32_t origin;
     uint32_t seq;
     uint32_t count;
+    uint64_t read_us;           /* CLOCK_REALTIME µs: the frame opened (its first notification); 0 = unknown */
 } sl_wire_header_t;
 
 typedef struct {

@@ -5,6 +5,9 @@
  *   sluice-monitor --prometheus                      Prometheus text format, once
  *   sluice-monitor --list-counters                   the counter reference (Markdown)
  *   sluice-monitor --sockets                         live view of the ZeroMQ sockets
+ *   sluice-monitor --stages [RUN_DIR]                CPU µs per notification per stage
+ *                                                    and the latency percentiles, one
+ *                                                    JSON line
  *   -f GLOB (repeatable)                             only counters and fields matching
  *   --count N                                        live view: N refreshes, then exit
  *
@@ -27,6 +30,7 @@
 #include "common/json.h"
 #include "common/lease.h"
 #include "common/promtext.h"
+#include "common/stagetime.h"
 #include "common/stats.h"
 #include "common/zmon.h"
 
@@ -233,6 +237,120 @@ s_json_zmq(yajl_gen g, const sl_slot_t *s)
     }
 }
 
+/* Stage times and latency summed over the live slots (of this
+ * configuration generation: a reload zeroes them, the numerators and the
+ * notifications alike; a respawned worker's slot keeps its predecessor's). */
+typedef struct {
+    uint64_t notifications, samples;
+    uint64_t ns[SL_ST__COUNT], timed[SL_ST__COUNT];
+    uint64_t lat[SL_LAT_BUCKETS], lat_count, lat_sum_us, lat_max_us;
+} s_stages_t;
+
+static void
+s_stages_of(const sl_slot_t *s, s_stages_t *a)
+{
+    if (atomic_load(&s->role) == SL_ROLE_INGEST) {
+        a->notifications += s_ld(&s->c[SL_C_received]);
+        a->samples += s_ld(&s->c[SL_C_samples_converted]);
+    }
+    for (int g = 0; g < SL_ST__COUNT; g++) {
+        a->ns[g] += s_ld(&s->stage_ns[g]);
+        a->timed[g] += s_ld(&s->stage_timed[g]);
+    }
+    for (int b = 0; b < SL_LAT_BUCKETS; b++) {
+        uint64_t v = s_ld(&s->lat[b]);
+        a->lat[b] += v;
+        a->lat_count += v;
+    }
+    a->lat_sum_us += s_ld(&s->lat_sum_us);
+    uint64_t mx = s_ld(&s->lat_max_us);
+    a->lat_max_us = mx > a->lat_max_us ? mx : a->lat_max_us;
+}
+
+static void
+s_stages_sum(const sl_shm_t *shm, s_stages_t *a)
+{
+    memset(a, 0, sizeof *a);
+    int n = s_used_slots(shm);
+    for (int i = 0; i < n; i++)
+        s_stages_of(&shm->slots[i], a);
+}
+
+/* µs of stage g per notification (0 without notifications). */
+static double
+s_stage_us(const s_stages_t *a, int g)
+{
+    return a->notifications ? (double) a->ns[g] / 1000.0 / (double) a->notifications : 0.0;
+}
+
+/* --stages: the one-line contract tools/bench reads. */
+static void
+s_stages_line(const sl_shm_t *shm)
+{
+    s_stages_t a;
+    s_stages_sum(shm, &a);
+    printf("{\"notifications\": %llu, \"samples\": %llu, \"cpu_us_per_notification\": {",
+           (unsigned long long) a.notifications, (unsigned long long) a.samples);
+    double total = 0;
+    for (int g = 0; g < SL_ST__COUNT; g++) {
+        double us = s_stage_us(&a, g);
+        total += us;
+        printf("\"%s\": %.3f, ", sl_stage_names[g], us);
+    }
+    printf("\"total\": %.3f}, \"latency_ms\": {\"count\": %llu, \"p50\": %.3f, \"p90\": %.3f, "
+           "\"p99\": %.3f, \"max\": %.3f}}\n", total, (unsigned long long) a.lat_count,
+           sl_lat_quantile(a.lat, 0.50) / 1000.0, sl_lat_quantile(a.lat, 0.90) / 1000.0,
+           sl_lat_quantile(a.lat, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
+}
+
+/* --json: "stages" of the totals or of one worker. */
+static void
+s_json_stages(yajl_gen g, const s_stages_t *a, int latency)
+{
+    sl_json_gen_str(g, "stages");
+    yajl_gen_map_open(g);
+    for (int k = 0; k < SL_ST__COUNT; k++) {
+        if (!s_want(sl_stage_names[k]))
+            continue;
+        sl_json_gen_str(g, sl_stage_names[k]);
+        yajl_gen_map_open(g);
+        s_gen_u64(g, "ns", a->ns[k]);
+        s_gen_u64(g, "timed", a->timed[k]);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_map_close(g);
+    if (!latency)
+        return;
+    sl_json_gen_str(g, "latency_us");
+    yajl_gen_map_open(g);
+    s_gen_u64(g, "count", a->lat_count);
+    s_gen_u64(g, "sum", a->lat_sum_us);
+    s_gen_u64(g, "p50", (uint64_t) sl_lat_quantile(a->lat, 0.50));
+    s_gen_u64(g, "p90", (uint64_t) sl_lat_quantile(a->lat, 0.90));
+    s_gen_u64(g, "p99", (uint64_t) sl_lat_quantile(a->lat, 0.99));
+    s_gen_u64(g, "max", a->lat_max_us);
+    yajl_gen_map_close(g);
+}
+
+/* Live view: one line of CPU µs per notification per stage, one of latency. */
+static void
+s_live_stages(const sl_shm_t *shm)
+{
+    s_stages_t a;
+    s_stages_sum(shm, &a);
+    printf("\nstages (CPU us per notification, sampled; --stages for scripts):\n ");
+    double total = 0;
+    for (int g = 0; g < SL_ST__COUNT; g++) {
+        double us = s_stage_us(&a, g);
+        total += us;
+        printf(" %s %.2f", sl_stage_names[g], us);
+    }
+    printf("  total %.2f\n  latency read->published: %llu frames  p50 %.2f  p90 %.2f  p99 %.2f  "
+           "max %.2f ms\n", total, (unsigned long long) a.lat_count,
+           sl_lat_quantile(a.lat, 0.50) / 1000.0, sl_lat_quantile(a.lat, 0.90) / 1000.0,
+           sl_lat_quantile(a.lat, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
+}
+
 static void
 s_json(const sl_shm_t *shm)
 {
@@ -253,6 +371,9 @@ s_json(const sl_shm_t *shm)
     yajl_gen_map_open(g);
     for (int c = 0; c < SL_C__COUNT; c++)
         s_gen_u64(g, sl_worker_counter_names[c], sl_shm_sum(shm, c, 0));
+    s_stages_t agg;
+    s_stages_sum(shm, &agg);
+    s_json_stages(g, &agg, 1);
     yajl_gen_map_close(g);
     /* the ZeroMQ socket counters summed over the workers */
     sl_json_gen_str(g, "zmq_totals");
@@ -337,6 +458,10 @@ s_json(const sl_shm_t *shm)
         yajl_gen_map_open(g);
         for (int c = 0; c < SL_C__COUNT; c++)
             s_gen_u64(g, sl_worker_counter_names[c], s_ld(&s->c[c]));
+        s_stages_t one;
+        memset(&one, 0, sizeof one);
+        s_stages_of(s, &one);
+        s_json_stages(g, &one, atomic_load(&s->role) == SL_ROLE_PIPELINE);
         yajl_gen_map_close(g);
         s_json_zmq(g, s);
         yajl_gen_map_close(g);
@@ -382,6 +507,9 @@ s_list(void)
                sl_zmon_counter_help[c]);
     for (int c = 0; c < SL_SV__COUNT; c++)
         printf("| `%s` | supervisor | %s |\n", sl_supervisor_counter_names[c], sl_supervisor_counter_help[c]);
+    for (int g = 0; g < SL_ST__COUNT; g++)
+        printf("| `stage %s` | %s worker (ns, sampled) | %s |\n", sl_stage_names[g],
+               sl_role_name(sl_stage_role[g]), sl_stage_help[g]);
 }
 
 /* The last values as a sparkline of width n: Unicode blocks on a
@@ -715,6 +843,7 @@ s_live(const sl_shm_t *shm, double interval, int sockets, long count)
                    b.error[0] ? "\n      last error: " : "", b.error);
         }
         s_live_zmq_summary(shm, n);
+        s_live_stages(shm);
         printf("\n(received = notifications for ingest, samples for pipeline; "
                "Ctrl-C to quit; --json for scripts)\n");
         fflush(stdout);
@@ -739,14 +868,15 @@ main(int argc, char **argv)
         { "sockets", no_argument, NULL, 's' },
         { "field", required_argument, NULL, 'f' },
         { "count", required_argument, NULL, 'n' },
+        { "stages", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *run_dir = "/run/sluice";
     double interval = 1.0;
-    int json = 0, prom = 0, sockets = 0, opt;
+    int json = 0, prom = 0, sockets = 0, stages = 0, opt;
     long count = 0;
-    while ((opt = getopt_long(argc, argv, "r:i:jplsf:n:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "r:i:jplsSf:n:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': run_dir = optarg; break;
         case 'i': interval = atof(optarg); break;
@@ -754,6 +884,7 @@ main(int argc, char **argv)
         case 'p': prom = 1; break;
         case 'l': s_list(); return 0;
         case 's': sockets = 1; break;
+        case 'S': stages = 1; break;
         case 'n': count = atol(optarg); break;
         case 'f':
             if (s_n_filters == S_MAX_FILTERS) {
@@ -765,7 +896,8 @@ main(int argc, char **argv)
             break;
         case 'h':
             printf("usage: sluice-monitor [--run-dir DIR] [--interval S] [--count N] [--sockets]\n"
-                   "                      [-f GLOB]... [--json|--prometheus|--list-counters]\n"
+                   "                      [-f GLOB]... [--json|--prometheus|--list-counters|--stages]\n"
+                   "                      [RUN_DIR]\n"
                    "  live view (default): workers, sinks, publishers, brokers, ZeroMQ sockets\n"
                    "    and a notifications/s sparkline, every --interval seconds (1), --count\n"
                    "    times (0 = until Ctrl-C); plain text without escape codes when stdout\n"
@@ -777,10 +909,19 @@ main(int argc, char **argv)
                    "  --json         one JSON snapshot (with each worker's zmq totals, sockets\n"
                    "                 and socket_events), then exit\n"
                    "  --prometheus   Prometheus text format, once\n"
-                   "  --list-counters  the counter reference (Markdown)\n");
+                   "  --list-counters  the counter reference (Markdown)\n"
+                   "  --stages       one JSON line: CPU us per notification per stage (sampled\n"
+                   "                 timing) and the read-to-published latency percentiles\n");
             return 0;
         default: return 2;
         }
+    }
+    if (optind < argc)
+        run_dir = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "sluice-monitor: one run directory only (got '%s' too); see --help\n",
+                argv[optind]);
+        return 2;
     }
     if (interval < 0.1)
         interval = 0.1;
@@ -793,7 +934,9 @@ main(int argc, char **argv)
     }
     signal(SIGINT, s_on_int);
     s_tty = isatty(STDOUT_FILENO);
-    if (json)
+    if (stages)
+        s_stages_line(shm);
+    else if (json)
         s_json(shm);
     else if (prom)
         s_prometheus(shm);

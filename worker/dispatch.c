@@ -6,6 +6,7 @@
  * per frame, and the frame's completion record turns into an ack for its
  * sender once nothing of it is pending any more. */
 #include "worker/pipeline_worker.h"
+#include "worker/stagetime.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -99,6 +100,18 @@ sl_pw_account(sl_pw_t *pw, sl_pw_part_t *pt)
     pt->counted = *st;
 }
 
+/* Latency of each frame of a delivered batch (once per frame, though it
+ * appears once per notification), from its read time. */
+static void
+s_latency(const sl_pw_batch_t *b)
+{
+    uint64_t now = sl_wall_us();
+    for (size_t i = 0; i < b->n; i++)
+        if (b->frames[i]->read_us && (i == 0 || b->frames[i] != b->frames[i - 1]))
+            sl_lat_record(b->pw->ctx->slot, now > b->frames[i]->read_us ?
+                          now - b->frames[i]->read_us : 0, 1);
+}
+
 static void
 s_output_done(void *arg, int delivered)
 {
@@ -107,6 +120,8 @@ s_output_done(void *arg, int delivered)
     sl_pw_batch_t *b = arg;
     if (!b)
         return;
+    if (delivered == 1)
+        s_latency(b);
     if (delivered == SL_OUTPUT_FAILED)
         for (size_t i = 0; i < b->n; i++)
             b->frames[i]->failed = 1;
@@ -117,6 +132,7 @@ void
 sl_pw_publish(sl_pw_t *pw, unsigned sink)
 {
     sl_sample_vec_t *out = &pw->out;
+    uint64_t t0 = SL_ST_SEC_BEGIN();
     /* The batch's frames: each keeps a reference until every publisher of
      * the sink is done with the batch (the output layer's done callback). */
     sl_pw_batch_t *b = NULL;
@@ -136,6 +152,7 @@ sl_pw_publish(sl_pw_t *pw, unsigned sink)
     }
     if (b)
         sl_pw_batch_done(pw, b);
+    SL_ST_SEC_END(publish, t0);
 }
 
 /* --- the chain ----------------------------------------------------------- */
@@ -147,8 +164,10 @@ static void
 s_run_chain(sl_pw_t *pw, sl_pw_part_t *pt, sl_pw_frame_t *f, const sl_sample_t *samples,
             size_t n)
 {
+    uint64_t t0 = SL_ST_SEC_BEGIN();
     sl_chain_process(pt->chain, samples, n, &pw->out);
     sl_chain_flush(pt->chain, &pw->out);
+    SL_ST_SEC_END(transform, t0);
     if (f)
         s_batch_add(pw, f);
 }
@@ -248,6 +267,7 @@ s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, void *data, size_t len)
     f->partition = r.hdr.partition;
     f->seq = r.hdr.seq & SL_WIRE_SEQ_MASK;
     f->failed = 0;
+    f->read_us = r.hdr.read_us;
     f->id_len = (uint8_t) zmq_msg_size(id);
     memcpy(f->id, zmq_msg_data(id), f->id_len);
     sl_sample_t s;
@@ -279,6 +299,7 @@ sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget)
     size_t n = 0;
     zmq_msg_init(&id);
     zmq_msg_init(&msg);
+    SL_ST_BEGIN_UNIT(receive);
     /* a frame's batch may fill the sink's publisher queue: stop there, so
      * that a queue never holds more than max_queue_length (partitions.c
      * then stops polling the socket) */
@@ -306,7 +327,10 @@ sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget)
             continue;
         }
         s_frame(pw, pt, &id, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        SL_ST_END(0);
+        SL_ST_BEGIN_UNIT(receive);
     }
+    SL_ST_IDLE();
     zmq_msg_close(&id);
     zmq_msg_close(&msg);
     return n;

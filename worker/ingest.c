@@ -41,6 +41,7 @@
 #include "common/zmon.h"
 #include "worker/leases.h"
 #include "worker/sources/source.h"
+#include "worker/stagetime.h"
 
 #define S_MAX_SAMPLES_PER_NOTIFICATION 512
 #define S_BEAT_MS 50
@@ -135,6 +136,7 @@ s_q(s_part_t *pt, size_t i)
 static void
 s_send(s_ingest_t *in, s_part_t *pt)
 {
+    uint64_t t0 = SL_ST_DIRECT_BEGIN();
     while (pt->live && pt->n_sent < pt->n) {
         zmq_msg_t m;
         zmq_msg_init(&m);
@@ -153,6 +155,7 @@ s_send(s_ingest_t *in, s_part_t *pt)
     }
     int unsent = pt->n_sent < pt->n;
     sl_loop_watch_set(pt->watch, SL_LOOP_IN | (unsent && pt->live ? SL_LOOP_OUT : 0));
+    SL_ST_DIRECT_END(send, t0);
 }
 
 static void
@@ -416,6 +419,7 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         sl_wire_header_t h = {
             .sink = (uint16_t) sink, .partition = p, .generation = in->ctx->generation,
             .origin = (uint32_t) in->ctx->slot_index, .seq = in->seq = (in->seq + 1) & SL_WIRE_SEQ_MASK,
+            .read_us = SL_ST_READ_US(),
         };
         sl_wire_writer_begin(&pt->w, &h);
         pt->open = 1;
@@ -512,6 +516,7 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
         return;
     }
     SL_INC(slot, decoded, 1);
+    SL_ST_LAP(convert);
     sl_arena_reset(&in->arena);
     if (in->conf->events)
         s_events(in, &n);
@@ -525,6 +530,7 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     memset(&cs, 0, sizeof cs);
     size_t ns = sl_meters_convert(in->conf->meters, &n, &in->arena, in->samples,
                                   S_MAX_SAMPLES_PER_NOTIFICATION, &cs);
+    SL_ST_LAP(serialise);
     SL_INC(slot, no_definition, cs.no_definition);
     SL_INC(slot, convert_skipped, cs.skipped);
     SL_INC(slot, convert_failed, cs.failed);
@@ -557,7 +563,9 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
     in->tok[(in->tok_head + in->tok_n) % in->tok_cap] = (s_tok_t) { src, token, 0 };
     in->tok_n++;
     in->cur_n = in->nseq++;
+    SL_ST_BEGIN(read, decode);
     s_handle(in, buf, len);
+    SL_ST_END(1);
     if (s_must_pause(in))
         s_set_paused(in, 1);
 }
@@ -720,6 +728,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     memset(&in, 0, sizeof in);
     in.ctx = ctx;
     in.conf = ctx->conf;
+    sl_stage_start(ctx->slot);
     in.n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     in.partitions = ctx->conf->partitions;
     in.zctx = zmq_ctx_new();

@@ -17,6 +17,7 @@
  * timers, dead letters, done callbacks) happens on the loop thread, so
  * each shared-memory slot keeps its single writer. */
 #include "worker/output.h"
+#include "worker/stagetime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -686,8 +687,9 @@ s_pump(s_inst_t *in)
         }
         char err[S_ERR_MAX];
         err[0] = '\0';
-        uint64_t t0 = sl_now_ms();
+        uint64_t t0 = sl_now_ms(), st0 = SL_ST_DIRECT_BEGIN();
         sl_pub_status_t st = in->u.plugin->publish(in->ctx, pb, err, sizeof err);
+        SL_ST_DIRECT_END(publish, st0);
         s_result(in, st, err, sl_now_ms() - t0);
     }
     return in->len && !in->retry;
@@ -708,8 +710,9 @@ s_thread(void *arg)
         pthread_mutex_unlock(&in->mu);
         char err[S_ERR_MAX];
         err[0] = '\0';
-        uint64_t t0 = sl_now_ms();
+        uint64_t t0 = sl_now_ms(), st0 = SL_ST_THREAD_BEGIN();
         sl_pub_status_t st = in->u.plugin->publish(in->ctx, b, err, sizeof err);
+        SL_ST_THREAD_END(in->out->slot, publish, st0);
         uint64_t ms = sl_now_ms() - t0;
         pthread_mutex_lock(&in->mu);
         in->res = st;

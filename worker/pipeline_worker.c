@@ -24,6 +24,7 @@
 #include "worker/pipeline_worker.h"
 
 #include "common/zmon.h"
+#include "worker/stagetime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -151,6 +152,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     sl_pw_t *pw = &m.pw;
     pw->ctx = ctx;
     pw->conf = ctx->conf;
+    sl_stage_start(ctx->slot);
     pw->n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     pw->partitions = ctx->conf->partitions;
     pw->total = pw->n_sinks * pw->partitions;

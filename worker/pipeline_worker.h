@@ -76,6 +76,7 @@ typedef struct {
     uint16_t sink;
     uint32_t partition, seq;
     int failed;                    /* a publisher gave up on some of it (may heal) */
+    uint64_t read_us;              /* wire header: when its first notification was read */
     uint8_t id_len;
     unsigned char id[SL_PW_ID_MAX];
 } sl_pw_frame_t;

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "worker/stagetime.h"
+
 #define S_READ_BUDGET 256
 
 static const sl_source_plugin_t *const s_registry[] = {
@@ -32,6 +34,7 @@ s_ready(sl_loop_t *loop, void *arg, int revents)
     (void) loop;
     (void) revents;
     sl_source_inst_t *src = arg;
+    SL_ST_MARK();
     if (!src->paused && !src->wake)
         src->plugin->read(src, S_READ_BUDGET);
 }
@@ -44,6 +47,7 @@ s_more_fire(sl_loop_t *loop, void *arg)
     src->more = NULL;          /* a one-shot timer frees itself */
     if (!src->paused && !src->wake && !src->done && src->more_wanted) {
         src->more_wanted = 0;
+        SL_ST_MARK();
         src->plugin->read(src, S_READ_BUDGET);
     }
 }
