@@ -297,7 +297,7 @@ main(int argc, char **argv)
                 msg = line;
                 n = (size_t) r;
             }
-            if (duration > 0 && (sent & 255) == 0 && s_now() - t0 >= duration) {
+            if (duration > 0 && s_now() - t0 >= duration) {   /* ~20 ns: every send */
                 timed_out = 1;
                 break;
             }
