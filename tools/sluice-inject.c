@@ -15,6 +15,13 @@
  * flight when it closes; if that does not happen within --linger seconds it
  * says how many are unaccounted for and exits 1. Never silent.
  *
+ * --rate R paces the sends against the clock from the first one (send i is
+ * due at t0 + i/R): it sleeps only when at least --rate-slack (default
+ * 0.5 ms) ahead, so at 100k/s it sends bursts of ~50 and the sleeps'
+ * own overshoot is caught up rather than accumulated. --duration S stops
+ * after S seconds, replaying the file as often as needed (tools/bench
+ * --latency and --overload).
+ *
  * --generate N makes N realistic notifications instead of reading a file
  * (tools/generate.h); with --output FILE they are written there instead of
  * being sent (tools/bench generates first, so generation is not timed). */
@@ -75,6 +82,8 @@ s_usage(FILE *out)
         "  --connect       connect instead of bind (for a zmq source in mode: bind)\n"
         "  --rate N        notifications per second (default: as fast as possible)\n"
         "  --loop N        send the file N times (default 1)\n"
+        "  --duration S    stop after S seconds, replaying the file as often as needed\n"
+        "  --rate-slack S  --rate: sleep only when at least S seconds ahead (default 0.0005)\n"
         "  --linger S      seconds to wait at the end for the queue to drain (default 30)\n"
         "  --run-dir DIR   sluiced's run_dir: after the last send, keep the socket open until\n"
         "                  sluiced has counted every notification as received (exit 1 if not\n"
@@ -111,12 +120,15 @@ main(int argc, char **argv)
         { "json", no_argument, NULL, 'j' },
         { "wait", required_argument, NULL, 'w' },
         { "run-dir", required_argument, NULL, 'D' },
+        { "duration", required_argument, NULL, 'd' },
+        { "rate-slack", required_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *endpoint = NULL;
     int connect = 0, opt;
-    double rate = 0;
+    double rate = 0, duration = 0, slack = 0.0005;
+    int loops_given = 0;
     long loops = 1, linger_s = 30, peers = 1, wait_s = 30, generate = 0;
     unsigned long long seed = 1;
     int wire = 0, json = 0;
@@ -124,12 +136,14 @@ main(int argc, char **argv)
     const char *templates = SL_DEFAULT_TEMPLATES, *output = NULL, *run_dir = NULL;
     const char *run_dirs[16];
     size_t n_run_dirs = 0;
-    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jD:h", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "e:cr:l:L:p:w:g:s:WR:T:o:jD:d:S:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'c': connect = 1; break;
         case 'r': rate = atof(optarg); break;
-        case 'l': loops = atol(optarg); break;
+        case 'l': loops = atol(optarg); loops_given = 1; break;
+        case 'd': duration = atof(optarg); break;
+        case 'S': slack = atof(optarg); break;
         case 'L': linger_s = atol(optarg); break;
         case 'p': peers = atol(optarg); break;
         case 'w': wait_s = atol(optarg); break;
@@ -155,6 +169,8 @@ main(int argc, char **argv)
         s_usage(stderr);
         return 2;
     }
+    if (duration > 0 && !loops_given)
+        loops = __LONG_MAX__;
     FILE *f = NULL;
     sl_gen_t *gen = NULL;
     char gerr[512];
@@ -256,9 +272,13 @@ main(int argc, char **argv)
     size_t cap = 0;
     unsigned long sent = 0, bytes = 0;
     double t0 = s_now(), first_send = 0, last_send = 0;
-    for (long l = 0; l < loops && !s_interrupted; l++) {
-        if (f)
+    int timed_out = 0;
+    for (long l = 0; l < loops && !s_interrupted && !timed_out; l++) {
+        unsigned long sent_before = sent;
+        if (f) {
             rewind(f);
+            clearerr(f);
+        }
         for (long k = 0; !s_interrupted; k++) {
             const char *msg;
             size_t n;
@@ -277,10 +297,14 @@ main(int argc, char **argv)
                 msg = line;
                 n = (size_t) r;
             }
+            if (duration > 0 && s_now() - t0 >= duration) {   /* ~20 ns: every send */
+                timed_out = 1;
+                break;
+            }
             if (rate > 0) {
                 double due = t0 + (double) sent / rate;
                 double now = s_now();
-                if (due > now) {
+                if (due - now >= slack) {
                     struct timespec ts = { (time_t) (due - now),
                                            (long) (((due - now) - (double) (time_t) (due - now)) * 1e9) };
                     nanosleep(&ts, NULL);
@@ -296,6 +320,8 @@ main(int argc, char **argv)
             sent++;
             bytes += (unsigned long) n;
         }
+        if (sent == sent_before)
+            break;   /* a pass that sent nothing (empty file, read error): replaying would spin */
     }
     last_send = s_wall();
     double dt = s_now() - t0;
@@ -335,8 +361,9 @@ main(int argc, char **argv)
     if (json)
         printf("{\"sent\": %lu, \"bytes\": %lu, \"seconds\": %.6f, \"notif_per_s\": %.1f, "
                "\"first_send\": %.6f, \"last_send\": %.6f, \"seconds_with_drain\": %.6f, "
-               "\"confirmed\": %lld}\n", sent, bytes, dt, dt > 0 ? (double) sent / dt : 0.0,
-               first_send, last_send, total, run_dir ? (long long) confirmed : -1LL);
+               "\"confirmed\": %lld, \"rate_offered\": %.1f}\n", sent, bytes, dt,
+               dt > 0 ? (double) sent / dt : 0.0, first_send, last_send, total,
+               run_dir ? (long long) confirmed : -1LL, rate);
     else
         printf("sluice-inject: sent %lu notifications (%lu bytes) in %.3f s: %.0f notif/s "
                "(%.3f s including the final drain)\n", sent, bytes, dt,
