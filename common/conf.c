@@ -91,7 +91,7 @@ static const sl_opt_t s_options[] = {
     { .name = "max_message_size", .type = SL_OPT_SIZE, .offset = OFF(max_message_size),
       .def = "1048576", .min = 256, .max = 1ULL << 30,
       .help = "larger notifications are counted and dropped (bytes)" },
-    { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "64", .min = 1,
+    { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "256", .min = 1,
       .max = 65536,
       .help = "samples per wire frame" },
     { .name = "batch_timeout_ms", .type = SL_OPT_UINT, .offset = OFF(batch_timeout_ms), .def = "20",
