@@ -91,7 +91,7 @@ static const sl_opt_t s_options[] = {
     { .name = "max_message_size", .type = SL_OPT_SIZE, .offset = OFF(max_message_size),
       .def = "1048576", .min = 256, .max = 1ULL << 30,
       .help = "larger notifications are counted and dropped (bytes)" },
-    { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "64", .min = 1,
+    { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "256", .min = 1,
       .max = 65536,
       .help = "samples per wire frame" },
     { .name = "batch_timeout_ms", .type = SL_OPT_UINT, .offset = OFF(batch_timeout_ms), .def = "20",
@@ -121,6 +121,12 @@ static const sl_opt_t s_options[] = {
       .min = 1, .max = 16777216,
       .help = "notifications an ingest worker may have read and not yet seen fully delivered; at this " 
       "many its sources pause (bounds memory and the duplicates after a crash)" },
+    { .name = "cpu_affinity", .type = SL_OPT_ENUM, .offset = OFF(cpu_affinity), .def = "off",
+      .choices = "off|spread",
+      .help = "spread: pin each worker (with its ZeroMQ I/O thread) to one CPU of the agent's "
+      "affinity mask, ingest workers first, then pipeline workers, round robin; off: the kernel "
+      "places them. On a 2-core host spread measured 1.2-2x while other jobs kept the CPUs busy "
+      "and 0.9-1.0x on a quiet one: measure before turning it on" },
     { .name = "strict", .type = SL_OPT_BOOL, .offset = OFF(strict), .def = "false",
       .help = "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, " 
       "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },

@@ -64,6 +64,7 @@ typedef struct sl_conf {
     unsigned strict;                /* tolerated problems are errors */
     uint64_t queue_memory;
     unsigned max_unconfirmed;       /* per ingest worker, notifications */
+    unsigned cpu_affinity;          /* 0 off, 1 spread (worker.h sl_worker_place) */
     char    *log_level;
     char    *log_file;
     char    *pipeline_path;

@@ -731,6 +731,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     sl_stage_start(ctx->slot);
     in.n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     in.partitions = ctx->conf->partitions;
+    sl_worker_place(ctx, 1);
     in.zctx = zmq_ctx_new();
     in.loop = sl_loop_new();
     in.zmon = sl_zmon_new(in.zctx, in.loop, &ctx->slot->zmon);

@@ -156,6 +156,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     pw->n_sinks = (unsigned) sl_conf_n_sinks(ctx->conf);
     pw->partitions = ctx->conf->partitions;
     pw->total = pw->n_sinks * pw->partitions;
+    sl_worker_place(ctx, 0);
     pw->zctx = zmq_ctx_new();
     pw->loop = sl_loop_new();
     pw->zmon = sl_zmon_new(pw->zctx, pw->loop, &ctx->slot->zmon);

@@ -1,5 +1,8 @@
 #include "worker/worker.h"
 
+#include <errno.h>
+#include <sched.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -116,4 +119,34 @@ sl_worker_host_id(char *buf, size_t len)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-'))
             *c = '-';
     snprintf(buf, len, "%s", host[0] ? host : "host");
+}
+
+void
+sl_worker_place(const sl_worker_ctx_t *ctx, int is_ingest)
+{
+    if (!ctx->conf->cpu_affinity)
+        return;
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) < 0) {
+        sl_warn("cpu_affinity: cannot read the CPU affinity mask (%s); this worker runs "
+                "unpinned: set cpu_affinity: off to silence this", strerror(errno));
+        return;
+    }
+    int n = CPU_COUNT(&allowed);
+    if (n < 2)
+        return;
+    int want = (is_ingest ? ctx->index : ctx->conf->n_ingest + ctx->index) % n;
+    for (int cpu = 0, seen = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &allowed) || seen++ != want)
+            continue;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        if (sched_setaffinity(0, sizeof one, &one) < 0)
+            sl_warn("cpu_affinity: cannot pin %s worker #%d to CPU %d (%s); it runs unpinned",
+                    is_ingest ? "ingest" : "pipeline", ctx->index, cpu, strerror(errno));
+        else
+            sl_info("cpu_affinity: %s worker #%d runs on CPU %d", is_ingest ? "ingest" :
+                    "pipeline", ctx->index, cpu);
+        return;
+    }
 }

@@ -50,6 +50,14 @@ void sl_worker_partition_endpoint(const sl_conf_t *conf, unsigned sink, unsigned
 /* This host's name as coordination ids use it ([A-Za-z0-9-], at most 24). */
 void sl_worker_host_id(char *buf, size_t len);
 
+/* cpu_affinity: spread: pins the calling worker (before it creates its
+ * ZeroMQ context, whose I/O threads inherit the mask) to one CPU of the
+ * mask it inherited: ingest worker i to the i-th allowed CPU, pipeline
+ * worker j to the (workers.ingest + j)-th, modulo their number. Does
+ * nothing when off or with fewer than two allowed CPUs; a failure is
+ * logged and the worker runs unpinned. */
+void sl_worker_place(const sl_worker_ctx_t *ctx, int is_ingest);
+
 int sl_ingest_run(sl_worker_ctx_t *ctx);
 int sl_pipeline_run(sl_worker_ctx_t *ctx);
 

@@ -30,7 +30,10 @@
 #define S_SECRET "0123456789abcdef-output-test-secret"
 
 /* run_dir, input (the corpus S_COPIES times), sluice.yaml with a file
- * source, one ingest and two pipeline workers; pipe is pipeline.yaml. */
+ * source, one ingest and two pipeline workers; pipe is pipeline.yaml.
+ * Frames of 64 samples: the queue tests need more batches than their
+ * queues hold (S_LINES notifications make only a few frames of the default
+ * batch_size). */
 static void
 s_config(sl_h_agent_t *a, const char *pipe, const char *extra)
 {
@@ -40,6 +43,7 @@ s_config(sl_h_agent_t *a, const char *pipe, const char *extra)
              "run_dir: %s\n"
              "workers: {ingest: 1, pipeline: 2}\n"
              "partitions: 4\n"
+             "batch_size: 64\n"
              "shutdown_grace: 10\n"
              "sources: [{type: file, path: input.jsonl}]\n"
              "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n%s",
