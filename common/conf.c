@@ -94,7 +94,7 @@ static const sl_opt_t s_options[] = {
     { .name = "batch_size", .type = SL_OPT_UINT, .offset = OFF(batch_size), .def = "256", .min = 1,
       .max = 65536,
       .help = "samples per wire frame" },
-    { .name = "batch_timeout_ms", .type = SL_OPT_UINT, .offset = OFF(batch_timeout_ms), .def = "20",
+    { .name = "batch_timeout_ms", .type = SL_OPT_UINT, .offset = OFF(batch_timeout_ms), .def = "5",
       .min = 1, .max = 60000,
       .help = "a partly filled frame is sent after this long" },
     { .name = "shutdown_grace", .type = SL_OPT_UINT, .offset = OFF(shutdown_grace), .def = "30",

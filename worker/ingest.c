@@ -771,8 +771,12 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         return 2;
     }
     s_routes(&in);
-    unsigned flush_ms = in.conf->batch_timeout_ms < 50 ? in.conf->batch_timeout_ms : 50;
-    sl_loop_every(in.loop, flush_ms ? flush_ms : 1, 0, s_flush_old, &in);
+    /* checked at a quarter of the timeout, so that a frame waits at most
+     * 1.25 x batch_timeout_ms (a check at the timeout itself let it wait
+     * up to twice that: the p99 latency at partial load) */
+    unsigned flush_ms = in.conf->batch_timeout_ms / 4;
+    flush_ms = flush_ms < 1 ? 1 : flush_ms > 50 ? 50 : flush_ms;
+    sl_loop_every(in.loop, flush_ms, 0, s_flush_old, &in);
     sl_loop_every(in.loop, S_ROUTE_MS, 0, s_route_tick, &in);
     sl_loop_every(in.loop, S_BEAT_MS, 1, s_beat, &in);
     sl_loop_before_sleep(in.loop, s_before_sleep, &in);
