@@ -742,90 +742,114 @@ sl_py_int_str(sl_arena_t *a, const char *s)
     return res;
 }
 
-const char *
-sl_py_float_repr(sl_arena_t *a, double d)
+/* Copies a short constant into buf; returns its length. */
+static size_t
+s_copy_const(char *buf, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(buf, s, n + 1);
+    return n;
+}
+
+int
+sl_py_float_repr_buf(char buf[32], double d)
 {
     if (isnan(d))
-        return "nan";
+        return (int) s_copy_const(buf, "nan");
     if (isinf(d))
-        return d < 0 ? "-inf" : "inf";
-    if (d == 0)
-        return signbit(d) ? "-0.0" : "0.0";
+        return (int) s_copy_const(buf, d < 0 ? "-inf" : "inf");
     if (d == trunc(d) && fabs(d) < 1e15) {
-        /* an integral value (most volumes): repr is its digits and ".0" */
-        char *o = sl_arena_alloc(a, 24), *p = o + 23;
+        /* an integral value (most volumes): its digits and ".0" */
+        char tmp[24], *p = tmp + sizeof tmp;
         unsigned long long u = (unsigned long long) fabs(d);
-        *p = '\0';
         *--p = '0';
         *--p = '.';
         do {
             *--p = (char) ('0' + u % 10);
             u /= 10;
         } while (u);
-        if (d < 0)
+        if (signbit(d))
             *--p = '-';
-        return p;
+        size_t n = (size_t) (tmp + sizeof tmp - p);
+        memcpy(buf, p, n);
+        buf[n] = '\0';
+        return (int) n;
     }
-    char buf[64];
-    int prec;
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
-        if (strtod(buf, NULL) == d)
-            break;
+    /* The shortest digits that read back as d: whether n significant
+     * digits do only grows with n (17 always do), so a binary search over
+     * 1..17 costs 4-5 tries where a scan took up to 17 (a rate such as
+     * 0.5392925883401707 needs 16) */
+    char sci[40], best[40];
+    int lo = 1, hi = 17;
+    snprintf(best, sizeof best, "%.16e", d);
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        snprintf(sci, sizeof sci, "%.*e", mid - 1, d);
+        if (strtod(sci, NULL) == d) {
+            hi = mid;
+            memcpy(best, sci, sizeof sci);
+        } else {
+            lo = mid + 1;
+        }
     }
-    /* buf: [-]d[.ddd]e[+-]XX */
-    char digits[32];
-    size_t nd = 0;
-    const char *p = buf;
+    /* best: [-]d[.ddd]e[+-]XX, then Python's layout */
+    char digits[24];
+    int nd = 0;
+    const char *p = best;
     int neg = *p == '-';
     if (neg)
         p++;
     for (; *p && *p != 'e'; p++)
-        if (*p != '.')
+        if (*p >= '0' && *p <= '9')
             digits[nd++] = *p;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
-    digits[nd] = '\0';
-    int exp = atoi(p + 1);
-    int decpt = exp + 1;        /* value = 0.digits * 10^decpt */
-    char out[64];
-    size_t o = 0;
+    int decpt = atoi(p + 1) + 1;    /* value = 0.digits * 10^decpt */
+    char *o = buf;
     if (neg)
-        out[o++] = '-';
+        *o++ = '-';
     if (decpt > -4 && decpt <= 16) {
         if (decpt <= 0) {
-            out[o++] = '0';
-            out[o++] = '.';
+            *o++ = '0';
+            *o++ = '.';
             for (int i = 0; i < -decpt; i++)
-                out[o++] = '0';
-            memcpy(out + o, digits, nd);
+                *o++ = '0';
+            memcpy(o, digits, (size_t) nd);
             o += nd;
-        } else if ((size_t) decpt >= nd) {
-            memcpy(out + o, digits, nd);
+        } else if (decpt >= nd) {
+            memcpy(o, digits, (size_t) nd);
             o += nd;
-            for (size_t i = nd; i < (size_t) decpt; i++)
-                out[o++] = '0';
-            out[o++] = '.';
-            out[o++] = '0';
+            for (int i = nd; i < decpt; i++)
+                *o++ = '0';
+            *o++ = '.';
+            *o++ = '0';
         } else {
-            memcpy(out + o, digits, (size_t) decpt);
-            o += (size_t) decpt;
-            out[o++] = '.';
-            memcpy(out + o, digits + decpt, nd - (size_t) decpt);
-            o += nd - (size_t) decpt;
+            memcpy(o, digits, (size_t) decpt);
+            o += decpt;
+            *o++ = '.';
+            memcpy(o, digits + decpt, (size_t) (nd - decpt));
+            o += nd - decpt;
         }
-        out[o] = '\0';
+        *o = '\0';
     } else {
-        out[o++] = digits[0];
+        *o++ = digits[0];
         if (nd > 1) {
-            out[o++] = '.';
-            memcpy(out + o, digits + 1, nd - 1);
+            *o++ = '.';
+            memcpy(o, digits + 1, (size_t) nd - 1);
             o += nd - 1;
         }
         int e = decpt - 1;
-        snprintf(out + o, sizeof out - o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+        o += snprintf(o, 8, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
     }
-    return sl_arena_strdup(a, out);
+    return (int) (o - buf);
+}
+
+const char *
+sl_py_float_repr(sl_arena_t *a, double d)
+{
+    char buf[32];
+    int n = sl_py_float_repr_buf(buf, d);
+    return sl_arena_strndup(a, buf, (size_t) n);
 }
 
 const char *

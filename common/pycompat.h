@@ -76,6 +76,8 @@ int sl_py_float_str(const char *s, double *out);
 const char *sl_py_int_str(sl_arena_t *a, const char *s);
 /* repr(float): shortest round-trip digits, Python's layout; inf, nan. */
 const char *sl_py_float_repr(sl_arena_t *a, double d);
+/* The same into buf (at most 24 characters and the NUL); returns the length. */
+int sl_py_float_repr_buf(char buf[32], double d);
 /* The JSON text json.dumps writes for a float (Infinity, NaN). */
 const char *sl_py_float_json(sl_arena_t *a, double d);
 /* str(v) and repr(v) of the Python value json.loads gives for v. */

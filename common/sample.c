@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "common/json.h"
+#include "common/pycompat.h"
 
 static int
 s_gen_str(yajl_gen g, const char *key, const char *val)
@@ -34,66 +35,7 @@ s_gen_raw(yajl_gen g, const char *key, const char *json)
 int
 sl_sample_fmt_double(char buf[32], double v)
 {
-    if (isnan(v))
-        return snprintf(buf, 32, "nan");
-    if (isinf(v))
-        return snprintf(buf, 32, v < 0 ? "-inf" : "inf");
-    /* Shortest round-tripping digits, then Python's layout (float_repr). */
-    char sci[40];
-    int prec;
-    for (prec = 0; prec < 17; prec++) {
-        snprintf(sci, sizeof sci, "%.*e", prec, v);
-        if (strtod(sci, NULL) == v)
-            break;
-    }
-    const char *p = sci;
-    int neg = *p == '-';
-    if (neg)
-        p++;
-    char digits[24];
-    int nd = 0;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[nd++] = *p;
-    int exp10 = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    int decpt = exp10 + 1;
-    char *o = buf;
-    if (neg)
-        *o++ = '-';
-    if (decpt <= -4 || decpt > 16) {
-        *o++ = digits[0];
-        if (nd > 1) {
-            *o++ = '.';
-            memcpy(o, digits + 1, (size_t) nd - 1);
-            o += nd - 1;
-        }
-        o += sprintf(o, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-    } else if (decpt <= 0) {
-        *o++ = '0';
-        *o++ = '.';
-        for (int i = 0; i < -decpt; i++)
-            *o++ = '0';
-        memcpy(o, digits, (size_t) nd);
-        o += nd;
-    } else if (decpt >= nd) {
-        memcpy(o, digits, (size_t) nd);
-        o += nd;
-        for (int i = nd; i < decpt; i++)
-            *o++ = '0';
-        *o++ = '.';
-        *o++ = '0';
-    } else {
-        memcpy(o, digits, (size_t) decpt);
-        o += decpt;
-        *o++ = '.';
-        memcpy(o, digits + decpt, (size_t) (nd - decpt));
-        o += nd - decpt;
-    }
-    *o = '\0';
-    return (int) (o - buf);
+    return sl_py_float_repr_buf(buf, v);
 }
 
 int

@@ -4,7 +4,10 @@
 #include <check.h>
 
 #include "tests/sl_check.h"
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
@@ -64,6 +67,60 @@ START_TEST(test_float_repr_matches_python)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         ck_assert_str_eq(sl_py_float_repr(&s_a, cases[i].d), cases[i].repr);
+    /* the shortest digits found by binary search are those of a scan of
+     * every precision, for doubles of every magnitude: random bit patterns
+     * and nearby decimal fractions */
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double d;
+        if (i % 2) {
+            memcpy(&d, &x, sizeof d);
+        } else {
+            d = (double) (x % 100000000) / 1e6 * ((i % 3) ? 1 : -1e-5);
+        }
+        if (isnan(d) || isinf(d))
+            continue;
+        char want[40], sci[40], got[32];
+        int prec;
+        for (prec = 0; prec < 17; prec++) {
+            snprintf(sci, sizeof sci, "%.*e", prec, d);
+            if (strtod(sci, NULL) == d)
+                break;
+        }
+        snprintf(want, sizeof want, "%.*e", prec, d);
+        int n = sl_py_float_repr_buf(got, d);
+        ck_assert_int_eq(n, (int) strlen(got));
+        ck_assert_msg(strtod(got, NULL) == d, "%s does not read back as %.17g", got, d);
+        /* same significant digits as the scan's (leading zeros of the
+         * fixed layout and trailing zeros aside) */
+        char a[24] = "";
+        size_t na = 0;
+        for (const char *p = want; *p && *p != 'e' && na < 23; p++)
+            if (*p >= '0' && *p <= '9')
+                a[na++] = *p;
+        while (na > 1 && a[na - 1] == '0')
+            a[--na] = '\0';
+        char g2[24];
+        size_t ng = 0;
+        int started = 0;
+        for (const char *p = got; *p && *p != 'e' && ng < 23; p++) {
+            if (*p < '0' || *p > '9')
+                continue;
+            if (*p != '0')
+                started = 1;
+            if (started)
+                g2[ng++] = *p;
+        }
+        while (ng > 1 && g2[ng - 1] == '0')
+            ng--;
+        g2[ng] = '\0';
+        if (!started)
+            strcpy(g2, "0");
+        ck_assert_msg(strcmp(a, g2) == 0, "%.17g: digits %s, expected %s (%s)", d, g2, a, got);
+    }
 }
 END_TEST
 
