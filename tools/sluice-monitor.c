@@ -246,6 +246,15 @@ typedef struct {
     uint64_t lat[SL_LAT_BUCKETS], lat_count, lat_sum_us, lat_max_us;
 } s_stages_t;
 
+/* A percentile of the summed histogram in µs, never past the largest
+ * value seen (interpolation within the top bucket could overshoot it). */
+static double
+s_lat_q(const s_stages_t *a, double q)
+{
+    double v = sl_lat_quantile(a->lat, q);
+    return v > (double) a->lat_max_us ? (double) a->lat_max_us : v;
+}
+
 static void
 s_stages_of(const sl_slot_t *s, s_stages_t *a)
 {
@@ -299,8 +308,8 @@ s_stages_line(const sl_shm_t *shm)
     }
     printf("\"total\": %.3f}, \"latency_ms\": {\"count\": %llu, \"p50\": %.3f, \"p90\": %.3f, "
            "\"p99\": %.3f, \"max\": %.3f}}\n", total, (unsigned long long) a.lat_count,
-           sl_lat_quantile(a.lat, 0.50) / 1000.0, sl_lat_quantile(a.lat, 0.90) / 1000.0,
-           sl_lat_quantile(a.lat, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
+           s_lat_q(&a, 0.50) / 1000.0, s_lat_q(&a, 0.90) / 1000.0,
+           s_lat_q(&a, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
 }
 
 /* --json: "stages" of the totals or of one worker. */
@@ -325,9 +334,9 @@ s_json_stages(yajl_gen g, const s_stages_t *a, int latency)
     yajl_gen_map_open(g);
     s_gen_u64(g, "count", a->lat_count);
     s_gen_u64(g, "sum", a->lat_sum_us);
-    s_gen_u64(g, "p50", (uint64_t) sl_lat_quantile(a->lat, 0.50));
-    s_gen_u64(g, "p90", (uint64_t) sl_lat_quantile(a->lat, 0.90));
-    s_gen_u64(g, "p99", (uint64_t) sl_lat_quantile(a->lat, 0.99));
+    s_gen_u64(g, "p50", (uint64_t) s_lat_q(a, 0.50));
+    s_gen_u64(g, "p90", (uint64_t) s_lat_q(a, 0.90));
+    s_gen_u64(g, "p99", (uint64_t) s_lat_q(a, 0.99));
     s_gen_u64(g, "max", a->lat_max_us);
     yajl_gen_map_close(g);
 }
@@ -347,8 +356,8 @@ s_live_stages(const sl_shm_t *shm)
     }
     printf("  total %.2f\n  latency read->published: %llu frames  p50 %.2f  p90 %.2f  p99 %.2f  "
            "max %.2f ms\n", total, (unsigned long long) a.lat_count,
-           sl_lat_quantile(a.lat, 0.50) / 1000.0, sl_lat_quantile(a.lat, 0.90) / 1000.0,
-           sl_lat_quantile(a.lat, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
+           s_lat_q(&a, 0.50) / 1000.0, s_lat_q(&a, 0.90) / 1000.0,
+           s_lat_q(&a, 0.99) / 1000.0, (double) a.lat_max_us / 1000.0);
 }
 
 static void
