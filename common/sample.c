@@ -33,12 +33,6 @@ s_gen_raw(yajl_gen g, const char *key, const char *json)
 }
 
 int
-sl_sample_fmt_double(char buf[32], double v)
-{
-    return sl_py_float_repr_buf(buf, v);
-}
-
-int
 sl_sample_gen(yajl_gen g, const sl_sample_t *s)
 {
     if (!g || !s || yajl_gen_map_open(g) != yajl_gen_status_ok)
@@ -53,7 +47,7 @@ sl_sample_gen(yajl_gen g, const sl_sample_t *s)
         if (yajl_gen_string(g, (const unsigned char *) "volume", 6) != yajl_gen_status_ok)
             return -1;
         char num[32];
-        int n = sl_sample_fmt_double(num, s->volume);
+        int n = sl_py_float_repr_buf(num, s->volume);
         yajl_gen_status st = isfinite(s->volume) ? yajl_gen_number(g, num, (size_t) n)
                                                  : yajl_gen_null(g);
         if (st != yajl_gen_status_ok)

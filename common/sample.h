@@ -40,10 +40,6 @@ typedef struct {
  * repr of the float would read. Returns 0 or -1. */
 int sl_sample_gen(yajl_gen g, const sl_sample_t *s);
 
-/* Python's repr(float) of v (shortest text that reads back as v, with ".0"
- * on integral values, "1e+16" style beyond 1e16): "nan", "inf" or "-inf"
- * for non-finite values. buf needs 32 bytes. Returns the length. */
-int sl_sample_fmt_double(char buf[32], double v);
 
 /* Writes a random (version 4) UUID, 36 characters and a NUL, into out.
  * The generator is a per-thread xoshiro256** seeded from getrandom(2) and

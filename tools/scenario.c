@@ -12,6 +12,7 @@
 #include "common/buf.h"
 #include "common/isotime.h"
 #include "common/json.h"
+#include "common/pycompat.h"
 #include "common/log.h"
 
 typedef struct {
@@ -200,7 +201,7 @@ s_gen_sample(const sl_scenario_t *sc, yajl_gen g, const sl_sample_t *s)
         sl_json_gen_raw(g, s->volume_json, strlen(s->volume_json));
     } else if (isfinite(s->volume)) {
         char num[32];
-        int n = sl_sample_fmt_double(num, s->volume);
+        int n = sl_py_float_repr_buf(num, s->volume);
         yajl_gen_number(g, num, (size_t) n);
     } else {
         yajl_gen_null(g);

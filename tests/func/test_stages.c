@@ -51,6 +51,23 @@ s_num(yajl_val root, const char *a, const char *b)
     return YAJL_GET_DOUBLE(v);
 }
 
+/* One latency observation per frame delivered (every frame: a file
+ * publisher, no transformer), sampling or not; none in a build without
+ * stage timing (frames carry no read time). */
+static void
+s_expect_latency_count(yajl_val root, uint64_t frames)
+{
+#ifdef SL_STAGE_TIMING
+    ck_assert_msg(s_num(root, "latency_ms", "count") == (double) frames,
+                  "latency count: expected %llu frames, got %g", (unsigned long long) frames,
+                  s_num(root, "latency_ms", "count"));
+#else
+    ck_assert_msg(s_num(root, "latency_ms", "count") == 0 && frames > 0,
+                  "latency count without stage timing: expected 0, got %g (%llu frames)",
+                  s_num(root, "latency_ms", "count"), (unsigned long long) frames);
+#endif
+}
+
 /* Runs the corpus with SLUICE_STAGE_SAMPLING=sampling; the --stages JSON. */
 static yajl_val
 s_run(sl_h_agent_t *a, const char *tag, const char *sampling, char **prom)
@@ -109,12 +126,8 @@ START_TEST(every_stage_is_timed_and_every_frame_has_a_latency)
     }
     double total = s_num(root, "cpu_us_per_notification", "total");
     ck_assert_msg(total > sum - 0.01 && total < sum + 0.01, "total %g is not the sum %g", total, sum);
+    s_expect_latency_count(root, frames);
 #ifdef SL_STAGE_TIMING
-    /* one observation per frame delivered (every frame: a file publisher,
-     * no transformer) */
-    ck_assert_msg(s_num(root, "latency_ms", "count") == (double) frames,
-                  "latency count: expected %llu frames, got %g", (unsigned long long) frames,
-                  s_num(root, "latency_ms", "count"));
     double p50 = s_num(root, "latency_ms", "p50"), p99 = s_num(root, "latency_ms", "p99");
     double mx = s_num(root, "latency_ms", "max");
     ck_assert_msg(p50 > 0 && p50 <= p99 && p99 <= mx * 1.25 + 0.001,
@@ -127,11 +140,6 @@ START_TEST(every_stage_is_timed_and_every_frame_has_a_latency)
                   != NULL, "--prometheus lacks the ingest worker's decode stage");
     ck_assert_msg(strstr(prom, "\nsluice_stage_cpu_seconds_total{worker=\"pipeline-0\",stage=\"publish\"} ")
                   != NULL, "--prometheus lacks the pipeline worker's publish stage");
-#else
-    /* built without stage timing: frames carry no read time, no latency */
-    ck_assert_msg(s_num(root, "latency_ms", "count") == 0 && frames > 0,
-                  "latency count without stage timing: expected 0, got %g (%llu frames)",
-                  s_num(root, "latency_ms", "count"), (unsigned long long) frames);
 #endif
     free(prom);
     yajl_tree_free(root);
@@ -151,15 +159,7 @@ START_TEST(sampling_off_times_nothing_and_still_measures_latency)
     ck_assert_msg(s_num(root, "cpu_us_per_notification", "total") == 0,
                   "SLUICE_STAGE_SAMPLING=0: expected no stage time, got %g us per notification",
                   s_num(root, "cpu_us_per_notification", "total"));
-#ifdef SL_STAGE_TIMING
-    ck_assert_msg(s_num(root, "latency_ms", "count") == (double) frames,
-                  "latency count: expected %llu frames, got %g", (unsigned long long) frames,
-                  s_num(root, "latency_ms", "count"));
-#else
-    ck_assert_msg(s_num(root, "latency_ms", "count") == 0 && frames > 0,
-                  "latency count without stage timing: expected 0, got %g (%llu frames)",
-                  s_num(root, "latency_ms", "count"), (unsigned long long) frames);
-#endif
+    s_expect_latency_count(root, frames);
     free(prom);
     yajl_tree_free(root);
     int st = sl_h_stop(&a, SIGTERM, 20000);

@@ -76,6 +76,7 @@
 #include "common/isotime.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/pycompat.h"
 #include "worker/publishers/httpc.h"
 #include "worker/publishers/pubjson.h"
 
@@ -259,7 +260,7 @@ s_gen_volume(yajl_gen g, const sl_sample_t *s)
         return;
     }
     char buf[32];
-    int n = sl_sample_fmt_double(buf, s->volume);
+    int n = sl_py_float_repr_buf(buf, s->volume);
     if (strcmp(buf, "nan") == 0 || strcmp(buf, "inf") == 0 || strcmp(buf, "-inf") == 0)
         yajl_gen_null(g);
     else

@@ -411,7 +411,7 @@ sl_gnocchi_sample_dict(const sl_sample_t *s, sl_arena_t *a)
                                                   why, sizeof why) : NULL;
     if (!vol) {
         char buf[32];
-        int n = sl_sample_fmt_double(buf, s->volume);
+        int n = sl_py_float_repr_buf(buf, s->volume);
         vol = sl_json_parse(a, buf, (size_t) n, 0, why, sizeof why);
         if (!vol)
             vol = sl_pubjson_node(a, yajl_t_null);
