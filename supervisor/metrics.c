@@ -1,12 +1,12 @@
-/* metrics — /metrics and /healthz over HTTP (libmicrohttpd, its own
- * polling thread), rendered from shared memory plus the retired totals. */
+/* metrics — /metrics and /healthz over HTTP (libmicrohttpd driven by the
+ * supervisor's loop through its epoll descriptor: no thread of its own),
+ * rendered from shared memory plus the retired totals. */
 #include "supervisor/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,6 @@
 
 struct sl_metrics {
     sl_shm_t              *shm;
-    pthread_mutex_t        lock;       /* retired and stale_ms, against the HTTP thread */
     sl_promtext_retired_t *retired;
     uint64_t               stale_ms;
     struct MHD_Daemon     *daemon;
@@ -34,7 +33,6 @@ sl_metrics_new(sl_shm_t *shm)
 {
     sl_metrics_t *m = sl_xcalloc(1, sizeof *m);
     m->shm = shm;
-    pthread_mutex_init(&m->lock, NULL);
     m->retired = sl_promtext_retired_new();
     m->stale_ms = S_DEFAULT_STALE_MS;
     m->fd = -1;
@@ -68,7 +66,6 @@ sl_metrics_destroy(sl_metrics_t **self_p)
     sl_metrics_t *m = *self_p;
     s_stop(m);
     sl_promtext_retired_destroy(&m->retired);
-    pthread_mutex_destroy(&m->lock);
     free(m);
     *self_p = NULL;
 }
@@ -76,26 +73,21 @@ sl_metrics_destroy(sl_metrics_t **self_p)
 void
 sl_metrics_set_stale_ms(sl_metrics_t *m, uint64_t ms)
 {
-    pthread_mutex_lock(&m->lock);
     m->stale_ms = ms;
-    pthread_mutex_unlock(&m->lock);
 }
 
 void
 sl_metrics_fold(sl_metrics_t *m, unsigned i, unsigned what)
 {
-    pthread_mutex_lock(&m->lock);
     sl_promtext_fold(m->retired, m->shm, i, what);
-    pthread_mutex_unlock(&m->lock);
 }
 
 void
 sl_metrics_close_in_child(sl_metrics_t *m)
 {
-    /* The child has no HTTP thread (fork copies only the caller); only the
-     * descriptors are left. The epoll/ITC descriptors MHD made are
-     * close-on-exec and harmless; the listening socket would keep the
-     * port bound after the supervisor is gone. */
+    /* Only descriptors are left in the child. The epoll descriptor (shared
+     * with the supervisor) is never waited on here; the listening socket
+     * would keep the port bound after the supervisor is gone. */
     if (m && m->fd >= 0)
         close(m->fd);
 }
@@ -174,18 +166,13 @@ s_handle(void *cls, struct MHD_Connection *c, const char *url, const char *metho
         FILE *f = open_memstream(&buf, &len);
         if (!f)
             return MHD_NO;
-        pthread_mutex_lock(&m->lock);
         sl_promtext_write(f, m->shm, m->retired);
-        pthread_mutex_unlock(&m->lock);
         fclose(f);
         return s_reply(c, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", buf, len);
     }
     if (strcmp(url, "/healthz") == 0) {
         char why[1024];
-        pthread_mutex_lock(&m->lock);
-        uint64_t stale = m->stale_ms;
-        pthread_mutex_unlock(&m->lock);
-        int status = sl_metrics_health(m->shm, stale, why, sizeof why);
+        int status = sl_metrics_health(m->shm, m->stale_ms, why, sizeof why);
         char *body = NULL;
         if (asprintf(&body, "%s\n", status == 200 ? "ok" : why) < 0)
             return MHD_NO;
@@ -266,7 +253,7 @@ sl_metrics_listen(sl_metrics_t *m, const char *listen_text, char *err, size_t er
     if (fd < 0)
         return -1;
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC, 0, NULL, NULL, s_handle, m,
+        MHD_USE_EPOLL, 0, NULL, NULL, s_handle, m,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, 32u,
         MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
     if (!d) {
@@ -280,4 +267,29 @@ sl_metrics_listen(sl_metrics_t *m, const char *listen_text, char *err, size_t er
     m->listen = sl_xstrdup(listen_text);
     sl_info("metrics: serving /metrics and /healthz on http://%s", listen_text);
     return 0;
+}
+
+int
+sl_metrics_fd(const sl_metrics_t *m)
+{
+    if (!m || !m->daemon)
+        return -1;
+    const union MHD_DaemonInfo *i = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return i ? i->epoll_fd : -1;
+}
+
+int
+sl_metrics_timeout_ms(const sl_metrics_t *m, int max_ms)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    if (m && m->daemon && MHD_get_timeout(m->daemon, &t) == MHD_YES && t < (unsigned) max_ms)
+        return (int) t;
+    return max_ms;
+}
+
+void
+sl_metrics_run(sl_metrics_t *m)
+{
+    if (m && m->daemon)
+        MHD_run(m->daemon);
 }

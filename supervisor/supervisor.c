@@ -6,8 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,6 +53,7 @@ typedef struct {
     int        exit_code;
     int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
     int        pidfile_fd;     /* holds the lock that makes this run_dir ours */
+    int        sigfd;          /* signalfd of the blocked signals (s_take_signal) */
     char      *pidfile;        /* the path we locked (a reload cannot change it) */
     sl_metrics_t *metrics;     /* /metrics, /healthz and the retired totals */
     sl_ctl_t  *ctl;            /* <run_dir>/control.sock (supervisor/ctl.h) */
@@ -375,6 +378,7 @@ s_spawn(s_sup_t *sv, int slot_index)
         if (getppid() != ppid)
             _exit(0);
         close(sv->pidfile_fd);   /* the lock is the supervisor's alone (fcntl locks are not inherited) */
+        close(sv->sigfd);
         sl_metrics_close_in_child(sv->metrics);
         sl_ctl_forget(sv->ctl);
         sl_worker_signals();
@@ -527,8 +531,29 @@ s_signal_rank(int sig)
     }
 }
 
+/* The supervisor's one wait: up to ms for a signal, serving /metrics
+ * meanwhile (one poll on the signalfd and libmicrohttpd's epoll
+ * descriptor, so that a signal ends the wait at once and a scrape is
+ * answered during a long drain or reload too). The signal taken, or 0. */
+static int
+s_take_signal(s_sup_t *sv, int ms)
+{
+    struct pollfd p[2] = { { .fd = sv->sigfd, .events = POLLIN },
+                           { .fd = sl_metrics_fd(sv->metrics), .events = POLLIN } };
+    if (poll(p, p[1].fd >= 0 ? 2 : 1, sl_metrics_timeout_ms(sv->metrics, ms)) < 0 &&
+        errno != EINTR) {
+        struct timespec ts = { 0, (long) ms * 1000000 };   /* no busy loop on ENOMEM */
+        nanosleep(&ts, NULL);
+    }
+    sl_metrics_run(sv->metrics);
+    struct signalfd_siginfo si;
+    if (read(sv->sigfd, &si, sizeof si) == (ssize_t) sizeof si)
+        return (int) si.ssi_signo;
+    return 0;
+}
+
 /* A signal taken while the supervisor waits inside a stop or a reload
- * (sigtimedwait consumes it) is kept for the main loop, so that a SIGTERM
+ * (s_take_signal consumes it) is kept for the main loop, so that a SIGTERM
  * during a reload is not lost. A fast stop outranks a graceful one, which
  * outranks a reload, which outranks a log reopen. */
 static void
@@ -545,11 +570,10 @@ s_defer_signal(s_sup_t *sv, int sig)
 
 /* Waits (taking signals) until no child of role runs or the deadline. */
 static void
-s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
+s_wait_role(s_sup_t *sv, int role, uint64_t deadline)
 {
     while (s_running_role(sv, role) && sl_now_ms() < deadline) {
-        struct timespec ts = { 0, 20 * 1000000 };
-        int sig = sigtimedwait(set, NULL, &ts);
+        int sig = s_take_signal(sv, 20);
         if (sig == SIGINT) {   /* hurry this stop now; and stop for good after a reload */
             s_signal_role(sv, 0, SIGINT);
             deadline = sl_now_ms() + 2000;
@@ -564,7 +588,7 @@ s_wait_role(s_sup_t *sv, int role, uint64_t deadline, sigset_t *set)
 /* Graceful stop of every worker: ingest first (they send what they hold),
  * then pipeline (they process it all, flush, release). fast = SIGINT. */
 static void
-s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
+s_stop_workers(s_sup_t *sv, int fast)
 {
     atomic_store(&sv->shm->stopping, 1);
     for (int i = 0; i < sv->n_children; i++)
@@ -572,13 +596,13 @@ s_stop_workers(s_sup_t *sv, int fast, sigset_t *set)
     uint64_t deadline = sl_now_ms() + (fast ? 2000 : (uint64_t) sv->conf->shutdown_grace * 1000);
     if (fast) {
         s_signal_role(sv, 0, SIGINT);
-        s_wait_role(sv, SL_ROLE_INGEST, deadline, set);
-        s_wait_role(sv, SL_ROLE_PIPELINE, deadline, set);
+        s_wait_role(sv, SL_ROLE_INGEST, deadline);
+        s_wait_role(sv, SL_ROLE_PIPELINE, deadline);
     } else {
         s_signal_role(sv, SL_ROLE_INGEST, SIGTERM);
-        s_wait_role(sv, SL_ROLE_INGEST, deadline, set);
+        s_wait_role(sv, SL_ROLE_INGEST, deadline);
         s_signal_role(sv, SL_ROLE_PIPELINE, SIGTERM);
-        s_wait_role(sv, SL_ROLE_PIPELINE, deadline + 2000, set);
+        s_wait_role(sv, SL_ROLE_PIPELINE, deadline + 2000);
     }
     if (s_reap(sv, 1)) {
         sl_warn("workers still running after the grace period: killing them");
@@ -620,7 +644,7 @@ s_apply_overrides(s_sup_t *sv, sl_conf_t *next)
 /* 0 when the new configuration runs, or -1 with why it was rejected (the
  * old one keeps running). */
 static int
-s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen)
+s_reload(s_sup_t *sv, const char *cause, char *why, size_t whylen)
 {
     char err[1024];
     sl_info("%s: reloading configuration %s", cause, sv->opts->config_path ? sv->opts->config_path
@@ -652,7 +676,7 @@ s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen
         return -1;
     }
     atomic_store(&sv->shm->handoff, 1);
-    s_stop_workers(sv, 0, set);
+    s_stop_workers(sv, 0);
     atomic_store(&sv->shm->handoff, 0);
     sl_conf_t *old = sv->conf;
     sv->conf = next;
@@ -679,7 +703,7 @@ s_reload(s_sup_t *sv, sigset_t *set, const char *cause, char *why, size_t whylen
  * partitions and transformer state over. 0, 1 when nothing changed, or -1
  * with why. */
 static int
-s_set_workers(s_sup_t *sv, sigset_t *set, int role, int relative, int n, char *why,
+s_set_workers(s_sup_t *sv, int role, int relative, int n, char *why,
               size_t whylen)
 {
     int *cur = role == SL_ROLE_INGEST ? &sv->conf->n_ingest : &sv->conf->n_pipeline;
@@ -698,7 +722,7 @@ s_set_workers(s_sup_t *sv, sigset_t *set, int role, int relative, int n, char *w
     sv->override_base[role] = sv->file_count[role];
     sl_info("%s workers: %d -> %d at run time (the configuration says %d)", sl_role_name(role),
             *cur, want, sv->file_count[role]);
-    if (s_reload(sv, set, "new worker count", why, whylen) < 0) {
+    if (s_reload(sv, "new worker count", why, whylen) < 0) {
         sv->override[role] = saved;
         sv->override_base[role] = saved_base;
         sl_ctl_set_overrides(sv->ctl, sv->override[SL_ROLE_INGEST],
@@ -751,12 +775,12 @@ s_watchdog(s_sup_t *sv)
 
 /* Carries out a control-socket request and answers it; 1 = stop now. */
 static int
-s_control(s_sup_t *sv, sigset_t *set, const sl_ctl_req_t *req)
+s_control(s_sup_t *sv, const sl_ctl_req_t *req)
 {
     char why[1024], extra[128];
     switch (req->kind) {
     case SL_CTL_RELOAD:
-        if (s_reload(sv, set, "control socket", why, sizeof why) < 0) {
+        if (s_reload(sv, "control socket", why, sizeof why) < 0) {
             sl_ctl_answer(sv->ctl, req->client, 0, "error", why, NULL);
         } else {
             snprintf(extra, sizeof extra, ",\"generation\":%u", sv->generation);
@@ -768,7 +792,7 @@ s_control(s_sup_t *sv, sigset_t *set, const sl_ctl_req_t *req)
         sl_ctl_answer(sv->ctl, req->client, 1, "result", "stopping", NULL);
         return 1;
     case SL_CTL_WORKERS: {
-        int rc = s_set_workers(sv, set, req->role, req->relative, req->n, why, sizeof why);
+        int rc = s_set_workers(sv, req->role, req->relative, req->n, why, sizeof why);
         if (rc < 0) {
             sl_ctl_answer(sv->ctl, req->client, 0, "error", why, NULL);
             return 0;
@@ -788,6 +812,8 @@ s_teardown(s_sup_t *sv, int rc)
 {
     sl_metrics_destroy(&sv->metrics);
     sl_ctl_destroy(&sv->ctl);
+    if (sv->sigfd >= 0)
+        close(sv->sigfd);
     sl_shm_unmap(sv->shm);
     sl_shm_unlink(sv->shm_name);
     s_pidfile_release(sv);
@@ -804,6 +830,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
     sv.conf = conf;
     sv.generation = 1;
     sv.pidfile_fd = -1;
+    sv.sigfd = -1;
     if (s_mkdir_p(conf->run_dir) < 0) {
         sl_error("cannot create run_dir %s: %s", conf->run_dir, strerror(errno));
         sl_conf_destroy(&sv.conf);
@@ -848,8 +875,12 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sv.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sv.sigfd < 0) {
+        sl_error("signalfd: %s; the supervisor cannot take signals", strerror(errno));
+        return s_teardown(&sv, 1);
+    }
     sl_notify_init();
-    /* after the mask: libmicrohttpd's thread must not take our signals */
     sv.metrics = sl_metrics_new(sv.shm);
     sl_metrics_set_stale_ms(sv.metrics, s_stale_ms(conf));
     if (sl_metrics_listen(sv.metrics, conf->metrics_listen, err, sizeof err) < 0) {
@@ -871,11 +902,10 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             if (ch->pid == 0 && !ch->fatal && ch->respawn_at && now >= ch->respawn_at)
                 s_spawn(&sv, i);
         }
-        struct timespec ts = { 0, 50 * 1000000 };
         int sig = sv.deferred_sig;
         sv.deferred_sig = 0;
         if (!sig)
-            sig = sigtimedwait(&set, NULL, &ts);
+            sig = s_take_signal(&sv, 50);
         switch (sig) {
         case SIGTERM:
         case SIGQUIT:
@@ -887,7 +917,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             stop = fast = 1;
             break;
         case SIGHUP:
-            s_reload(&sv, &set, "SIGHUP", NULL, 0);
+            s_reload(&sv, "SIGHUP", NULL, 0);
             conf = sv.conf;
             break;
         case SIGTTIN:
@@ -907,13 +937,13 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
             sv.ttin = 0;
             sl_info("%s: %+d ingest worker%s", delta > 0 ? "SIGTTIN" : "SIGTTOU", delta,
                     delta == 1 || delta == -1 ? "" : "s");
-            if (s_set_workers(&sv, &set, SL_ROLE_INGEST, 1, delta, why, sizeof why) < 0)
+            if (s_set_workers(&sv, SL_ROLE_INGEST, 1, delta, why, sizeof why) < 0)
                 sl_warn("not changing the ingest workers: %s", why);
             conf = sv.conf;
         }
         sl_ctl_req_t req;
         while (!stop && sv.ctl && sl_ctl_poll(sv.ctl, sv.shm, sv.conf, &req))
-            stop = s_control(&sv, &set, &req);
+            stop = s_control(&sv, &req);
         conf = sv.conf;
         s_reap(&sv, 0);
         for (int i = 0; i < sv.n_children; i++) {
@@ -929,7 +959,7 @@ sl_supervisor_run(const sl_supervisor_opts_t *o, sl_conf_t *conf)
         sl_notify_tick(sv.shm);
     }
     sl_notify_stopping();
-    s_stop_workers(&sv, fast, &set);
+    s_stop_workers(&sv, fast);
     uint64_t published = sl_shm_sum(sv.shm, SL_C_samples_published, SL_ROLE_PIPELINE);
     uint64_t routed = sl_shm_sum(sv.shm, SL_C_samples_routed, SL_ROLE_INGEST);
     sl_info("stopped: %llu samples routed, %llu published in this generation",

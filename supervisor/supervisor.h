@@ -1,7 +1,8 @@
 /* supervisor — sluiced's master process: forks, reaps, respawns, reloads.
  *
- * Owns no data path and never creates a ZeroMQ context. Signals are
- * blocked and taken synchronously with sigtimedwait() in one loop, which
+ * Owns no data path, never creates a ZeroMQ context and runs no thread (it
+ * forks). Signals are blocked and taken synchronously from a signalfd in
+ * one loop (which also serves /metrics, supervisor/metrics.h), which
  * then acts in a fixed order: child exits, stop requests, reload, log
  * reopen, watchdog, respawns. TERM/QUIT = graceful stop (ingest workers
  * drain first, then pipeline workers, within shutdown_grace), INT = fast

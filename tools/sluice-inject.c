@@ -213,6 +213,7 @@ main(int argc, char **argv)
         shm[i] = sl_shm_attach(name, serr, sizeof serr);
         if (!shm[i]) {
             fprintf(stderr, "sluice-inject: --run-dir %s: %s\n", run_dirs[i], serr);
+            sl_gen_destroy(&gen);
             return 1;
         }
         baseline += sl_shm_sum(shm[i], SL_C_received, SL_ROLE_INGEST);
@@ -234,6 +235,7 @@ main(int argc, char **argv)
     if (rc < 0) {
         fprintf(stderr, "sluice-inject: cannot %s %s: %s\n", connect ? "connect to" : "bind",
                 endpoint, zmq_strerror(errno));
+        sl_gen_destroy(&gen);
         return 1;
     }
     if (mon) {
@@ -265,6 +267,7 @@ main(int argc, char **argv)
                     endpoint, wait_s);
             zmq_close(sock);
             zmq_ctx_term(ctx);
+            sl_gen_destroy(&gen);
             return 1;
         }
     }
