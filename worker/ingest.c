@@ -86,6 +86,7 @@ typedef struct s_ingest {
     const sl_conf_t *conf;
     void *zctx;
     sl_loop_t *loop;
+    sl_loop_timer_t *flush_timer;   /* armed while a frame is open (s_flush_due) */
     sl_zmon_t *zmon;            /* ZeroMQ socket monitor (common/zmon.h) */
     sl_leases_t *leases;
     unsigned n_sinks, partitions;
@@ -405,6 +406,8 @@ s_routes(s_ingest_t *in)
     s_send_all(in);
 }
 
+static void s_flush_due(sl_loop_t *loop, void *arg);
+
 static void
 s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
 {
@@ -425,6 +428,8 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         pt->open = 1;
         pt->opened_ms = sl_loop_now(in->loop);
         pt->first_n = in->cur_n;
+        if (!in->flush_timer)
+            in->flush_timer = sl_loop_after(in->loop, in->conf->batch_timeout_ms, s_flush_due, in);
     }
     sl_wire_writer_add(&pt->w, smp, 0);
     pt->touched = 1;
@@ -572,16 +577,27 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
 
 /* --- timers -------------------------------------------------------------- */
 
+/* A frame is sent batch_timeout_ms after its first record at the latest:
+ * the one-shot timer is armed when a frame opens and none is armed, and
+ * when it runs it sends every frame that old and arms itself again for the
+ * oldest frame still open. An idle worker has no flush timer at all. */
 static void
-s_flush_old(sl_loop_t *loop, void *arg)
+s_flush_due(sl_loop_t *loop, void *arg)
 {
     s_ingest_t *in = arg;
-    uint64_t now = sl_loop_now(loop);
+    uint64_t now = sl_loop_now(loop), oldest = UINT64_MAX, timeout = in->conf->batch_timeout_ms;
+    in->flush_timer = NULL;
     for (size_t i = 0; i < s_nparts(in); i++) {
         s_part_t *pt = &in->parts[i];
-        if (pt->open && now - pt->opened_ms >= in->conf->batch_timeout_ms)
+        if (!pt->open)
+            continue;
+        if (now - pt->opened_ms >= timeout)
             s_flush_part(in, pt);
+        else if (pt->opened_ms < oldest)
+            oldest = pt->opened_ms;
     }
+    if (oldest != UINT64_MAX)
+        in->flush_timer = sl_loop_after(loop, (unsigned) (oldest + timeout - now), s_flush_due, in);
 }
 
 static void
@@ -771,12 +787,6 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         return 2;
     }
     s_routes(&in);
-    /* checked at a quarter of the timeout, so that a frame waits at most
-     * 1.25 x batch_timeout_ms (a check at the timeout itself let it wait
-     * up to twice that: the p99 latency at partial load) */
-    unsigned flush_ms = in.conf->batch_timeout_ms / 4;
-    flush_ms = flush_ms < 1 ? 1 : flush_ms > 50 ? 50 : flush_ms;
-    sl_loop_every(in.loop, flush_ms, 0, s_flush_old, &in);
     sl_loop_every(in.loop, S_ROUTE_MS, 0, s_route_tick, &in);
     sl_loop_every(in.loop, S_BEAT_MS, 1, s_beat, &in);
     sl_loop_before_sleep(in.loop, s_before_sleep, &in);
