@@ -22,16 +22,18 @@
 #define S_MAX_CLIENTS 16
 #define S_LINE_MAX 256
 #define S_READ_TIMEOUT_MS 5000     /* a client that sends no full line by then is cut off */
-#define S_MAX_SAMPLES 2048
+#define S_MAX_SAMPLES 4096   /* watch sockets: up to 128 workers x 18 values */
 
 enum { S_FREE = 0, S_READING, S_WAITING, S_WATCH };
 enum { S_W_DROPS = 1, S_W_RETRIES, S_W_LEASES, S_W_SOCKETS };
 
-/* One value a watch follows: a number, or a text (worker state). */
+/* One value a watch follows: a number (a counter, or a gauge such as
+ * connected peers), or a text (worker state). */
 typedef struct {
     char        key[96];
     uint64_t    v;
     const char *s;
+    int         gauge;
 } s_sample_t;
 
 typedef struct {
@@ -352,6 +354,20 @@ s_add(s_samples_t *out, uint64_t v, const char *s, const char *fmt, ...)
     va_end(ap);
     x->v = v;
     x->s = s;
+    x->gauge = 0;
+}
+
+/* Worker w's ZeroMQ socket-monitor totals (every socket it had in this
+ * generation), as <w>.zmq.<counter>; peers is a gauge. */
+static void
+s_add_zmon(s_samples_t *out, const sl_slot_t *sl, const char *w)
+{
+    for (int k = 0; k < SL_ZC__COUNT; k++) {
+        s_add(out, atomic_load(&sl->zmon.total[k]), NULL, "%s.zmq.%s", w,
+              sl_zmon_counter_names[k]);
+        if (out->n && sl_zmon_counter_kind[k] == SL_PK_gauge)
+            out->v[out->n - 1].gauge = 1;
+    }
 }
 
 static const char *
@@ -463,6 +479,7 @@ s_collect(int watch, const sl_shm_t *shm, s_samples_t *out)
                 s_add(out, SL_GET(sl, frames_received), NULL, "%s.frames_received", w);
                 s_add(out, SL_GET(sl, frames_rejected), NULL, "%s.frames_rejected", w);
             }
+            s_add_zmon(out, sl, w);
         }
         break;
     }
@@ -480,8 +497,8 @@ s_lookup(const s_client_t *c, const char *key)
 static const char *const s_watch_names[] = { "", "drops", "retries", "leases", "sockets" };
 
 /* One line: the whole picture the first time ("snapshot"), then what
- * changed since the last line ("changed": {key: {"delta": d, "total": t}}
- * or {key: "state"}); counters are of the current configuration
+ * changed since the last line ("changed": {key: {"delta": d, "total": t}},
+ * {key: {"value": v}} for a gauge, or {key: "state"}); counters are of the current configuration
  * generation, so a total that went down (a reload) counts from 0. */
 static int
 s_watch_tick(s_client_t *c, const sl_shm_t *shm)
@@ -511,6 +528,11 @@ s_watch_tick(s_client_t *c, const sl_shm_t *shm)
             continue;
         sl_json_gen_str(g, x->key);
         yajl_gen_map_open(g);
+        if (x->gauge) {            /* a level, not a count: no delta */
+            s_kv_u64(g, "value", x->v);
+            yajl_gen_map_close(g);
+            continue;
+        }
         s_kv_u64(g, "delta", c->have_prev ? (x->v >= before ? x->v - before : x->v) : 0);
         s_kv_u64(g, "total", x->v);
         yajl_gen_map_close(g);

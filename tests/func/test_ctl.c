@@ -235,9 +235,22 @@ START_TEST(every_control_command_answers_through_sluice_ctl_and_the_socket)
         if (i == 1)
             ck_assert_msg(strstr(line, "\"pipeline#0.holds\":{\"delta\":0,\"total\":4}"),
                           "watch leases: pipeline #0 should hold the 4 partitions: %s", line);
-        if (i == 2)
+        if (i == 2) {
             ck_assert_msg(strstr(line, "\"ingest#0.state\":\"running\"") &&
                           strstr(line, "ingest#0.frames_sent"), "watch sockets: %s", line);
+            /* ZeroMQ's monitor: ingest #0 connected to its partition's
+             * holder, which counts it as a peer (a gauge: value, no delta) */
+            yajl_val wv = s_parse(line);
+            const char *hs[] = { "snapshot", "ingest#0.zmq.handshakes", "total", NULL };
+            const char *pp[] = { "snapshot", "pipeline#0.zmq.peers", "value", NULL };
+            yajl_val t = yajl_tree_get(wv, hs, yajl_t_number);
+            ck_assert_msg(t && YAJL_GET_INTEGER(t) >= 1,
+                          "watch sockets: no ZeroMQ handshake counted for ingest #0: %s", line);
+            t = yajl_tree_get(wv, pp, yajl_t_number);
+            ck_assert_msg(t && YAJL_GET_INTEGER(t) >= 1,
+                          "watch sockets: pipeline #0 has no ZeroMQ peer: %s", line);
+            yajl_tree_free(wv);
+        }
     }
 
     /* reload with a broken pipeline: refused with the reason, old config kept */
