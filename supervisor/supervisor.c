@@ -49,6 +49,9 @@ typedef struct {
     char       shm_name[64];
     s_child_t  children[SL_MAX_WORKERS];
     int        n_children;
+    unsigned   slots_used;     /* slots any generation gave a worker: the others were never
+                                * written (and never read here: shared-memory pages untouched
+                                * are not allocated, 106 KB per slot x SL_MAX_WORKERS) */
     uint32_t   generation;
     int        exit_code;
     int        deferred_sig;   /* taken while stopping workers; the main loop acts on it */
@@ -339,8 +342,9 @@ s_publish_layout(s_sup_t *sv)
     sl_lease_table_init((char *) shm + shm->lease_offset, n_sinks,
                         sv->conf->partitions);
     /* Slots start from zero for each generation, so that the drain
-     * accounting (frames sent vs received) compares like with like. */
-    for (unsigned i = 0; i < shm->n_slots; i++) {
+     * accounting (frames sent vs received) compares like with like; a slot
+     * no worker ever had is zero already. */
+    for (unsigned i = 0; i < sv->slots_used && i < shm->n_slots; i++) {
         sl_slot_t *s = &shm->slots[i];
         memset((void *) s, 0, sizeof *s);
     }
@@ -351,6 +355,8 @@ s_publish_layout(s_sup_t *sv)
     for (int j = 0; j < sv->conf->n_pipeline; j++, n++) {
         sv->children[n] = (s_child_t) { .role = SL_ROLE_PIPELINE, .index = j, .respawn_at = 1 };
     }
+    if ((unsigned) n > sv->slots_used)
+        sv->slots_used = (unsigned) n;
     for (int i = 0; i < n; i++) {
         atomic_store(&shm->slots[i].role, sv->children[i].role);
         atomic_store(&shm->slots[i].index, sv->children[i].index);
@@ -684,7 +690,7 @@ s_reload(s_sup_t *sv, const char *cause, char *why, size_t whylen)
     sl_log_init('S', (sl_log_level_t) next->log_level_value, next->log_file);
     sv->generation++;
     /* the slots restart from 0: keep their counts in the exported totals */
-    for (unsigned i = 0; i < sv->shm->n_slots; i++)
+    for (unsigned i = 0; i < sv->slots_used; i++)
         sl_metrics_fold(sv->metrics, i, SL_PROMTEXT_FOLD_ALL);
     s_publish_layout(sv);
     if (sl_metrics_listen(sv->metrics, next->metrics_listen, err, sizeof err) < 0)

@@ -234,6 +234,67 @@ START_TEST(a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted)
 }
 END_TEST
 
+
+/* Rss, in KiB, of pid's mapping of the shared-memory region named name
+ * (/dev/shm/<name without the slash>), -1 if not found. */
+static long
+s_shm_rss_kib(pid_t pid, const char *name)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/smaps", (int) pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kib = -1;
+    int in = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (strchr(line, '-') && strstr(line, " /dev/shm/"))
+            in = strstr(line, name + 1) != NULL;
+        else if (in && strncmp(line, "Rss:", 4) == 0) {
+            kib = atol(line + 4);
+            in = 0;
+        }
+    }
+    fclose(f);
+    return kib;
+}
+
+static int
+s_generation_2(sl_h_agent_t *a)
+{
+    return atomic_load(&a->shm->generation) == 2 && atomic_load(&a->shm->slots[0].state) ==
+           SL_WS_RUNNING && atomic_load(&a->shm->slots[1].state) == SL_WS_RUNNING;
+}
+
+/* The region has a slot (106 KB) for each of SL_MAX_WORKERS workers; the
+ * supervisor must not touch the pages of slots no worker had, neither at
+ * start nor when a reload clears and folds the slots (it cleared them all,
+ * 13 MB of resident memory in the supervisor and in the region). */
+START_TEST(the_supervisor_touches_only_the_slots_in_use)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "memory-shm");
+    sl_h_write(&a, "input.jsonl", "");
+    s_write_config(&a, "");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    char name[256];
+    sl_shm_name(a.dir, name, sizeof name);
+    long at_start = s_shm_rss_kib(a.pid, name);
+    kill(a.pid, SIGHUP);
+    ck_assert_msg(sl_h_wait(&a, s_generation_2, 30000) == 0, "no reload; see %s", a.log);
+    long after_reload = s_shm_rss_kib(a.pid, name);
+    size_t all = sizeof(sl_shm_t) + (size_t) a.shm->n_slots * sizeof(sl_slot_t);
+    fprintf(stderr, "supervisor's resident pages of %s: %ld KiB at start, %ld KiB after a "
+            "reload (slots of all workers: %zu KiB)\n", name, at_start, after_reload, all / 1024);
+    ck_assert_msg(at_start >= 0 && after_reload >= 0, "no mapping of %s in the supervisor", name);
+    /* 2 slots in use, the header and the lease table: well under 2 MiB */
+    ck_assert_msg(at_start < 2048 && after_reload < 2048,
+                  "the supervisor holds %ld / %ld KiB of the stats region (slots never used "
+                  "touched?)", at_start, after_reload);
+    ck_assert_int_eq(sl_h_stop(&a, SIGTERM, 30000), 0);
+    sl_h_cleanup(&a);
+}
+END_TEST
 int
 main(void)
 {
@@ -252,6 +313,7 @@ main(void)
     tcase_add_test(tc, queued_frames_stay_within_queue_memory_and_sources_pause);
     tcase_add_test(tc, a_huge_line_costs_no_more_than_max_message_size);
     tcase_add_test(tc, a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted);
+    tcase_add_test(tc, the_supervisor_touches_only_the_slots_in_use);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
