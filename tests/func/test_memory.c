@@ -1,11 +1,13 @@
 /* test_memory — what a worker holds is bounded by configuration, in bytes
  * (probe D5): frames queued towards a stopped pipeline worker stay within
  * queue_memory and the sources pause (back-pressure) instead of reading on;
- * one huge line or message costs no more than max_message_size. Memory is
- * read from /proc/<pid>/status (VmRSS, VmHWM) of the real workers. */
+ * one huge line or message costs no more than max_message_size; the
+ * supervisor is resident only in the stats slots in use. Memory is read
+ * from /proc/<pid>/status (VmRSS, VmHWM) and smaps of the real processes. */
 #include <check.h>
 
 #include "tests/sl_check.h"
+#include <ctype.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,22 +19,37 @@
 
 #define MIB (1024.0 * 1024.0)
 
+/* The value in KiB of the line "key:" of /proc/<pid>/<file>; with
+ * mapping, only in the entry of the mapping whose header line names it
+ * (smaps). -1 if not found. */
+static long
+s_proc_kib(pid_t pid, const char *file, const char *mapping, const char *key)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, file);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long kib = -1;
+    size_t kl = strlen(key);
+    int in = mapping == NULL;
+    while (fgets(line, sizeof line, f)) {
+        if (mapping && (isdigit((unsigned char) line[0]) ||
+                        (line[0] >= 'a' && line[0] <= 'f')))   /* "7f..-7f.. rw-s ..." */
+            in = strstr(line, mapping) != NULL;
+        else if (in && strncmp(line, key, kl) == 0 && line[kl] == ':')
+            kib = atol(line + kl + 1);
+    }
+    fclose(f);
+    return kib;
+}
+
 /* VmRSS or VmHWM of pid in MiB, -1 if unreadable. */
 static double
 s_vm(pid_t pid, const char *field)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    double mib = -1;
-    size_t fl = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, fl) == 0 && line[fl] == ':')
-            mib = atof(line + fl + 1) / 1024.0;
-    fclose(f);
-    return mib;
+    long kib = s_proc_kib(pid, "status", NULL, field);
+    return kib < 0 ? -1 : (double) kib / 1024.0;
 }
 
 /* a worker's VmRSS when it started: limits are on growth, so that they
@@ -235,30 +252,6 @@ START_TEST(a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted)
 END_TEST
 
 
-/* Rss, in KiB, of pid's mapping of the shared-memory region named name
- * (/dev/shm/<name without the slash>), -1 if not found. */
-static long
-s_shm_rss_kib(pid_t pid, const char *name)
-{
-    char path[64], line[512];
-    snprintf(path, sizeof path, "/proc/%d/smaps", (int) pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    long kib = -1;
-    int in = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strchr(line, '-') && strstr(line, " /dev/shm/"))
-            in = strstr(line, name + 1) != NULL;
-        else if (in && strncmp(line, "Rss:", 4) == 0) {
-            kib = atol(line + 4);
-            in = 0;
-        }
-    }
-    fclose(f);
-    return kib;
-}
-
 static int
 s_generation_2(sl_h_agent_t *a)
 {
@@ -279,10 +272,10 @@ START_TEST(the_supervisor_touches_only_the_slots_in_use)
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     char name[256];
     sl_shm_name(a.dir, name, sizeof name);
-    long at_start = s_shm_rss_kib(a.pid, name);
+    long at_start = s_proc_kib(a.pid, "smaps", name + 1, "Rss");
     kill(a.pid, SIGHUP);
     ck_assert_msg(sl_h_wait(&a, s_generation_2, 30000) == 0, "no reload; see %s", a.log);
-    long after_reload = s_shm_rss_kib(a.pid, name);
+    long after_reload = s_proc_kib(a.pid, "smaps", name + 1, "Rss");
     size_t all = sizeof(sl_shm_t) + (size_t) a.shm->n_slots * sizeof(sl_slot_t);
     fprintf(stderr, "supervisor's resident pages of %s: %ld KiB at start, %ld KiB after a "
             "reload (slots of all workers: %zu KiB)\n", name, at_start, after_reload, all / 1024);
