@@ -184,7 +184,12 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
                 pw->n_sinks, pw->partitions);
         sl_loop_every(pw->loop, sl_leases_period_ms(pw->leases), 1, s_on_leases, &m);
         sl_loop_every(pw->loop, S_CRON_MS, 1, s_on_cron, &m);
-        sl_loop_every(pw->loop, S_REORDER_MS, 0, s_on_reorder, &m);
+        /* (no sink with a reorder window: nothing to release, no wakeups) */
+        for (unsigned k = 0; k < pw->n_sinks; k++)
+            if (sl_conf_sink(pw->conf, k)->reorder_window_ms) {
+                sl_loop_every(pw->loop, S_REORDER_MS, 0, s_on_reorder, &m);
+                break;
+            }
         sl_loop_every(pw->loop, S_RETENTION_MS, 0, s_on_retention, &m);
         sl_loop_before_sleep(pw->loop, s_before_sleep, &m);
         if (sl_loop_run(pw->loop, &sl_worker_stop, 20) < 0) {
