@@ -141,6 +141,15 @@ sl_h_stop(sl_h_agent_t *a, int sig, int timeout_ms)
 }
 
 void
+sl_h_stop_ok(sl_h_agent_t *a, int timeout_ms, const char *what)
+{
+    int st = sl_h_stop(a, SIGTERM, timeout_ms);
+    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "%s%sSIGTERM: expected exit 0 within %d ms, got status %d (log %s)",
+                  what ? what : "", what ? ": " : "", timeout_ms, st, a->log);
+}
+
+void
 sl_h_cleanup(sl_h_agent_t *a)
 {
     if (a->pid > 0) {

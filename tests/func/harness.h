@@ -33,6 +33,9 @@ uint64_t sl_h_total(sl_h_agent_t *a, int counter);
 int sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms);
 /* Sends sig and waits for exit; returns the exit status (waitpid form) or -1. */
 int sl_h_stop(sl_h_agent_t *a, int sig, int timeout_ms);
+/* A graceful stop that must succeed: SIGTERM, and sluiced exits 0 within
+ * timeout_ms (a test assertion naming what, the status and the log). */
+void sl_h_stop_ok(sl_h_agent_t *a, int timeout_ms, const char *what);
 /* Kills sluiced if still running and removes the directory. */
 void sl_h_cleanup(sl_h_agent_t *a);
 /* Runs a command, returns its exit status (system()). */

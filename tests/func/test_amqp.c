@@ -208,14 +208,6 @@ s_start(sl_h_agent_t *a)
     }
 }
 
-static void
-s_stop(sl_h_agent_t *a)
-{
-    int st = sl_h_stop(a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a->log);
-}
-
 static int
 s_log_has(sl_h_agent_t *a, const char *what)
 {
@@ -584,7 +576,7 @@ START_TEST(exchanges_and_priorities_convert_as_the_file_source_does)
                   S_ULL(s_pipe(&a, SL_C_samples_published)),
                   S_ULL(s_bc(&a, -1, SL_BC_deliveries)), S_ULL(s_bc(&a, -1, SL_BC_acks)), a.log);
     uint64_t a_nsp = s_ingest(&a, SL_C_no_sample_priority);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     ck_assert_msg(s_bc(&a, -1, SL_BC_deliveries) == S_A_COUNT &&
                   s_bc(&a, -1, SL_BC_acks) == S_A_COUNT,
                   "expected %d deliveries, all acknowledged; got %llu deliveries, %llu acks, "
@@ -604,7 +596,7 @@ START_TEST(exchanges_and_priorities_convert_as_the_file_source_does)
                   "file source: expected %d notifications confirmed; got %llu (log %s)",
                   S_A_COUNT, S_ULL(s_ingest(&f, SL_C_notifications_confirmed)), f.log);
     uint64_t f_nsp = s_ingest(&f, SL_C_no_sample_priority);
-    s_stop(&f);
+    sl_h_stop_ok(&f, 30000, NULL);
     ck_assert_msg(a_nsp == f_nsp, "no_sample_priority: amqp %llu, file %llu", S_ULL(a_nsp),
                   S_ULL(f_nsp));
 
@@ -739,7 +731,7 @@ START_TEST(a_failing_publisher_leaves_the_backlog_unacknowledged_in_the_broker)
     ck_assert_msg(S_WAIT(s_bc(&a, -1, SL_BC_acks) >= 500, 20000), "expected 500 acks, got %llu",
                   S_ULL(s_bc(&a, -1, SL_BC_acks)));
     s_drained(r, "t_c.info");
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     /* the test publishers record one line per sample or event */
     size_t recorded = s_count_lines(sl_h_path(&a, "rec")) +
                       s_count_lines(sl_h_path(&a, "rec-events"));
@@ -790,7 +782,7 @@ START_TEST(a_publisher_that_gives_up_requeues_and_the_deliveries_come_again)
                   "the test publisher recorded %zu samples, 128 wanted",
                   s_count_lines(sl_h_path(&a, "rec")));
     s_drained(r, "t_c2.info");
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     printf("test_amqp: give up and requeue: %llu nacks, %llu redeliveries, %zu duplicates at "
            "the file publisher\n", S_ULL(s_bc(&a, -1, SL_BC_nacks)),
            S_ULL(s_bc(&a, -1, SL_BC_redeliveries)), dups);
@@ -847,7 +839,7 @@ s_event_error_case(int ack_on_error)
     char q[64];
     snprintf(q, sizeof q, "%s.info", topic);
     s_drained(r, q);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 
@@ -898,7 +890,7 @@ START_TEST(killed_workers_lose_nothing)
     ck_assert_msg(unexp == 0, "%zu samples or events that no notification sent gives", unexp);
     s_drained(r, "t_d.info");
     uint64_t crashes = atomic_load(&a.shm->sv[SL_SV_crashes]);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     printf("test_amqp: kill -9 of an ingest and a pipeline worker: %zu samples and events, all "
            "published; %zu duplicates; crashes %llu, redeliveries %llu\n", want.n, dups,
            S_ULL(crashes), S_ULL(s_bc(&a, -1, SL_BC_redeliveries)));
@@ -937,7 +929,7 @@ START_TEST(two_brokers_at_once_each_deliver_their_notifications)
     ck_assert_msg(s_bc(&a, 0, SL_BC_deliveries) == 250 && s_bc(&a, 1, SL_BC_deliveries) == 250,
                   "deliveries per broker: %llu and %llu, 250 each expected",
                   S_ULL(s_bc(&a, 0, SL_BC_deliveries)), S_ULL(s_bc(&a, 1, SL_BC_deliveries)));
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     s_keys_free(&w1);
     s_keys_free(&w2);
     sl_h_cleanup(&a);
@@ -983,7 +975,7 @@ START_TEST(tls_with_the_right_ca_delivers_and_a_wrong_ca_is_refused)
                   "no TLS connection with the client certificate in list_connections: %s",
                   conns ? conns : "(none)");
     free(conns);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     s_keys_free(&want);
 
     /* A CA that did not sign the broker's certificate: refused, logged,
@@ -1015,7 +1007,7 @@ START_TEST(tls_with_the_right_ca_delivers_and_a_wrong_ca_is_refused)
     ck_assert_msg(ready == 50 && unacked == 0 && consumers == 0,
                   "t_f2.info: expected 50 ready, 0 unacknowledged, no consumer; got %ld, %ld, "
                   "%ld", ready, unacked, consumers);
-    s_stop(&w);
+    sl_h_stop_ok(&w, 30000, NULL);
     sl_h_cleanup(&w);
     sl_h_cleanup(&a);
 }
@@ -1042,7 +1034,7 @@ START_TEST(tls_to_an_ip_address_matches_the_certificates_ip_san)
     ck_assert_msg(ok, "no TLS connection to 127.0.0.1 with a certificate for IP 127.0.0.1 "
                   "after 10 s: %llu failed attempts (first error above; log %s)",
                   S_ULL(s_bc(&a, -1, SL_BC_reconnect_attempts)), a.log);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -1081,7 +1073,7 @@ START_TEST(a_broker_restart_mid_stream_loses_nothing)
                   "disconnects %llu, connects %llu", S_ULL(s_bc(&a, -1, SL_BC_disconnects)),
                   S_ULL(s_bc(&a, -1, SL_BC_connects)));
     ck_assert_msg(s_log_has(&a, "connection lost"), "no 'connection lost' in %s", a.log);
-    s_stop(&a);
+    sl_h_stop_ok(&a, 30000, NULL);
     printf("test_amqp: broker restart: %zu samples and events, all published; %zu duplicates; "
            "disconnects %llu, connects %llu, reconnect attempts %llu, redeliveries %llu\n",
            want.n, dups, S_ULL(s_bc(&a, -1, SL_BC_disconnects)),

@@ -268,8 +268,9 @@ START_TEST(agents_share_partitions_through_memcached)
     for (int k = 0; k < 5; k++) {
         if (k == 2)
             continue;
-        int st = sl_h_stop(&ag[k], SIGTERM, 20000);
-        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+        char what[32];
+        snprintf(what, sizeof what, "agent %d", k);
+        sl_h_stop_ok(&ag[k], 20000, what);
     }
     for (int k = 0; k < 5; k++)
         sl_h_cleanup(&ag[k]);
@@ -421,8 +422,9 @@ s_inv_run(sl_h_agent_t *agents, int n, const char *ep, const char *input)
                   (unsigned long long) recv, S_INV_N, (unsigned long long) routed,
                   (unsigned long long) in);
     for (int k = 0; k < n; k++) {
-        int st = sl_h_stop(&agents[k], SIGTERM, 30000);
-        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+        char what[32];
+        snprintf(what, sizeof what, "agent %d", k);
+        sl_h_stop_ok(&agents[k], 30000, what);
     }
 }
 
@@ -539,8 +541,8 @@ START_TEST(a_graceful_leave_under_load_loses_no_sample)
         _exit(127);
     }
     sl_h_sleep_ms(1500);
-    int st = sl_h_stop(&ag[2], SIGTERM, 30000);   /* agent 2 leaves gracefully */
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "leaving agent exit %d", st);
+    sl_h_stop_ok(&ag[2], 30000, "leaving agent");   /* agent 2 leaves gracefully */
+    int st;
     ck_assert_int_eq(waitpid(inj, &st, 0), inj);
     uint64_t routed = 0, published = 0, forwarded = 0;
     for (int t = 0; t < 20000; t += 100) {
@@ -560,8 +562,9 @@ START_TEST(a_graceful_leave_under_load_loses_no_sample)
                   "%llu samples routed but %llu published across the agents",
                   (unsigned long long) routed, (unsigned long long) published);
     for (int k = 0; k < 2; k++) {
-        st = sl_h_stop(&ag[k], SIGTERM, 30000);
-        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "agent %d exit %d", k, st);
+        char what[32];
+        snprintf(what, sizeof what, "agent %d", k);
+        sl_h_stop_ok(&ag[k], 30000, what);
     }
     for (int k = 0; k < 3; k++)
         sl_h_cleanup(&ag[k]);

@@ -360,8 +360,7 @@ START_TEST(ttin_and_ttou_mid_stream_neither_lose_nor_repeat_a_notification)
                   sl_h_count_lines(sl_h_path(&a, "samples.jsonl")), sl_h_corpus_samples(S_COPIES));
     sl_h_sleep_ms(300);   /* anything extra (a repeat) would show up now */
     ck_assert_uint_eq(atomic_load(&a.shm->generation), 4);
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 30000, NULL);
     ck_assert_msg(sl_h_samples_are_corpus(&a, S_COPIES, s_fields), "samples across TTIN/TTOU "
                   "differ from %d x the "
                   "corpus's (%zu lines written)", S_COPIES,
@@ -404,8 +403,7 @@ s_state_run(const char *tag, int ingest, int pipeline, int grow)
         s_expect_layout(&a, 2, ingest, pipeline + 1, "workers pipeline +1");
     }
     ck_assert_msg(sl_h_wait(&a, sl_h_input_done, 60000) == 0, "%s: input not consumed", tag);
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: exit status %d", tag, st);
+    sl_h_stop_ok(&a, 30000, tag);
     char *all = sl_h_stateful_outputs(&a, s_state_fields, tag);
     sl_h_cleanup(&a);
     return all;

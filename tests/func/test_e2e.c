@@ -60,9 +60,7 @@ START_TEST(corpus_through_zmq_two_by_two_gives_ceilometers_samples)
                   "one ingest worker got nothing: %llu / %llu",
                   (unsigned long long) atomic_load(&a.shm->slots[0].c[SL_C_received]),
                   (unsigned long long) atomic_load(&a.shm->slots[1].c[SL_C_received]));
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    sl_h_stop_ok(&a, 20000, NULL);
     /* Nothing lost over the drain: every routed sample was published. */
     ck_assert_uint_eq(sl_h_total(&a, SL_C_received), 125);
     ck_assert_uint_eq(sl_h_total(&a, SL_C_samples_published), sl_h_total(&a, SL_C_samples_routed));
@@ -181,8 +179,7 @@ START_TEST(sigkilled_pipeline_worker_is_respawned_and_processing_continues)
                   (unsigned long long) s_published_at_kill,
                   (unsigned long long) sl_h_total(&a, SL_C_samples_published),
                   (unsigned long long) sl_h_total(&a, SL_C_received));
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -244,8 +241,7 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
     /* the huge-int notification is converted like Ceilometer: its event
      * carries the whole integer, and no output holds invalid UTF-8 */
     ck_assert_uint_ge(sl_h_total(&a, SL_C_events_published), 1);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     static const char *const outputs[] = { "events.jsonl", "samples.jsonl" };
     for (size_t i = 0; i < 2; i++) {
         char path[600];
@@ -305,8 +301,7 @@ START_TEST(sighup_rolls_workers_on_a_valid_config_and_keeps_the_old_one_otherwis
     ck_assert_msg(log && strstr(log, "reload rejected") && strstr(log, "pipeline.yaml:"),
                   "the log does not say why the reload was rejected with file:line");
     free(log);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -336,8 +331,7 @@ START_TEST(reload_mid_stream_neither_loses_nor_repeats_a_notification)
     ck_assert_msg(sl_h_wait(&a, s_all_written, 30000) == 0, "only %zu of %zu samples written",
                   sl_h_count_lines(sl_h_path(&a, "samples.jsonl")), sl_h_corpus_samples(400));
     sl_h_sleep_ms(300);   /* anything extra (a repeat) would show up now */
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     ck_assert_msg(sl_h_samples_are_corpus(&a, 400, s_fields), "samples across the reload differ "
                   "from 400 x the corpus's (%zu lines written)",
                   sl_h_count_lines(sl_h_path(&a, "samples.jsonl")));
@@ -455,8 +449,7 @@ START_TEST(tolerated_mistakes_run_with_counted_warnings_and_strict_refuses_them)
     free(out);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "tolerant start failed; see %s", a.log);
     ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_config_warnings]), 2);
-    st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     char *log = sl_h_slurp(a.log, NULL);
     ck_assert_msg(log && strstr(log, "pipeline.yaml:5: ignored key 'interval' in source 's'"),
                   "the warning is not in the log");
@@ -502,8 +495,7 @@ START_TEST(a_multipart_zmq_message_is_one_counted_drop)
     zmq_setsockopt(push, ZMQ_LINGER, &zero, sizeof zero);
     zmq_close(push);
     zmq_ctx_term(zctx);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -568,8 +560,7 @@ START_TEST(unthrottled_producer_closes_only_once_the_agent_counted_everything)
                   rcs ? rcs : "(no exit within 15 s)", err ? err : "");
     free(rcs);
     free(err);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST

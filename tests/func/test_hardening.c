@@ -159,8 +159,7 @@ START_TEST(a_refused_second_start_leaves_the_running_agent_alone)
                   "the running agent or its pidfile was disturbed (pidfile says %ld)",
                   s_pidfile_pid(&a));
     ck_assert_msg(s_runs(&a, a.pid), "the running agent's shared memory was replaced");
-    st = sl_h_stop(&a, SIGTERM, 15000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: status %d", st);
+    sl_h_stop_ok(&a, 15000, NULL);
     ck_assert_msg(access(sl_h_path(&a, "sluiced.pid"), F_OK) < 0, "pidfile left after a stop");
     sl_h_cleanup(&a);
 }
@@ -178,8 +177,7 @@ START_TEST(a_stale_pidfile_naming_a_live_process_does_not_block_start_up)
     ck_assert_msg(s_start(&a, 10000) == 0,
                   "a pidfile nobody holds the lock of blocked start-up; see %s", a.log);
     ck_assert_int_eq(s_pidfile_pid(&a), a.pid);
-    int st = sl_h_stop(&a, SIGTERM, 15000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: status %d", st);
+    sl_h_stop_ok(&a, 15000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -212,8 +210,7 @@ START_TEST(of_two_simultaneous_starts_exactly_one_runs)
         ck_assert_msg(s_runs(&a, a.pid), "round %d: the winner does not run; see %s", round,
                       a.log);
         ck_assert_int_eq(s_pidfile_pid(&a), a.pid);
-        st = sl_h_stop(&a, SIGTERM, 15000);
-        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: status %d", st);
+        sl_h_stop_ok(&a, 15000, NULL);
         sl_h_cleanup(&a);
     }
 }
@@ -262,8 +259,7 @@ START_TEST(a_killed_supervisors_lock_and_shared_memory_do_not_outlive_it)
                   "the region is still the killed supervisor's");
     ck_assert_msg(s_log_has(a.log, "did not stop cleanly"), "no word on the stale region in %s",
                   a.log);
-    int st = sl_h_stop(&a, SIGTERM, 15000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM: status %d", st);
+    sl_h_stop_ok(&a, 15000, NULL);
     ck_assert_msg(access(shm_path, F_OK) < 0, "%s left after a clean stop", shm_path);
     sl_h_cleanup(&a);
 }
@@ -353,8 +349,7 @@ START_TEST(what_sluiced_creates_is_not_group_or_world_writable_under_umask_000)
     ck_assert_int_eq(stat(sl_h_path(&a, "samples.jsonl"), &st), 0);
     ck_assert_msg((st.st_mode & 0777) == 0644, "samples.jsonl is %o, expected 0644",
                   st.st_mode & 0777);
-    int rst = sl_h_stop(&a, SIGTERM, 15000);
-    ck_assert_msg(rst >= 0 && WIFEXITED(rst) && WEXITSTATUS(rst) == 0, "SIGTERM: status %d", rst);
+    sl_h_stop_ok(&a, 15000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -371,10 +366,7 @@ START_TEST(a_stop_signal_during_a_reload_is_not_lost)
         ck_assert_msg(s_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
         kill(a.pid, SIGHUP);
         sl_h_sleep_ms(delays_ms[i]);
-        int st = sl_h_stop(&a, SIGTERM, 20000);
-        ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                      "SIGTERM %d ms after SIGHUP: expected exit 0, got status %d (log %s)",
-                      delays_ms[i], st, a.log);
+        sl_h_stop_ok(&a, 20000, NULL);
         sl_h_cleanup(&a);
     }
 }

@@ -145,8 +145,7 @@ START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
         fprintf(stderr, "pipeline worker peak %.1f MiB\n", hwm);
     ck_assert_msg(hwm > 0 && hwm - pip_base < 80, "pipeline worker peaked at %.0f MiB (%.0f at "
                   "start) with queue_memory 16M", hwm, pip_base);
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -194,8 +193,7 @@ START_TEST(a_huge_line_costs_no_more_than_max_message_size)
     double hwm = s_vm(ing, "VmHWM");
     ck_assert_msg(hwm > 0 && hwm - s_base < 24, "ingest worker peaked at %.0f MiB (%.0f at start) "
                   "reading a 64 MiB line with max_message_size 1 MiB", hwm, s_base);
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -245,8 +243,7 @@ START_TEST(a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted)
     char *log = sl_h_slurp(a.log, NULL);
     ck_assert_msg(log && strstr(log, "over max_message_size"), "no log line for the cut-off");
     free(log);
-    int st = sl_h_stop(&a, SIGTERM, 30000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %d", st);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -284,7 +281,7 @@ START_TEST(the_supervisor_touches_only_the_slots_in_use)
     ck_assert_msg(at_start < 2048 && after_reload < 2048,
                   "the supervisor holds %ld / %ld KiB of the stats region (slots never used "
                   "touched?)", at_start, after_reload);
-    ck_assert_int_eq(sl_h_stop(&a, SIGTERM, 30000), 0);
+    sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST

@@ -97,7 +97,7 @@ s_run(const char *mode)
         ck_assert_msg(s_check_threads(pid, cpu, who) >= 2, "%s: expected its ZeroMQ threads "
                       "too", who);
     }
-    ck_assert_int_eq(sl_h_stop(&a, SIGTERM, 30000), 0);
+    sl_h_stop_ok(&a, 30000, NULL);
     ck_assert_msg(sl_h_samples_are_corpus(&a, S_COPIES, s_fields), "cpu_affinity %s: the "
                   "samples are not the corpus's (see %s)", mode, a.log);
     sl_h_cleanup(&a);

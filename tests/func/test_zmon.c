@@ -235,9 +235,7 @@ START_TEST(a_producer_connecting_and_leaving_and_a_bad_handshake_are_counted)
     yajl_tree_free(root);
     free(json);
 
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -301,9 +299,7 @@ START_TEST(a_killed_pipeline_worker_is_seen_as_disconnects_retries_and_reconnect
                   "the ingest worker's ring has no disconnect from a partition");
     /* the respawned worker continues the slot's totals: they never go back */
     s_wait_total(&a, 1, SL_ZC_binds, 4, 20000);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -334,9 +330,7 @@ START_TEST(an_occupied_partition_endpoint_is_a_bind_failure_until_it_is_free)
     ck_assert_int_eq(rmdir(busy), 0);
     /* the lease tick binds it now */
     s_wait_total(&a, 1, SL_ZC_binds, 2, 30000);
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
@@ -374,9 +368,7 @@ START_TEST(monitor_output_to_a_pipe_is_plain_and_f_filters_the_fields)
         }
         free(out);
     }
-    int st = sl_h_stop(&a, SIGTERM, 20000);
-    ck_assert_msg(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                  "SIGTERM: expected exit 0, got status %d (log %s)", st, a.log);
+    sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
 }
 END_TEST
