@@ -28,12 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/arena.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "worker/publishers/httpc.h"
+#include "worker/publishers/prometheus.h"
 #include "worker/publishers/pubjson.h"
 
 typedef struct {
@@ -59,31 +59,6 @@ typedef struct {
 static void s_destroy(void **ctx_p);
 
 /* ---- options ------------------------------------------------------------- */
-
-/* strutils.bool_from_string(strict=True): 1 true, 0 false, -1 neither. */
-static int
-s_bool_word(const char *s)
-{
-    static const char *const t[] = { "1", "t", "true", "on", "y", "yes" };
-    static const char *const f[] = { "0", "f", "false", "off", "n", "no" };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        if (strcasecmp(s, t[i]) == 0)
-            return 1;
-        if (strcasecmp(s, f[i]) == 0)
-            return 0;
-    }
-    return -1;
-}
-
-static int
-s_check_verify(const sl_opt_t *o, const char *text, char *err, size_t errlen)
-{
-    (void) o;
-    if (s_bool_word(text) >= 0 || text[0] == '/')
-        return 0;
-    return sl_errf(err, errlen, "verify_ssl: '%s' is neither a boolean (true/false) nor the "
-                   "absolute path of a CA bundle (e.g. verify_ssl=/etc/ssl/certs/ca.pem)", text);
-}
 
 /* "Name:value": an HTTP token, a colon, a value without CR/LF. */
 static int
@@ -114,7 +89,7 @@ static const sl_opt_t s_opts[] = {
       .help = "true: one POST of a JSON list per batch; false: one POST per record (the "
               "record itself)" },
     { .name = "verify_ssl", .type = SL_OPT_STR, .offset = S_OFF(verify_ssl), .def = "true",
-      .check = s_check_verify, .type_text = "true, false or a CA path",
+      .check = sl_httpbase_check_verify, .type_text = "true, false or a CA path",
       .help = "https: verify the server's certificate and host name against the system's "
               "CAs (true), not at all (false), or against the CA bundle at this path" },
     { .name = "clientcert", .type = SL_OPT_PATH, .offset = S_OFF(clientcert),
@@ -343,25 +318,17 @@ s_init(const char *url, const void *opts, int check_only, char *err, size_t errl
     char *user = NULL, *password = NULL;
     if (s_parse_url(h, url, &user, &password, err, errlen) < 0)
         goto fail;
-    int verify = s_bool_word(o->verify_ssl ? o->verify_ssl : "true");
-    const char *ca = verify < 0 ? o->verify_ssl : NULL;
-    const char *files[] = { ca, o->clientcert, o->clientkey };
-    const char *names[] = { "verify_ssl", "clientcert", "clientkey" };
-    for (size_t i = 0; i < 3; i++)
-        if (files[i] && access(files[i], R_OK) < 0) {
-            sl_errf(err, errlen, "%s: cannot read %s", names[i], files[i]);
-            goto fail;
-        }
-    if (o->clientkey && !o->clientcert) {
-        sl_errf(err, errlen, "clientkey is the key of clientcert: set clientcert too");
+    int verify;
+    const char *ca;
+    if (sl_httpbase_tls(o->verify_ssl, o->clientcert, o->clientkey, &verify, &ca, err,
+                        errlen) < 0)
         goto fail;
-    }
     h->batch = o->batch;
     h->raw_only = o->raw_only;
     (void) check_only;   /* nothing is opened before the first publish anyway */
     sl_httpc_opts_t ho = {
         .timeout_ms = (unsigned) (o->timeout * 1000 + 0.5),
-        .verify_ssl = verify != 0,
+        .verify_ssl = verify,
         .ca_file = ca,
         .client_cert = o->clientcert,
         .client_key = o->clientkey,

@@ -226,6 +226,24 @@ sl_httpbase_check_verify(const sl_opt_t *o, const char *text, char *err, size_t 
                    "absolute path of a CA bundle (e.g. verify_ssl=/etc/ssl/certs/ca.pem)", text);
 }
 
+int
+sl_httpbase_tls(const char *verify_ssl, const char *clientcert, const char *clientkey,
+                int *verify, const char **ca, char *err, size_t errlen)
+{
+    int v = s_bool_word(verify_ssl ? verify_ssl : "true");
+    *ca = v < 0 ? verify_ssl : NULL;
+    *verify = v != 0;
+    const char *files[] = { *ca, clientcert, clientkey };
+    const char *names[] = { "verify_ssl", "clientcert", "clientkey" };
+    for (size_t i = 0; i < 3; i++)
+        if (files[i] && access(files[i], R_OK) < 0)
+            return sl_errf(err, errlen, "%s: cannot read %s (give a readable PEM file)",
+                           names[i], files[i]);
+    if (clientkey && !clientcert)
+        return sl_errf(err, errlen, "clientkey is the key of clientcert: set clientcert too");
+    return 0;
+}
+
 static void
 s_free_secret(char *p)
 {
@@ -289,20 +307,11 @@ sl_httpbase_new(const char *url, const sl_httpbase_opts_t *o, const char *conten
                 "prometheus://127.0.0.1:9091/metrics/job/ceilometer)");
         return NULL;
     }
-    int verify = s_bool_word(o->verify_ssl ? o->verify_ssl : "true");
-    const char *ca = verify < 0 ? o->verify_ssl : NULL;
-    const char *files[] = { ca, o->clientcert, o->clientkey };
-    const char *fnames[] = { "verify_ssl", "clientcert", "clientkey" };
-    for (size_t i = 0; i < 3; i++)
-        if (files[i] && access(files[i], R_OK) < 0) {
-            sl_errf(err, errlen, "%s: cannot read %s (give a readable PEM file)", fnames[i],
-                    files[i]);
-            return NULL;
-        }
-    if (o->clientkey && !o->clientcert) {
-        sl_errf(err, errlen, "clientkey is the key of clientcert: set clientcert too");
+    int verify;
+    const char *ca;
+    if (sl_httpbase_tls(o->verify_ssl, o->clientcert, o->clientkey, &verify, &ca, err,
+                        errlen) < 0)
         return NULL;
-    }
     char *user = NULL, *password = NULL;
     if (at) {
         const char *colon = memchr(auth, ':', (size_t) (at - auth));
@@ -320,7 +329,7 @@ sl_httpbase_new(const char *url, const sl_httpbase_opts_t *o, const char *conten
         o = &defaults;
     sl_httpc_opts_t ho = {
         .timeout_ms = (unsigned) (o->timeout * 1000 + 0.5),
-        .verify_ssl = verify != 0,
+        .verify_ssl = verify,
         .ca_file = ca,
         .client_cert = o->clientcert,
         .client_key = o->clientkey,

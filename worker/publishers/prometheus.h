@@ -60,6 +60,12 @@ typedef struct {
 } sl_httpbase_opts_t;
 
 int sl_httpbase_check_verify(const sl_opt_t *o, const char *text, char *err, size_t errlen);
+/* verify_ssl (NULL = true), clientcert and clientkey as the HTTP client
+ * takes them: *verify 0 or 1, *ca the CA bundle (NULL: the system's CAs).
+ * -1 with err naming the option when a file cannot be read or a key has
+ * no certificate. */
+int sl_httpbase_tls(const char *verify_ssl, const char *clientcert, const char *clientkey,
+                    int *verify, const char **ca, char *err, size_t errlen);
 
 /* The table entries of sl_httpbase_opts_t (which must be the first member
  * of the plugin's option struct). */
