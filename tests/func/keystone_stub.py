@@ -15,9 +15,12 @@ One port (printed on stdout, and written to --ready) serves:
                          whose catalog has service type `metric` with a
                          public and an internal endpoint, both this stub;
                          wrong credentials: 401
-  GET /v3/projects?name=&domain_id=   {"projects": [...]}: the project
-                         "service" (id --filter-project-id) in domain
-                         Default, nothing for other names
+  GET /v3/projects?name=[&domain_id=]   {"projects": [...]}, filtered
+                         as Keystone does (by name and domain_id; any
+                         other parameter, such as keystoneclient's
+                         domain=, is ignored): two projects are named
+                         "service", id --filter-project-id in domain id
+                         "default" and another in domain id "d-other"
   POST /_expire          forgets every token (the next Gnocchi request
                          with one gets 401)
   anything else          Gnocchi: X-Auth-Token must be a live token
@@ -139,10 +142,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not self._live():
                 return self._reply(401, {'error': {'code': 401}})
             q = urllib.parse.parse_qs(u.query)
-            found = []
-            if q.get('name') == ['service'] and q.get('domain_id', ['Default'])[0] in (
-                    'Default', 'default'):
-                found = [{'id': S.filter_id, 'name': 'service', 'domain_id': 'default'}]
+            projects = [{'id': S.filter_id, 'name': 'service', 'domain_id': 'default'},
+                        {'id': 'other-service-project', 'name': 'service', 'domain_id': 'd-other'}]
+            found = [p for p in projects if q.get('name', [p['name']])[0] == p['name'] and
+                     q.get('domain_id', [p['domain_id']])[0] == p['domain_id']]
             return self._reply(200, {'projects': found})
         return self._proxy(body)
 

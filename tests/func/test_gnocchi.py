@@ -368,9 +368,10 @@ def test_keystone(env, urls):
           'keystone: tokens issued, cached and renewed (8 s tokens, revoked once)', '3..200 '
           'POST /v3/auth/tokens, all 201', [(r['status']) for r in auths])
     check(len(lookups) >= 1 and all(r['status'] == 200 for r in lookups) and
-          all('name=service' in r['path'] and 'domain_id=Default' in r['path'] for r in lookups),
-          'keystone: filter_project resolved through Keystone', 'GET /v3/projects?name=service'
-          '&domain_id=Default', [r['path'] for r in lookups])
+          all(r['path'] == '/v3/projects?name=service&domain=Default' for r in lookups),
+          'keystone: filter_project resolved through Keystone with Ceilometer\'s request (two '
+          'projects named service: the one of domain Default is taken)',
+          'GET /v3/projects?name=service&domain=Default', [r['path'] for r in lookups])
     check(len(lookups) <= 2, 'keystone: the project is resolved once per publisher instance',
           '<= 2 (samples and events instances need it only for samples: 1 per instance)',
           len(lookups))

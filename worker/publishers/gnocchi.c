@@ -54,8 +54,12 @@
  * renewed 60 s before it expires or after a 401; the Gnocchi endpoint comes
  * from the catalog (service type metric, `interface`, optional
  * region_name) unless endpoint= is given. filter_project is resolved once
- * with GET <auth_url>/v3/projects?name=...&domain_id=... (no match: the
- * filter is disabled, as Ceilometer does).
+ * with Ceilometer's own request, GET <auth_url>/v3/projects?name=...&domain=...
+ * (keystoneclient's projects.find: Keystone does not filter on `domain`, so
+ * it is a lookup by name). No match: the filter is disabled, as Ceilometer
+ * does. Several projects of that name: the one whose domain_id is
+ * filter_domain (case aside: the default domain is id `default`, name
+ * `Default`); Ceilometer fails every publish then (NoUniqueMatch).
  *
  * Runs on its own thread (SL_PUB_F_THREAD): every request blocks at most
  * `timeout` seconds. */
@@ -66,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <yajl/yajl_gen.h>
@@ -521,7 +526,8 @@ static const sl_opt_t s_opts[] = {
               "loop; resolved to an id once through Keystone (auth=keystone only; not found = "
               "no filter, as Ceilometer)" },
     { .name = "filter_domain", .type = SL_OPT_STR, .offset = S_OFF(filter_domain),
-      .def = "Default", .help = "domain of filter_project (domain_id in the Keystone lookup)" },
+      .def = "Default", .help = "domain of filter_project: picks among projects of that name by "
+              "their domain_id (case aside)" },
     { .name = "filter_project_id", .type = SL_OPT_STR, .offset = S_OFF(filter_project_id),
       .help = "the filtered project's id given directly (any auth; no Keystone lookup)" },
     { .name = "resources_definition_file", .type = SL_OPT_PATH,
@@ -1075,7 +1081,7 @@ s_resolve_filter(s_gn_t *g, char *err, size_t errlen)
     sl_buf_t u = { 0 };
     sl_buf_printf(&u, "%s/projects?name=", g->auth_url);
     s_put_id(&u, g->filter_project);
-    sl_buf_puts(&u, "&domain_id=");
+    sl_buf_puts(&u, "&domain=");
     s_put_id(&u, g->filter_domain);
     long st;
     int rc = s_request(g, "GET", u.p, 1, NULL, 0, &st, err, errlen);
@@ -1091,8 +1097,23 @@ s_resolve_filter(s_gn_t *g, char *err, size_t errlen)
     char why[128];
     yajl_val v = st == 200 ? sl_json_parse(&g->arena, b, len, 0, why, sizeof why) : NULL;
     yajl_val ps = v ? sl_json_get(v, "projects") : NULL;
-    const char *id = ps && YAJL_IS_ARRAY(ps) && ps->u.array.len
-                         ? sl_json_str(sl_json_get(ps->u.array.values[0], "id")) : NULL;
+    size_t n = ps && YAJL_IS_ARRAY(ps) ? ps->u.array.len : 0, in_domain = 0;
+    const char *id = n == 1 ? sl_json_str(sl_json_get(ps->u.array.values[0], "id")) : NULL;
+    for (size_t i = 0; n > 1 && i < n; i++) {
+        const char *dom = sl_json_str(sl_json_get(ps->u.array.values[i], "domain_id"));
+        if (dom && strcasecmp(dom, g->filter_domain) == 0 && in_domain++ == 0)
+            id = sl_json_str(sl_json_get(ps->u.array.values[i], "id"));
+    }
+    if (in_domain > 1)
+        id = NULL;
+    if (n > 1 && !id) {
+        sl_warn("gnocchi: %zu projects are named %s in Keystone and not exactly one of them is "
+                "in domain %s: ignoring the filter_project option (set filter_domain to the "
+                "project's domain id, or filter_project_id to the project's id)", n,
+                g->filter_project, g->filter_domain);
+        g->filter_state = 2;
+        return SL_PUB_OK;
+    }
     if (id) {
         g->filter_id = sl_xstrdup(id);
         g->filter_state = 1;
