@@ -342,11 +342,12 @@ typedef struct {
     size_t      n;
 } s_samples_t;
 
-static void
+/* The sample added, or NULL when the watch holds S_MAX_SAMPLES already. */
+static s_sample_t *
 s_add(s_samples_t *out, uint64_t v, const char *s, const char *fmt, ...)
 {
     if (out->n >= S_MAX_SAMPLES)
-        return;
+        return NULL;
     s_sample_t *x = &out->v[out->n++];
     va_list ap;
     va_start(ap, fmt);
@@ -355,6 +356,7 @@ s_add(s_samples_t *out, uint64_t v, const char *s, const char *fmt, ...)
     x->v = v;
     x->s = s;
     x->gauge = 0;
+    return x;
 }
 
 /* Worker w's ZeroMQ socket-monitor totals (every socket it had in this
@@ -363,10 +365,10 @@ static void
 s_add_zmon(s_samples_t *out, const sl_slot_t *sl, const char *w)
 {
     for (int k = 0; k < SL_ZC__COUNT; k++) {
-        s_add(out, atomic_load(&sl->zmon.total[k]), NULL, "%s.zmq.%s", w,
-              sl_zmon_counter_names[k]);
-        if (out->n && sl_zmon_counter_kind[k] == SL_PK_gauge)
-            out->v[out->n - 1].gauge = 1;
+        s_sample_t *x = s_add(out, atomic_load(&sl->zmon.total[k]), NULL, "%s.zmq.%s", w,
+                              sl_zmon_counter_names[k]);
+        if (x && sl_zmon_counter_kind[k] == SL_PK_gauge)
+            x->gauge = 1;
     }
 }
 
