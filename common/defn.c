@@ -381,3 +381,10 @@ sl_defn_parse(const sl_defn_t *d, const sl_py_t *py, yajl_val obj, sl_arena_t *a
         return nv;
     return nv ? 1 : 0;
 }
+
+int
+sl_defn_reads_under(const sl_defn_t *d, const char *top,
+                    void (*fn)(const char *key, void *ud), void *ud)
+{
+    return d && d->kind == SL_DEFN_PATH ? sl_jsonpath_reads_under(d->path, top, fn, ud) : 0;
+}

@@ -53,6 +53,9 @@ int sl_defn_compile(sl_defn_t *d, const sl_py_t *py, const sl_ynode_t *node, con
 int sl_defn_compile_text(sl_defn_t *d, const char *text, sl_arena_t *mem, char *err,
                          size_t errlen);
 void sl_defn_free(sl_defn_t *d);
+/* sl_jsonpath_reads_under of the field's path (0 for a constant). */
+int sl_defn_reads_under(const sl_defn_t *d, const char *top,
+                        void (*fn)(const char *key, void *ud), void *ud);
 
 /* Definition.parse(obj, all): with all == 0, *out[0] is the first non-None
  * value and 1 is returned (0 when there is none); with all == 1, every

@@ -3,9 +3,12 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "common/events.h"
 #include "common/json.h"
+#include "common/meters.h"
 
 static const char *s_status_names[] = {
     "ok",
@@ -133,10 +136,115 @@ s_field(sl_notification_t *out, const char *name, const char **dst, char *err, s
     return SL_ENV_OK;
 }
 
+/* ---- what a decoder keeps ---------------------------------------------- */
+
+struct sl_env_keep {
+    int     all_ctx;
+    size_t  n_ctx;
+    char  **ctx;        /* X of each kept _context_X */
+    size_t *ctx_len;
+};
+
+static void
+s_keep_ctx(const char *key, void *ud)
+{
+    sl_env_keep_t *k = ud;
+    for (size_t i = 0; i < k->n_ctx; i++)
+        if (strcmp(k->ctx[i], key) == 0)
+            return;
+    k->ctx = sl_xrealloc(k->ctx, (k->n_ctx + 1) * sizeof *k->ctx);
+    k->ctx_len = sl_xrealloc(k->ctx_len, (k->n_ctx + 1) * sizeof *k->ctx_len);
+    k->ctx_len[k->n_ctx] = strlen(key);
+    k->ctx[k->n_ctx++] = sl_xstrdup(key);
+}
+
+sl_env_keep_t *
+sl_env_keep_new(const struct sl_meters *m, const struct sl_events *e)
+{
+    sl_env_keep_t *k = sl_xcalloc(1, sizeof *k);
+    k->all_ctx = sl_meters_reads_under(m, "ctxt", s_keep_ctx, k) |
+                 sl_events_reads_under(e, "ctxt", s_keep_ctx, k);
+    return k;
+}
+
+void
+sl_env_keep_destroy(sl_env_keep_t **k_p)
+{
+    if (!k_p || !*k_p)
+        return;
+    for (size_t i = 0; i < (*k_p)->n_ctx; i++)
+        free((*k_p)->ctx[i]);
+    free((*k_p)->ctx);
+    free((*k_p)->ctx_len);
+    free(*k_p);
+    *k_p = NULL;
+}
+
+int
+sl_env_keep_all_context(const sl_env_keep_t *k, size_t *n)
+{
+    if (n)
+        *n = k ? k->n_ctx : 0;
+    return !k || k->all_ctx;
+}
+
+/* key[0..len) is name, as the C string the tree holds (cut at a \\u0000,
+ * as every reader sees it). */
+static inline int
+s_is(const char *key, size_t len, const char *name, size_t nl)
+{
+    return len >= nl && memcmp(key, name, nl) == 0 && (len == nl || key[nl] == '\0');
+}
+
+/* sl_json_keep_fn over a message's top-level keys: dispatched on the first
+ * byte, as it runs for every key of every message. */
+static int
+s_keep(const char *key, size_t len, void *ud)
+{
+#define S_IS(name) s_is(key, len, name, sizeof name - 1)
+    const sl_env_keep_t *k = ud;
+    switch (len ? key[0] : 0) {
+    case '_':
+        if (S_IS("_timeout"))
+            return 1;
+        if (len < 9 || memcmp(key, "_context_", 9) != 0)
+            return 0;
+        if (k->all_ctx)
+            return 1;
+        for (size_t i = 0; i < k->n_ctx; i++)
+            if (len > 9 && key[9] == k->ctx[i][0] &&
+                s_is(key + 9, len - 9, k->ctx[i], k->ctx_len[i]))
+                return 1;
+        return 0;
+    case 'p':
+        return S_IS("payload") || S_IS("priority") || S_IS("publisher_id");
+    case 'e':
+        return S_IS("event_type");
+    case 't':
+        return S_IS("timestamp");
+    case 'm':
+        return S_IS("message_id");
+    case 'o':
+        return S_IS("oslo.version") || S_IS("oslo.message");
+    default:
+        return 0;
+    }
+#undef S_IS
+}
+
 sl_env_status_t
 sl_envelope_decode(const char *buf, size_t len, size_t max_len,
                    sl_notification_t *out, char *err, size_t errlen)
 {
+    return sl_envelope_decode_keep(buf, len, max_len, NULL, out, err, errlen);
+}
+
+sl_env_status_t
+sl_envelope_decode_keep(const char *buf, size_t len, size_t max_len, const sl_env_keep_t *k,
+                        sl_notification_t *out, char *err, size_t errlen)
+{
+    sl_json_keep_fn keep = k ? s_keep : NULL;
+    void *keep_ud = (void *) k;
     memset(out, 0, sizeof *out);
     if (err && errlen)
         err[0] = '\0';
@@ -148,7 +256,8 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
 
     char perr[160];
     sl_json_err_t why;
-    yajl_val root = sl_json_parse_ex(&out->mem, buf, len, 0, &why, perr, sizeof perr);
+    yajl_val root = sl_json_parse_keep(&out->mem, buf, len, 0, keep, keep_ud, &why, perr,
+                                       sizeof perr);
     if (!root)
         return s_fail(out, why == SL_JSON_E_UTF8 ? SL_ENV_ERR_bad_utf8 : SL_ENV_ERR_malformed_json,
                       err, errlen, "%s", perr);
@@ -166,8 +275,8 @@ sl_envelope_decode(const char *buf, size_t len, size_t max_len,
         if (msg->type != yajl_t_string)
             return s_fail(out, SL_ENV_ERR_bad_envelope, err, errlen,
                           "oslo.message is %s, expected a string", s_type_name(msg));
-        yajl_val inner = sl_json_parse_ex(&out->mem, msg->u.string, strlen(msg->u.string), 0,
-                                          &why, perr, sizeof perr);
+        yajl_val inner = sl_json_parse_keep(&out->mem, msg->u.string, strlen(msg->u.string),
+                                            0, keep, keep_ud, &why, perr, sizeof perr);
         if (!inner)
             return s_fail(out, why == SL_JSON_E_UTF8 ? SL_ENV_ERR_bad_utf8
                                                      : SL_ENV_ERR_bad_envelope,

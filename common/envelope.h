@@ -83,6 +83,27 @@ void sl_notification_clear(sl_notification_t *n);
  * null). Built in a; values are borrowed from n. */
 yajl_val sl_notification_view(const sl_notification_t *n, sl_arena_t *a);
 
+/* What a decoder keeps of a message: the keys the envelope and the view
+ * read (event_type, priority, timestamp, message_id, publisher_id,
+ * payload, _timeout, oslo.version, oslo.message) and those `_context_X`
+ * whose X the definitions may read as ctxt.X (all of them when one may
+ * read ctxt whole, or store_raw is on). Every other key, which nothing
+ * reads, is left out of the tree: the decode costs less and its results
+ * are the same (tests/unit/test_envelope.c proves it over the corpus and
+ * the generator). Immutable once made; any process. */
+typedef struct sl_env_keep sl_env_keep_t;
+struct sl_meters;
+struct sl_events;
+/* For these definitions (either may be NULL). Never NULL. */
+sl_env_keep_t *sl_env_keep_new(const struct sl_meters *m, const struct sl_events *e);
+void sl_env_keep_destroy(sl_env_keep_t **k_p);
+/* 1 if every `_context_*` key is kept; else how many are, in *n. */
+int sl_env_keep_all_context(const sl_env_keep_t *k, size_t *n);
+/* sl_envelope_decode keeping only what k says (k NULL: everything). */
+sl_env_status_t sl_envelope_decode_keep(const char *buf, size_t len, size_t max_len,
+                                        const sl_env_keep_t *k, sl_notification_t *out,
+                                        char *err, size_t errlen);
+
 const char *sl_env_status_name(sl_env_status_t st);
 const char *sl_priority_name(sl_priority_t p);
 

@@ -278,6 +278,19 @@ sl_events_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen)
     return e;
 }
 
+int
+sl_events_reads_under(const sl_events_t *e, const char *top,
+                      void (*fn)(const char *key, void *ud), void *ud)
+{
+    if (!e)
+        return 0;
+    int all = e->raw_levels != 0;
+    for (size_t i = 0; i < e->n_defs; i++)
+        for (size_t k = 0; k < e->defs[i].n_traits; k++)
+            all |= sl_defn_reads_under(&e->defs[i].traits[k].defn, top, fn, ud);
+    return all;
+}
+
 void
 sl_events_destroy(sl_events_t **e_p)
 {

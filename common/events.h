@@ -85,6 +85,10 @@ void sl_events_destroy(sl_events_t **e_p);
  * events) carry the raw notification. 0 = none (the default). Call before
  * the table is shared. */
 void sl_events_set_store_raw(sl_events_t *e, unsigned levels);
+/* What the traits may read under the view's top-level key top (see
+ * sl_jsonpath_reads_under); 1 when store_raw keeps the whole view. */
+int sl_events_reads_under(const sl_events_t *e, const char *top,
+                          void (*fn)(const char *key, void *ud), void *ud);
 /* Number of definitions, the added catch-all included. */
 size_t sl_events_count(const sl_events_t *e);
 

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 yajl_val
 sl_json_get(yajl_val obj, const char *key)
@@ -247,10 +250,15 @@ typedef struct {
     size_t   start;     /* index in items of this container's first child */
 } s_open_t;
 
+/* Room on the parser's stack for the items and open containers of a
+ * typical notification (a few hundred values, ~10 levels): no malloc. */
+#define S_STACK_ITEMS 256
+#define S_STACK_OPEN  32
+
 typedef struct {
     sl_arena_t *a;
     size_t      max_depth;
-    s_item_t   *items;
+    s_item_t   *items;      /* stack_items until it outgrows them */
     size_t      n_items, cap_items;
     s_open_t   *open;
     size_t      n_open, cap_open;
@@ -258,9 +266,27 @@ typedef struct {
     size_t      cap_slots;
     yajl_val    root;
     int         check_utf8; /* 0: the text is ASCII without \u escapes */
+    sl_json_keep_fn keep;   /* NULL: keep every key of the top-level object */
+    void       *keep_ud;
+    int         skip_next;  /* the next value belongs to a key keep refused */
+    size_t      skip;       /* containers open inside such a value */
     sl_json_err_t why;  /* set by a callback that stops the parse */
     size_t      bad_at; /* with SL_JSON_E_UTF8: byte offset in the string */
+    s_item_t   *stack_items;    /* the parser's stack room */
+    s_open_t   *stack_open;
 } s_build_t;
+
+/* Doubles an array that starts in the parser's stack room (stack). */
+static void *
+s_grow(void *v, void *stack, size_t *cap, size_t size)
+{
+    void *n = sl_xmalloc(*cap * 2 * size);
+    memcpy(n, v, *cap * size);
+    if (v != stack)
+        free(v);
+    *cap *= 2;
+    return n;
+}
 
 static yajl_val
 s_node(s_build_t *b, yajl_type type)
@@ -274,10 +300,8 @@ s_node(s_build_t *b, yajl_type type)
 static void
 s_push_item(s_build_t *b, const char *key, size_t klen, yajl_val val)
 {
-    if (b->n_items == b->cap_items) {
-        b->cap_items = b->cap_items ? b->cap_items * 2 : 64;
-        b->items = sl_xrealloc(b->items, b->cap_items * sizeof *b->items);
-    }
+    if (b->n_items == b->cap_items)
+        b->items = s_grow(b->items, b->stack_items, &b->cap_items, sizeof *b->items);
     b->items[b->n_items].key = key;
     b->items[b->n_items].val = val;
     b->items[b->n_items].klen = klen;
@@ -301,10 +325,25 @@ s_add(s_build_t *b, yajl_val v)
     return 1;
 }
 
+/* A scalar inside a value that is not kept: 1 (it is dropped). After a
+ * kept key's value, or outside the top-level object, 0. */
+static inline int
+s_skipped_scalar(s_build_t *b)
+{
+    if (b->skip)
+        return 1;
+    if (!b->skip_next)
+        return 0;
+    b->skip_next = 0;
+    return 1;
+}
+
 static int
 s_on_null(void *ctx)
 {
     s_build_t *b = ctx;
+    if (s_skipped_scalar(b))
+        return 1;
     return s_add(b, s_node(b, yajl_t_null));
 }
 
@@ -312,6 +351,8 @@ static int
 s_on_bool(void *ctx, int val)
 {
     s_build_t *b = ctx;
+    if (s_skipped_scalar(b))
+        return 1;
     return s_add(b, s_node(b, val ? yajl_t_true : yajl_t_false));
 }
 
@@ -324,6 +365,8 @@ s_on_number(void *ctx, const char *s, size_t len)
         b->why = SL_JSON_E_BIGINT;
         return 0;
     }
+    if (s_skipped_scalar(b))
+        return 1;
     yajl_val v = s_node(b, yajl_t_number);
     char *r = sl_arena_strndup(b->a, s, len);
     v->u.number.r = r;
@@ -383,6 +426,8 @@ s_on_string(void *ctx, const unsigned char *s, size_t len)
     s_build_t *b = ctx;
     if (!s_utf8_ok(b, s, len))
         return 0;
+    if (s_skipped_scalar(b))
+        return 1;
     yajl_val v = s_node(b, yajl_t_string);
     v->u.string = sl_arena_strndup(b->a, (const char *) s, len);
     return s_add(b, v);
@@ -391,14 +436,17 @@ s_on_string(void *ctx, const unsigned char *s, size_t len)
 static int
 s_open_container(s_build_t *b, yajl_type type)
 {
-    if (b->n_open >= b->max_depth) {
+    if (b->n_open + b->skip >= b->max_depth) {
         b->why = SL_JSON_E_DEPTH;
         return 0;
     }
-    if (b->n_open == b->cap_open) {
-        b->cap_open = b->cap_open ? b->cap_open * 2 : 16;
-        b->open = sl_xrealloc(b->open, b->cap_open * sizeof *b->open);
+    if (b->skip || b->skip_next) {
+        b->skip++;
+        b->skip_next = 0;
+        return 1;
     }
+    if (b->n_open == b->cap_open)
+        b->open = s_grow(b->open, b->stack_open, &b->cap_open, sizeof *b->open);
     b->open[b->n_open].node = s_node(b, type);
     b->open[b->n_open].start = b->n_items;
     b->n_open++;
@@ -423,6 +471,12 @@ s_on_key(void *ctx, const unsigned char *s, size_t len)
     s_build_t *b = ctx;
     if (!s_utf8_ok(b, s, len))
         return 0;
+    if (b->skip)
+        return 1;
+    if (b->keep && b->n_open == 1 && !b->keep((const char *) s, len, b->keep_ud)) {
+        b->skip_next = 1;
+        return 1;
+    }
     s_push_item(b, sl_arena_strndup(b->a, (const char *) s, len), len, NULL);
     return 1;
 }
@@ -527,7 +581,12 @@ s_close_container(s_build_t *b)
 static int
 s_on_end(void *ctx)
 {
-    return s_close_container(ctx);
+    s_build_t *b = ctx;
+    if (b->skip) {
+        b->skip--;
+        return 1;
+    }
+    return s_close_container(b);
 }
 
 static const yajl_callbacks s_callbacks = {
@@ -614,7 +673,21 @@ yajl_val
 sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
                  sl_json_err_t *why, char *err, size_t errlen)
 {
-    s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH };
+    return sl_json_parse_keep(a, buf, len, max_depth, NULL, NULL, why, err, errlen);
+}
+
+yajl_val
+sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                   sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why, char *err,
+                   size_t errlen)
+{
+    /* outside b, so that initialising b does not zero them */
+    s_item_t stack_items[S_STACK_ITEMS];
+    s_open_t stack_open[S_STACK_OPEN];
+    s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH,
+                    .items = stack_items, .cap_items = S_STACK_ITEMS, .stack_items = stack_items,
+                    .open = stack_open, .cap_open = S_STACK_OPEN, .stack_open = stack_open,
+                    .keep = keep, .keep_ud = keep_ud };
     /* Only a byte >= 0x80 or a \u escape can make a string that is not
      * strict UTF-8: a text with neither (most notifications) skips the
      * check of each string */
@@ -656,35 +729,49 @@ sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
     if (!root && why && b.why)
         *why = b.why;
     yajl_free(h);
-    free(b.items);
-    free(b.open);
+    if (b.items != stack_items)
+        free(b.items);
+    if (b.open != stack_open)
+        free(b.open);
     free(b.slots);
     return root;
 }
 
-/* 1 if buf is all ASCII and holds no "\u" (eight bytes at a time: a
- * word with no high bit and no backslash needs no closer look). */
+/* 1 if buf is all ASCII and holds no "\u". Sixteen bytes at a time where
+ * SSE2 exists (every x86-64), else eight: a block with no high bit and no
+ * backslash needs no closer look. */
 static int
 s_plain_ascii(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *) buf;
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     size_t i = 0;
+#ifdef __SSE2__
+    const __m128i bs = _mm_set1_epi8('\\');
+    while (i + 16 <= len) {
+        __m128i w = _mm_loadu_si128((const __m128i *) (s + i));
+        if (_mm_movemask_epi8(w))
+            return 0;
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(w, bs)))
+            for (size_t k = i; k < i + 16; k++)
+                if (s[k] == '\\' && k + 1 < len && s[k + 1] == 'u')
+                    return 0;
+        i += 16;
+    }
+#else
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     while (i + 8 <= len) {
         uint64_t w;
         memcpy(&w, s + i, 8);
         if (w & highs)
             return 0;
         uint64_t x = w ^ (ones * '\\');
-        if (((x - ones) & ~x & highs) == 0) {      /* no backslash in this word */
-            i += 8;
-            continue;
-        }
-        for (size_t k = i; k < i + 8; k++)
-            if (s[k] == '\\' && k + 1 < len && s[k + 1] == 'u')
-                return 0;
+        if (((x - ones) & ~x & highs) != 0)     /* a backslash in this word */
+            for (size_t k = i; k < i + 8; k++)
+                if (s[k] == '\\' && k + 1 < len && s[k + 1] == 'u')
+                    return 0;
         i += 8;
     }
+#endif
     for (; i < len; i++) {
         if (s[i] >= 0x80 || (s[i] == '\\' && i + 1 < len && s[i + 1] == 'u'))
             return 0;

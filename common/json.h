@@ -69,6 +69,16 @@ typedef enum {
  * string and key of a returned tree is strict UTF-8. */
 yajl_val sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
                           sl_json_err_t *why, char *err, size_t errlen);
+/* Decides, for each key of the top-level object, whether its value goes
+ * in the tree: 0 leaves the key out as if it were absent. */
+typedef int (*sl_json_keep_fn)(const char *key, size_t len, void *ud);
+/* sl_json_parse_ex keeping only the top-level keys keep accepts (keep
+ * NULL: all). A value left out is still read in full and checked like any
+ * other (syntax, depth, UTF-8, integer size): a text fails here exactly
+ * when it fails sl_json_parse_ex, and for the same reason. */
+yajl_val sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                            sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why,
+                            char *err, size_t errlen);
 /* Length of the longest prefix of buf[0..len) that is strict UTF-8
  * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF);
  * len when all of it is. */

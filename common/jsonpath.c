@@ -1882,3 +1882,99 @@ sl_jsonpath_walk(const sl_jsonpath_t *path, yajl_val root, sl_arena_t *a,
             break;
     return 0;
 }
+
+/* ---- what a path reads under one top-level key ------------------------ */
+
+/* Where the values a node is evaluated on (or yields) may be, as a set:
+ * the document itself, the value of the top-level key asked about, or
+ * anywhere else (other top-level values, anything deeper, computed
+ * values). */
+enum { P_DOC = 1, P_TOP = 2, P_ELSE = 4 };
+
+typedef struct {
+    const char *top;
+    int         all;        /* may read anything under top */
+    void      (*fn)(const char *key, void *ud);
+    void       *ud;
+} s_reads_t;
+
+/* A value used whole: if it may be the document or top's value, all of
+ * top is read. */
+static int
+s_used_whole(s_reads_t *r, int pos)
+{
+    if (pos & (P_DOC | P_TOP))
+        r->all = 1;
+    return pos ? P_ELSE : 0;
+}
+
+static int
+s_reads(s_reads_t *r, const s_node_t *n, int pos)
+{
+    if (!n || !pos)
+        return 0;
+    switch (n->kind) {
+    case N_ROOT:
+        return P_DOC;
+    case N_THIS:
+        return pos;
+    case N_PARENT:
+        r->all = 1;     /* may climb from a key of top to top itself */
+        return P_DOC | P_TOP | P_ELSE;
+    case N_FIELDS: {
+        int out = 0;
+        if ((pos & (P_DOC | P_TOP)) && n->all_fields)
+            r->all = 1;
+        if (pos & P_DOC)
+            for (size_t i = 0; i < n->n_fields; i++)
+                out |= strcmp(n->fields[i], r->top) == 0 ? P_TOP : P_ELSE;
+        if (pos & P_TOP)
+            for (size_t i = 0; i < n->n_fields; i++)
+                r->fn(n->fields[i], r->ud);
+        if (n->all_fields && (pos & P_DOC))
+            out |= P_TOP;
+        if (pos & (P_TOP | P_ELSE) || n->all_fields)
+            out |= P_ELSE;
+        return out;
+    }
+    case N_CHILD:
+        return s_reads(r, n->right, s_reads(r, n->left, pos));
+    case N_WHERE: {
+        int l = s_reads(r, n->left, pos);
+        s_reads(r, n->right, l);
+        return l;
+    }
+    case N_UNION:
+        return s_reads(r, n->left, pos) | s_reads(r, n->right, pos);
+    case N_INTERSECT:
+        return 0;       /* raises before reading anything */
+    case N_DESCENDANTS: {
+        int l = s_reads(r, n->left, pos);
+        s_used_whole(r, l);
+        return s_reads(r, n->right, l | P_ELSE) | P_ELSE;
+    }
+    case N_OPERATION:
+        /* operands are evaluated where the operation is and used whole
+         * (their filter and sort targets start from each element, with
+         * no way back up: they read nothing else) */
+        s_used_whole(r, s_reads(r, n->a.path, pos));
+        s_used_whole(r, s_reads(r, n->b.path, pos));
+        return P_ELSE;
+    case N_INDEX: case N_SLICE: case N_FILTER: case N_LEN: case N_SORTED: case N_SPLIT:
+    case N_SUB:
+        return s_used_whole(r, pos);
+    }
+    r->all = 1;
+    return P_DOC | P_TOP | P_ELSE;
+}
+
+int
+sl_jsonpath_reads_under(const sl_jsonpath_t *path, const char *top,
+                        void (*fn)(const char *key, void *ud), void *ud)
+{
+    if (!path || !top || !fn)
+        return 1;
+    s_reads_t r = { .top = top, .fn = fn, .ud = ud };
+    s_used_whole(&r, s_reads(&r, path->root, P_DOC));
+    return r.all;
+}

@@ -65,4 +65,12 @@ typedef int (*sl_jsonpath_visit_fn)(yajl_val match, void *ud);
 int sl_jsonpath_walk(const sl_jsonpath_t *path, yajl_val root, sl_arena_t *a,
                      sl_jsonpath_visit_fn fn, void *ud);
 
+/* Which keys under the top-level key `top` of the document path may read
+ * (what a decoder must keep of it): 1 when it may read any, or all of it
+ * (`$`, `top`, `top.*`, `$..x`, `parent`, `len`, ...); else 0, having
+ * called fn with each key it reads by name (a name may come twice). Any
+ * doubt answers 1. */
+int sl_jsonpath_reads_under(const sl_jsonpath_t *path, const char *top,
+                            void (*fn)(const char *key, void *ud), void *ud);
+
 #endif

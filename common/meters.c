@@ -526,6 +526,25 @@ sl_meters_load(const char *path, sl_ywarn_t *warn, char *err, size_t errlen)
     return m;
 }
 
+int
+sl_meters_reads_under(const sl_meters_t *m, const char *top,
+                      void (*fn)(const char *key, void *ud), void *ud)
+{
+    if (!m)
+        return 0;
+    int all = sl_defn_reads_under(&m->fb_user, top, fn, ud) |
+              sl_defn_reads_under(&m->fb_project, top, fn, ud);
+    for (size_t i = 0; i < m->n_defs; i++) {
+        const s_def_t *d = &m->defs[i];
+        for (int k = 0; k < A__COUNT; k++)
+            all |= sl_defn_reads_under(&d->attr[k], top, fn, ud);
+        for (size_t k = 0; k < d->n_meta; k++)
+            all |= sl_defn_reads_under(&d->meta[k], top, fn, ud);
+        all |= sl_defn_reads_under(&d->user_meta, top, fn, ud);
+    }
+    return all;
+}
+
 void
 sl_meters_destroy(sl_meters_t **m_p)
 {

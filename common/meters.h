@@ -69,6 +69,11 @@ sl_meters_t *sl_meters_load(const char *path, sl_ywarn_t *warn, char *err, size_
 sl_meters_t *sl_meters_parse(const char *buf, size_t len, const char *name, sl_ywarn_t *warn,
                              char *err, size_t errlen);
 void sl_meters_destroy(sl_meters_t **m_p);
+/* What the definitions may read under the view's top-level key top (see
+ * sl_jsonpath_reads_under): 1 for anything, else 0 after fn for each key
+ * read by name. */
+int sl_meters_reads_under(const sl_meters_t *m, const char *top,
+                          void (*fn)(const char *key, void *ud), void *ud);
 size_t sl_meters_count(const sl_meters_t *m);
 
 /* A sample as Ceilometer builds it, before it becomes an sl_sample_t:

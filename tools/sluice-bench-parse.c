@@ -4,6 +4,8 @@
  *            tokenizer alone, a ceiling no decoder built on yajl can pass
  *   convert: envelope decode + meters.yaml conversion, in process
  *   events:  envelope decode + event_definitions.yaml conversion (with -e)
+ * Decoding keeps what the definitions read, as an ingest worker's does
+ * (sl_env_keep_new); -f decodes every key (the tree in full). 
  * usage: sluice-bench-parse -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
  * Prints one JSON object per mode with notifications/s and samples/s (or
  * events/s). */
@@ -31,9 +33,11 @@ int
 main(int argc, char **argv)
 {
     const char *meters_path = NULL, *events_path = NULL;
-    int opt;
-    while ((opt = getopt(argc, argv, "m:e:")) != -1) {
-        if (opt == 'm')
+    int opt, full = 0;
+    while ((opt = getopt(argc, argv, "m:e:f")) != -1) {
+        if (opt == 'f')
+            full = 1;
+        else if (opt == 'm')
             meters_path = optarg;
         else if (opt == 'e')
             events_path = optarg;
@@ -41,8 +45,8 @@ main(int argc, char **argv)
             return 2;
     }
     if (!meters_path || optind != argc - 1) {
-        fprintf(stderr, "usage: sluice-bench-parse -m meters.yaml [-e event_definitions.yaml] "
-                "INPUT.jsonl\n");
+        fprintf(stderr, "usage: sluice-bench-parse [-f] -m meters.yaml "
+                "[-e event_definitions.yaml] INPUT.jsonl\n");
         return 2;
     }
     FILE *f = fopen(argv[optind], "r");
@@ -76,6 +80,12 @@ main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    sl_events_t *ev = NULL;
+    if (events_path && !(ev = sl_events_load(events_path, NULL, err, sizeof err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    sl_env_keep_t *keep = full ? NULL : sl_env_keep_new(m, ev);
     double t0 = s_now();
     size_t parse_errors = 0;
     for (size_t i = 0; i < n; i++) {
@@ -96,7 +106,8 @@ main(int argc, char **argv)
     t0 = s_now();
     for (size_t i = 0; i < n; i++) {
         sl_notification_t note;
-        if (sl_envelope_decode(lines[i], lens[i], 0, &note, err, sizeof err) != SL_ENV_OK)
+        if (sl_envelope_decode_keep(lines[i], lens[i], 0, keep, &note, err, sizeof err) !=
+            SL_ENV_OK)
             continue;
         if (note.priority == SL_PRIO_INFO || note.priority == SL_PRIO_SAMPLE) {
             sl_arena_reset(&a);
@@ -106,20 +117,16 @@ main(int argc, char **argv)
     }
     double conv_s = s_now() - t0;
 
-    sl_events_t *ev = NULL;
     size_t events = 0;
     double ev_s = 0;
-    if (events_path) {
-        if (!(ev = sl_events_load(events_path, NULL, err, sizeof err))) {
-            fprintf(stderr, "%s\n", err);
-            return 1;
-        }
+    if (ev) {
         sl_event_stats_t es;
         memset(&es, 0, sizeof es);
         t0 = s_now();
         for (size_t i = 0; i < n; i++) {
             sl_notification_t note;
-            if (sl_envelope_decode(lines[i], lens[i], 0, &note, err, sizeof err) != SL_ENV_OK)
+            if (sl_envelope_decode_keep(lines[i], lens[i], 0, keep, &note, err, sizeof err) !=
+                SL_ENV_OK)
                 continue;
             sl_arena_reset(&a);
             sl_event_t e;
@@ -137,6 +144,7 @@ main(int argc, char **argv)
         printf("{\"mode\": \"events\", \"notifications\": %zu, \"events\": %zu, \"seconds\": "
                "%.3f, \"notif_per_s\": %.0f, \"events_per_s\": %.0f}\n", n, events, ev_s,
                (double) n / ev_s, (double) events / ev_s);
+    sl_env_keep_destroy(&keep);
     sl_events_destroy(&ev);
     sl_arena_destroy(&a);
     sl_meters_destroy(&m);

@@ -107,6 +107,7 @@ typedef struct s_ingest {
     int paused;
     int draining;
     sl_arena_t arena;
+    sl_env_keep_t *keep;        /* what decoding keeps of each message */
     sl_sample_t *samples;
     uint16_t *route;
     sl_ratelimit_t rl_drop, rl_send, rl_source;
@@ -502,7 +503,8 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     char err[256];
     sl_notification_t n;
     SL_INC(slot, received, 1);
-    sl_env_status_t st = sl_envelope_decode(buf, len, in->conf->max_message_size, &n, err, sizeof err);
+    sl_env_status_t st = sl_envelope_decode_keep(buf, len, in->conf->max_message_size, in->keep,
+                                                 &n, err, sizeof err);
     switch (st) {
     case SL_ENV_OK:
         break;
@@ -687,6 +689,7 @@ s_cleanup(s_ingest_t *in)
     free(in->route);
     free(in->tok);
     sl_arena_destroy(&in->arena);
+    sl_env_keep_destroy(&in->keep);
     sl_leases_destroy(&in->leases);
     sl_zmon_destroy(&in->zmon);
     sl_loop_destroy(&in->loop);
@@ -754,6 +757,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.max_unconfirmed = in.conf->max_unconfirmed;
     in.kept_limit = (size_t) in.conf->queue_memory;
     sl_arena_init(&in.arena, 0);
+    in.keep = sl_env_keep_new(in.conf->meters, in.conf->events);
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
     in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);
     in.rr = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.rr);
@@ -791,8 +795,11 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     sl_loop_every(in.loop, S_BEAT_MS, 1, s_beat, &in);
     sl_loop_before_sleep(in.loop, s_before_sleep, &in);
     sl_worker_set_state(ctx, SL_WS_RUNNING);
-    sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions", ctx->index,
-            in.n_sources, in.n_sinks, in.partitions);
+    size_t n_ctx;
+    int all_ctx = sl_env_keep_all_context(in.keep, &n_ctx);
+    sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions; decoding keeps "
+            "%s _context_* keys", ctx->index, in.n_sources, in.n_sinks, in.partitions,
+            all_ctx ? "all" : n_ctx ? "the definitions'" : "no");
     sl_loop_run(in.loop, &sl_worker_stop, 50);
     if (!sl_worker_stop)
         s_drain(&in);

@@ -239,6 +239,114 @@ START_TEST(test_new_string_copies)
 }
 END_TEST
 
+
+/* keep: refuses the top-level keys that start with "drop". */
+static int
+s_keep_no_drop(const char *key, size_t len, void *ud)
+{
+    (*(int *) ud)++;
+    return !(len >= 4 && memcmp(key, "drop", 4) == 0);
+}
+
+START_TEST(test_keep_leaves_out_top_level_keys_only)
+{
+    const char *text = "{\"a\":1,\"drop1\":{\"x\":[1,{\"y\":null}],\"z\":\"s\"},\"b\":{\"drop\":2},"
+                       "\"drop2\":[[],{}],\"drop3\":true,\"c\":[{\"drop\":3}],\"a\":4}";
+    char err[256];
+    int calls = 0;
+    yajl_val v = sl_json_parse_keep(&s_a, text, strlen(text), 0, s_keep_no_drop, &calls, NULL,
+                                    err, sizeof err);
+    ck_assert_msg(v != NULL, "parse failed: %s", err);
+    ck_assert_str_eq(sl_json_dump(&s_a, v), "{\"a\":4,\"b\":{\"drop\":2},\"c\":[{\"drop\":3}]}");
+    ck_assert_int_eq(calls, 7);    /* once per top-level key, none below */
+    /* a top-level array or scalar has no keys to refuse */
+    v = sl_json_parse_keep(&s_a, "[{\"drop\":1}]", 12, 0, s_keep_no_drop, &calls, NULL, err,
+                           sizeof err);
+    ck_assert_str_eq(sl_json_dump(&s_a, v), "[{\"drop\":1}]");
+}
+END_TEST
+
+/* A value left out is still checked: the text fails exactly as without
+ * keep, with the same reason. */
+START_TEST(test_keep_checks_what_it_leaves_out)
+{
+    static const char *bad[] = {
+        "{\"drop\":\"\xff\"}",                  /* not UTF-8 */
+        "{\"drop\":{\"k\xc0\xaf\":1}}",         /* overlong key */
+        "{\"drop\":\"\\udc00\"}",               /* lone surrogate */
+        "{\"drop\":[1,]}",                      /* syntax */
+        "{\"drop\":{\"a\":1}",                  /* truncated */
+        "{\"a\":1,\"drop\":",                   /* truncated before the value */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char e1[256], e2[256];
+        sl_json_err_t w1, w2;
+        int calls = 0;
+        yajl_val full = sl_json_parse_ex(&s_a, bad[i], strlen(bad[i]), 0, &w1, e1, sizeof e1);
+        yajl_val kept = sl_json_parse_keep(&s_a, bad[i], strlen(bad[i]), 0, s_keep_no_drop,
+                                           &calls, &w2, e2, sizeof e2);
+        ck_assert_msg(full == NULL && kept == NULL, "case %zu must fail both ways", i);
+        ck_assert_msg(w1 == w2 && strcmp(e1, e2) == 0, "case %zu: '%s' (%d) vs '%s' (%d)", i,
+                      e1, w1, e2, w2);
+    }
+    /* depth counts the levels of a value left out */
+    char text[400];
+    size_t n = 0;
+    n += (size_t) sprintf(text, "{\"drop\":");
+    for (int d = 0; d < 9; d++)
+        text[n++] = '[';
+    for (int d = 0; d < 9; d++)
+        text[n++] = ']';
+    text[n++] = '}';
+    char err[256];
+    sl_json_err_t why;
+    int calls = 0;
+    ck_assert(sl_json_parse_keep(&s_a, text, n, 10, s_keep_no_drop, &calls, &why, err,
+                                 sizeof err) != NULL);
+    ck_assert(sl_json_parse_keep(&s_a, text, n, 9, s_keep_no_drop, &calls, &why, err,
+                                 sizeof err) == NULL);
+    ck_assert_int_eq(why, SL_JSON_E_DEPTH);
+    /* and an integer Python refuses is refused there too */
+    static char big[4500];
+    strcpy(big, "{\"drop\":");
+    memset(big + 8, '7', 4400);
+    strcpy(big + 4408, "}");
+    ck_assert(sl_json_parse_keep(&s_a, big, strlen(big), 0, s_keep_no_drop, &calls, &why, err,
+                                 sizeof err) == NULL);
+    ck_assert_int_eq(why, SL_JSON_E_BIGINT);
+}
+END_TEST
+
+/* More values than the parser's stack room (256 items, 32 levels): the
+ * arrays move to the heap and the tree is whole. */
+START_TEST(test_large_and_deep_documents_outgrow_the_stack_room)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *text = malloc(cap);
+    text[n++] = '{';
+    for (int i = 0; i < 3000; i++)
+        n += (size_t) sprintf(text + n, "%s\"k%d\":[%d,%d]", i ? "," : "", i, i, -i);
+    n += (size_t) sprintf(text + n, ",\"deep\":");
+    for (int d = 0; d < 100; d++)
+        text[n++] = '[';
+    text[n++] = '7';
+    for (int d = 0; d < 100; d++)
+        text[n++] = ']';
+    text[n++] = '}';
+    char err[256];
+    yajl_val v = sl_json_parse(&s_a, text, n, 0, err, sizeof err);
+    ck_assert_msg(v != NULL, "%s", err);
+    ck_assert_uint_eq(v->u.object.len, 3001);
+    yajl_val k = sl_json_get(v, "k2999");
+    ck_assert(k && k->u.array.len == 2 && k->u.array.values[1]->u.number.i == -2999);
+    yajl_val d = sl_json_get(v, "deep");
+    for (int i = 0; i < 100; i++)
+        d = d->u.array.values[0];
+    ck_assert_int_eq(d->u.number.i, 7);
+    free(text);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -251,6 +359,9 @@ s_suite(void)
     tcase_add_test(tc, test_nesting_is_limited);
     tcase_add_test(tc, test_bad_input_gives_one_line_reasons);
     tcase_add_test(tc, test_parse_needs_no_terminating_nul);
+    tcase_add_test(tc, test_keep_leaves_out_top_level_keys_only);
+    tcase_add_test(tc, test_keep_checks_what_it_leaves_out);
+    tcase_add_test(tc, test_large_and_deep_documents_outgrow_the_stack_room);
     suite_add_tcase(s, tc);
     tc = tcase_create("helpers");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);

@@ -339,6 +339,76 @@ START_TEST(test_paths_deeper_or_longer_than_the_limits_are_refused)
 }
 END_TEST
 
+
+/* What a decoder may leave out of a notification rests on this: for each
+ * path, the keys it reads under the view's `ctxt`, or "all" whenever it may
+ * see ctxt whole or cannot be bounded. */
+static void
+s_collect(const char *key, void *ud)
+{
+    char *out = ud, *save, copy[256];
+    snprintf(copy, sizeof copy, "%s", out);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+        if (strcmp(t, key) == 0)
+            return;     /* a name may come twice */
+    strcat(out, out[0] ? "," : "");
+    strcat(out, key);
+}
+
+START_TEST(test_reads_under_names_what_a_path_can_touch)
+{
+    static const struct {
+        const char *path, *want;        /* want: "all", or the names read */
+    } cases[] = {
+        { "$.payload.user_id", "" },
+        { "payload.user_id", "" },
+        { "publisher_id", "" },
+        { "$.ctxt.user_id", "user_id" },
+        /* `|` binds tighter than `.`: ctxt.(user_id|ctxt).user */
+        { "ctxt.user_id|ctxt.user", "user_id,ctxt" },
+        { "(ctxt.user_id)|(ctxt.user)", "user_id,user" },
+        { "ctxt.a|ctxt.a", "a,ctxt" },
+        { "(payload.tenant_id)|(ctxt.project_id)", "project_id" },
+        { "$.ctxt.roles[0]", "roles" },
+        { "$.ctxt.auth.token", "auth" },
+        { "$.ctxt.'quoted key'", "quoted key" },
+        { "$.payload.items[?key=ctxt].value", "" },
+        { "$.payload.a + $.ctxt.b", "b" },
+        { "$.payload.a.`parent`.b", "all" },
+        { "$.ctxt", "all" },
+        { "ctxt", "all" },
+        { "$", "all" },
+        { "`this`", "all" },
+        { "$.*", "all" },
+        { "$.ctxt.*", "all" },
+        { "$..user_id", "all" },
+        { "$.ctxt..x", "all" },
+        { "$.ctxt.`len`", "all" },
+        { "$.payload.x.$.ctxt.y", "y" },
+        { "$.payload.x.$.ctxt", "all" },
+        { "$.payload[*].ctxt", "" },
+        /* `where` binds tightest: $.payload.(a where $).ctxt.b */
+        { "$.payload.a where $.ctxt.b", "" },
+        { "($.payload.a) where ($.ctxt.b)", "b" },
+        { "($.ctxt.a) where (b)", "a" },
+        { "$.payload.tags.`sorted`", "" },
+        { "$[0]", "all" },
+        { "$.ctxt.name.`sub(/a/, b)`", "name" },
+        { "$.payload.a & $.ctxt.b", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256], got[256] = "";
+        sl_jsonpath_t *p = sl_jsonpath_compile(cases[i].path, err, sizeof err);
+        ck_assert_msg(p != NULL, "%s: %s", cases[i].path, err);
+        if (sl_jsonpath_reads_under(p, "ctxt", s_collect, got))
+            strcpy(got, "all");
+        ck_assert_msg(strcmp(got, cases[i].want) == 0, "%s reads under ctxt: expected '%s', got '%s'",
+                      cases[i].path, cases[i].want, got);
+        sl_jsonpath_destroy(&p);
+    }
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -350,6 +420,7 @@ s_suite(void)
     tcase_add_test(tc, test_match_paths_are_ceilometers);
     tcase_add_test(tc, test_walk_stops_and_destroy_is_idempotent);
     tcase_add_test(tc, test_paths_deeper_or_longer_than_the_limits_are_refused);
+    tcase_add_test(tc, test_reads_under_names_what_a_path_can_touch);
     suite_add_tcase(s, tc);
     return s;
 }
