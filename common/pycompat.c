@@ -9,6 +9,7 @@
 #include <strings.h>
 #include "common/buf.h"
 #include "common/json.h"
+#include "common/shortest.h"
 
 /* Named groups of iso8601's ISO8601_REGEX that parse_date reads. */
 enum { G_YEAR, G_MONTHDASH, G_MONTH, G_DAYDASH, G_DAY, G_HOUR, G_MINUTE, G_SECOND,
@@ -775,36 +776,12 @@ sl_py_float_repr_buf(char buf[32], double d)
         buf[n] = '\0';
         return (int) n;
     }
-    /* The shortest digits that read back as d: whether n significant
-     * digits do only grows with n (17 always do), so a binary search over
-     * 1..17 costs 4-5 tries where a scan took up to 17 (a rate such as
-     * 0.5392925883401707 needs 16) */
-    char sci[40], best[40];
-    int lo = 1, hi = 17;
-    snprintf(best, sizeof best, "%.16e", d);
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        snprintf(sci, sizeof sci, "%.*e", mid - 1, d);
-        if (strtod(sci, NULL) == d) {
-            hi = mid;
-            memcpy(best, sci, sizeof sci);
-        } else {
-            lo = mid + 1;
-        }
-    }
-    /* best: [-]d[.ddd]e[+-]XX, then Python's layout */
-    char digits[24];
-    int nd = 0;
-    const char *p = best;
-    int neg = *p == '-';
-    if (neg)
-        p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9')
-            digits[nd++] = *p;
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    int decpt = atoi(p + 1) + 1;    /* value = 0.digits * 10^decpt */
+    /* The shortest digits that read back as d, closest to it (Python's
+     * repr; double-conversion computes them in one pass) */
+    char digits[18];
+    int decpt;      /* value = 0.digits * 10^decpt */
+    int nd = sl_shortest_digits(d, digits, &decpt);
+    int neg = signbit(d) != 0;
     char *o = buf;
     if (neg)
         *o++ = '-';
