@@ -285,7 +285,13 @@ static int
 s_lock_current(s_file_t *f, size_t incoming, char *err, size_t errlen)
 {
     int rotated = 0;
-    for (int attempt = 0; attempt < 16; attempt++) {
+    /* Each failed attempt means the file at path changed under us: another
+     * worker rotated it (progress of its own) or someone removed it. A
+     * worker that keeps losing that race on a busy machine (descheduled
+     * between its open and its lock while the other writes and rotates)
+     * must not fail the batch: the bound only stops a file that is
+     * replaced for ever. */
+    for (int attempt = 0; attempt < 1024; attempt++) {
         if (f->fd < 0 && s_open(f, err, errlen) < 0)
             return -1;
         if (s_flock(f->fd, LOCK_EX) < 0)
