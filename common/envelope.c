@@ -138,11 +138,15 @@ s_field(sl_notification_t *out, const char *name, const char **dst, char *err, s
 
 /* ---- what a decoder keeps ---------------------------------------------- */
 
+typedef struct {
+    char  *name;        /* X of a kept _context_X */
+    size_t len;
+} s_ctx_key_t;
+
 struct sl_env_keep {
-    int     all_ctx;
-    size_t  n_ctx;
-    char  **ctx;        /* X of each kept _context_X */
-    size_t *ctx_len;
+    int          all_ctx;
+    size_t       n_ctx;
+    s_ctx_key_t *ctx;
 };
 
 static void
@@ -150,12 +154,10 @@ s_keep_ctx(const char *key, void *ud)
 {
     sl_env_keep_t *k = ud;
     for (size_t i = 0; i < k->n_ctx; i++)
-        if (strcmp(k->ctx[i], key) == 0)
+        if (strcmp(k->ctx[i].name, key) == 0)
             return;
     k->ctx = sl_xrealloc(k->ctx, (k->n_ctx + 1) * sizeof *k->ctx);
-    k->ctx_len = sl_xrealloc(k->ctx_len, (k->n_ctx + 1) * sizeof *k->ctx_len);
-    k->ctx_len[k->n_ctx] = strlen(key);
-    k->ctx[k->n_ctx++] = sl_xstrdup(key);
+    k->ctx[k->n_ctx++] = (s_ctx_key_t) { sl_xstrdup(key), strlen(key) };
 }
 
 sl_env_keep_t *
@@ -173,9 +175,8 @@ sl_env_keep_destroy(sl_env_keep_t **k_p)
     if (!k_p || !*k_p)
         return;
     for (size_t i = 0; i < (*k_p)->n_ctx; i++)
-        free((*k_p)->ctx[i]);
+        free((*k_p)->ctx[i].name);
     free((*k_p)->ctx);
-    free((*k_p)->ctx_len);
     free(*k_p);
     *k_p = NULL;
 }
@@ -211,10 +212,14 @@ s_keep(const char *key, size_t len, void *ud)
             return 0;
         if (k->all_ctx)
             return 1;
-        for (size_t i = 0; i < k->n_ctx; i++)
-            if (len > 9 && key[9] == k->ctx[i][0] &&
-                s_is(key + 9, len - 9, k->ctx[i], k->ctx_len[i]))
+        for (size_t i = 0; i < k->n_ctx; i++) {
+            /* the first byte first (most names differ there), but the
+             * empty name (`ctxt.''`) is the key `_context_` itself */
+            const s_ctx_key_t *c = &k->ctx[i];
+            if ((c->len == 0 || (len > 9 && key[9] == c->name[0])) &&
+                s_is(key + 9, len - 9, c->name, c->len))
                 return 1;
+        }
         return 0;
     case 'p':
         return S_IS("payload") || S_IS("priority") || S_IS("publisher_id");
@@ -372,6 +377,8 @@ s_strval(sl_arena_t *a, const char *s)
     return s ? sl_json_new_string(a, s, strlen(s)) : NULL;
 }
 
+/* Every top-level key read here or by sl_envelope_decode_keep must be one
+ * s_keep keeps: a decoder leaves the others out. */
 yajl_val
 sl_notification_view(const sl_notification_t *n, sl_arena_t *a)
 {

@@ -5,8 +5,8 @@
  *   convert: envelope decode + meters.yaml conversion, in process
  *   events:  envelope decode + event_definitions.yaml conversion (with -e)
  * Decoding keeps what the definitions read, as an ingest worker's does
- * (sl_env_keep_new); -f decodes every key (the tree in full). 
- * usage: sluice-bench-parse -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
+ * (sl_env_keep_new); -f decodes every key (the tree in full).
+ * usage: sluice-bench-parse [-f] -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
  * Prints one JSON object per mode with notifications/s and samples/s (or
  * events/s). */
 #include <getopt.h>

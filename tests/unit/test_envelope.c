@@ -539,6 +539,21 @@ START_TEST(test_store_raw_keeps_the_whole_context)
 }
 END_TEST
 
+/* Decodes text keeping what k says and asserts the tree, as compact JSON. */
+static void
+s_expect_kept(const sl_env_keep_t *k, const char *text, const char *want)
+{
+    sl_notification_t note;
+    char err[256];
+    ck_assert_msg(sl_envelope_decode_keep(text, strlen(text), 0, k, &note, err, sizeof err) ==
+                  SL_ENV_OK, "decode failed: %s", err);
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    ck_assert_str_eq(sl_json_dump(&a, note.root), want);
+    sl_arena_destroy(&a);
+    sl_notification_clear(&note);
+}
+
 /* The keys nothing reads go; those the envelope and the view read stay,
  * whatever the definitions. */
 START_TEST(test_keep_set_without_definitions)
@@ -550,22 +565,41 @@ START_TEST(test_keep_set_without_definitions)
                        "\"message_id\":\"m\",\"publisher_id\":\"p\",\"event_type\":\"e\","
                        "\"priority\":\"info\",\"payload\":{\"_context_x\":1},"
                        "\"timestamp\":\"t\",\"payload\\u0000x\":2}";
-    sl_notification_t note;
-    char err[256];
-    ck_assert_int_eq(sl_envelope_decode_keep(text, strlen(text), 0, k, &note, err, sizeof err),
-                     SL_ENV_OK);
-    sl_arena_t a;
-    sl_arena_init(&a, 0);
     /* keys compare as the C strings every reader sees: "payload\u0000x"
      * is "payload" to them, so it stays (and, last, wins as in the full tree) */
-    ck_assert_str_eq(sl_json_dump(&a, note.root),
-                     "{\"_timeout\":3,\"message_id\":\"m\",\"publisher_id\":\"p\",\"event_type\":"
-                     "\"e\",\"priority\":\"info\",\"payload\":{\"_context_x\":1},\"timestamp\":"
-                     "\"t\",\"payload\":2}");
-    sl_arena_destroy(&a);
-    sl_notification_clear(&note);
+    s_expect_kept(k, text,
+                  "{\"_timeout\":3,\"message_id\":\"m\",\"publisher_id\":\"p\",\"event_type\":"
+                  "\"e\",\"priority\":\"info\",\"payload\":{\"_context_x\":1},\"timestamp\":"
+                  "\"t\",\"payload\":2}");
     sl_env_keep_destroy(&k);
     sl_env_keep_destroy(&k);
+}
+END_TEST
+
+/* A definition reading ctxt.'' (the empty name) reads the key `_context_`
+ * itself: it stays, next to the named ones, and the others go. */
+START_TEST(test_keep_set_keeps_the_context_keys_definitions_name)
+{
+    static const char yaml[] =
+        "metric:\n"
+        "  - name: m\n    event_type: e\n    type: gauge\n    unit: u\n    volume: 1\n"
+        "    resource_id: $.ctxt.''\n    project_id: $.ctxt.tenant\n    user_id: $.payload.u\n";
+    char err[512];
+    sl_meters_t *m = sl_meters_parse(yaml, strlen(yaml), "t.yaml", NULL, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    sl_env_keep_t *k = sl_env_keep_new(m, NULL);
+    size_t n;
+    /* '' and tenant, and user_id, project_id and ctxt from MeterDefinition's
+     * fallbacks ctxt.(user_id|ctxt).user and ctxt.(project_id|ctxt).tenant_id */
+    ck_assert_msg(!sl_env_keep_all_context(k, &n) && n == 5, "%zu names kept", n);
+    const char *text = "{\"_context_\":\"r\",\"_context_tenant\":\"t\",\"_context_tenan\":1,"
+                       "\"_context_x\":2,\"event_type\":\"e\",\"priority\":\"info\","
+                       "\"timestamp\":\"t\",\"payload\":{\"u\":\"user\"}}";
+    s_expect_kept(k, text,
+                  "{\"_context_\":\"r\",\"_context_tenant\":\"t\",\"event_type\":\"e\","
+                  "\"priority\":\"info\",\"timestamp\":\"t\",\"payload\":{\"u\":\"user\"}}");
+    sl_env_keep_destroy(&k);
+    sl_meters_destroy(&m);
 }
 END_TEST
 
@@ -596,6 +630,7 @@ s_suite(void)
     tcase_add_test(tc, test_decoding_only_what_definitions_read_converts_the_same);
     tcase_add_test(tc, test_store_raw_keeps_the_whole_context);
     tcase_add_test(tc, test_keep_set_without_definitions);
+    tcase_add_test(tc, test_keep_set_keeps_the_context_keys_definitions_name);
     suite_add_tcase(s, tc);
     return s;
 }
