@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
+
+#include "common/json_simd.h"
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -270,6 +272,8 @@ typedef struct {
     void       *keep_ud;
     int         skip_next;  /* the next value belongs to a key keep refused */
     size_t      skip;       /* containers open inside such a value */
+    yajl_handle h;      /* the yajl parser reading the text, or NULL */
+    size_t      root_end;   /* bytes yajl had read when the root was complete */
     sl_json_err_t why;  /* set by a callback that stops the parse */
     size_t      bad_at; /* with SL_JSON_E_UTF8: byte offset in the string */
     s_item_t   *stack_items;    /* the parser's stack room */
@@ -315,6 +319,10 @@ s_add(s_build_t *b, yajl_val v)
 {
     if (b->n_open == 0) {
         b->root = v;
+        /* where the root ends, for the trailing-garbage check (yajl
+         * counts its offset from the start of the text here) */
+        if (b->h)
+            b->root_end = yajl_get_bytes_consumed(b->h);
         return 1;
     }
     yajl_val parent = b->open[b->n_open - 1].node;
@@ -676,22 +684,86 @@ sl_json_parse_ex(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
     return sl_json_parse_keep(a, buf, len, max_depth, NULL, NULL, why, err, errlen);
 }
 
-yajl_val
-sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
-                   sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why, char *err,
-                   size_t errlen)
+/* Where yajl accepted a text Python's json.loads refuses, or len: what
+ * follows a root object or array ending at byte end must be JSON
+ * whitespace (yajl takes an unterminated string after the root, {}"x, for
+ * a token still being read), and a vertical tab or form feed, which yajl
+ * counts as whitespace, may appear only inside strings. A scalar root is
+ * only checked for the latter: it may end in yajl_complete_parse, whose
+ * offsets are not the text's. Sets *what to the reason. */
+static size_t
+s_python_refuses(const char *buf, size_t len, yajl_val root, size_t end, const char **what)
+{
+    if (root->type == yajl_t_object || root->type == yajl_t_array) {
+        for (size_t i = end; i < len; i++) {
+            if (buf[i] != ' ' && buf[i] != '\n' && buf[i] != '\r' && buf[i] != '\t') {
+                *what = "garbage after the top-level value";
+                return i;
+            }
+        }
+    }
+    if (!memchr(buf, '\v', len) && !memchr(buf, '\f', len))
+        return len;
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (buf[i] == '\\')
+                i++;
+            else if (buf[i] == '"')
+                in_string = 0;
+        } else if (buf[i] == '"') {
+            in_string = 1;
+        } else if (buf[i] == '\v' || buf[i] == '\f') {
+            *what = "a vertical tab or form feed outside a string (JSON whitespace is space, "
+                    "tab, CR and LF)";
+            return i;
+        }
+    }
+    return len;
+}
+
+/* Frees what a parse grew beyond its stack room. */
+static void
+s_build_release(s_build_t *b)
+{
+    if (b->items != b->stack_items)
+        free(b->items);
+    if (b->open != b->stack_open)
+        free(b->open);
+    free(b->slots);
+}
+
+static yajl_val
+s_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth, sl_json_keep_fn keep,
+        void *keep_ud, int simd, sl_json_err_t *why, char *err, size_t errlen)
 {
     /* outside b, so that initialising b does not zero them */
     s_item_t stack_items[S_STACK_ITEMS];
     s_open_t stack_open[S_STACK_OPEN];
-    s_build_t b = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH,
-                    .items = stack_items, .cap_items = S_STACK_ITEMS, .stack_items = stack_items,
-                    .open = stack_open, .cap_open = S_STACK_OPEN, .stack_open = stack_open,
-                    .keep = keep, .keep_ud = keep_ud };
-    /* Only a byte >= 0x80 or a \u escape can make a string that is not
-     * strict UTF-8: a text with neither (most notifications) skips the
-     * check of each string */
-    b.check_utf8 = !buf || !s_plain_ascii(buf, len);
+    const s_build_t b0 = { .a = a, .max_depth = max_depth ? max_depth : SL_JSON_MAX_DEPTH,
+                           .items = stack_items, .cap_items = S_STACK_ITEMS,
+                           .stack_items = stack_items, .open = stack_open,
+                           .cap_open = S_STACK_OPEN, .stack_open = stack_open, .keep = keep,
+                           .keep_ud = keep_ud,
+                           /* Only a byte >= 0x80 or a \u escape can make a string
+                            * that is not strict UTF-8: a text with neither (most
+                            * notifications) skips the check of each string */
+                           .check_utf8 = !buf || !s_plain_ascii(buf, len) };
+    s_build_t b = b0;
+    /* simdjson reads the text first; yajl, the reference, reads it again
+     * whenever that reading does not end in a tree, so that every error
+     * (and every text simdjson declines) gets yajl's answer and message */
+    if (simd) {
+        sl_simd_status_t st = sl_json_simd_walk(buf, len, !b.check_utf8, &s_callbacks, &b);
+        if (st == SL_SIMD_DONE && b.root && b.n_open == 0 && b.skip == 0) {
+            if (why)
+                *why = SL_JSON_OK;
+            s_build_release(&b);
+            return b.root;
+        }
+        s_build_release(&b);
+        b = b0;
+    }
     yajl_alloc_funcs af = { s_ya_malloc, s_ya_realloc, s_ya_free, a };
     if (why)
         *why = SL_JSON_E_SYNTAX;
@@ -700,6 +772,7 @@ sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
         s_err(err, errlen, "cannot allocate a JSON parser");
         return NULL;
     }
+    b.h = h;
     /* s_utf8_ok checks every string and key strictly, so that all bad
      * UTF-8 counts as such (yajl's check is lax and skips keys) */
     yajl_config(h, yajl_dont_validate_strings, 1);
@@ -710,8 +783,13 @@ sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
         st = yajl_complete_parse(h);
         at_end = st != yajl_status_ok;
     }
-    if (st == yajl_status_ok && b.root && b.n_open == 0) {
+    const char *refused = NULL;
+    size_t at = st == yajl_status_ok && b.root && b.n_open == 0
+                ? s_python_refuses(buf, len, b.root, b.root_end, &refused) : len;
+    if (st == yajl_status_ok && b.root && b.n_open == 0 && at == len) {
         root = b.root;
+    } else if (st == yajl_status_ok && b.root && b.n_open == 0) {
+        s_err(err, errlen, "invalid JSON: %s (at byte %zu)", refused, at);
     } else if (b.why == SL_JSON_E_DEPTH) {
         s_err(err, errlen, "invalid JSON: nested deeper than %zu levels", b.max_depth);
     } else if (b.why == SL_JSON_E_UTF8) {
@@ -726,15 +804,27 @@ sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
     } else {
         s_parse_error(h, buf ? buf : "", len, at_end, err, errlen);
     }
-    if (!root && why && b.why)
-        *why = b.why;
+    if (why)
+        *why = root ? SL_JSON_OK : b.why ? b.why : SL_JSON_E_SYNTAX;
     yajl_free(h);
-    if (b.items != stack_items)
-        free(b.items);
-    if (b.open != stack_open)
-        free(b.open);
-    free(b.slots);
+    s_build_release(&b);
     return root;
+}
+
+yajl_val
+sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                   sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why, char *err,
+                   size_t errlen)
+{
+    return s_parse(a, buf, len, max_depth, keep, keep_ud, 1, why, err, errlen);
+}
+
+yajl_val
+sl_json_parse_keep_yajl(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                        sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why, char *err,
+                        size_t errlen)
+{
+    return s_parse(a, buf, len, max_depth, keep, keep_ud, 0, why, err, errlen);
 }
 
 /* 1 if buf is all ASCII and holds no "\u". Sixteen bytes at a time where

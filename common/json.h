@@ -79,6 +79,13 @@ typedef int (*sl_json_keep_fn)(const char *key, size_t len, void *ud);
 yajl_val sl_json_parse_keep(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
                             sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why,
                             char *err, size_t errlen);
+/* sl_json_parse_keep reads a text with simdjson first (common/json_simd.h)
+ * and falls back to yajl whenever that does not end in a tree; this is
+ * the same parse with yajl alone, the reference the fast path must equal
+ * (tests and benchmarks compare the two). */
+yajl_val sl_json_parse_keep_yajl(sl_arena_t *a, const char *buf, size_t len, size_t max_depth,
+                                 sl_json_keep_fn keep, void *keep_ud, sl_json_err_t *why,
+                                 char *err, size_t errlen);
 /* Length of the longest prefix of buf[0..len) that is strict UTF-8
  * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF);
  * len when all of it is. */

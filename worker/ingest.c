@@ -34,6 +34,7 @@
 #include <zmq.h>
 
 #include "common/envelope.h"
+#include "common/json_simd.h"
 #include "common/log.h"
 #include "common/loop.h"
 #include "common/meters.h"
@@ -798,8 +799,9 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     size_t n_ctx;
     int all_ctx = sl_env_keep_all_context(in.keep, &n_ctx);
     sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions; decoding keeps "
-            "%s _context_* keys", ctx->index, in.n_sources, in.n_sinks, in.partitions,
-            all_ctx ? "all" : n_ctx ? "the definitions'" : "no");
+            "%s _context_* keys; JSON read by simdjson (%s kernel), yajl for what it declines",
+            ctx->index, in.n_sources, in.n_sinks, in.partitions,
+            all_ctx ? "all" : n_ctx ? "the definitions'" : "no", sl_json_simd_kernel());
     sl_loop_run(in.loop, &sl_worker_stop, 50);
     if (!sl_worker_stop)
         s_drain(&in);

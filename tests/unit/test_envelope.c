@@ -13,6 +13,8 @@
 #include "common/json.h"
 #include "common/meters.h"
 #include "tools/generate.h"
+#include "common/json_simd.h"
+#include "tests/sl_json_events.h"
 
 #define GOOD "{\"message_id\":\"m-1\",\"publisher_id\":\"compute.host1\"," \
              "\"event_type\":\"compute.instance.exists\",\"priority\":\"INFO\"," \
@@ -381,6 +383,8 @@ typedef struct {
     sl_events_t   *e;
     sl_env_keep_t *keep;
     size_t         notes, same_status, samples, events, pruned;
+    size_t         simd_read;   /* texts simdjson read itself, events equal to yajl's */
+    sl_jev_t       fast, ref;
 } s_diff_t;
 
 /* Everything the conversions make of one decoded notification, as text
@@ -431,6 +435,25 @@ s_diff_one(s_diff_t *d, const char *text, size_t len, const char *what, size_t l
     sl_env_status_t s1 = sl_envelope_decode(text, len, 0, &full, e1, sizeof e1);
     sl_env_status_t s2 = sl_envelope_decode_keep(text, len, 0, d->keep, &kept, e2, sizeof e2);
     d->notes++;
+    /* the decodes above read the text with simdjson first: where it read
+     * it, yajl (the reference) gives the same events */
+    d->fast.len = 0;
+    if (sl_json_simd_walk(text, len, 0, &sl_jev_callbacks, &d->fast) == SL_SIMD_DONE) {
+        ck_assert_msg(sl_jev_yajl(text, len, &d->ref) && d->ref.len == d->fast.len &&
+                      memcmp(d->ref.buf, d->fast.buf, d->ref.len) == 0,
+                      "%s %zu: simdjson and yajl read it differently", what, line);
+        d->simd_read++;
+    }
+    sl_arena_t ta;
+    sl_arena_init(&ta, 0);
+    char te1[256] = "", te2[256] = "";
+    yajl_val t1 = sl_json_parse_keep(&ta, text, len, 0, NULL, NULL, NULL, te1, sizeof te1);
+    yajl_val t2 = sl_json_parse_keep_yajl(&ta, text, len, 0, NULL, NULL, NULL, te2, sizeof te2);
+    ck_assert_msg(!t1 == !t2 && strcmp(te1, te2) == 0 &&
+                  (!t1 || strcmp(sl_json_dump(&ta, t1), sl_json_dump(&ta, t2)) == 0),
+                  "%s %zu: the tree read with simdjson first differs from yajl's (%s / %s)", what,
+                  line, te1, te2);
+    sl_arena_destroy(&ta);
     ck_assert_msg(s1 == s2 && (s1 == SL_ENV_OK || strcmp(e1, e2) == 0),
                   "%s %zu: full decode %s (%s), pruned %s (%s)", what, line,
                   sl_env_status_name(s1), e1, sl_env_status_name(s2), e2);
@@ -502,6 +525,8 @@ s_diff_load(s_diff_t *d, unsigned store_raw)
 static void
 s_diff_free(s_diff_t *d)
 {
+    free(d->fast.buf);
+    free(d->ref.buf);
     sl_env_keep_destroy(&d->keep);
     sl_meters_destroy(&d->m);
     sl_events_destroy(&d->e);
@@ -518,11 +543,14 @@ START_TEST(test_decoding_only_what_definitions_read_converts_the_same)
     ck_assert_msg(!sl_env_keep_all_context(d.keep, &n_ctx) && n_ctx == 7,
                   "the stock definitions read 7 _context_ keys by name, got %zu", n_ctx);
     s_diff_run(&d);
-    printf("pruned decode: %zu notifications (%zu smaller), %zu samples, %zu events, all equal\n",
-           d.notes, d.pruned, d.samples, d.events);
+    printf("pruned decode: %zu notifications (%zu smaller, %zu read by simdjson), %zu samples, "
+           "%zu events, all equal\n", d.notes, d.pruned, d.simd_read, d.samples, d.events);
     ck_assert_msg(d.samples > 10000 && d.events > 8000 && d.pruned > d.notes / 2,
                   "the comparison must cover samples, events and pruned trees: %zu samples, "
                   "%zu events, %zu of %zu pruned", d.samples, d.events, d.pruned, d.notes);
+    ck_assert_msg(d.simd_read >= d.notes * 99 / 100,
+                  "simdjson must read nearly every notification itself: %zu of %zu",
+                  d.simd_read, d.notes);
     s_diff_free(&d);
 }
 END_TEST

@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/json_simd.h"
+#include "tests/sl_json_events.h"
 
 static sl_arena_t s_a;
 
@@ -347,6 +349,196 @@ START_TEST(test_large_and_deep_documents_outgrow_the_stack_room)
 }
 END_TEST
 
+/* ---- simdjson's reading against yajl's ------------------------------ */
+
+typedef enum {
+    S_TAKEN,    /* valid JSON simdjson reads itself */
+    S_LEFT,     /* valid for yajl, left to it (not simdjson's to vouch for) */
+    S_BAD       /* not JSON: yajl refuses it, simdjson must decline */
+} s_expect_t;
+
+typedef struct {
+    const char *text;
+    size_t      len;
+    s_expect_t  expect;
+} s_case_t;
+
+#define C(t, e) { t, sizeof t - 1, e }
+static const s_case_t s_cases[] = {
+    C("{}", S_TAKEN), C("[]", S_TAKEN), C(" \t\r\n{\"a\":1} \n", S_TAKEN),
+    C("{\"a\" : [1, 2.5, -0, 0, 1e5, 1E+5, -1.25e-3, 0.0, 10, -7, 0e0]}", S_TAKEN),
+    C("[true,false,null,[true],{\"n\":null}]", S_TAKEN),
+    C("{\"\":\"\"}", S_TAKEN),
+    C("{\"a\":\"\\u00e9\\n\\t\\r\\b\\f\\\"\\\\\\/\\u0041\\u20ac\\uFFFF\"}", S_TAKEN),
+    C("{\"a\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}", S_TAKEN),
+    C("{\"a\":{\"b\":{\"c\":[[],{},[[]]]}}}", S_TAKEN),
+    C("{\"a\":1,\"b\":2,\"a\":3}", S_TAKEN),
+    C("{\"k\\u0000x\":\"v\\u0000w\"}", S_TAKEN),
+    C("[123456789012345678901234567890, -99999999999999999999.5e-400, 1e999]", S_TAKEN),
+    C("[\"\\\\\\\\\",\"x\\\\\"]", S_TAKEN),
+    /* yajl accepts; simdjson leaves these to it */
+    C("{\"a\":\"\\ud83d\\ude00\"}", S_LEFT),   /* a surrogate pair */
+    C("{\"a\":\"\\uDC00\"}", S_LEFT),          /* a lone low surrogate */
+    C("{\"a\":\"\\ud800\\u0041\"}", S_LEFT),   /* yajl makes one code point of these */
+    C("{\"a\\\"b\":\"\\\\ud800\"}", S_LEFT), /* "\\" then "ud800": the test is coarse */
+    C("{}\v", S_LEFT), C("\f[]", S_LEFT),       /* whitespace to yajl, not to JSON */
+    C("\"x\"", S_LEFT), C("12", S_LEFT), C("null", S_LEFT),   /* scalar roots */
+    C("[\"\xff\"]", S_LEFT),                   /* bad UTF-8: sluice's own check judges */
+    /* yajl takes an unterminated string after the root for a token still
+     * being read; sl_json_parse refuses these itself */
+    C("{\"a\":\"\\ud800\"}\"", S_LEFT), C("{\"a\":1}\"x", S_LEFT), C("[] \"x}", S_LEFT),
+    /* not JSON */
+    C("", S_BAD), C("   ", S_BAD), C("{", S_BAD), C("[", S_BAD), C("}", S_BAD),
+    C("{\"a\":1,}", S_BAD), C("[1,]", S_BAD), C("[,1]", S_BAD), C("{,}", S_BAD),
+    C("{\"a\" 1}", S_BAD), C("{\"a\":}", S_BAD), C("{\"a\"}", S_BAD), C("{1:2}", S_BAD),
+    C("{\"a\",\"b\"}", S_BAD), C("{\"a\":1,,\"b\":2}", S_BAD), C("{\"a\":1 \"b\":2}", S_BAD),
+    C("[01]", S_BAD), C("[-01]", S_BAD), C("[1.]", S_BAD), C("[.5]", S_BAD), C("[-]", S_BAD),
+    C("[1e]", S_BAD), C("[1e+]", S_BAD), C("[+1]", S_BAD), C("[--1]", S_BAD),
+    C("[0x10]", S_BAD), C("[1.5e3.2]", S_BAD), C("[Infinity]", S_BAD), C("[NaN]", S_BAD),
+    C("[-Infinity]", S_BAD), C("[1 2]", S_BAD), C("[1x]", S_BAD),
+    C("[tru]", S_BAD), C("[truex]", S_BAD), C("[nul]", S_BAD), C("[nulll]", S_BAD),
+    C("[falsey]", S_BAD), C("[true false]", S_BAD), C("[null,]", S_BAD), C("[t]", S_BAD),
+    C("[\"a\x01b\"]", S_BAD), C("[\"a\tb\"]", S_BAD), C("[\"a\nb\"]", S_BAD),
+    C("[\"a\0b\"]", S_BAD), C("[1,\0]", S_BAD), C("{\"a\":1}\0", S_BAD),
+    C("[\"\\x\"]", S_BAD), C("[\"\\u12\"]", S_BAD), C("[\"\\u12zz\"]", S_BAD),
+    C("[\"\\\"]", S_BAD), C("[\"abc]", S_BAD), C("{\"a\":'b'}", S_BAD),
+    C("[\"a\" \"b\"]", S_BAD), C("[\"a\":1]", S_BAD), C("{\"a\":\"b\"]", S_BAD),
+    C("{\"a\":1}x", S_BAD), C("{\"a\":1} {\"b\":2}", S_BAD), C("{\"a\":1}}", S_BAD),
+    C("[1]]", S_BAD), C("[]]", S_BAD), C("{}}", S_BAD), C("[[[]]", S_BAD),
+    C("{\"a\":[1}", S_BAD), C("{\"a\":1", S_BAD), C("[1", S_BAD), C("{\"a\":[1,2,]}", S_BAD),
+    C("[{\"a\":1}{\"b\":2}]", S_BAD), C("[1]/*c*/", S_BAD), C("[1]//c", S_BAD),
+    C("\xef\xbb\xbf{}", S_BAD), C("[1] 2", S_BAD),
+    C("{\"a\":1}]", S_BAD), C("[\"x\"}", S_BAD), C("{\"a\":{\"b\":1}", S_BAD),
+};
+#undef C
+
+/* The contract that lets sl_json_parse_keep try simdjson first: for each
+ * text simdjson reads to the end, yajl accepts it too and calls back the
+ * same events with the same bytes; every other text is declined. The
+ * table also proves the reading is used: each valid case marked S_TAKEN
+ * must be read by simdjson. */
+START_TEST(test_simdjson_reads_what_yajl_reads_or_declines)
+{
+    sl_jev_t fast = { 0 }, ref = { 0 };
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        const s_case_t *c = &s_cases[i];
+        fast.len = 0;
+        if (fast.buf)
+            fast.buf[0] = '\0';
+        sl_simd_status_t st = sl_json_simd_walk(c->text, c->len, 0, &sl_jev_callbacks, &fast);
+        int yajl_ok = sl_jev_yajl(c->text, c->len, &ref);
+        ck_assert_msg(yajl_ok == (c->expect != S_BAD), "case %zu (%.*s): yajl %s it", i,
+                      (int) c->len, c->text, yajl_ok ? "accepts" : "refuses");
+        ck_assert_msg((st == SL_SIMD_DONE) == (c->expect == S_TAKEN),
+                      "case %zu (%.*s): simdjson %s it, expected %s", i, (int) c->len, c->text,
+                      st == SL_SIMD_DONE ? "read" : "declined",
+                      c->expect == S_TAKEN ? "read" : "declined");
+        if (st == SL_SIMD_DONE)
+            ck_assert_msg(fast.len == ref.len && memcmp(fast.buf, ref.buf, ref.len) == 0,
+                          "case %zu (%.*s): simdjson told\n%s\nyajl\n%s", i, (int) c->len,
+                          c->text, fast.buf, ref.buf);
+    }
+    free(fast.buf);
+    free(ref.buf);
+}
+END_TEST
+
+static int
+s_keep_b(const char *key, size_t len, void *ud)
+{
+    (void) ud;
+    return !(len == 1 && key[0] == 'b');
+}
+
+/* sl_json_parse_keep (simdjson first) and the reference, yajl alone, give
+ * the same tree or the same error, reason and message, on every case,
+ * with and without a keep function and at a small depth limit. */
+START_TEST(test_fast_parse_equals_the_reference)
+{
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        const s_case_t *c = &s_cases[i];
+        for (int mode = 0; mode < 3; mode++) {
+            sl_json_keep_fn keep = mode == 1 ? s_keep_b : NULL;
+            size_t depth = mode == 2 ? 2 : 0;
+            char e1[256] = "", e2[256] = "";
+            sl_json_err_t w1, w2;
+            yajl_val v1 = sl_json_parse_keep(&s_a, c->text, c->len, depth, keep, NULL, &w1, e1,
+                                             sizeof e1);
+            yajl_val v2 = sl_json_parse_keep_yajl(&s_a, c->text, c->len, depth, keep, NULL, &w2,
+                                                  e2, sizeof e2);
+            ck_assert_msg(!v1 == !v2 && w1 == w2 && strcmp(e1, e2) == 0,
+                          "case %zu mode %d (%.*s): fast %s (%d, %s), reference %s (%d, %s)", i,
+                          mode, (int) c->len, c->text, v1 ? "ok" : "failed", (int) w1, e1,
+                          v2 ? "ok" : "failed", (int) w2, e2);
+            if (v1)
+                ck_assert_str_eq(s_dump(v1), s_dump(v2));
+        }
+    }
+}
+END_TEST
+
+/* What Python's json.loads refuses and yajl lets through is an error:
+ * anything but JSON whitespace after the root (yajl takes an unterminated
+ * string there for a token still being read), and a vertical tab or form
+ * feed outside a string (yajl counts them as whitespace). */
+START_TEST(test_what_python_refuses_and_yajl_takes_is_refused)
+{
+    static const struct {
+        const char *text;
+        size_t      at;
+        const char *what;
+    } bad[] = {
+        { "{\"a\":1}\"x", 7, "garbage after the top-level value" },
+        { "[] \"", 3, "garbage after the top-level value" },
+        { "{} \"x}", 3, "garbage after the top-level value" },
+        { "{}\v", 2, "garbage after the top-level value" },
+        { "[1]\f", 3, "garbage after the top-level value" },
+        { "\f{}", 0, "a vertical tab or form feed outside a string" },
+        { "{\"a\\\"\\\\\":\v1}", 9, "a vertical tab or form feed outside a string" },
+        { "[\"\\\"\",\f2]", 6, "a vertical tab or form feed outside a string" },
+        { "\v7", 0, "a vertical tab or form feed outside a string" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char err[256], want[256];
+        sl_json_err_t why;
+        ck_assert_msg(!sl_json_parse_ex(&s_a, bad[i].text, strlen(bad[i].text), 0, &why, err,
+                                        sizeof err), "%s parsed", bad[i].text);
+        snprintf(want, sizeof want, "invalid JSON: %s", bad[i].what);
+        ck_assert_msg(strncmp(err, want, strlen(want)) == 0, "%s: %s", bad[i].text, err);
+        snprintf(want, sizeof want, "(at byte %zu)", bad[i].at);
+        ck_assert_msg(strstr(err, want) != NULL, "%s: %s, expected %s", bad[i].text, err, want);
+        ck_assert_int_eq(why, SL_JSON_E_SYNTAX);
+    }
+    /* inside strings they are bytes like any other (yajl with string
+     * validation off takes them raw; escaped, they are ordinary) */
+    ck_assert_str_eq(s_dump(s_parse("{\"a\":[1]} \t\r\n")), "{\"a\":[1]}");
+    ck_assert_str_eq(s_dump(s_parse("[\"\\f\\u000b\"]")), "[\"\\f\\u000B\"]");
+}
+END_TEST
+
+/* Deeper than the limit: simdjson's reading stops where the builder
+ * refuses, and the error is yajl's, word for word. */
+START_TEST(test_fast_parse_reports_depth_like_the_reference)
+{
+    char text[600];
+    size_t n = 0;
+    for (int d = 0; d < 250; d++)
+        text[n++] = '[';
+    for (int d = 0; d < 250; d++)
+        text[n++] = ']';
+    sl_jev_t r = { 0 };
+    ck_assert_int_eq(sl_json_simd_walk(text, n, 0, &sl_jev_callbacks, &r), SL_SIMD_DONE);
+    free(r.buf);
+    char e1[256], e2[256];
+    sl_json_err_t w1, w2;
+    ck_assert(!sl_json_parse_keep(&s_a, text, n, 0, NULL, NULL, &w1, e1, sizeof e1));
+    ck_assert(!sl_json_parse_keep_yajl(&s_a, text, n, 0, NULL, NULL, &w2, e2, sizeof e2));
+    ck_assert_int_eq(w1, SL_JSON_E_DEPTH);
+    ck_assert_int_eq(w2, SL_JSON_E_DEPTH);
+    ck_assert_str_eq(e1, e2);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -362,6 +554,13 @@ s_suite(void)
     tcase_add_test(tc, test_keep_leaves_out_top_level_keys_only);
     tcase_add_test(tc, test_keep_checks_what_it_leaves_out);
     tcase_add_test(tc, test_large_and_deep_documents_outgrow_the_stack_room);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("simdjson");
+    tcase_add_checked_fixture(tc, s_setup, s_teardown);
+    tcase_add_test(tc, test_simdjson_reads_what_yajl_reads_or_declines);
+    tcase_add_test(tc, test_fast_parse_equals_the_reference);
+    tcase_add_test(tc, test_fast_parse_reports_depth_like_the_reference);
+    tcase_add_test(tc, test_what_python_refuses_and_yajl_takes_is_refused);
     suite_add_tcase(s, tc);
     tc = tcase_create("helpers");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
