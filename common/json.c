@@ -35,6 +35,49 @@ sl_json_str(yajl_val v)
     return v && v->type == yajl_t_string ? v->u.string : NULL;
 }
 
+/* 1 if yajl_gen_string would write s[0..len) with an escape: a '"', a
+ * '\\' or a byte below 0x20 (yajl escapes nothing else: sluice never sets
+ * yajl_gen_escape_solidus or yajl_gen_validate_utf8). */
+static int
+s_needs_escape(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *) s;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+                  space = _mm_set1_epi8(0x20 - 0x80), flip = _mm_set1_epi8((char) 0x80);
+    for (; i + 16 <= len; i += 16) {
+        __m128i w = _mm_loadu_si128((const __m128i *) (u + i));
+        /* unsigned w < 0x20 as a signed compare of w ^ 0x80 */
+        __m128i ctl = _mm_cmplt_epi8(_mm_xor_si128(w, flip), space);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, quote), _mm_cmpeq_epi8(w, bs)),
+                                   ctl);
+        if (_mm_movemask_epi8(hit))
+            return 1;
+    }
+#endif
+    for (; i < len; i++)
+        if (u[i] < 0x20 || u[i] == '"' || u[i] == '\\')
+            return 1;
+    return 0;
+}
+
+int
+sl_json_gen_strv(yajl_gen g, const char *s, size_t len)
+{
+    /* yajl_gen_string looks at each byte through a switch; most strings
+     * (ids, names, timestamps) need no escape and go in as they are, with
+     * their quotes, through the raw insertion (sl_json_gen_raw) */
+    char q[256];
+    if (len + 2 <= sizeof q && !s_needs_escape(s, len)) {
+        q[0] = '"';
+        memcpy(q + 1, s, len);
+        q[len + 1] = '"';
+        return yajl_gen_number(g, q, len + 2) == yajl_gen_status_ok ? 0 : -1;
+    }
+    return yajl_gen_string(g, (const unsigned char *) s, len) == yajl_gen_status_ok ? 0 : -1;
+}
+
 int
 sl_json_gen_val(yajl_gen g, yajl_val v)
 {
@@ -43,8 +86,7 @@ sl_json_gen_val(yajl_gen g, yajl_val v)
         return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
     switch (v->type) {
     case yajl_t_string:
-        st = yajl_gen_string(g, (const unsigned char *) v->u.string, strlen(v->u.string));
-        break;
+        return sl_json_gen_strv(g, v->u.string, strlen(v->u.string));
     case yajl_t_number:
         if (v->u.number.r)
             st = yajl_gen_number(g, v->u.number.r, strlen(v->u.number.r));

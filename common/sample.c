@@ -20,8 +20,7 @@ s_gen_str(yajl_gen g, const char *key, const char *val)
         return -1;
     if (!val)
         return yajl_gen_null(g) == yajl_gen_status_ok ? 0 : -1;
-    return yajl_gen_string(g, (const unsigned char *) val, strlen(val)) == yajl_gen_status_ok
-           ? 0 : -1;
+    return sl_json_gen_strv(g, val, strlen(val));
 }
 
 static int

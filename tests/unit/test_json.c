@@ -539,6 +539,78 @@ START_TEST(test_fast_parse_reports_depth_like_the_reference)
 }
 END_TEST
 
+/* Writes n strings as values (in an array, and as map values), with
+ * sl_json_gen_strv (raw) or yajl_gen_string; returns the text. */
+static char *
+s_gen_strings(char **strs, size_t *lens, size_t n, int raw, int beautify)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_config(g, yajl_gen_beautify, beautify);
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < n; i++) {
+        if (raw)
+            ck_assert_int_eq(sl_json_gen_strv(g, strs[i], lens[i]), 0);
+        else
+            ck_assert_int_eq(yajl_gen_string(g, (const unsigned char *) strs[i], lens[i]),
+                             yajl_gen_status_ok);
+    }
+    yajl_gen_map_open(g);
+    for (size_t i = 0; i < n; i++) {
+        yajl_gen_string(g, (const unsigned char *) "k", 1);
+        if (raw)
+            sl_json_gen_strv(g, strs[i], lens[i]);
+        else
+            yajl_gen_string(g, (const unsigned char *) strs[i], lens[i]);
+    }
+    yajl_gen_map_close(g);
+    yajl_gen_array_close(g);
+    const unsigned char *buf;
+    size_t len;
+    yajl_gen_get_buf(g, &buf, &len);
+    char *out = strndup((const char *) buf, len);
+    yajl_gen_free(g);
+    return out;
+}
+
+/* sl_json_gen_strv writes every string exactly as yajl_gen_string does:
+ * random strings of every length around the fast path's 16-byte blocks
+ * and 254-byte limit, each byte drawn mostly from plain ASCII with quotes,
+ * backslashes, control bytes, DEL and UTF-8 mixed in; compact and
+ * beautified. */
+START_TEST(test_string_values_are_written_as_yajl_writes_them)
+{
+    enum { N = 2000 };
+    static char *strs[N];
+    static size_t lens[N];
+    static const char odd[] = "\"\\\x01\x1f\x7f\t\n/\xc3\xa9\xff";
+    uint64_t x = 88172645463325252ULL;
+    size_t fast = 0;   /* strings the fast path takes (printable bytes include quotes) */
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        lens[i] = i < 300 ? i : x % 400;
+        strs[i] = malloc(lens[i] + 1);
+        int plain = (x >> 20) % 2;
+        for (size_t k = 0; k < lens[i]; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            strs[i][k] = !plain && x % 97 == 0 ? odd[(x >> 8) % (sizeof odd - 1)]
+                                               : (char) (' ' + (x >> 16) % 95);
+        }
+        strs[i][lens[i]] = '\0';
+        fast += lens[i] <= 254 && !strpbrk(strs[i], "\"\\\x01\x1f\t\n");
+    }
+    for (int beautify = 0; beautify <= 1; beautify++) {
+        char *a = s_gen_strings(strs, lens, N, 1, beautify);
+        char *b = s_gen_strings(strs, lens, N, 0, beautify);
+        ck_assert_msg(strcmp(a, b) == 0, "raw and yajl writes differ (beautify %d)", beautify);
+        free(a);
+        free(b);
+    }
+    ck_assert_msg(fast > N / 20 && fast < N / 2, "both paths must be taken: %zu of %d fast", fast, N);
+    for (size_t i = 0; i < N; i++)
+        free(strs[i]);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -570,6 +642,7 @@ s_suite(void)
     tcase_add_test(tc, test_truthiness_is_pythons);
     tcase_add_test(tc, test_equality_ignores_key_order_and_number_spelling);
     tcase_add_test(tc, test_new_string_copies);
+    tcase_add_test(tc, test_string_values_are_written_as_yajl_writes_them);
     suite_add_tcase(s, tc);
     return s;
 }
