@@ -825,12 +825,13 @@ s_parse(sl_arena_t *a, const char *buf, size_t len, size_t max_depth, sl_json_ke
         st = yajl_complete_parse(h);
         at_end = st != yajl_status_ok;
     }
+    /* yajl read one whole value; Python may still refuse the text */
+    int whole = st == yajl_status_ok && b.root && b.n_open == 0;
     const char *refused = NULL;
-    size_t at = st == yajl_status_ok && b.root && b.n_open == 0
-                ? s_python_refuses(buf, len, b.root, b.root_end, &refused) : len;
-    if (st == yajl_status_ok && b.root && b.n_open == 0 && at == len) {
+    size_t at = whole ? s_python_refuses(buf, len, b.root, b.root_end, &refused) : len;
+    if (whole && at == len) {
         root = b.root;
-    } else if (st == yajl_status_ok && b.root && b.n_open == 0) {
+    } else if (whole) {
         s_err(err, errlen, "invalid JSON: %s (at byte %zu)", refused, at);
     } else if (b.why == SL_JSON_E_DEPTH) {
         s_err(err, errlen, "invalid JSON: nested deeper than %zu levels", b.max_depth);
