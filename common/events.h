@@ -34,6 +34,7 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 #include "common/arena.h"
+#include "common/buf.h"
 #include "common/envelope.h"
 #include "common/yconf.h"
 
@@ -104,5 +105,8 @@ int sl_events_convert(const sl_events_t *e, const sl_notification_t *n, sl_arena
 int sl_event_gen(yajl_gen g, const sl_event_t *ev);
 /* The same as compact text allocated in a. */
 const char *sl_event_json(sl_arena_t *a, const sl_event_t *ev);
+/* The same text appended to b, without yajl's per-token calls (common/json.h
+ * sl_json_put_val; *scratch as there): what the ingest worker writes. */
+int sl_event_put(sl_buf_t *b, yajl_gen *scratch, const sl_event_t *ev);
 
 #endif

@@ -150,6 +150,157 @@ sl_json_gen_raw(yajl_gen g, const char *json, size_t len)
     return yajl_gen_number(g, json, len) == yajl_gen_status_ok ? 0 : -1;
 }
 
+/* ---- JSON text straight into a buffer ---------------------------------- */
+
+/* Appends n bytes; the buffer is reused from record to record, so there is
+ * nearly always room and this stays a memcpy. */
+static inline void
+s_put(sl_buf_t *b, const void *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap) {
+        sl_buf_put(b, s, n);
+        return;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+static inline void
+s_putc(sl_buf_t *b, char c)
+{
+    s_put(b, &c, 1);
+}
+
+/* *scratch, made on first use and emptied, ready for one root value. */
+static yajl_gen
+s_scratch(yajl_gen *scratch)
+{
+    if (!*scratch) {
+        *scratch = yajl_gen_alloc(NULL);
+        if (!*scratch) {        /* out of memory: as sl_xmalloc does */
+            fprintf(stderr, "sluice: out of memory allocating a JSON generator\n");
+            abort();
+        }
+    } else {
+        yajl_gen_reset(*scratch, NULL);
+        yajl_gen_clear(*scratch);
+    }
+    return *scratch;
+}
+
+/* Appends what g holds; -1 if it holds nothing (st failed). */
+static int
+s_put_gen(sl_buf_t *b, yajl_gen g, yajl_gen_status st)
+{
+    const unsigned char *out;
+    size_t n;
+    if (st != yajl_gen_status_ok || yajl_gen_get_buf(g, &out, &n) != yajl_gen_status_ok)
+        return -1;
+    s_put(b, out, n);
+    return 0;
+}
+
+void
+sl_json_put_str(sl_buf_t *b, yajl_gen *scratch, const char *s, size_t len)
+{
+    if (s_needs_escape(s, len)) {
+        yajl_gen g = s_scratch(scratch);
+        (void) s_put_gen(b, g, yajl_gen_string(g, (const unsigned char *) s, len));
+        return;
+    }
+    if (b->n + len + 3 > b->cap) {
+        s_putc(b, '"');
+        s_put(b, s, len);
+        s_putc(b, '"');
+    } else {
+        char *o = b->p + b->n;
+        o[0] = '"';
+        memcpy(o + 1, s, len);
+        o[len + 1] = '"';
+        o[len + 2] = '\0';
+        b->n += len + 2;
+    }
+}
+
+void
+sl_json_put_raw(sl_buf_t *b, const char *json, size_t len)
+{
+    s_put(b, json, len);
+}
+
+/* yajl_gen's depth limit (YAJL_MAX_DEPTH): a container opened at depth 128
+ * fails. */
+#define S_GEN_MAX_DEPTH 128
+
+static int
+s_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v, unsigned depth)
+{
+    if (!v) {
+        s_put(b, "null", 4);
+        return 0;
+    }
+    switch (v->type) {
+    case yajl_t_string:
+        sl_json_put_str(b, scratch, v->u.string, strlen(v->u.string));
+        return 0;
+    case yajl_t_number:
+        if (v->u.number.r) {
+            s_put(b, v->u.number.r, strlen(v->u.number.r));
+        } else if (v->u.number.flags & YAJL_NUMBER_INT_VALID) {
+            char num[32];       /* yajl_gen_integer's "%lld" */
+            int n = snprintf(num, sizeof num, "%lld", v->u.number.i);
+            s_put(b, num, (size_t) n);
+        } else {
+            yajl_gen g = s_scratch(scratch);
+            return s_put_gen(b, g, yajl_gen_double(g, v->u.number.d));
+        }
+        return 0;
+    case yajl_t_object:
+        if (depth + 1 >= S_GEN_MAX_DEPTH)
+            return -1;
+        s_putc(b, '{');
+        for (size_t i = 0; i < v->u.object.len; i++) {
+            const char *k = v->u.object.keys[i];
+            if (i)
+                s_putc(b, ',');
+            sl_json_put_str(b, scratch, k, strlen(k));
+            s_putc(b, ':');
+            if (s_put_val(b, scratch, v->u.object.values[i], depth + 1) < 0)
+                return -1;
+        }
+        s_putc(b, '}');
+        return 0;
+    case yajl_t_array:
+        if (depth + 1 >= S_GEN_MAX_DEPTH)
+            return -1;
+        s_putc(b, '[');
+        for (size_t i = 0; i < v->u.array.len; i++) {
+            if (i)
+                s_putc(b, ',');
+            if (s_put_val(b, scratch, v->u.array.values[i], depth + 1) < 0)
+                return -1;
+        }
+        s_putc(b, ']');
+        return 0;
+    case yajl_t_true:
+        s_put(b, "true", 4);
+        return 0;
+    case yajl_t_false:
+        s_put(b, "false", 5);
+        return 0;
+    default:
+        s_put(b, "null", 4);
+        return 0;
+    }
+}
+
+int
+sl_json_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v)
+{
+    return s_put_val(b, scratch, v, 0);
+}
+
 char *
 sl_json_dump(sl_arena_t *a, yajl_val v)
 {

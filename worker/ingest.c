@@ -108,6 +108,8 @@ typedef struct s_ingest {
     int paused;
     int draining;
     sl_arena_t arena;
+    sl_buf_t ev_text;           /* an event's JSON text (sl_event_put) */
+    yajl_gen ev_gen;            /* what sl_event_put escapes strings with */
     sl_env_keep_t *keep;        /* what decoding keeps of each message */
     sl_sample_t *samples;
     uint16_t *route;
@@ -491,7 +493,9 @@ s_events(s_ingest_t *in, const sl_notification_t *n)
     rec.name = ev.event_type;
     rec.message_id = ev.message_id;
     rec.timestamp = ev.generated;
-    rec.resource_metadata = sl_event_json(&in->arena, &ev);
+    sl_buf_reset(&in->ev_text);
+    rec.resource_metadata = sl_event_put(&in->ev_text, &in->ev_gen, &ev) == 0
+                            ? sl_arena_strndup(&in->arena, in->ev_text.p, in->ev_text.n) : NULL;
     SL_INC(in->ctx->slot, events_routed, nr);
     for (size_t r = 0; r < nr; r++)
         s_add(in, (unsigned) in->conf->pipeline->n_sinks + in->route[r], &rec);
@@ -690,6 +694,9 @@ s_cleanup(s_ingest_t *in)
     free(in->route);
     free(in->tok);
     sl_arena_destroy(&in->arena);
+    sl_buf_free(&in->ev_text);
+    if (in->ev_gen)
+        yajl_gen_free(in->ev_gen);
     sl_env_keep_destroy(&in->keep);
     sl_leases_destroy(&in->leases);
     sl_zmon_destroy(&in->zmon);

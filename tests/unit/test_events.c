@@ -67,6 +67,64 @@ s_same(yajl_val a, yajl_val b)
     }
 }
 
+/* sl_event_put (what the ingest worker writes) gives sl_event_gen's text
+ * (want), appended to a buffer that is not empty. */
+static void
+s_check_put(const sl_event_t *ev, const char *want, sl_buf_t *put, yajl_gen *scratch)
+{
+    ck_assert_ptr_nonnull(want);
+    sl_buf_reset(put);
+    sl_buf_puts(put, "[x]");
+    ck_assert_int_eq(sl_event_put(put, scratch, ev), 0);
+    ck_assert_msg(strcmp(put->p + 3, want) == 0 && strncmp(put->p, "[x]", 3) == 0,
+                  "sl_event_put wrote\n%s\nsl_event_gen wrote\n%s", put->p + 3, want);
+}
+
+/* Traits of every type, names and values that need escapes, null values,
+ * numbers without their text, and a null message_id: sl_event_put writes
+ * what sl_event_gen writes. */
+START_TEST(test_event_put_writes_what_event_gen_writes)
+{
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    static const char raw_text[] = "{\"a\":[1,2.5,\"q\\\"\"],\"b\":{\"c\":null}}";
+    yajl_val raw = sl_json_parse(&a, raw_text, sizeof raw_text - 1, 0, NULL, 0);
+    ck_assert_ptr_nonnull(raw);
+    yajl_val num = sl_arena_alloc(&a, sizeof *num);
+    memset(num, 0, sizeof *num);
+    num->type = yajl_t_number;
+    num->u.number.d = 0.1;
+    num->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
+    yajl_val big = sl_arena_alloc(&a, sizeof *big);
+    memset(big, 0, sizeof *big);
+    big->type = yajl_t_number;
+    big->u.number.i = -42;
+    big->u.number.flags = YAJL_NUMBER_INT_VALID;
+    sl_trait_t traits[] = {
+        { .name = "plain", .dtype = SL_TRAIT_TEXT, .value = sl_json_new_string(&a, "v", 1) },
+        { .name = "quo\"te", .dtype = SL_TRAIT_TEXT,
+          .value = sl_json_new_string(&a, "a\\b\n\x01", 6) },
+        { .name = "n", .dtype = SL_TRAIT_INT, .value = big },
+        { .name = "f", .dtype = SL_TRAIT_FLOAT, .value = num },
+        { .name = "d", .dtype = SL_TRAIT_DATETIME,
+          .value = sl_json_new_string(&a, "2026-12-04T00:00:00", 19) },
+        { .name = "none", .dtype = SL_TRAIT_NONE, .value = NULL },
+    };
+    sl_buf_t put = { 0 };
+    yajl_gen scratch = NULL;
+    for (size_t k = 0; k <= sizeof traits / sizeof traits[0]; k++) {
+        sl_event_t ev = { .event_type = "compute.\"x\"", .generated = "2026-12-04T00:00:00",
+                          .message_id = k % 2 ? NULL : "m", .raw = k % 3 ? raw : NULL,
+                          .traits = traits, .n_traits = k };
+        s_check_put(&ev, sl_event_json(&a, &ev), &put, &scratch);
+    }
+    sl_buf_free(&put);
+    if (scratch)
+        yajl_gen_free(scratch);
+    sl_arena_destroy(&a);
+}
+END_TEST
+
 START_TEST(test_corpus_gives_exactly_ceilometers_events)
 {
     char err[512];
@@ -79,6 +137,8 @@ START_TEST(test_corpus_gives_exactly_ceilometers_events)
     char *exp_save = NULL, *cor_save = NULL;
     char *want = strtok_r(expected, "\n", &exp_save);
     sl_event_stats_t st = { 0 };
+    sl_buf_t put = { 0 };
+    yajl_gen scratch = NULL;
     size_t n_notes = 0, n_events = 0, bad = 0;
     for (char *line = strtok_r(corpus, "\n", &cor_save); line;
          line = strtok_r(NULL, "\n", &cor_save), n_notes++) {
@@ -90,6 +150,11 @@ START_TEST(test_corpus_gives_exactly_ceilometers_events)
             n_events++;
             const char *got = sl_event_json(&a, &ev);
             ck_assert_ptr_nonnull(got);
+            s_check_put(&ev, got, &put, &scratch);
+            /* and with the raw notification (ceilometer.store_raw) */
+            sl_event_t with_raw = ev;
+            with_raw.raw = n.root;
+            s_check_put(&with_raw, sl_event_json(&a, &with_raw), &put, &scratch);
             ck_assert_msg(want != NULL, "event for corpus line %zu not expected: %s",
                           n_notes + 1, got);
             yajl_val gv = sl_json_parse(&a, got, strlen(got), 0, err, sizeof err);
@@ -110,6 +175,9 @@ START_TEST(test_corpus_gives_exactly_ceilometers_events)
     ck_assert_uint_eq(n_events, 120);
     ck_assert_uint_eq(st.events, 120);
     ck_assert_uint_eq(st.failed, 5);        /* malformed timestamps drop the event */
+    sl_buf_free(&put);
+    if (scratch)
+        yajl_gen_free(scratch);
     free(corpus);
     free(expected);
     sl_arena_destroy(&a);
@@ -399,6 +467,7 @@ s_suite(void)
     Suite *s = suite_create("events");
     TCase *tc = tcase_create("corpus");
     tcase_add_test(tc, test_corpus_gives_exactly_ceilometers_events);
+    tcase_add_test(tc, test_event_put_writes_what_event_gen_writes);
     tcase_add_test(tc, test_load_errors_have_file_and_line);
     tcase_add_test(tc, test_the_stock_file_and_a_catch_all);
     tcase_add_test(tc, test_tolerant_loading_ignores_keys_ceilometer_ignores);

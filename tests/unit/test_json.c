@@ -4,6 +4,8 @@
 
 #include "tests/sl_check.h"
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -611,6 +613,148 @@ START_TEST(test_string_values_are_written_as_yajl_writes_them)
 }
 END_TEST
 
+/* sl_json_gen_val's text for v, or NULL where it fails. */
+static char *
+s_yajl_text(yajl_val v)
+{
+    yajl_gen g = yajl_gen_alloc(NULL);
+    char *out = NULL;
+    if (sl_json_gen_val(g, v) == 0) {
+        const unsigned char *buf;
+        size_t len;
+        yajl_gen_get_buf(g, &buf, &len);
+        out = strndup((const char *) buf, len);
+    }
+    yajl_gen_free(g);
+    return out;
+}
+
+/* sl_json_put_val and sl_json_gen_val agree on v: the same text, or both
+ * fail. The buffer starts non-empty (appending, not overwriting) and the
+ * scratch generator is reused from call to call, as callers do. */
+static void
+s_check_put(yajl_val v, yajl_gen *scratch, const char *what)
+{
+    sl_buf_t b = { 0 };
+    sl_buf_puts(&b, "<<");
+    int rc = sl_json_put_val(&b, scratch, v);
+    char *want = s_yajl_text(v);
+    ck_assert_msg((rc == 0) == (want != NULL), "%s: put %d, yajl %s", what, rc,
+                  want ? "wrote it" : "failed");
+    if (want) {
+        ck_assert_msg(strncmp(b.p, "<<", 2) == 0 && strcmp(b.p + 2, want) == 0,
+                      "%s: put wrote\n%s\nyajl wrote\n%s", what, b.p + 2, want);
+        ck_assert_uint_eq(b.n, strlen(want) + 2);
+    }
+    free(want);
+    sl_buf_free(&b);
+}
+
+static yajl_val
+s_node_of(yajl_type t)
+{
+    yajl_val v = sl_arena_alloc(&s_a, sizeof *v);
+    memset(v, 0, sizeof *v);
+    v->type = t;
+    return v;
+}
+
+/* The buffer writer (common/json.h sl_json_put_*) writes what yajl_gen
+ * writes: every valid text of the parse table, 2,000 random strings as
+ * keys and values (escapes through yajl, the rest copied), numbers without
+ * their text (integers, doubles, a non-finite double that both refuse),
+ * and nesting on both sides of yajl_gen's 128-level limit. */
+START_TEST(test_buffer_writer_writes_what_yajl_writes)
+{
+    yajl_gen scratch = NULL;
+    size_t n_cases = 0;
+    for (size_t i = 0; i < sizeof s_cases / sizeof s_cases[0]; i++) {
+        if (s_cases[i].expect == S_BAD)
+            continue;
+        yajl_val v = sl_json_parse(&s_a, s_cases[i].text, s_cases[i].len, 0, NULL, 0);
+        if (!v)
+            continue;   /* what sluice refuses after yajl took it */
+        s_check_put(v, &scratch, s_cases[i].text);
+        n_cases++;
+    }
+    ck_assert_uint_ge(n_cases, 15);
+
+    enum { N = 2000 };
+    static const char odd[] = "\"\\\x01\x1f\x7f\t\n\r\b\f/\xc3\xa9";
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    yajl_val obj = s_node_of(yajl_t_object), arr = s_node_of(yajl_t_array);
+    obj->u.object.keys = sl_arena_alloc(&s_a, N * sizeof(char *));
+    obj->u.object.values = sl_arena_alloc(&s_a, N * sizeof(yajl_val));
+    arr->u.array.values = sl_arena_alloc(&s_a, N * sizeof(yajl_val));
+    size_t escaped = 0;
+    for (size_t i = 0; i < N; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t len = i < 300 ? i : x % 500;
+        char *str = sl_arena_alloc(&s_a, len + 1);
+        int plain = (x >> 20) % 4 != 0;
+        for (size_t k = 0; k < len; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            char c = (char) (' ' + (x >> 16) % 95);
+            str[k] = !plain && x % 200 == 0 ? odd[(x >> 8) % (sizeof odd - 1)]
+                                            : c == '"' || c == '\\' ? 'q' : c;
+        }
+        str[len] = '\0';
+        escaped += strpbrk(str, "\"\\\x01\x1f\t\n\r\b\f") != NULL;
+        obj->u.object.keys[i] = str;
+        obj->u.object.values[i] = sl_json_new_string(&s_a, str, len);
+        arr->u.array.values[i] = obj->u.object.values[i];
+    }
+    obj->u.object.len = arr->u.array.len = N;
+    ck_assert_msg(escaped > N / 10 && escaped < N / 2, "both paths: %zu of %d escaped", escaped, N);
+    s_check_put(obj, &scratch, "random keys and values");
+    s_check_put(arr, &scratch, "random strings");
+
+    static const long long ints[] = { 0, -1, 42, LLONG_MIN, LLONG_MAX };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        yajl_val v = s_node_of(yajl_t_number);
+        v->u.number.i = ints[i];
+        v->u.number.flags = YAJL_NUMBER_INT_VALID;
+        s_check_put(v, &scratch, "an integer without its text");
+    }
+    static const double dbls[] = { 0.1, 5.0, -0.0, 1e300, 2.5e-310, 1.0 / 3, INFINITY, NAN };
+    for (size_t i = 0; i < sizeof dbls / sizeof dbls[0]; i++) {
+        yajl_val v = s_node_of(yajl_t_number);
+        v->u.number.d = dbls[i];
+        v->u.number.flags = YAJL_NUMBER_DOUBLE_VALID;
+        s_check_put(v, &scratch, "a double without its text");
+    }
+    yajl_val inf = s_node_of(yajl_t_number);
+    inf->u.number.d = INFINITY;
+    sl_buf_t b = { 0 };
+    ck_assert_int_eq(sl_json_put_val(&b, &scratch, inf), -1);
+    sl_buf_free(&b);
+
+    for (size_t depth = 125; depth <= 130; depth++) {
+        yajl_val v = s_node_of(yajl_t_true);
+        for (size_t k = 0; k < depth; k++) {
+            yajl_val c = s_node_of(k % 2 ? yajl_t_array : yajl_t_object);
+            if (c->type == yajl_t_array) {
+                c->u.array.values = sl_arena_alloc(&s_a, sizeof(yajl_val));
+                c->u.array.values[0] = v;
+                c->u.array.len = 1;
+            } else {
+                c->u.object.keys = sl_arena_alloc(&s_a, sizeof(char *));
+                c->u.object.values = sl_arena_alloc(&s_a, sizeof(yajl_val));
+                c->u.object.keys[0] = "k";
+                c->u.object.values[0] = v;
+                c->u.object.len = 1;
+            }
+            v = c;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%zu levels", depth);
+        s_check_put(v, &scratch, what);
+    }
+    if (scratch)
+        yajl_gen_free(scratch);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -643,6 +787,7 @@ s_suite(void)
     tcase_add_test(tc, test_equality_ignores_key_order_and_number_spelling);
     tcase_add_test(tc, test_new_string_copies);
     tcase_add_test(tc, test_string_values_are_written_as_yajl_writes_them);
+    tcase_add_test(tc, test_buffer_writer_writes_what_yajl_writes);
     suite_add_tcase(s, tc);
     return s;
 }

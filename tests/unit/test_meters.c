@@ -13,6 +13,7 @@
 
 #include "tests/sl_check.h"
 #include <ctype.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,7 +208,9 @@ START_TEST(test_corpus_gives_exactly_ceilometers_samples)
     sl_arena_init(&keep, 0);
     size_t cap = 1024, n_got = 0;
     s_got_t *got = calloc(cap, sizeof *got);
-    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen g = yajl_gen_alloc(NULL), scratch = NULL;
+    sl_buf_t put = { 0 };
+    size_t n_put = 0;
     sl_convert_stats_t st = { 0 };
 
     char *corpus = s_read_file(SL_SRCDIR "/tests/data/corpus.jsonl", NULL);
@@ -227,6 +230,13 @@ START_TEST(test_corpus_gives_exactly_ceilometers_samples)
             const unsigned char *buf;
             size_t len;
             yajl_gen_get_buf(g, &buf, &len);
+            /* the publishers' buffer writer: the same text */
+            sl_buf_reset(&put);
+            ck_assert_int_eq(sl_sample_put(&put, &scratch, &out[i]), 0);
+            ck_assert_msg(put.n == len && memcmp(put.p, buf, len) == 0,
+                          "sl_sample_put wrote\n%s\nsl_sample_gen wrote\n%.*s", put.p,
+                          (int) len, buf);
+            n_put++;
             yajl_val v = sl_json_parse(&keep, (const char *) buf, len, 0, err, sizeof err);
             ck_assert_msg(v != NULL, "sl_sample_gen must write valid JSON: %s\n%.*s", err,
                           (int) len, buf);
@@ -240,6 +250,10 @@ START_TEST(test_corpus_gives_exactly_ceilometers_samples)
         sl_arena_destroy(&a);
     }
     ck_assert_uint_eq(n_notes, 125);
+    ck_assert_uint_eq(n_put, n_got);
+    sl_buf_free(&put);
+    if (scratch)
+        yajl_gen_free(scratch);
 
     char *expected = s_read_file(SL_SRCDIR "/tests/data/expected.samples.jsonl", NULL);
     size_t n_exp = 0, matched = 0, shown = 0;
@@ -842,6 +856,55 @@ START_TEST(test_output_beyond_max_is_counted)
 }
 END_TEST
 
+/* sl_sample_put writes what sl_sample_gen writes for every shape a sample
+ * takes: null fields, strings that need escapes, a volume with and without
+ * its text (finite, -0.0, huge, non-finite), no metadata, monotonic_time. */
+START_TEST(test_sample_put_writes_what_sample_gen_writes)
+{
+    static const char *strs[] = { NULL, "", "plain", "q\"uote", "back\\slash", "nl\nx",
+                                  "\x01\x1f ctl", "caf\xc3\xa9", "/solidus" };
+    static const double vols[] = { 0, -0.0, 0.1, 12, 1e16, 1.5e300, 5e-324, INFINITY, NAN };
+    static const char *vjson[] = { NULL, "\"12\"", "true", "1.0" };
+    static const char *meta[] = { NULL, "{}", "{\"a\":[1,{\"b\":null}]}" };
+    static const char *mono[] = { NULL, "123456789", "null" };
+    yajl_gen g = yajl_gen_alloc(NULL), scratch = NULL;
+    sl_buf_t put = { 0 };
+    size_t n = 0;
+    const size_t ns = sizeof strs / sizeof *strs;
+    for (size_t i = 0; i < 400; i++) {
+        sl_sample_t s = {
+            .id = strs[i % ns], .name = strs[(i / 2) % ns], .type = strs[(i / 3) % ns],
+            .unit = strs[(i / 5) % ns], .user_id = strs[(i / 7) % ns],
+            .project_id = strs[(i * 3) % ns], .resource_id = strs[(i * 5) % ns],
+            .timestamp = strs[(i * 7) % ns], .source = strs[(i / 11) % ns],
+            .message_id = strs[(i / 13) % ns],
+            .volume = vols[i % (sizeof vols / sizeof *vols)],
+            .volume_json = vjson[(i / 9) % (sizeof vjson / sizeof *vjson)],
+            .resource_metadata = meta[(i / 4) % (sizeof meta / sizeof *meta)],
+            .monotonic_time = mono[(i / 6) % (sizeof mono / sizeof *mono)],
+        };
+        yajl_gen_clear(g);
+        yajl_gen_reset(g, NULL);
+        int rc = sl_sample_gen(g, &s);
+        sl_buf_reset(&put);
+        sl_buf_puts(&put, "x\n");       /* appends: a publisher's buffer is not empty */
+        ck_assert_int_eq(sl_sample_put(&put, &scratch, &s), rc);
+        const unsigned char *buf;
+        size_t len;
+        yajl_gen_get_buf(g, &buf, &len);
+        ck_assert_msg(put.n == len + 2 && memcmp(put.p + 2, buf, len) == 0,
+                      "case %zu: sl_sample_put wrote\n%s\nsl_sample_gen wrote\n%.*s", i,
+                      put.p + 2, (int) len, buf);
+        n++;
+    }
+    ck_assert_uint_eq(n, 400);
+    sl_buf_free(&put);
+    yajl_gen_free(g);
+    if (scratch)
+        yajl_gen_free(scratch);
+}
+END_TEST
+
 START_TEST(test_sample_gen_writes_ceilometers_fields)
 {
     sl_sample_t s = {
@@ -1036,6 +1099,7 @@ s_suite(void)
     tcase_add_test(tc, test_a_raise_loses_the_whole_notification);
     tcase_add_test(tc, test_output_beyond_max_is_counted);
     tcase_add_test(tc, test_sample_gen_writes_ceilometers_fields);
+    tcase_add_test(tc, test_sample_put_writes_what_sample_gen_writes);
     tcase_add_test(tc, test_lookup_gives_one_sample_per_element);
     tcase_add_test(tc, test_timedelta_filters_and_arithmetic);
     tcase_add_test(tc, test_identity_name_is_evaluated);

@@ -59,6 +59,7 @@ typedef struct {
     unsigned backup_count;
     yajl_gen gen;
     sl_buf_t buf;
+    sl_buf_t text;      /* one sample's text, for a forward profile's filters */
     sl_arena_t ar;      /* records parsed for a forward profile's filters */
     int      ar_ready;
     sl_ratelimit_t rl;
@@ -498,27 +499,20 @@ s_publish(void *ctx, const sl_pub_batch_t *b, char *err, size_t errlen)
         return s_publish_events(f, b->forward, b->events, b->n, err, errlen);
     const sl_sample_t *samples = b->samples;
     for (size_t i = 0; i < b->n; i++) {
-        const unsigned char *out;
-        size_t olen;
-        yajl_gen_reset(f->gen, NULL);
-        yajl_gen_clear(f->gen);
-        if (sl_sample_gen(f->gen, &samples[i]) < 0 ||
-            yajl_gen_get_buf(f->gen, &out, &olen) != yajl_gen_status_ok) {
-            snprintf(err, errlen, "file publisher: cannot serialise sample %s", samples[i].name);
-            return SL_PUB_ERROR;
-        }
         if (!b->forward) {
-            s_append(f, (const char *) out, olen);
-        } else {
-            /* out lives in f->gen, which filtering reuses: copy it first */
-            char *text = sl_xstrndup((const char *) out, olen);
-            int rc = s_append_filtered(f, b->forward, 0, text, olen);
-            free(text);
-            if (rc < 0) {
-                snprintf(err, errlen, "file publisher: cannot filter sample %s for forward "
-                         "profile %s", samples[i].name, sl_forward_name(b->forward));
-                return SL_PUB_ERROR;
-            }
+            /* straight into the write buffer (sl_sample_put: the text
+             * sl_sample_gen writes, without yajl's per-token calls) */
+            sl_sample_put(&f->buf, &f->gen, &samples[i]);
+            sl_buf_putc(&f->buf, '\n');
+            continue;
+        }
+        /* filtering parses the text again and writes it with f->gen */
+        sl_buf_reset(&f->text);
+        sl_sample_put(&f->text, &f->gen, &samples[i]);
+        if (s_append_filtered(f, b->forward, 0, f->text.p, f->text.n) < 0) {
+            snprintf(err, errlen, "file publisher: cannot filter sample %s for forward "
+                     "profile %s", samples[i].name, sl_forward_name(b->forward));
+            return SL_PUB_ERROR;
         }
     }
     return s_write(f, err, errlen);
@@ -623,6 +617,7 @@ s_destroy(void **ctx_p)
     if (f->gen)
         yajl_gen_free(f->gen);
     sl_buf_free(&f->buf);
+    sl_buf_free(&f->text);
     if (f->ar_ready)
         sl_arena_destroy(&f->ar);
     sl_py_destroy(&f->py);

@@ -406,6 +406,7 @@ struct s_ws {
     void    *push;          /* publish thread only */
     yajl_gen gen;           /* publish thread only */
     sl_buf_t out;           /* publish thread only */
+    sl_buf_t rec;           /* publish thread only: one sample's text */
     sl_ratelimit_t rl_pub, rl_svc, rl_recv;
     sl_ratelimit_t rl_cut;   /* under mu */
 };
@@ -1247,16 +1248,14 @@ s_publish(void *ctx, const sl_pub_batch_t *b, char *err, size_t errlen)
                 continue;
             len = strlen(text);
         } else {
-            const unsigned char *out;
-            yajl_gen_reset(ws->gen, NULL);
-            yajl_gen_clear(ws->gen);
-            if (sl_sample_gen(ws->gen, &b->samples[i]) < 0 ||
-                yajl_gen_get_buf(ws->gen, &out, &len) != yajl_gen_status_ok) {
+            sl_buf_reset(&ws->rec);
+            if (sl_sample_put(&ws->rec, &ws->gen, &b->samples[i]) < 0) {
                 sl_arena_destroy(&a);
                 snprintf(err, errlen, "cannot serialise sample %s", b->samples[i].name);
                 return SL_PUB_ERROR;
             }
-            text = (const char *) out;
+            text = ws->rec.p;
+            len = ws->rec.n;
         }
         if (b->forward) {   /* the URL's own profile, before any subscriber's */
             sl_arena_reset(&a);
@@ -1359,6 +1358,7 @@ s_destroy(void **ctx_p)
     if (ws->gen)
         yajl_gen_free(ws->gen);
     sl_buf_free(&ws->out);
+    sl_buf_free(&ws->rec);
     for (size_t k = 0; k <= ws->n_prof; k++)
         free(ws->prof_name[k]);
     pthread_mutex_destroy(&ws->mu);
