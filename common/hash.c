@@ -1,6 +1,7 @@
 #include "common/hash.h"
 
 #include <string.h>
+#include <xxhash.h>
 
 uint64_t
 sl_hash64_update(uint64_t h, const void *data, size_t len)
@@ -39,23 +40,11 @@ sl_hash64_str(const char *s)
 uint32_t
 sl_checksum32(const void *data, size_t len)
 {
-    /* Eight bytes per step (a multiply and a shift, both bijective on the
-     * state, so any single changed word changes the result before the final
-     * fold): about ten times faster than byte-wise FNV on wire frames. */
-    const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL ^ (uint64_t) len;
-    while (len >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001b3ULL;
-        h ^= h >> 29;
-        p += 8;
-        len -= 8;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, p, len);
-    h = (h ^ tail) * 0x100000001b3ULL;
-    h ^= h >> 32;
-    h *= 0x94d049bb133111ebULL;
+    /* XXH3 reads 32 bytes per step in vector registers: about 18 GB/s here
+     * against 5.7 for the 8-byte multiply-shift hash it replaced, which was
+     * 10% of a pipeline worker's CPU and 2.5% of an ingest worker's (perf,
+     * tools/bench 1+1 zmq). A damaged frame passes with odds of about
+     * 1 in 2^32. */
+    uint64_t h = XXH3_64bits(data, len);
     return (uint32_t) (h ^ (h >> 32));
 }

@@ -14,6 +14,8 @@ uint64_t sl_hash64_str(const char *s);          /* NULL hashes as "" */
 #define SL_HASH64_INIT 0xcbf29ce484222325ULL
 uint64_t sl_hash64_update(uint64_t h, const void *data, size_t len);
 uint64_t sl_hash64_final(uint64_t h);
-uint32_t sl_checksum32(const void *data, size_t len);  /* frame checksum, 8 bytes per step */
+/* Frame checksum: XXH3-64 (Debian's libxxhash) folded to 32 bits. Frames
+ * carry it (common/wire.h, version 3); it is never stored. */
+uint32_t sl_checksum32(const void *data, size_t len);
 
 #endif

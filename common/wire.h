@@ -1,11 +1,11 @@
 /* wire — the binary frame that carries a batch of samples from an ingest
  * worker to a pipeline worker (one ZeroMQ message per frame).
  *
- * Frame layout, version 2, all integers little-endian:
+ * Frame layout, version 3, all integers little-endian:
  *
  *   offset size field
  *   0      4    magic "SLW1"
- *   4      1    version (1)
+ *   4      1    version (3)
  *   5      1    kind (1 = samples)
  *   6      2    sink index (into the pipeline's sinks, config generation below)
  *   8      4    partition
@@ -14,7 +14,9 @@
  *   20     4    batch sequence number (per origin)
  *   24     4    record count
  *   28     4    body length in bytes
- *   32     4    checksum of the body (sl_checksum32, common/hash.c)
+ *   32     4    checksum of the body (sl_checksum32, common/hash.c: XXH3-64
+ *               folded to 32 bits; version 2 had a multiply-shift hash
+ *               there and is refused as another version)
  *   36     8    read time: CLOCK_REALTIME microseconds when the ingest worker
  *               opened the frame for its first notification (decoded and
  *               converted: tens of µs after its read; 0 = unknown). The
@@ -51,7 +53,7 @@
 #include "common/sample.h"
 
 #define SL_WIRE_HEADER_SIZE 44
-#define SL_WIRE_VERSION 2
+#define SL_WIRE_VERSION 3
 #define SL_WIRE_FLAG_END_OF_NOTIFICATION 0x01
 
 typedef struct {

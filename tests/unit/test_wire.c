@@ -427,8 +427,10 @@ START_TEST(test_wrong_magic_version_or_kind_is_named)
     f[0] = 'X';
     s_expect_rejected(f, len, "magic", "magic");
     f[0] = 'S';
-    f[4] = 3;
-    s_expect_rejected(f, len, "version 3", "version 3");
+    f[4] = 2;       /* the previous version (another checksum) */
+    s_expect_rejected(f, len, "version 2", "version 2");
+    f[4] = 4;
+    s_expect_rejected(f, len, "version 4", "version 4");
     f[4] = SL_WIRE_VERSION;
     f[5] = 9;
     s_expect_rejected(f, len, "kind 9", "kind 9");
