@@ -1,8 +1,8 @@
 /* loop — the one event loop of a worker process.
  *
  * ZeroMQ sockets and plain file descriptors (an AMQP connection, an HTTP
- * client, a pipe, an eventfd, a regular file) are watched in one
- * zmq_poll(); timers run "every N ms" (heartbeat, lease renewal, retention
+ * client, a pipe, an eventfd, a regular file) are watched in one poll()
+ * (a socket through its ZMQ_FD, then ZMQ_EVENTS: see loop.c); timers run "every N ms" (heartbeat, lease renewal, retention
  * flush, stats) or once after N ms; a before-sleep hook runs before the loop
  * would wait, and may say there is more work (then the loop polls without
  * waiting).
@@ -55,6 +55,7 @@ typedef struct {
     uint64_t timer_runs;
     uint64_t timer_skips;      /* periodic runs skipped because the loop was late */
     uint64_t max_timer_late_ms; /* worst lateness of a timer run */
+    uint64_t socket_checks;    /* ZMQ_EVENTS asked of a socket (loop.c: hot sockets only) */
 } sl_loop_stats_t;
 
 sl_loop_t *sl_loop_new(void);
@@ -69,6 +70,12 @@ sl_loop_watch_t *sl_loop_watch_fd(sl_loop_t *loop, int fd, int events, sl_loop_i
                                   void *arg);
 void sl_loop_watch_set(sl_loop_watch_t *w, int events);
 int sl_loop_watch_events(const sl_loop_watch_t *w);
+/* After a send or receive on a watched socket outside the watch's own
+ * callback (libzmq may then consume the signal that would have woken the
+ * loop for it): the loop asks the socket for its events next iteration. A
+ * missed touch delays the socket's callback by up to 10 ms (when the loop
+ * is idle, until its next wakeup). */
+void sl_loop_watch_touch(sl_loop_watch_t *w);
 /* Removes and frees the watch; *w_p = NULL. Safe inside its own callback. */
 void sl_loop_unwatch(sl_loop_t *loop, sl_loop_watch_t **w_p);
 

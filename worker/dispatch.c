@@ -384,4 +384,6 @@ sl_pw_send_acks(sl_pw_t *pw, sl_pw_part_t *pt)
         q->n -= done;
     }
     pt->acks_pending = left;
+    /* a send may take the signal of a frame arriving meanwhile */
+    sl_loop_watch_touch(pt->watch);
 }

@@ -142,7 +142,9 @@ static void
 s_send(s_ingest_t *in, s_part_t *pt)
 {
     uint64_t t0 = SL_ST_DIRECT_BEGIN();
+    int tried = 0;
     while (pt->live && pt->n_sent < pt->n) {
+        tried = 1;
         zmq_msg_t m;
         zmq_msg_init(&m);
         zmq_msg_copy(&m, &s_q(pt, pt->n_sent)->msg);   /* shares the bytes */
@@ -158,6 +160,9 @@ s_send(s_ingest_t *in, s_part_t *pt)
         SL_INC(in->ctx->slot, frames_sent, 1);
         pt->n_sent++;
     }
+    /* a send may take the signal of a confirmation arriving meanwhile */
+    if (tried)
+        sl_loop_watch_touch(pt->watch);
     int unsent = pt->n_sent < pt->n;
     sl_loop_watch_set(pt->watch, SL_LOOP_IN | (unsent && pt->live ? SL_LOOP_OUT : 0));
     SL_ST_DIRECT_END(send, t0);

@@ -206,6 +206,101 @@ START_TEST(zmq_socket_watch_runs_when_a_message_arrives)
 }
 END_TEST
 
+enum { S_NPAIRS = 32 };
+
+/* Reads one message per call: what is left must bring the callback back
+ * without a new signal. */
+static void
+s_zmq_recv_one(sl_loop_t *loop, void *arg, int revents)
+{
+    (void) loop;
+    (void) revents;
+    void **ctx = arg;   /* [0] = socket, [1] = s_count_t */
+    s_count_t *c = ctx[1];
+    char buf[16];
+    c->runs++;
+    ck_assert_int_eq(zmq_recv(ctx[0], buf, sizeof buf, ZMQ_DONTWAIT), 2);
+}
+
+/* The loop asks a socket for ZMQ_EVENTS only when it may have something:
+ * with 32 watched sockets and messages for one, three iterations cost a
+ * handful of checks, not 32 each as zmq_poll's would. A message left
+ * unread brings the callback back at once, one that arrives while the
+ * watch is paused is delivered as soon as it is resumed, and a touch makes
+ * the next iteration ask the socket. */
+START_TEST(only_sockets_that_may_have_input_are_asked)
+{
+    void *zctx = zmq_ctx_new();
+    void *tx[S_NPAIRS], *rx[S_NPAIRS];
+    sl_loop_watch_t *w[S_NPAIRS];
+    s_count_t c[S_NPAIRS];
+    void *args[S_NPAIRS][2];
+    sl_loop_t *loop = sl_loop_new();
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < S_NPAIRS; i++) {
+        char ep[64];
+        snprintf(ep, sizeof ep, "inproc://loop-checks-%d", i);
+        tx[i] = zmq_socket(zctx, ZMQ_PAIR);
+        rx[i] = zmq_socket(zctx, ZMQ_PAIR);
+        ck_assert_int_eq(zmq_bind(rx[i], ep), 0);
+        ck_assert_int_eq(zmq_connect(tx[i], ep), 0);
+        args[i][0] = rx[i];
+        args[i][1] = &c[i];
+        w[i] = sl_loop_watch_zmq(loop, rx[i], SL_LOOP_IN, s_zmq_recv_one, args[i]);
+        ck_assert_ptr_nonnull(w[i]);
+    }
+    /* new watches are asked once; nothing is there */
+    ck_assert_int_eq(sl_loop_run_once(loop, 0), 0);
+    const sl_loop_stats_t *st = sl_loop_stats(loop);
+    ck_assert_uint_eq(st->socket_checks, S_NPAIRS);
+
+    uint64_t before = st->socket_checks, t0 = sl_now_ms();
+    for (int k = 0; k < 3; k++)
+        ck_assert_int_eq(zmq_send(tx[5], "hi", 2, 0), 2);
+    int iterations = 0;
+    while (c[5].runs < 3 && iterations < 10) {
+        ck_assert_int_ge(sl_loop_run_once(loop, 1000), 0);
+        iterations++;
+    }
+    ck_assert_int_eq(c[5].runs, 3);
+    ck_assert_msg(sl_now_ms() - t0 < 500, "unread messages must not wait for a timeout");
+    /* one full pass may fall inside (every 10 ms), not one per iteration */
+    uint64_t checks = st->socket_checks - before;
+    ck_assert_msg(checks <= (uint64_t) iterations + S_NPAIRS,
+                  "%llu checks in %d iterations of %d sockets", (unsigned long long) checks,
+                  iterations, S_NPAIRS);
+    for (int i = 0; i < S_NPAIRS; i++)
+        if (i != 5)
+            ck_assert_int_eq(c[i].runs, 0);
+
+    /* paused: a message waits; resumed: it is delivered at once */
+    sl_loop_watch_set(w[7], 0);
+    ck_assert_int_eq(zmq_send(tx[7], "hi", 2, 0), 2);
+    ck_assert_int_ge(sl_loop_run_once(loop, 50), 0);
+    ck_assert_int_eq(c[7].runs, 0);
+    sl_loop_watch_set(w[7], SL_LOOP_IN);
+    t0 = sl_now_ms();
+    for (int k = 0; k < 5 && c[7].runs == 0; k++)
+        ck_assert_int_ge(sl_loop_run_once(loop, 1000), 0);
+    ck_assert_int_eq(c[7].runs, 1);
+    ck_assert_msg(sl_now_ms() - t0 < 500, "a resumed watch must be asked at once");
+
+    /* a touch: the next iteration asks that socket */
+    ck_assert_int_ge(sl_loop_run_once(loop, 0), 0);     /* everything cold again */
+    before = st->socket_checks;
+    sl_loop_watch_touch(w[9]);
+    ck_assert_int_eq(sl_loop_run_once(loop, 0), 0);
+    ck_assert_uint_ge(st->socket_checks - before, 1);
+
+    sl_loop_destroy(&loop);
+    for (int i = 0; i < S_NPAIRS; i++) {
+        zmq_close(tx[i]);
+        zmq_close(rx[i]);
+    }
+    zmq_ctx_term(zctx);
+}
+END_TEST
+
 static void
 s_pipe_read(sl_loop_t *loop, void *arg, int revents)
 {
@@ -487,6 +582,7 @@ s_suite(void)
     tcase_add_test(tc, periodic_timer_runs_at_its_interval_planned_from_the_previous_plan);
     tcase_add_test(tc, timer_stays_on_time_while_watch_callbacks_are_slow);
     tcase_add_test(tc, zmq_socket_watch_runs_when_a_message_arrives);
+    tcase_add_test(tc, only_sockets_that_may_have_input_are_asked);
     tcase_add_test(tc, fd_watch_runs_on_input_and_pausing_stops_it_until_resumed);
     tcase_add_test(tc, removal_and_cancel_from_inside_callbacks_are_safe);
     tcase_add_test(tc, one_shot_timer_runs_once);
