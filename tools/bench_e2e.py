@@ -152,6 +152,7 @@ def run_sluiced(bench, work, data, n, ingest, pipeline, source="zmq", rate=0, du
     finally:
         stop_rss.set()
         bench.stop_tree(agent)
+        bench.drop_output(run)      # as soon as it is measured (tools/bench)
     dt = last_write - t_start
     cpu = sup + ing + pip
     res = {"source": source, "ingest": ingest, "pipeline": pipeline, "n": n, "seconds": dt,
@@ -503,6 +504,8 @@ def run_agents(bench, work, data, n, k, ingest, pipeline, mc_port, tcp=False):
     finally:
         for ag in agents:
             bench.stop_tree(ag)
+        for run in runs:
+            bench.drop_output(run)
     dt = last - sent["first_send"]
     return {"agents": k, "coordination": "local" if mc_port is None else "memcached",
             "ingest": ingest, "pipeline": pipeline, "notif_per_s": n / dt,
