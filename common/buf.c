@@ -7,9 +7,8 @@
 
 #include "common/arena.h"
 
-/* Room for n more bytes and the NUL. */
-static void
-s_reserve(sl_buf_t *b, size_t n)
+void
+sl_buf_reserve(sl_buf_t *b, size_t n)
 {
     if (b->n + n + 1 <= b->cap)
         return;
@@ -21,28 +20,6 @@ s_reserve(sl_buf_t *b, size_t n)
 }
 
 void
-sl_buf_put(sl_buf_t *b, const void *s, size_t n)
-{
-    s_reserve(b, n);
-    if (n)
-        memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-void
-sl_buf_puts(sl_buf_t *b, const char *s)
-{
-    sl_buf_put(b, s, strlen(s));
-}
-
-void
-sl_buf_putc(sl_buf_t *b, char c)
-{
-    sl_buf_put(b, &c, 1);
-}
-
-void
 sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
 {
     va_list ap;
@@ -51,7 +28,7 @@ sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
     va_end(ap);
     if (n <= 0)
         return;
-    s_reserve(b, (size_t) n);
+    sl_buf_reserve(b, (size_t) n);
     va_start(ap, fmt);
     vsnprintf(b->p + b->n, (size_t) n + 1, fmt, ap);
     va_end(ap);

@@ -11,15 +11,42 @@
 #define SL_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct {
     char  *p;
     size_t n, cap;
 } sl_buf_t;
 
-void sl_buf_put(sl_buf_t *b, const void *s, size_t n);
-void sl_buf_puts(sl_buf_t *b, const char *s);
-void sl_buf_putc(sl_buf_t *b, char c);
+/* Room for n more bytes and the NUL (the rare case, out of line). */
+void sl_buf_reserve(sl_buf_t *b, size_t n);
+
+/* Appending is inline: a buffer reused from record to record nearly always
+ * has room, and the JSON writers (common/json.h sl_json_put_*) append a
+ * few bytes at a time on the publishers' hot path. */
+static inline void
+sl_buf_put(sl_buf_t *b, const void *s, size_t n)
+{
+    if (b->n + n + 1 > b->cap)
+        sl_buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+/* (a literal's strlen is folded at compile time) */
+static inline void
+sl_buf_puts(sl_buf_t *b, const char *s)
+{
+    sl_buf_put(b, s, strlen(s));
+}
+
+static inline void
+sl_buf_putc(sl_buf_t *b, char c)
+{
+    sl_buf_put(b, &c, 1);
+}
 void sl_buf_printf(sl_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s (UTF-8, NUL-terminated; NULL = JSON null) as a JSON string with its
  * quotes: '"', '\\' and control characters escaped (\n, \r, \t, \b, \f,

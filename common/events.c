@@ -530,46 +530,35 @@ sl_event_gen(yajl_gen g, const sl_event_t *ev)
     return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
 }
 
-static void
-s_put_str(sl_buf_t *b, yajl_gen *scratch, const char *s)
-{
-    if (s)
-        sl_json_put_str(b, scratch, s, strlen(s));
-    else
-        sl_json_put_raw(b, "null", 4);
-}
-
-#define S_RAW(b, lit) sl_json_put_raw(b, lit, sizeof lit - 1)
-
 int
 sl_event_put(sl_buf_t *b, yajl_gen *scratch, const sl_event_t *ev)
 {
-    S_RAW(b, "{\"event_type\":");
-    s_put_str(b, scratch, ev->event_type);
-    S_RAW(b, ",\"generated\":");
-    s_put_str(b, scratch, ev->generated);
-    S_RAW(b, ",\"message_id\":");
-    s_put_str(b, scratch, ev->message_id);
+    sl_buf_puts(b, "{\"event_type\":");
+    sl_json_put_strz(b, scratch, ev->event_type);
+    sl_buf_puts(b, ",\"generated\":");
+    sl_json_put_strz(b, scratch, ev->generated);
+    sl_buf_puts(b, ",\"message_id\":");
+    sl_json_put_strz(b, scratch, ev->message_id);
     if (ev->raw) {
-        S_RAW(b, ",\"raw\":");
+        sl_buf_puts(b, ",\"raw\":");
         if (sl_json_put_val(b, scratch, ev->raw) < 0)
             return -1;
     }
-    S_RAW(b, ",\"traits\":[");
+    sl_buf_puts(b, ",\"traits\":[");
     for (size_t i = 0; i < ev->n_traits; i++) {
         const sl_trait_t *t = &ev->traits[i];
         char num[16];
         int n = snprintf(num, sizeof num, ",%d,", (int) t->dtype);
         if (i)
-            S_RAW(b, ",");
-        S_RAW(b, "[");
-        s_put_str(b, scratch, t->name);
-        sl_json_put_raw(b, num, (size_t) n);
+            sl_buf_puts(b, ",");
+        sl_buf_puts(b, "[");
+        sl_json_put_strz(b, scratch, t->name);
+        sl_buf_put(b, num, (size_t) n);
         if (sl_json_put_val(b, scratch, t->value) < 0)
             return -1;
-        S_RAW(b, "]");
+        sl_buf_puts(b, "]");
     }
-    S_RAW(b, "]}");
+    sl_buf_puts(b, "]}");
     return 0;
 }
 

@@ -152,26 +152,6 @@ sl_json_gen_raw(yajl_gen g, const char *json, size_t len)
 
 /* ---- JSON text straight into a buffer ---------------------------------- */
 
-/* Appends n bytes; the buffer is reused from record to record, so there is
- * nearly always room and this stays a memcpy. */
-static inline void
-s_put(sl_buf_t *b, const void *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        sl_buf_put(b, s, n);
-        return;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static inline void
-s_putc(sl_buf_t *b, char c)
-{
-    s_put(b, &c, 1);
-}
-
 /* *scratch, made on first use and emptied, ready for one root value. */
 static yajl_gen
 s_scratch(yajl_gen *scratch)
@@ -197,7 +177,7 @@ s_put_gen(sl_buf_t *b, yajl_gen g, yajl_gen_status st)
     size_t n;
     if (st != yajl_gen_status_ok || yajl_gen_get_buf(g, &out, &n) != yajl_gen_status_ok)
         return -1;
-    s_put(b, out, n);
+    sl_buf_put(b, out, n);
     return 0;
 }
 
@@ -209,24 +189,18 @@ sl_json_put_str(sl_buf_t *b, yajl_gen *scratch, const char *s, size_t len)
         (void) s_put_gen(b, g, yajl_gen_string(g, (const unsigned char *) s, len));
         return;
     }
-    if (b->n + len + 3 > b->cap) {
-        s_putc(b, '"');
-        s_put(b, s, len);
-        s_putc(b, '"');
-    } else {
-        char *o = b->p + b->n;
-        o[0] = '"';
-        memcpy(o + 1, s, len);
-        o[len + 1] = '"';
-        o[len + 2] = '\0';
-        b->n += len + 2;
-    }
+    sl_buf_putc(b, '"');
+    sl_buf_put(b, s, len);
+    sl_buf_putc(b, '"');
 }
 
 void
-sl_json_put_raw(sl_buf_t *b, const char *json, size_t len)
+sl_json_put_strz(sl_buf_t *b, yajl_gen *scratch, const char *s)
 {
-    s_put(b, json, len);
+    if (s)
+        sl_json_put_str(b, scratch, s, strlen(s));
+    else
+        sl_buf_puts(b, "null");
 }
 
 /* yajl_gen's depth limit (YAJL_MAX_DEPTH): a container opened at depth 128
@@ -237,7 +211,7 @@ static int
 s_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v, unsigned depth)
 {
     if (!v) {
-        s_put(b, "null", 4);
+        sl_buf_puts(b, "null");
         return 0;
     }
     switch (v->type) {
@@ -246,11 +220,11 @@ s_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v, unsigned depth)
         return 0;
     case yajl_t_number:
         if (v->u.number.r) {
-            s_put(b, v->u.number.r, strlen(v->u.number.r));
+            sl_buf_puts(b, v->u.number.r);
         } else if (v->u.number.flags & YAJL_NUMBER_INT_VALID) {
             char num[32];       /* yajl_gen_integer's "%lld" */
             int n = snprintf(num, sizeof num, "%lld", v->u.number.i);
-            s_put(b, num, (size_t) n);
+            sl_buf_put(b, num, (size_t) n);
         } else {
             yajl_gen g = s_scratch(scratch);
             return s_put_gen(b, g, yajl_gen_double(g, v->u.number.d));
@@ -259,38 +233,38 @@ s_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v, unsigned depth)
     case yajl_t_object:
         if (depth + 1 >= S_GEN_MAX_DEPTH)
             return -1;
-        s_putc(b, '{');
+        sl_buf_putc(b, '{');
         for (size_t i = 0; i < v->u.object.len; i++) {
             const char *k = v->u.object.keys[i];
             if (i)
-                s_putc(b, ',');
+                sl_buf_putc(b, ',');
             sl_json_put_str(b, scratch, k, strlen(k));
-            s_putc(b, ':');
+            sl_buf_putc(b, ':');
             if (s_put_val(b, scratch, v->u.object.values[i], depth + 1) < 0)
                 return -1;
         }
-        s_putc(b, '}');
+        sl_buf_putc(b, '}');
         return 0;
     case yajl_t_array:
         if (depth + 1 >= S_GEN_MAX_DEPTH)
             return -1;
-        s_putc(b, '[');
+        sl_buf_putc(b, '[');
         for (size_t i = 0; i < v->u.array.len; i++) {
             if (i)
-                s_putc(b, ',');
+                sl_buf_putc(b, ',');
             if (s_put_val(b, scratch, v->u.array.values[i], depth + 1) < 0)
                 return -1;
         }
-        s_putc(b, ']');
+        sl_buf_putc(b, ']');
         return 0;
     case yajl_t_true:
-        s_put(b, "true", 4);
+        sl_buf_puts(b, "true");
         return 0;
     case yajl_t_false:
-        s_put(b, "false", 5);
+        sl_buf_puts(b, "false");
         return 0;
     default:
-        s_put(b, "null", 4);
+        sl_buf_puts(b, "null");
         return 0;
     }
 }

@@ -53,15 +53,15 @@ void sl_json_gen_u64(yajl_gen g, uint64_t v);
  * character to escape goes through yajl_gen_string and a double without its
  * source text through yajl_gen_double, both in *scratch (made on first use,
  * reset for each value; the caller frees it with yajl_gen_free). */
-/* A string value or key, with its quotes. */
+/* A string value or key, with its quotes. Punctuation and text that is
+ * already JSON (resource_metadata, volume_json) go in with sl_buf_put. */
 void sl_json_put_str(sl_buf_t *b, yajl_gen *scratch, const char *s, size_t len);
+/* A NUL-terminated string value; NULL gives null. */
+void sl_json_put_strz(sl_buf_t *b, yajl_gen *scratch, const char *s);
 /* Any value, as sl_json_gen_val writes it; NULL gives null. -1 where
  * yajl_gen fails (a non-finite double, nesting past 127 levels): b then
  * holds part of the value. */
 int sl_json_put_val(sl_buf_t *b, yajl_gen *scratch, yajl_val v);
-/* Already-serialised JSON text (one whole value: resource_metadata,
- * volume_json), appended as it is. */
-void sl_json_put_raw(sl_buf_t *b, const char *json, size_t len);
 
 /* Serialises v as compact JSON text allocated in a. NULL v gives "null". */
 char *sl_json_dump(sl_arena_t *a, yajl_val v);

@@ -674,9 +674,9 @@ static void
 s_gen_key(int *n, const char *k)
 {
     if ((*n)++)
-        sl_json_put_raw(&s_jb, ",", 1);
+        sl_buf_putc(&s_jb, ',');
     sl_json_put_str(&s_jb, &s_jg, k, strlen(k));
-    sl_json_put_raw(&s_jb, ":", 1);
+    sl_buf_putc(&s_jb, ':');
 }
 
 static void
@@ -767,7 +767,7 @@ s_metadata(s_conv_t *c, const s_def_t *d, const char **json)
     }
     s_gen_begin(c);
     int nk = 0;
-    sl_json_put_raw(&s_jb, "{", 1);
+    sl_buf_putc(&s_jb, '{');
     for (size_t i = 0; i < d->n_meta; i++) {
         if (!vals[i])
             continue;
@@ -777,14 +777,14 @@ s_metadata(s_conv_t *c, const s_def_t *d, const char **json)
     if (n_user) {
         s_gen_key(&nk, "user_metadata");
         int nu = 0;
-        sl_json_put_raw(&s_jb, "{", 1);
+        sl_buf_putc(&s_jb, '{');
         for (size_t i = 0; i < n_user; i++) {
             s_gen_key(&nu, ukeys[i]);
             s_gen_val(uvals[i]);
         }
-        sl_json_put_raw(&s_jb, "}", 1);
+        sl_buf_putc(&s_jb, '}');
     }
-    sl_json_put_raw(&s_jb, "}", 1);
+    sl_buf_putc(&s_jb, '}');
     memo->json = s_gen_take(c);
     if (!memo->json) {
         memo->state = -1;
@@ -807,14 +807,14 @@ s_fallback_metadata(s_conv_t *c)
     int seen_et = 0, seen_host = 0;
     s_gen_begin(c);
     int nk = 0;
-    sl_json_put_raw(&s_jb, "{", 1);
+    sl_buf_putc(&s_jb, '{');
     if (n->payload && n->payload->type == yajl_t_object) {
         for (size_t i = 0; i < n->payload->u.object.len; i++) {
             const char *k = n->payload->u.object.keys[i];
             s_gen_key(&nk, k);
             if (strcmp(k, "event_type") == 0) {
                 seen_et = 1;
-                sl_json_put_str(&s_jb, &s_jg, n->event_type, strlen(n->event_type));
+                sl_json_put_strz(&s_jb, &s_jg, n->event_type);
             } else if (strcmp(k, "host") == 0) {
                 seen_host = 1;
                 s_gen_val(host);
@@ -825,13 +825,13 @@ s_fallback_metadata(s_conv_t *c)
     }
     if (!seen_et) {
         s_gen_key(&nk, "event_type");
-        sl_json_put_str(&s_jb, &s_jg, n->event_type, strlen(n->event_type));
+        sl_json_put_strz(&s_jb, &s_jg, n->event_type);
     }
     if (!seen_host) {
         s_gen_key(&nk, "host");
         s_gen_val(host);
     }
-    sl_json_put_raw(&s_jb, "}", 1);
+    sl_buf_putc(&s_jb, '}');
     c->fallback = s_gen_take(c);
     return c->fallback;
 }
@@ -1061,7 +1061,7 @@ s_ep_ipmi(s_conv_t *c, const char *metric, s_acc_t *o)
         yajl_val host = sl_json_get(c->n->root, "publisher_id");
         s_gen_begin(c);
         int nk = 0;
-        sl_json_put_raw(&s_jb, "{", 1);
+        sl_buf_putc(&s_jb, '{');
         int seen_node = 0, seen_et = 0, seen_host = 0;
         for (size_t j = 0; j < sensor->u.object.len; j++) {
             const char *key = sensor->u.object.keys[j];
@@ -1091,7 +1091,7 @@ s_ep_ipmi(s_conv_t *c, const char *metric, s_acc_t *o)
             s_gen_key(&nk, "host");
             s_gen_val(host);
         }
-        sl_json_put_raw(&s_jb, "}", 1);
+        sl_buf_putc(&s_jb, '}');
         sl_meters_sample_t s = {
             .name = name, .type = s_str_val(c->a, "gauge"), .unit = s_str_val(c->a, unit),
             .volume = sl_py_new_float(c->a, d), .user_id = sl_json_get(p, "user_id"),

@@ -65,20 +65,9 @@ sl_sample_gen(yajl_gen g, const sl_sample_t *s)
     return yajl_gen_map_close(g) == yajl_gen_status_ok ? 0 : -1;
 }
 
-#define S_RAW(b, lit) sl_json_put_raw(b, lit, sizeof lit - 1)
-
-/* ',"key":' and the value, or null */
-static void
-s_put_field(sl_buf_t *b, yajl_gen *scratch, const char *sep_key, size_t n, const char *val)
-{
-    sl_json_put_raw(b, sep_key, n);
-    if (val)
-        sl_json_put_str(b, scratch, val, strlen(val));
-    else
-        S_RAW(b, "null");
-}
-
-#define S_FIELD(b, scratch, lit, val) s_put_field(b, scratch, lit, sizeof lit - 1, val)
+/* ',"key":' (a literal) and the value, or null */
+#define S_FIELD(b, scratch, sep_key, val) \
+    (sl_buf_puts(b, sep_key), sl_json_put_strz(b, scratch, val))
 
 int
 sl_sample_put(sl_buf_t *b, yajl_gen *scratch, const sl_sample_t *s)
@@ -89,32 +78,32 @@ sl_sample_put(sl_buf_t *b, yajl_gen *scratch, const sl_sample_t *s)
     S_FIELD(b, scratch, ",\"name\":", s->name);
     S_FIELD(b, scratch, ",\"type\":", s->type);
     S_FIELD(b, scratch, ",\"unit\":", s->unit);
-    S_RAW(b, ",\"volume\":");
+    sl_buf_puts(b, ",\"volume\":");
     if (s->volume_json) {
-        sl_json_put_raw(b, s->volume_json, strlen(s->volume_json));
+        sl_buf_puts(b, s->volume_json);
     } else if (isfinite(s->volume)) {
         char num[32];
         int n = sl_py_float_repr_buf(num, s->volume);
-        sl_json_put_raw(b, num, (size_t) n);
+        sl_buf_put(b, num, (size_t) n);
     } else {
-        S_RAW(b, "null");
+        sl_buf_puts(b, "null");
     }
     S_FIELD(b, scratch, ",\"user_id\":", s->user_id);
     S_FIELD(b, scratch, ",\"project_id\":", s->project_id);
     S_FIELD(b, scratch, ",\"resource_id\":", s->resource_id);
     S_FIELD(b, scratch, ",\"timestamp\":", s->timestamp);
-    S_RAW(b, ",\"resource_metadata\":");
+    sl_buf_puts(b, ",\"resource_metadata\":");
     if (s->resource_metadata)
-        sl_json_put_raw(b, s->resource_metadata, strlen(s->resource_metadata));
+        sl_buf_puts(b, s->resource_metadata);
     else
-        S_RAW(b, "{}");
+        sl_buf_puts(b, "{}");
     S_FIELD(b, scratch, ",\"source\":", s->source);
     S_FIELD(b, scratch, ",\"message_id\":", s->message_id);
     if (s->monotonic_time) {
-        S_RAW(b, ",\"monotonic_time\":");
-        sl_json_put_raw(b, s->monotonic_time, strlen(s->monotonic_time));
+        sl_buf_puts(b, ",\"monotonic_time\":");
+        sl_buf_puts(b, s->monotonic_time);
     }
-    S_RAW(b, "}");
+    sl_buf_puts(b, "}");
     return 0;
 }
 
