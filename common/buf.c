@@ -22,17 +22,25 @@ sl_buf_reserve(sl_buf_t *b, size_t n)
 void
 sl_buf_printf(sl_buf_t *b, const char *fmt, ...)
 {
-    va_list ap;
+    /* Formatted straight into the room there is, and again after growing
+     * when it did not fit. (A first vsnprintf(NULL, 0, ...) pass was
+     * flagged by gcc 12's -Wformat-truncation in the sanitizer build as a
+     * "null format string" once the appends became inline in buf.h.) */
+    sl_buf_reserve(b, 0);
+    va_list ap, again;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_copy(again, ap);
+    size_t room = b->cap - b->n;
+    int n = vsnprintf(b->p + b->n, room, fmt, ap);
     va_end(ap);
-    if (n <= 0)
-        return;
-    sl_buf_reserve(b, (size_t) n);
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t) n + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t) n;
+    if (n > 0 && (size_t) n >= room) {
+        sl_buf_reserve(b, (size_t) n);
+        vsnprintf(b->p + b->n, (size_t) n + 1, fmt, again);
+    }
+    va_end(again);
+    if (n > 0)
+        b->n += (size_t) n;
+    b->p[b->n] = '\0';
 }
 
 void
