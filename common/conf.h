@@ -56,6 +56,7 @@ typedef struct sl_conf {
     uint64_t max_message_size;
     unsigned batch_size;
     unsigned batch_timeout_ms;
+    unsigned batch_linger_ms;
     unsigned shutdown_grace;        /* seconds */
     unsigned worker_timeout;        /* seconds */
     unsigned respawn_max_backoff;   /* seconds */

@@ -117,6 +117,17 @@ sl_log(sl_log_level_t level, const char *fmt, ...)
     va_end(ap);
 }
 
+int
+sl_log_limited_skip(sl_ratelimit_t *rl, sl_log_level_t level)
+{
+    if (level > s_level)
+        return 1;
+    if (time(NULL) - rl->window_start >= SL_RATELIMIT_WINDOW || rl->emitted < SL_RATELIMIT_BURST)
+        return 0;
+    rl->suppressed++;
+    return 1;
+}
+
 void
 sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, ...)
 {

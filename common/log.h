@@ -40,6 +40,12 @@ void sl_log(sl_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void sl_log_limited(sl_ratelimit_t *rl, sl_log_level_t level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* 1 when sl_log_limited(rl, level, ...) would print nothing now (the
+ * level is off, or the window's burst is spent: then the line is counted
+ * as suppressed, as sl_log_limited would), else 0: for a call site whose
+ * arguments cost something to build, on a hot path:
+ *     if (!sl_log_limited_skip(rl, lvl)) sl_log_limited(rl, lvl, ...); */
+int sl_log_limited_skip(sl_ratelimit_t *rl, sl_log_level_t level);
 
 /* Formats a one-line reason into err[errlen] (if err) and returns -1, so a
  * function can `return sl_errf(err, errlen, "...", ...)`. */

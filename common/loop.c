@@ -520,7 +520,10 @@ sl_loop_run_once(sl_loop_t *loop, int max_wait_ms)
         if (timeout < 0 || until < timeout)
             timeout = until;
     }
+    uint64_t t0 = timeout ? sl_now_us() : 0;
     int n = poll(loop->pfds, (nfds_t) loop->n_items, (int) timeout);
+    if (timeout)
+        loop->stats.wait_us += sl_now_us() - t0;
     if (n < 0) {
         if (errno != EINTR)
             rc = -1;

@@ -56,6 +56,7 @@ typedef struct {
     uint64_t timer_skips;      /* periodic runs skipped because the loop was late */
     uint64_t max_timer_late_ms; /* worst lateness of a timer run */
     uint64_t socket_checks;    /* ZMQ_EVENTS asked of a socket (loop.c: hot sockets only) */
+    uint64_t wait_us;          /* time spent waiting in poll() (an idle loop's) */
 } sl_loop_stats_t;
 
 sl_loop_t *sl_loop_new(void);

@@ -129,6 +129,14 @@ sl_now_ms(void)
 }
 
 uint64_t
+sl_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+uint64_t
 sl_wall_ms(void)
 {
     struct timespec ts;

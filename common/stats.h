@@ -44,6 +44,7 @@
     X(events_unrouted,     "events no event pipeline source selected") \
     X(events_routed,       "events sent towards event sinks (one per sink)") \
     X(frames_sent,         "wire frames sent by ingest workers") \
+    X(frames_lingered,     "frames held past batch_timeout_ms (up to batch_linger_ms) while their ingest worker was busy") \
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
@@ -411,6 +412,7 @@ const sl_lease_table_t *sl_shm_leases_ro(const sl_shm_t *shm);
 uint64_t sl_shm_sum(const sl_shm_t *shm, int counter, int role);
 
 uint64_t sl_now_ms(void);        /* CLOCK_MONOTONIC */
+uint64_t sl_now_us(void);        /* CLOCK_MONOTONIC, microseconds */
 uint64_t sl_wall_ms(void);       /* CLOCK_REALTIME */
 uint64_t sl_wall_us(void);       /* CLOCK_REALTIME, microseconds */
 

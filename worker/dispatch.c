@@ -52,6 +52,15 @@ s_ack(sl_pw_part_t *pt, const unsigned char *id, size_t id_len, uint16_t sink,
 }
 
 static void
+s_frame_msg_close(sl_pw_frame_t *f)
+{
+    if (f->has_msg) {
+        zmq_msg_close(&f->msg);
+        f->has_msg = 0;
+    }
+}
+
+static void
 s_unref(sl_pw_t *pw, sl_pw_frame_t *f)
 {
     if (--f->refs)
@@ -62,6 +71,7 @@ s_unref(sl_pw_t *pw, sl_pw_frame_t *f)
     if (pt->held && pt->holding == f->holding)
         s_ack(pt, f->id, f->id_len, f->sink, f->partition,
               f->seq | (f->failed ? SL_WIRE_ACK_FAILED : 0));
+    s_frame_msg_close(f);
     free(f);
 }
 
@@ -129,30 +139,53 @@ s_output_done(void *arg, int delivered)
 }
 
 void
-sl_pw_publish(sl_pw_t *pw, unsigned sink)
+sl_pw_publish(sl_pw_t *pw)
 {
     sl_sample_vec_t *out = &pw->out;
+    if (!pw->n_batch && !out->n)
+        return;
     uint64_t t0 = SL_ST_SEC_BEGIN();
     /* The batch's frames: each keeps a reference until every publisher of
      * the sink is done with the batch (the output layer's done callback). */
     sl_pw_batch_t *b = NULL;
-    if (pw->n_batch) {
-        b = sl_xmalloc(sizeof *b + pw->n_batch * sizeof *b->frames);
-        memcpy(b->frames, pw->batch, pw->n_batch * sizeof *b->frames);
+    size_t n_frames = pw->n_batch;
+    if (n_frames) {
+        b = sl_xmalloc(sizeof *b + n_frames * sizeof *b->frames);
+        memcpy(b->frames, pw->batch, n_frames * sizeof *b->frames);
         b->pw = pw;
-        b->n = pw->n_batch;
+        b->n = n_frames;
         b->refs = 1;                /* ours, while submitting */
         pw->n_batch = 0;
     }
     if (out->n) {
         if (b)
             b->refs++;              /* the output layer's */
-        sl_output_submit(pw->output, sink, out->v, out->n, s_output_done, b);
+        sl_output_submit(pw->output, pw->out_sink, out->v, out->n, s_output_done, b);
         out->n = 0;
     }
+    /* The output layer has published or copied the samples: the messages
+     * they were views into can go (not the frames: they wait for done). */
+    for (size_t i = 0; b && i < n_frames; i++)
+        s_frame_msg_close(b->frames[i]);
     if (b)
         sl_pw_batch_done(pw, b);
     SL_ST_SEC_END(publish, t0);
+}
+
+void
+sl_pw_stage(sl_pw_t *pw, unsigned sink)
+{
+    if (pw->out_sink != sink) {
+        sl_pw_publish(pw);
+        pw->out_sink = sink;
+    }
+}
+
+void
+sl_pw_publish_some(sl_pw_t *pw)
+{
+    if (pw->out.n >= pw->conf->batch_size || pw->n_batch >= SL_PW_BATCH_FRAMES)
+        sl_pw_publish(pw);
 }
 
 /* --- the chain ----------------------------------------------------------- */
@@ -187,9 +220,10 @@ sl_pw_reorder_release(sl_pw_t *pw, sl_pw_part_t *pt, int force)
 {
     if (!pt->reorder)
         return;
+    sl_pw_stage(pw, pt->index / pw->partitions);
     if (sl_reorder_release(pt->reorder, sl_now_ms(), force, s_released, pt) == 0)
         return;
-    sl_pw_publish(pw, pt->index / pw->partitions);
+    sl_pw_publish(pw);
     sl_pw_account(pw, pt);
 }
 
@@ -200,20 +234,32 @@ sl_pw_retention(sl_pw_t *pw, sl_pw_part_t *pt)
      * expired (Ceilometer flushed on the next notification). */
     if ((double) sl_wall_ms() / 1000.0 < sl_chain_next_expiry(pt->chain))
         return;
+    sl_pw_stage(pw, pt->index / pw->partitions);
     sl_chain_flush(pt->chain, &pw->out);
-    sl_pw_publish(pw, pt->index / pw->partitions);
+    sl_pw_publish(pw);
     sl_pw_account(pw, pt);
 }
 
 static void
-s_notification(sl_pw_t *pw, sl_pw_part_t *pt, sl_pw_frame_t *f, uint64_t now)
+s_notification(sl_pw_t *pw, sl_pw_part_t *pt, sl_pw_frame_t *f, const sl_sample_t *samples,
+               size_t n, uint64_t now)
 {
     if (pt->reorder) {
         f->refs++;
-        sl_reorder_add(pt->reorder, pw->in.v, pw->in.n, now, f);
+        sl_reorder_add(pt->reorder, samples, n, now, f);
         return;
     }
-    s_run_chain(pw, pt, f, pw->in.v, pw->in.n);
+    s_run_chain(pw, pt, f, samples, n);
+}
+
+static void
+s_end_push(sl_pw_t *pw, size_t end)
+{
+    if (pw->n_ends == pw->cap_ends) {
+        pw->cap_ends = pw->cap_ends ? pw->cap_ends * 2 : 64;
+        pw->ends = sl_xrealloc(pw->ends, pw->cap_ends * sizeof *pw->ends);
+    }
+    pw->ends[pw->n_ends++] = end;
 }
 
 /* --- frames --------------------------------------------------------------- */
@@ -237,29 +283,43 @@ s_reject(sl_pw_t *pw, sl_pw_part_t *pt, const zmq_msg_t *id, const unsigned char
               (uint16_t) (data[6] | data[7] << 8), s_le32(data + 8), s_le32(data + 20));
 }
 
+/* msg: the frame; its content moves into the frame's record, since the
+ * samples published from it may be views into it until the batch they go
+ * out in is submitted (sl_pw_publish). */
 static void
-s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, void *data, size_t len)
+s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, zmq_msg_t *msg)
 {
     sl_worker_ctx_t *ctx = pw->ctx;
     sl_wire_reader_t r;
     char err[256];
     SL_INC(ctx->slot, frames_received, 1);
-    if (sl_wire_reader_open(&r, data, len, err, sizeof err) < 0) {
-        s_reject(pw, pt, id, data, len, err);
-        return;
-    }
-    if (r.hdr.sink >= pw->n_sinks || r.hdr.partition >= pw->partitions ||
-        (r.hdr.generation != ctx->generation && !sl_leases_shared(pw->leases))) {
-        /* (agents sharing partitions may run other configuration generations) */
-        s_reject(pw, pt, id, data, len, "stale generation or bad sink/partition");
-        return;
-    }
-    sl_pw_part_t *dest = sl_pw_part(pw, r.hdr.sink, r.hdr.partition);
-    if (!dest->held) {   /* a sender's mistake: not ours; let it resend to the owner */
-        s_reject(pw, pt, NULL, data, len, "frame for a partition this worker does not hold");
-        return;
-    }
     sl_pw_frame_t *f = sl_xmalloc(sizeof *f);
+    zmq_msg_init(&f->msg);
+    zmq_msg_move(&f->msg, msg);
+    f->has_msg = 1;
+    void *data = zmq_msg_data(&f->msg);
+    size_t len = zmq_msg_size(&f->msg);
+    const char *why = NULL;
+    sl_pw_part_t *dest = NULL;
+    if (sl_wire_reader_open(&r, data, len, err, sizeof err) < 0) {
+        why = err;
+    } else if (r.hdr.sink >= pw->n_sinks || r.hdr.partition >= pw->partitions ||
+               (r.hdr.generation != ctx->generation && !sl_leases_shared(pw->leases))) {
+        /* (agents sharing partitions may run other configuration generations) */
+        why = "stale generation or bad sink/partition";
+    } else if (!(dest = sl_pw_part(pw, r.hdr.sink, r.hdr.partition))->held) {
+        /* a sender's mistake: not ours; let it resend to the owner */
+        s_reject(pw, pt, NULL, data, len, "frame for a partition this worker does not hold");
+        s_frame_msg_close(f);
+        free(f);
+        return;
+    }
+    if (why) {
+        s_reject(pw, pt, id, data, len, why);
+        s_frame_msg_close(f);
+        free(f);
+        return;
+    }
     f->refs = 1;                    /* while being read */
     f->part = pt->index;
     f->holding = pt->holding;
@@ -270,26 +330,34 @@ s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, void *data, size_t len)
     f->read_us = r.hdr.read_us;
     f->id_len = (uint8_t) zmq_msg_size(id);
     memcpy(f->id, zmq_msg_data(id), f->id_len);
+    sl_pw_stage(pw, r.hdr.sink);
+    /* The whole frame first (views into f->msg), with where each
+     * notification ends, so that the chain can prefetch its state for all
+     * of them: a stateful sink's lookups miss the cache. */
     sl_sample_t s;
     unsigned flags;
-    int rc;
     pw->in.n = 0;
-    uint64_t now = sl_now_ms();
-    while ((rc = sl_wire_reader_next(&r, &s, &flags)) == 1) {
-        SL_INC(ctx->slot, samples_received, 1);
+    pw->n_ends = 0;
+    while (sl_wire_reader_next(&r, &s, &flags) == 1) {
         sl_sample_vec_push(&pw->in, &s);
-        if (flags & SL_WIRE_FLAG_END_OF_NOTIFICATION) {
-            s_notification(pw, dest, f, now);
-            pw->in.n = 0;
-        }
+        if (flags & SL_WIRE_FLAG_END_OF_NOTIFICATION)
+            s_end_push(pw, pw->in.n);
     }
-    if (pw->in.n) {   /* a frame always ends on a notification boundary; be safe */
-        s_notification(pw, dest, f, now);
-        pw->in.n = 0;
-    }
-    sl_pw_publish(pw, r.hdr.sink);
+    if (!pw->n_ends || pw->ends[pw->n_ends - 1] != pw->in.n)
+        s_end_push(pw, pw->in.n);   /* a frame always ends on a boundary; be safe */
+    SL_INC(ctx->slot, samples_received, pw->in.n);
+    if (!dest->reorder)
+        sl_chain_prefetch(dest->chain, pw->in.v, pw->in.n);
+    uint64_t now = sl_now_ms();
+    for (size_t i = 0, start = 0; i < pw->n_ends; start = pw->ends[i++])
+        if (pw->ends[i] > start)
+            s_notification(pw, dest, f, pw->in.v + start, pw->ends[i] - start, now);
+    pw->in.n = 0;
+    if (dest->reorder)
+        s_frame_msg_close(f);       /* the window holds copies */
     sl_pw_account(pw, dest);
     s_unref(pw, f);
+    sl_pw_publish_some(pw);
 }
 
 size_t
@@ -326,7 +394,7 @@ sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget)
             s_reject(pw, pt, &id, zmq_msg_data(&msg), len, "a message of several frames");
             continue;
         }
-        s_frame(pw, pt, &id, zmq_msg_data(&msg), zmq_msg_size(&msg));
+        s_frame(pw, pt, &id, &msg);
         SL_ST_END(0);
         SL_ST_BEGIN_UNIT(receive);
     }

@@ -70,6 +70,8 @@ typedef struct {
     int open;                   /* writer holds records */
     int touched;                /* got samples from the current notification */
     uint64_t opened_ms, first_n;
+    uint64_t opened_us, opened_wait_us; /* sl_now_us() and the loop's wait_us then */
+    int lingered;               /* held past batch_timeout_ms (counted once) */
     /* kept frames, a ring: [0, n_sent) sent and waiting for confirmation,
      * [n_sent, n) not sent yet */
     s_frame_t *q;
@@ -435,7 +437,10 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         };
         sl_wire_writer_begin(&pt->w, &h);
         pt->open = 1;
+        pt->lingered = 0;
         pt->opened_ms = sl_loop_now(in->loop);
+        pt->opened_us = sl_now_us();
+        pt->opened_wait_us = sl_loop_stats(in->loop)->wait_us;
         pt->first_n = in->cur_n;
         if (!in->flush_timer)
             in->flush_timer = sl_loop_after(in->loop, in->conf->batch_timeout_ms, s_flush_due, in);
@@ -589,27 +594,58 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
 
 /* --- timers -------------------------------------------------------------- */
 
-/* A frame is sent batch_timeout_ms after its first record at the latest:
- * the one-shot timer is armed when a frame opens and none is armed, and
- * when it runs it sends every frame that old and arms itself again for the
- * oldest frame still open. An idle worker has no flush timer at all. */
+/* A frame is sent batch_timeout_ms after its first record at the latest,
+ * or, when the worker has been busy since the frame opened (its loop
+ * waited less than a quarter of that time: S_LINGER_IDLE), up to
+ * batch_linger_ms if that is larger. A saturated worker so sends fuller
+ * frames, which cost the pipeline workers less per sample (a partitioned
+ * sink's frames fill `partitions` times more slowly than a stateless
+ * sink's, and every frame costs a send, a confirmation and a publisher
+ * call); its input waits anyway. Below saturation the loop waits between
+ * reads and batch_timeout_ms bounds the wait. The one-shot timer is armed
+ * when a frame opens and none is armed; when it runs it sends every frame
+ * that is due and arms itself again for the next deadline (every
+ * millisecond while a frame is held past batch_timeout_ms, to see the
+ * worker become idle). An idle worker has no flush timer at all. */
+#define S_LINGER_IDLE 4         /* lingers while waited * S_LINGER_IDLE < age */
+/* Whether the loop waited less than 1/S_LINGER_IDLE of the time since pt
+ * opened, over at least timeout_ms (microseconds: the loop's clock is in
+ * milliseconds, and a frame opened late in one may be due early in the
+ * next). */
+static int
+s_busy_since(const s_ingest_t *in, const s_part_t *pt, uint64_t timeout_ms)
+{
+    uint64_t age_us = sl_now_us() - pt->opened_us;
+    uint64_t waited_us = sl_loop_stats(in->loop)->wait_us - pt->opened_wait_us;
+    return age_us >= timeout_ms * 1000 && waited_us * S_LINGER_IDLE < age_us;
+}
+
 static void
 s_flush_due(sl_loop_t *loop, void *arg)
 {
     s_ingest_t *in = arg;
-    uint64_t now = sl_loop_now(loop), oldest = UINT64_MAX, timeout = in->conf->batch_timeout_ms;
+    uint64_t now = sl_loop_now(loop), next = UINT64_MAX;
+    uint64_t timeout = in->conf->batch_timeout_ms, linger = in->conf->batch_linger_ms;
     in->flush_timer = NULL;
     for (size_t i = 0; i < s_nparts(in); i++) {
         s_part_t *pt = &in->parts[i];
         if (!pt->open)
             continue;
-        if (now - pt->opened_ms >= timeout)
+        uint64_t age = now - pt->opened_ms;
+        if (age < timeout) {
+            if (pt->opened_ms + timeout < next)
+                next = pt->opened_ms + timeout;
+        } else if (linger > timeout && age < linger && s_busy_since(in, pt, timeout)) {
+            SL_INC(in->ctx->slot, frames_lingered, pt->lingered ? 0 : 1);
+            pt->lingered = 1;
+            if (now + 1 < next)
+                next = now + 1;
+        } else {
             s_flush_part(in, pt);
-        else if (pt->opened_ms < oldest)
-            oldest = pt->opened_ms;
+        }
     }
-    if (oldest != UINT64_MAX)
-        in->flush_timer = sl_loop_after(loop, (unsigned) (oldest + timeout - now), s_flush_due, in);
+    if (next != UINT64_MAX)
+        in->flush_timer = sl_loop_after(loop, (unsigned) (next - now), s_flush_due, in);
 }
 
 static void

@@ -87,9 +87,11 @@ sl_pw_release(sl_pw_t *pw, unsigned sink, unsigned p, int lost)
      * what the chain still holds rather than lose it. */
     int final = (sl_worker_drain && !atomic_load(&pw->ctx->shm->handoff)) ||
                 sl_leases_shared(pw->leases);
+    sl_pw_stage(pw, sink);
     if (final || sl_state_save(pw->conf, sink, p, pt->chain) < 0)
         sl_chain_drain(pt->chain, &pw->out);
-    sl_pw_publish(pw, sink);
+    /* (also what the frames above left pending: the chain goes next) */
+    sl_pw_publish(pw);
     sl_pw_account(pw, pt);
     sl_pw_send_acks(pw, pt);
     sl_pw_drop_acks(pt);

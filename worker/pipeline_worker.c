@@ -116,6 +116,10 @@ s_before_sleep(sl_loop_t *loop, void *arg)
 {
     s_main_t *m = arg;
     sl_pw_t *pw = &m->pw;
+    /* The output of the frames read this iteration, as one batch (fewer
+     * publisher calls: see sl_pw_stage); inline publishers finish it here,
+     * so its frames' acks go out just below. */
+    sl_pw_publish(pw);
     /* Acks gathered this iteration, one message per sender and partition;
      * what would block waits for the next iteration (at most a timer
      * period away), not for a busy loop. */
@@ -212,6 +216,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     sl_loop_destroy(&pw->loop);
     sl_sample_vec_free(&pw->in);
     sl_sample_vec_free(&pw->out);
+    free(pw->ends);
     free(pw->batch);
     free(pw->parts);
     zmq_ctx_term(pw->zctx);

@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <zmq.h>
 
 #include "common/log.h"
 #include "common/loop.h"
@@ -77,6 +78,11 @@ typedef struct {
     uint32_t partition, seq;
     int failed;                    /* a publisher gave up on some of it (may heal) */
     uint64_t read_us;              /* wire header: when its first notification was read */
+    /* The message itself while samples in pw->out are views into it (until
+     * the batch they are in is submitted; not kept for the reorder window,
+     * which copies). */
+    zmq_msg_t msg;
+    int has_msg;
     uint8_t id_len;
     unsigned char id[SL_PW_ID_MAX];
 } sl_pw_frame_t;
@@ -102,6 +108,9 @@ struct sl_pw {
     sl_output_t *output;           /* the sinks' publishers */
     uint64_t holdings;             /* takes so far */
     sl_sample_vec_t in, out;
+    size_t *ends;                  /* in: where each notification ends (s_frame) */
+    size_t n_ends, cap_ends;
+    unsigned out_sink;             /* the sink of what out holds (sl_pw_stage) */
     sl_pw_frame_t **batch;         /* frames whose samples are in out */
     size_t n_batch, cap_batch;
     uint64_t last_frame;           /* when a frame last arrived (drain) */
@@ -130,9 +139,22 @@ size_t sl_pw_read(sl_pw_t *pw, sl_pw_part_t *pt, size_t budget);
 void sl_pw_reorder_release(sl_pw_t *pw, sl_pw_part_t *pt, int force);
 /* Gives the chain an empty flush point if a retention_time expired. */
 void sl_pw_retention(sl_pw_t *pw, sl_pw_part_t *pt);
-/* Hands pw->out (the output of sink) to the output layer as one batch;
- * frames in pw->batch complete when every publisher is done with it. */
-void sl_pw_publish(sl_pw_t *pw, unsigned sink);
+/* Output batching: the frames read in one loop iteration go out as one
+ * batch per sink (one publisher call, e.g. one write of the file
+ * publisher, instead of one per frame: a partitioned sink's frames are
+ * small). Before appending output of sink to pw->out, sl_pw_stage: it
+ * publishes what pw->out holds for another sink. sl_pw_publish hands
+ * pw->out to the output layer as one batch (frames in pw->batch complete
+ * when every publisher is done with it); sl_pw_publish_some does so only
+ * once pw->out holds batch_size samples (what bounds a frame: so a queued
+ * batch is no larger than before, and max_queue_length bounds the same
+ * memory) or SL_PW_BATCH_FRAMES frames, leaving the rest to the loop's
+ * before-sleep hook (pipeline_worker.c), which publishes whatever is
+ * pending. */
+#define SL_PW_BATCH_FRAMES 64
+void sl_pw_stage(sl_pw_t *pw, unsigned sink);
+void sl_pw_publish(sl_pw_t *pw);
+void sl_pw_publish_some(sl_pw_t *pw);
 /* Adds what the chain counted since last time to the worker's counters. */
 void sl_pw_account(sl_pw_t *pw, sl_pw_part_t *pt);
 /* Called by the output layer when one publisher is done with b. */

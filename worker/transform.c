@@ -253,6 +253,15 @@ s_volume_check(const sl_sample_t *s)
 }
 
 void
+sl_chain_prefetch(const sl_chain_t *c, const sl_sample_t *in, size_t n)
+{
+    if (!c->n || !c->tx[0].pl->prefetch)
+        return;
+    for (size_t i = 0; i < n; i++)
+        c->tx[0].pl->prefetch(c->tx[0].ctx, &in[i]);
+}
+
+void
 sl_chain_process(sl_chain_t *c, const sl_sample_t *in, size_t n, sl_sample_vec_t *out)
 {
     if (!out->n)

@@ -82,6 +82,10 @@ void sl_chain_set_source(sl_chain_t *c, const char *sample_source);
  * default). Only flush reads the clock. */
 void sl_chain_set_now(sl_chain_t *c, double now);
 
+/* Before processing several notifications' samples in[0..n) (a frame):
+ * lets the first transformer prefetch the state they will touch. Changes
+ * nothing; optional. */
+void sl_chain_prefetch(const sl_chain_t *c, const sl_sample_t *in, size_t n);
 /* Ceilometer's publish_data: in[0..n) are the samples of ONE notification.
  * Appends what comes out of the last transformer to out. */
 void sl_chain_process(sl_chain_t *c, const sl_sample_t *in, size_t n, sl_sample_vec_t *out);

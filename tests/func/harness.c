@@ -112,6 +112,15 @@ sl_h_total(sl_h_agent_t *a, int counter)
     return a->shm ? sl_shm_sum(a->shm, counter, 0) : 0;
 }
 
+pid_t
+sl_h_worker(sl_h_agent_t *a, int role)
+{
+    for (unsigned i = 0; a->shm && i < a->shm->n_slots; i++)
+        if (atomic_load(&a->shm->slots[i].role) == role)
+            return atomic_load(&a->shm->slots[i].pid);
+    return -1;
+}
+
 int
 sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms)
 {

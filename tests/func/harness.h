@@ -29,6 +29,9 @@ int sl_h_start(sl_h_agent_t *a, int timeout_ms);
 pid_t sl_h_spawn(sl_h_agent_t *a, const char *log);
 /* Sum of a worker counter over all workers (0 if not attached). */
 uint64_t sl_h_total(sl_h_agent_t *a, int counter);
+/* The pid of the first worker of role (SL_ROLE_INGEST / SL_ROLE_PIPELINE)
+ * in the agent's slots, -1 if none. */
+pid_t sl_h_worker(sl_h_agent_t *a, int role);
 /* Waits until cond(a) is true; 0, or -1 on timeout. */
 int sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms);
 /* Sends sig and waits for exit; returns the exit status (waitpid form) or -1. */

@@ -56,14 +56,6 @@ s_vm(pid_t pid, const char *field)
  * hold with the sanitizers' own memory too */
 static double s_base;
 
-static pid_t
-s_worker(sl_h_agent_t *a, int role)
-{
-    for (unsigned i = 0; i < a->shm->n_slots; i++)
-        if (atomic_load(&a->shm->slots[i].role) == role)
-            return atomic_load(&a->shm->slots[i].pid);
-    return -1;
-}
 
 /* 8 sinks that take every sample, 16 partitions each: 128 partition
  * sockets per worker, as in the probe that found 1.1 GiB. */
@@ -102,7 +94,7 @@ START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
     ck_assert_int_eq(rc, 0);
     s_write_config(&a, "queue_memory: 16M\n");
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    pid_t ing = s_worker(&a, SL_ROLE_INGEST), pip = s_worker(&a, SL_ROLE_PIPELINE);
+    pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST), pip = sl_h_worker(&a, SL_ROLE_PIPELINE);
     ck_assert(ing > 0 && pip > 0);
     double base = s_vm(ing, "VmRSS"), pip_base = s_vm(pip, "VmRSS");
     kill(pip, SIGSTOP);
@@ -184,7 +176,7 @@ START_TEST(a_huge_line_costs_no_more_than_max_message_size)
     s_write_huge(sl_h_path(&a, "input.jsonl"));
     s_write_config(&a, "");
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    pid_t ing = s_worker(&a, SL_ROLE_INGEST);
+    pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST);
     s_base = s_vm(ing, "VmRSS");
     ck_assert_msg(sl_h_wait(&a, s_three_read, 20000) == 0, "received %llu of 3 lines",
                   (unsigned long long) sl_h_total(&a, SL_C_received));
@@ -218,7 +210,7 @@ START_TEST(a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted)
              a.dir, a.dir, SL_SRCDIR);
     sl_h_write(&a, "sluice.yaml", cfg);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
-    pid_t ing = s_worker(&a, SL_ROLE_INGEST);
+    pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST);
     s_base = s_vm(ing, "VmRSS");
     /* the first valid line arrives; the huge one gets the connection cut,
      * with what the producer had queued behind it (the third line) */

@@ -306,6 +306,7 @@ START_TEST(help_lists_every_setting)
     fclose(f);
     const char *names[] = { "run_dir", "workers.ingest", "workers.pipeline", "partitions",
                             "max_message_size", "batch_size", "batch_timeout_ms",
+                            "batch_linger_ms",
                             "shutdown_grace", "worker_timeout", "logging.level",
                             "ceilometer.pipeline", "ceilometer.meters", "sources" };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {

@@ -546,6 +546,37 @@ s_break(sl_loop_t *loop, void *arg)
     sl_loop_break(loop);
 }
 
+/* wait_us counts the time spent waiting in poll(), not the time spent in
+ * callbacks: a busy iteration adds nothing, a 30 ms wait about 30 ms. */
+START_TEST(wait_time_counts_only_the_waiting)
+{
+    sl_loop_t *loop = sl_loop_new();
+    int p[2];
+    s_pipe(p, 1);
+    s_count_t c = { .work_ms = 40 };
+    sl_loop_watch_t *w = sl_loop_watch_fd(loop, p[0], SL_LOOP_IN, s_count_io, &c);
+    const sl_loop_stats_t *st = sl_loop_stats(loop);
+    /* ready at once: the callback busies 40 ms, the poll did not wait */
+    ck_assert_int_ge(sl_loop_run_once(loop, 1000), 1);
+    ck_assert_int_eq(c.runs, 1);
+    ck_assert_msg(st->wait_us < 20000, "a busy iteration counted %llu us of waiting",
+                  (unsigned long long) st->wait_us);
+    uint64_t before = st->wait_us;
+    sl_loop_unwatch(loop, &w);
+    /* nothing ready: the whole 30 ms are waiting */
+    ck_assert_int_eq(sl_loop_run_once(loop, 30), 0);
+    ck_assert_msg(st->wait_us - before >= 25000, "a 30 ms wait counted %llu us",
+                  (unsigned long long) (st->wait_us - before));
+    /* a poll that is not allowed to wait adds nothing measurable */
+    before = st->wait_us;
+    for (int i = 0; i < 100; i++)
+        sl_loop_run_once(loop, 0);
+    ck_assert_uint_eq(st->wait_us, before);
+    s_close(p);
+    sl_loop_destroy(&loop);
+}
+END_TEST
+
 START_TEST(run_stops_on_the_flag_and_on_break)
 {
     sl_loop_t *loop = sl_loop_new();
@@ -588,6 +619,7 @@ s_suite(void)
     tcase_add_test(tc, one_shot_timer_runs_once);
     tcase_add_test(tc, before_sleep_hook_asking_for_more_makes_the_poll_not_wait);
     tcase_add_test(tc, run_stops_on_the_flag_and_on_break);
+    tcase_add_test(tc, wait_time_counts_only_the_waiting);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1242,6 +1242,16 @@ s_rate_destroy(void **ctx_p)
     *ctx_p = NULL;
 }
 
+static void
+s_rate_prefetch(const void *ctx, const sl_sample_t *s)
+{
+    const s_rate_t *r = ctx;
+    if (!s->name || !s->resource_id)
+        return;
+    s_prev_key_t key = { s->name, s->resource_id, strlen(s->name), strlen(s->resource_id) };
+    sl_tx_map_prefetch(&r->cache, s_prev_hash(&key));
+}
+
 /* Sections 5 and 6. */
 static int
 s_rate_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *s, sl_sample_t *out)
@@ -1270,9 +1280,13 @@ s_rate_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *s, sl_sample_t *o
         e->has_mono = has_mono;
         e->mono = mono;
         sl_tx_map_put(&r->cache, h, e);
-        sl_log_limited(env->rl_warn, SL_LOG_WARN, "sink %s: %s: %s sample with no predecessor: %s",
-                       env->sink, r->is_delta ? "delta" : "rate_of_change",
-                       r->is_delta ? "Dropping" : "dropping", sl_tx_describe(s));
+        /* (half the samples of a stream of new resources: format only what
+         * is printed) */
+        if (!sl_log_limited_skip(env->rl_warn, SL_LOG_WARN))
+            sl_log_limited(env->rl_warn, SL_LOG_WARN,
+                           "sink %s: %s: %s sample with no predecessor: %s",
+                           env->sink, r->is_delta ? "delta" : "rate_of_change",
+                           r->is_delta ? "Dropping" : "dropping", sl_tx_describe(s));
         return 0;
     }
     s_prev_t prev = *e;
@@ -1283,9 +1297,11 @@ s_rate_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *s, sl_sample_t *o
     double dt = prev.has_mono && has_mono ? mono - prev.mono
                                           : (double) (ts - prev.ts_us) / 1e6;
     if (dt < 0) {
-        sl_log_limited(env->rl_warn, SL_LOG_WARN, "sink %s: %s: %s out of time order sample: %s",
-                       env->sink, r->is_delta ? "delta" : "rate_of_change",
-                       r->is_delta ? "Dropping" : "dropping", sl_tx_describe(s));
+        if (!sl_log_limited_skip(env->rl_warn, SL_LOG_WARN))
+            sl_log_limited(env->rl_warn, SL_LOG_WARN,
+                           "sink %s: %s: %s out of time order sample: %s",
+                           env->sink, r->is_delta ? "delta" : "rate_of_change",
+                           r->is_delta ? "Dropping" : "dropping", sl_tx_describe(s));
         e->volume = prev.volume;        /* put prev back */
         e->ts_us = prev.ts_us;
         e->has_mono = prev.has_mono;
@@ -1419,6 +1435,7 @@ const sl_tx_plugin_t sl_tx_rate_of_change = {
     .options = s_roc_opts,
     .init = s_roc_init,
     .process = s_rate_process,
+    .prefetch = s_rate_prefetch,
     .destroy = s_rate_destroy,
     .save = s_rate_save,
     .load = s_rate_load,
@@ -1462,6 +1479,7 @@ const sl_tx_plugin_t sl_tx_delta = {
     .options = s_delta_opts,
     .init = s_delta_init,
     .process = s_rate_process,
+    .prefetch = s_rate_prefetch,
     .destroy = s_rate_destroy,
     .save = s_rate_save,
     .load = s_rate_load,

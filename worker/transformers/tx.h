@@ -128,6 +128,10 @@ typedef struct sl_tx_plugin {
     /* 1: *out holds the sample to pass on; 0: nothing passes; -1: error
      * (env->err), the sample is dropped, state changed so far is kept. */
     int   (*process)(void *ctx, sl_tx_env_t *env, const sl_sample_t *in, sl_sample_t *out);
+    /* Optional, first transformer of a chain only: starts loading (a CPU
+     * prefetch, nothing else) the state process() will read for in, so that
+     * the cache misses of a frame's samples overlap (sl_chain_prefetch). */
+    void  (*prefetch)(const void *ctx, const sl_sample_t *in);
     /* Appends the released samples to out; -1 = error (env->err), the
      * chain drops what was appended. NULL = never emits. */
     int   (*flush)(void *ctx, sl_tx_env_t *env, sl_sample_vec_t *out);
@@ -228,6 +232,13 @@ typedef int (*sl_tx_eq_fn)(const void *entry, const void *key);
  * never for partitioning). Chain h through several calls; start with 0. */
 uint64_t sl_tx_hash(uint64_t h, const void *data, size_t len);
 void *sl_tx_map_get(const sl_tx_map_t *m, uint64_t h, sl_tx_eq_fn eq, const void *key);
+/* Prefetches the slot sl_tx_map_get(m, h, ...) looks at first. */
+static inline void
+sl_tx_map_prefetch(const sl_tx_map_t *m, uint64_t h)
+{
+    if (m->cap)
+        __builtin_prefetch(&m->slots[h & (m->cap - 1)]);
+}
 void  sl_tx_map_put(sl_tx_map_t *m, uint64_t h, void *entry);     /* key must be absent */
 void *sl_tx_map_del(sl_tx_map_t *m, uint64_t h, sl_tx_eq_fn eq, const void *key);
 void  sl_tx_map_clear(sl_tx_map_t *m, void (*free_fn)(void *));   /* keeps capacity */
