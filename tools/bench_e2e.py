@@ -116,6 +116,12 @@ def run_sluiced(bench, work, data, n, ingest, pipeline, source="zmq", rate=0, du
     try:
         wait_running(bench, run, agent)
         startup = time.time() - t_launch
+        if sample_rss:
+            # the same sums with every worker running and nothing sent yet
+            time.sleep(1.0)
+            pids = bench.tree(agent.pid)
+            rss["idle_total_kib"] = sum(vm_rss_kib(q) for q in pids)
+            rss["idle_total_pss_kib"] = sum(pss_kib(q) for q in pids)
         sent = None
         inj_cpu = 0.0
         if source == "zmq":
@@ -618,9 +624,15 @@ def overload_main(bench, a, work, data, max_rate=None):
         print("A sum of VmRSS counts the shared pages (the stats region, libraries, the "
               "supervisor's pages its forked workers still share) once per process; PSS "
               "divides them among the processes.")
+    if "idle_total_kib" in r["rss"]:
+        print("Before the load (every worker running, nothing sent): summed VmRSS %.1f MiB, "
+              "summed PSS %.1f MiB." % (r["rss"]["idle_total_kib"] / 1024,
+                                        r["rss"]["idle_total_pss_kib"] / 1024))
     return {"max_rate": max_rate, "offered": offered, "achieved": r["sent"]["notif_per_s"],
             "processed_notif_per_s": r["notif_per_s"], "sent": sent, "received": t["received"], "published": t["samples_published"],
             "routed": t["samples_routed"], "drops": drops, "no_loss": ok,
             "peak_total_rss_mib": peak, "peak_total_pss_mib": pss, "peak_inject_rss_mib": r["rss"]["peak_inject_kib"] / 1024,
             "rss_series_kib": r["rss"].get("series"),
+            "idle_total_rss_mib": r["rss"].get("idle_total_kib", 0) / 1024,
+            "idle_total_pss_mib": r["rss"].get("idle_total_pss_kib", 0) / 1024,
             "rss_peak_breakdown_kib": r["rss"].get("peak_breakdown")}
