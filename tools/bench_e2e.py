@@ -109,7 +109,8 @@ def run_sluiced(bench, work, data, n, ingest, pipeline, source="zmq", rate=0, du
         src = "{type: zmq, endpoint: 'ipc://%s/notify.sock'}" % run
     write_config(run, ingest, pipeline, src, bench.ROOT)
     t_launch = time.time()
-    agent = subprocess.Popen([bench.B + "/supervisor/sluiced", "-c", run + "/sluice.yaml"],
+    agent = subprocess.Popen([bench.B + "/supervisor/sluiced", "-c", run + "/sluice.yaml"] +
+                             bench.set_args(),
                              stderr=open(run + "/log", "w"))
     rss = {"peak_total_kib": 0, "peak_inject_kib": 0, "samples": 0}
     stop_rss = threading.Event()
@@ -482,7 +483,8 @@ def run_agents(bench, work, data, n, k, ingest, pipeline, mc_port, tcp=False):
             write_config(run, ingest, pipeline, "{type: zmq, endpoint: '%s', mode: connect}" % ep,
                          bench.ROOT, coord)
             agents.append(subprocess.Popen([bench.B + "/supervisor/sluiced", "-c",
-                                            run + "/sluice.yaml"], stderr=open(run + "/log", "w")))
+                                            run + "/sluice.yaml"] + bench.set_args(),
+                                           stderr=open(run + "/log", "w")))
             runs.append(run)
         for run, ag in zip(runs, agents):
             wait_running(bench, run, ag)

@@ -232,7 +232,8 @@ def _run(bench, work, data, n, sinks, pub_done_sink, limit_s=600):
                 "sources: [{type: zmq, endpoint: 'ipc://%s/notify.sock'}]\n"
                 "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n"
                 "logging: {level: warn}\n" % (run, run, bench.ROOT))
-    agent = subprocess.Popen([bench.B + "/supervisor/sluiced", "-c", run + "/sluice.yaml"],
+    agent = subprocess.Popen([bench.B + "/supervisor/sluiced", "-c", run + "/sluice.yaml"] +
+                             bench.set_args(),
                              stderr=open(run + "/log", "w"))
     try:
         deadline = time.time() + 30

@@ -66,7 +66,11 @@ typedef struct {
     char endpoint[SL_LEASE_ENDPOINT_MAX];
     uint64_t epoch;             /* of the holder frames were sent to (0 = none) */
     int live;                   /* the route names a holder now */
-    sl_wire_writer_t w;
+    /* Its frame's writer: its own for a stateful sink; for a stateless
+     * one the sink's (in->sink_w): only the partition in->rr[sink] has a
+     * frame open, and one buffer grown to a full frame, not `partitions`,
+     * stays resident. */
+    sl_wire_writer_t own, *w;
     int open;                   /* writer holds records */
     int touched;                /* got samples from the current notification */
     uint64_t opened_ms, first_n;
@@ -95,6 +99,7 @@ typedef struct s_ingest {
     unsigned n_sinks, partitions;
     s_part_t *parts;            /* [sink * partitions + p] */
     unsigned *rr;               /* per sink: current partition for stateless sinks */
+    sl_wire_writer_t *sink_w;   /* per sink: the writer of a stateless sink's frames */
     size_t n_sources;
     sl_source_inst_t *sources;
     uint32_t seq;
@@ -190,7 +195,7 @@ s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
     s_frame_t *f = s_q(pt, pt->n);
     zmq_msg_init_size(&f->msg, len);
     memcpy(zmq_msg_data(&f->msg), frame, len);
-    f->seq = pt->w.hdr.seq;
+    f->seq = pt->w->hdr.seq;
     f->acked = 0;
     f->first_n = pt->first_n;
     f->last_n = in->cur_n;
@@ -204,11 +209,11 @@ s_flush_part(s_ingest_t *in, s_part_t *pt)
     if (!pt->open)
         return;
     size_t len;
-    const void *frame = sl_wire_writer_finish(&pt->w, &len);
+    const void *frame = sl_wire_writer_finish(pt->w, &len);
     pt->open = 0;
     /* A sink without state spreads its frames over every partition: the
      * next frame (full or timed out) goes to the next one. */
-    unsigned sink = pt->w.hdr.sink;
+    unsigned sink = pt->w->hdr.sink;
     if (!sl_conf_sink(in->conf, sink)->stateful)
         in->rr[sink] = (in->rr[sink] + 1) % in->partitions;
     int had_unsent = pt->n_sent < pt->n;
@@ -435,7 +440,7 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
             .origin = (uint32_t) in->ctx->slot_index, .seq = in->seq = (in->seq + 1) & SL_WIRE_SEQ_MASK,
             .read_us = SL_ST_READ_US(),
         };
-        sl_wire_writer_begin(&pt->w, &h);
+        sl_wire_writer_begin(pt->w, &h);
         pt->open = 1;
         pt->lingered = 0;
         pt->opened_ms = sl_loop_now(in->loop);
@@ -445,7 +450,7 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         if (!in->flush_timer)
             in->flush_timer = sl_loop_after(in->loop, in->conf->batch_timeout_ms, s_flush_due, in);
     }
-    sl_wire_writer_add(&pt->w, smp, 0);
+    sl_wire_writer_add(pt->w, smp, 0);
     pt->touched = 1;
     SL_SINC(in->ctx->slot, sink, routed, 1);
 }
@@ -454,8 +459,8 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
 static int
 s_frame_full(const s_ingest_t *in, const s_part_t *pt)
 {
-    return pt->w.hdr.count >= in->conf->batch_size ||
-           sl_wire_writer_bytes(&pt->w) >= in->conf->batch_max_bytes;
+    return pt->w->hdr.count >= in->conf->batch_size ||
+           sl_wire_writer_bytes(pt->w) >= in->conf->batch_max_bytes;
 }
 
 /* After a notification: flag its last sample in each frame it touched, and
@@ -468,7 +473,7 @@ s_end_notification(s_ingest_t *in)
         if (!pt->touched)
             continue;
         pt->touched = 0;
-        sl_wire_writer_mark_end(&pt->w);
+        sl_wire_writer_mark_end(pt->w);
         if (s_frame_full(in, pt))
             s_flush_part(in, pt);
     }
@@ -718,7 +723,7 @@ s_cleanup(s_ingest_t *in)
         for (size_t k = 0; k < pt->n; k++)
             zmq_msg_close(&s_q(pt, k)->msg);
         free(pt->q);
-        sl_wire_writer_free(&pt->w);
+        sl_wire_writer_free(&pt->own);
         if (pt->watch)
             sl_loop_unwatch(in->loop, &pt->watch);
         if (pt->sock) {
@@ -730,6 +735,9 @@ s_cleanup(s_ingest_t *in)
     }
     free(in->sources);
     free(in->parts);
+    for (unsigned s = 0; in->sink_w && s < in->n_sinks; s++)
+        sl_wire_writer_free(&in->sink_w[s]);
+    free(in->sink_w);
     free(in->rr);
     free(in->samples);
     free(in->route);
@@ -811,14 +819,18 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);
     in.rr = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.rr);
     in.parts = sl_xcalloc(s_nparts(&in) + 1, sizeof *in.parts);
+    in.sink_w = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.sink_w);
     for (unsigned s = 0; s < in.n_sinks; s++) {
         in.rr[s] = (unsigned) ctx->index % in.partitions;
+        sl_wire_writer_init(&in.sink_w[s]);
+        int stateful = sl_conf_sink(in.conf, s)->stateful;
         for (unsigned p = 0; p < in.partitions; p++) {
             s_part_t *pt = s_part(&in, s, p);
             pt->in = &in;
             pt->sink = s;
             pt->p = p;
-            sl_wire_writer_init(&pt->w);
+            sl_wire_writer_init(&pt->own);
+            pt->w = stateful ? &pt->own : &in.sink_w[s];
             pt->sock = zmq_socket(in.zctx, ZMQ_DEALER);
             int hwm = (int) sl_conf_frame_hwm(in.conf), zero = 0;
             zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);

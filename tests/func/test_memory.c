@@ -1,8 +1,9 @@
 /* test_memory — what a worker holds is bounded by configuration, in bytes
  * (probe D5): frames queued towards a stopped pipeline worker stay within
  * queue_memory and the sources pause (back-pressure) instead of reading on;
- * one huge line or message costs no more than max_message_size; the
- * supervisor is resident only in the stats slots in use. Memory is read
+ * one huge line or message costs no more than max_message_size; frame
+ * buffers grow per stateless sink, not per partition; the supervisor is
+ * resident only in the stats slots in use. Memory is read
  * from /proc/<pid>/status (VmRSS, VmHWM) and smaps of the real processes. */
 #include <check.h>
 
@@ -190,6 +191,39 @@ START_TEST(a_huge_line_costs_no_more_than_max_message_size)
 }
 END_TEST
 
+/* 8 stateless sinks x 16 partitions: an ingest worker has one frame open
+ * per stateless sink at a time, so one writer buffer per sink grows to a
+ * full frame (about 150 KiB of 256 samples here), not one per partition
+ * (128 of them: the worker grew by 29 MiB when each partition kept its own;
+ * 5 MiB since). */
+START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "writers");
+    int rc = sl_h_run("%s/tools/sluice-inject --generate 20000 --seed 7 --output %s",
+                      SL_BUILDDIR, sl_h_path(&a, "input.jsonl"));
+    ck_assert_int_eq(rc, 0);
+    s_write_config(&a, "");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST);
+    ck_assert(ing > 0);
+    double base = s_vm(ing, "VmRSS");
+    ck_assert_msg(sl_h_wait(&a, s_all_published, 120000) == 0,
+                  "not everything was published: routed %llu published %llu",
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_routed),
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_published));
+    /* every partition of every sink had frames */
+    ck_assert_uint_ge(sl_h_total(&a, SL_C_frames_sent), 8 * 16);
+    double rss = s_vm(ing, "VmRSS");
+    fprintf(stderr, "writers: ingest worker %.1f -> %.1f MiB after %llu frames\n", base, rss,
+            (unsigned long long) sl_h_total(&a, SL_C_frames_sent));
+    ck_assert_msg(rss - base < 10, "ingest worker grew by %.1f MiB (from %.1f) with 8 stateless "
+                  "sinks x 16 partitions: frame buffers kept per partition?", rss - base, base);
+    sl_h_stop_ok(&a, 30000, NULL);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
 static int
 s_one_after(sl_h_agent_t *a)
 {
@@ -294,6 +328,7 @@ main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, queued_frames_stay_within_queue_memory_and_sources_pause);
     tcase_add_test(tc, a_huge_line_costs_no_more_than_max_message_size);
+    tcase_add_test(tc, frame_buffers_grow_per_stateless_sink_not_per_partition);
     tcase_add_test(tc, a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted);
     tcase_add_test(tc, the_supervisor_touches_only_the_slots_in_use);
     suite_add_tcase(s, tc);
