@@ -7,6 +7,12 @@
 #                                  private RabbitMQ node (tools/rabbitmq-node)
 #                                  fed by oslo.messaging's Notifier, with a
 #                                  broker restart in the middle (reconnect)
+#   valgrind.sh BUILD SRC stateful the corpus 8 times through a file source
+#                                  into the plain sink and a stateful one
+#                                  (rate_of_change + unit_conversion over 16
+#                                  partitions: prefetched state, lingering
+#                                  frames, batched publishing, state saved
+#                                  at the stop)
 set -eu
 BUILD=$1 SRC=$2 MODE=${3:-file}
 D=$(mktemp -d /tmp/sluice-valgrind.XXXXXX)
@@ -17,10 +23,27 @@ cleanup() {
 }
 trap cleanup EXIT
 WANT=$(wc -l < "$SRC/tests/data/expected.samples.jsonl")
-cat > "$D/pipeline.yaml" <<EOP
+COPIES=1
+if [ "$MODE" = stateful ]; then
+    COPIES=8
+    WANT=$((WANT * COPIES))
+    cat > "$D/pipeline.yaml" <<EOP
+sources: [{name: s, meters: ['*'], sinks: [k, roc]}]
+sinks:
+  - {name: k, publishers: ['file://$D/samples.jsonl']}
+  - name: roc
+    transformers:
+      - {name: rate_of_change, parameters: {target: {name: rate, unit: /s, type: gauge}}}
+      - {name: unit_conversion, parameters: {target: {name: rate.per_min, scale: 'volume * 60'}}}
+    publishers: ['file://$D/roc.jsonl']
+EOP
+    for i in $(seq $COPIES); do cat "$SRC/tests/data/corpus.jsonl"; done > "$D/input.jsonl"
+else
+    cat > "$D/pipeline.yaml" <<EOP
 sources: [{name: s, meters: ['*'], sinks: [k]}]
 sinks: [{name: k, publishers: ['file://$D/samples.jsonl']}]
 EOP
+fi
 if [ "$MODE" = amqp ]; then
     RMQ=$D/rmq
     mkdir -p "$RMQ"
@@ -28,6 +51,8 @@ if [ "$MODE" = amqp ]; then
         cat "$D/rmq.out"; echo "valgrind: the RabbitMQ node did not start"; exit 1; }
     . "$RMQ/node.env"
     SOURCE="{type: amqp, url: '$URL', exchanges: [nova], durable: true, reconnect_initial: 200ms, reconnect_max: 1s}"
+elif [ "$MODE" = stateful ]; then
+    SOURCE="{type: file, path: $D/input.jsonl}"
 else
     SOURCE="{type: file, path: $SRC/tests/data/corpus.jsonl}"
 fi
@@ -71,6 +96,9 @@ if [ -n "$bad" ] || [ "$rc" -ne 0 ] || [ "$lines" -lt "$WANT" ] || { [ "$MODE" =
     for f in $bad; do cat "$f"; done
     cat "$D/log"
     exit 1
+fi
+if [ "$MODE" = stateful ] && [ "$(cat "$D/roc.jsonl" 2>/dev/null | wc -l)" -eq 0 ]; then
+    echo "valgrind: the stateful sink published nothing"; cat "$D/log"; exit 1
 fi
 if [ "$MODE" = amqp ] && ! grep -q "connection lost" "$D/log"; then
     echo "valgrind: the amqp source never saw the broker restart"; cat "$D/log"; exit 1
