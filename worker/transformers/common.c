@@ -690,7 +690,7 @@ s_grow(sl_tx_map_t *m)
 void
 sl_tx_map_put(sl_tx_map_t *m, uint64_t h, void *entry)
 {
-    if ((m->n + 1) * 2 > m->cap)            /* load factor <= 0.5 */
+    if ((m->n + 1) * 4 > m->cap * 3)        /* load factor <= 0.75 */
         s_grow(m);
     size_t mask = m->cap - 1, i = h & mask;
     while (m->slots[i].v)
