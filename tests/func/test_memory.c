@@ -194,16 +194,21 @@ END_TEST
 /* 8 stateless sinks x 16 partitions: an ingest worker has one frame open
  * per stateless sink at a time, so one writer buffer per sink grows to a
  * full frame (about 150 KiB of 256 samples here), not one per partition
- * (128 of them: the worker grew by 29 MiB when each partition kept its own;
- * 5 MiB since). */
+ * (128 of them: the worker grew by 29-30 MiB when each partition kept its
+ * own; 3-7 MiB since). */
 START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
 {
     sl_h_agent_t a;
     sl_h_mkdir(&a, "writers");
+    /* meson sets MALLOC_PERTURB_, which fills every allocation and so
+     * makes a buffer's whole capacity resident: this measures use */
+    unsetenv("MALLOC_PERTURB_");
     int rc = sl_h_run("%s/tools/sluice-inject --generate 20000 --seed 7 --output %s",
                       SL_BUILDDIR, sl_h_path(&a, "input.jsonl"));
     ck_assert_int_eq(rc, 0);
-    s_write_config(&a, "");
+    /* frames kept until confirmed, bounded small, so that what is left to
+     * grow is mostly the buffers of the frames being filled */
+    s_write_config(&a, "queue_memory: 4M\n");
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST);
     ck_assert(ing > 0);
@@ -217,7 +222,7 @@ START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
     double rss = s_vm(ing, "VmRSS");
     fprintf(stderr, "writers: ingest worker %.1f -> %.1f MiB after %llu frames\n", base, rss,
             (unsigned long long) sl_h_total(&a, SL_C_frames_sent));
-    ck_assert_msg(rss - base < 10, "ingest worker grew by %.1f MiB (from %.1f) with 8 stateless "
+    ck_assert_msg(rss - base < 15, "ingest worker grew by %.1f MiB (from %.1f) with 8 stateless "
                   "sinks x 16 partitions: frame buffers kept per partition?", rss - base, base);
     sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
