@@ -196,6 +196,15 @@ END_TEST
  * full frame (about 150 KiB of 256 samples here), not one per partition
  * (128 of them: the worker grew by 29-30 MiB when each partition kept its
  * own; 3-7 MiB since). */
+#ifdef __SANITIZE_ADDRESS__
+/* AddressSanitizer's own memory (shadow, redzones, its allocator's size
+ * classes, the 4 MiB quarantine): 15-23 MiB of growth, 39-41 MiB with a
+ * buffer per partition */
+#define S_WRITERS_MAX_MIB 30
+#else
+#define S_WRITERS_MAX_MIB 15
+#endif
+
 START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
 {
     sl_h_agent_t a;
@@ -222,7 +231,7 @@ START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
     double rss = s_vm(ing, "VmRSS");
     fprintf(stderr, "writers: ingest worker %.1f -> %.1f MiB after %llu frames\n", base, rss,
             (unsigned long long) sl_h_total(&a, SL_C_frames_sent));
-    ck_assert_msg(rss - base < 15, "ingest worker grew by %.1f MiB (from %.1f) with 8 stateless "
+    ck_assert_msg(rss - base < S_WRITERS_MAX_MIB, "ingest worker grew by %.1f MiB (from %.1f) with 8 stateless "
                   "sinks x 16 partitions: frame buffers kept per partition?", rss - base, base);
     sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
