@@ -26,6 +26,16 @@ sl_check_chain(const char *term, const char *op, size_t n)
     return t;
 }
 
+/* How many times what occurs in text (non-overlapping). */
+static inline int
+sl_check_count(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+        n++;
+    return n;
+}
+
 /* Runs every test of s (which it frees); returns the exit code: 0 if all passed. */
 static inline int
 sl_check_run(Suite *s)

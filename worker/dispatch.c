@@ -300,6 +300,7 @@ s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, zmq_msg_t *msg)
     void *data = zmq_msg_data(&f->msg);
     size_t len = zmq_msg_size(&f->msg);
     const char *why = NULL;
+    const zmq_msg_t *ack_id = id;   /* whom a rejection is confirmed to */
     sl_pw_part_t *dest = NULL;
     if (sl_wire_reader_open(&r, data, len, err, sizeof err) < 0) {
         why = err;
@@ -308,14 +309,12 @@ s_frame(sl_pw_t *pw, sl_pw_part_t *pt, zmq_msg_t *id, zmq_msg_t *msg)
         /* (agents sharing partitions may run other configuration generations) */
         why = "stale generation or bad sink/partition";
     } else if (!(dest = sl_pw_part(pw, r.hdr.sink, r.hdr.partition))->held) {
-        /* a sender's mistake: not ours; let it resend to the owner */
-        s_reject(pw, pt, NULL, data, len, "frame for a partition this worker does not hold");
-        s_frame_msg_close(f);
-        free(f);
-        return;
+        /* a sender's mistake: not ours; unconfirmed, it resends to the owner */
+        why = "frame for a partition this worker does not hold";
+        ack_id = NULL;
     }
     if (why) {
-        s_reject(pw, pt, id, data, len, why);
+        s_reject(pw, pt, ack_id, data, len, why);
         s_frame_msg_close(f);
         free(f);
         return;

@@ -121,6 +121,24 @@ sl_h_worker(sl_h_agent_t *a, int role)
     return -1;
 }
 
+uint64_t
+sl_h_pub(sl_h_agent_t *a, int s, int k, int counter)
+{
+    uint64_t v = 0;
+    int n = (int) (atomic_load(&a->shm->n_ingest) + atomic_load(&a->shm->n_pipeline));
+    for (int i = 0; i < n; i++) {
+        const sl_slot_t *sl = &a->shm->slots[i];
+        if (atomic_load(&sl->role) != SL_ROLE_PIPELINE)
+            continue;
+        uint64_t x = atomic_load(&sl->pub[s][k].c[counter]);
+        if (sl_publisher_counter_kind[counter] == SL_PK_max)
+            v = x > v ? x : v;
+        else
+            v += x;
+    }
+    return v;
+}
+
 int
 sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms)
 {

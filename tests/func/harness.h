@@ -32,6 +32,10 @@ uint64_t sl_h_total(sl_h_agent_t *a, int counter);
 /* The pid of the first worker of role (SL_ROLE_INGEST / SL_ROLE_PIPELINE)
  * in the agent's slots, -1 if none. */
 pid_t sl_h_worker(sl_h_agent_t *a, int role);
+/* Counter (SL_PC_*) of publisher k of sink s over the pipeline workers'
+ * slots in use, aggregated as sluice-monitor does: summed, or the largest
+ * for a max counter. */
+uint64_t sl_h_pub(sl_h_agent_t *a, int s, int k, int counter);
 /* Waits until cond(a) is true; 0, or -1 on timeout. */
 int sl_h_wait(sl_h_agent_t *a, int (*cond)(sl_h_agent_t *), int timeout_ms);
 /* Sends sig and waits for exit; returns the exit status (waitpid form) or -1. */

@@ -31,17 +31,6 @@ static const char *const s_fields[] = {
 };
 
 
-/* Counter of publisher k of sink s, summed over the pipeline workers. */
-static uint64_t
-s_pub(sl_h_agent_t *a, int s, int k, int counter)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < a->shm->n_slots; i++)
-        if (atomic_load(&a->shm->slots[i].role) == SL_ROLE_PIPELINE)
-            v += atomic_load(&a->shm->slots[i].pub[s][k].c[counter]);
-    return v;
-}
-
 static int
 s_all_sent(sl_h_agent_t *a)
 {
@@ -90,7 +79,7 @@ START_TEST(frames_read_in_one_iteration_go_to_the_publisher_in_one_call)
                   (unsigned long long) sl_h_total(&a, SL_C_samples_routed),
                   (unsigned long long) sl_h_total(&a, SL_C_samples_published), a.log);
     uint64_t received = sl_h_total(&a, SL_C_frames_received);
-    uint64_t calls = s_pub(&a, 0, 0, SL_PC_publishes);
+    uint64_t calls = sl_h_pub(&a, 0, 0, SL_PC_publishes);
     fprintf(stderr, "batching: %llu frames sent while the pipeline worker was stopped, %llu "
             "received, %llu publisher calls\n", (unsigned long long) frames,
             (unsigned long long) received, (unsigned long long) calls);
@@ -102,7 +91,7 @@ START_TEST(frames_read_in_one_iteration_go_to_the_publisher_in_one_call)
     ck_assert_msg(calls >= 1 && calls * 3 <= received,
                   "%llu publisher calls for %llu frames: frames were published one by one",
                   (unsigned long long) calls, (unsigned long long) received);
-    ck_assert_uint_eq(s_pub(&a, 0, 0, SL_PC_sent), sl_h_total(&a, SL_C_samples_routed));
+    ck_assert_uint_eq(sl_h_pub(&a, 0, 0, SL_PC_sent), sl_h_total(&a, SL_C_samples_routed));
     sl_h_stop_ok(&a, 20000, NULL);
     ck_assert_msg(sl_h_samples_are_corpus(&a, S_COPIES, s_fields),
                   "the samples are not the corpus's (see %s)", a.dir);

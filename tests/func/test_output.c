@@ -81,25 +81,6 @@ s_n_slots(sl_h_agent_t *a)
     return (int) (atomic_load(&a->shm->n_ingest) + atomic_load(&a->shm->n_pipeline));
 }
 
-/* Publisher k of sink s over the pipeline workers' slots, aggregated as
- * sluice-monitor does: summed, or the largest for a max counter. */
-static uint64_t
-s_pub(sl_h_agent_t *a, int s, int k, int counter)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < s_n_slots(a); i++) {
-        const sl_slot_t *sl = &a->shm->slots[i];
-        if (atomic_load(&sl->role) != SL_ROLE_PIPELINE)
-            continue;
-        uint64_t x = atomic_load(&sl->pub[s][k].c[counter]);
-        if (sl_publisher_counter_kind[counter] == SL_PK_max)
-            v = x > v ? x : v;
-        else
-            v += x;
-    }
-    return v;
-}
-
 /* A per-sink counter over every worker. */
 static uint64_t
 s_sinkc(sl_h_agent_t *a, int s, int counter)
@@ -240,25 +221,25 @@ START_TEST(a_retrying_publisher_publishes_everything_once_after_it_recovers)
      * failing and the layer keeps retrying, publishing nothing. */
     int ok = S_WAIT(s_ingest(&a, SL_C_received) == S_LINES &&
                     s_pipe(&a, SL_C_samples_received) == s_ingest(&a, SL_C_samples_routed) &&
-                    s_pub(&a, k, 0, SL_PC_retried) >= 10, 15000);
+                    sl_h_pub(&a, k, 0, SL_PC_retried) >= 10, 15000);
     ck_assert_msg(ok, "expected all %d notifications read and >= 10 retries; got %llu read, "
                   "%llu samples routed, %llu received by pipeline workers, %llu retries (log %s)",
                   S_LINES, S_ULL(s_ingest(&a, SL_C_received)),
                   S_ULL(s_ingest(&a, SL_C_samples_routed)),
                   S_ULL(s_pipe(&a, SL_C_samples_received)),
-                  S_ULL(s_pub(&a, k, 0, SL_PC_retried)), a.log);
+                  S_ULL(sl_h_pub(&a, k, 0, SL_PC_retried)), a.log);
     sl_h_sleep_ms(500);
     uint64_t routed = s_ingest(&a, SL_C_samples_routed);
     ck_assert_msg(routed > 500, "only %llu samples routed from %d notifications",
                   S_ULL(routed), S_LINES);
-    ck_assert_msg(s_pipe(&a, SL_C_samples_published) == 0 && s_pub(&a, k, 0, SL_PC_sent) == 0,
+    ck_assert_msg(s_pipe(&a, SL_C_samples_published) == 0 && sl_h_pub(&a, k, 0, SL_PC_sent) == 0,
                   "samples published while the publisher says retry: %llu (sent %llu)",
-                  S_ULL(s_pipe(&a, SL_C_samples_published)), S_ULL(s_pub(&a, k, 0, SL_PC_sent)));
+                  S_ULL(s_pipe(&a, SL_C_samples_published)), S_ULL(sl_h_pub(&a, k, 0, SL_PC_sent)));
     ck_assert_msg(s_lines(sl_h_path(&a, "rec"), NULL) == 0, "records written while failing");
-    ck_assert_msg(s_pub(&a, k, 0, SL_PC_queue_depth) > 0, "nothing waits in the queue");
+    ck_assert_msg(sl_h_pub(&a, k, 0, SL_PC_queue_depth) > 0, "nothing waits in the queue");
     ck_assert_msg(s_ingest(&a, SL_C_notifications_confirmed) < S_LINES,
                   "all %d notifications confirmed although nothing was published", S_LINES);
-    uint64_t retried = s_pub(&a, k, 0, SL_PC_retried);
+    uint64_t retried = sl_h_pub(&a, k, 0, SL_PC_retried);
 
     /* Recovery: the queue drains, each sample published once, all confirmed. */
     s_control(&a, "ctl", "ok\n");
@@ -271,14 +252,14 @@ START_TEST(a_retrying_publisher_publishes_everything_once_after_it_recovers)
     ck_assert_uint_eq(s_ingest(&a, SL_C_samples_routed), routed);
     ck_assert_uint_eq(s_pipe(&a, SL_C_samples_published), routed);
     ck_assert_uint_eq(s_pipe(&a, SL_C_publish_errors), 0);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_sent), routed);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dropped), 0);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_queue_depth), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_sent), routed);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_dropped), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_queue_depth), 0);
     ck_assert_uint_eq(s_sinkc(&a, k, SL_SC_published), routed);
-    ck_assert_msg(s_pub(&a, k, 0, SL_PC_retried) >= retried &&
-                  s_pub(&a, k, 0, SL_PC_errors) >= s_pub(&a, k, 0, SL_PC_retried),
-                  "retried %llu (was %llu), errors %llu", S_ULL(s_pub(&a, k, 0, SL_PC_retried)),
-                  S_ULL(retried), S_ULL(s_pub(&a, k, 0, SL_PC_errors)));
+    ck_assert_msg(sl_h_pub(&a, k, 0, SL_PC_retried) >= retried &&
+                  sl_h_pub(&a, k, 0, SL_PC_errors) >= sl_h_pub(&a, k, 0, SL_PC_retried),
+                  "retried %llu (was %llu), errors %llu", S_ULL(sl_h_pub(&a, k, 0, SL_PC_retried)),
+                  S_ULL(retried), S_ULL(sl_h_pub(&a, k, 0, SL_PC_errors)));
     s_stop(&a);
     size_t distinct, n = s_lines(sl_h_path(&a, "rec"), &distinct);
     ck_assert_msg(n == routed && distinct == routed,
@@ -291,7 +272,7 @@ START_TEST(a_retrying_publisher_publishes_everything_once_after_it_recovers)
     ck_assert_msg(strstr(calls, " ok ") > strstr(calls, " retry "), "an ok call before the retries");
     free(calls);
     fprintf(stderr, "retry: %llu samples, %llu retries, all published once after recovery\n",
-            S_ULL(routed), S_ULL(s_pub(&a, k, 0, SL_PC_retried)));
+            S_ULL(routed), S_ULL(sl_h_pub(&a, k, 0, SL_PC_retried)));
     sl_h_cleanup(&a);
     s_guard(NULL, 0);
 }
@@ -377,16 +358,17 @@ START_TEST(policy_drop_dead_letters_what_fails_and_the_source_is_still_confirmed
     ck_assert_uint_eq(s_pipe(&a, SL_C_publish_errors), routed);
     ck_assert_uint_eq(s_sinkc(&a, k, SL_SC_failed), routed);
     for (int p = 0; p < 2; p++) {
-        ck_assert_msg(s_pub(&a, k, p, SL_PC_dropped) == routed &&
-                      s_pub(&a, k, p, SL_PC_dead_lettered) == routed,
+        ck_assert_msg(sl_h_pub(&a, k, p, SL_PC_dropped) == routed &&
+                      sl_h_pub(&a, k, p, SL_PC_dead_lettered) == routed,
                       "publisher %d: expected %llu dropped and dead-lettered, got %llu and %llu",
-                      p, S_ULL(routed), S_ULL(s_pub(&a, k, p, SL_PC_dropped)),
-                      S_ULL(s_pub(&a, k, p, SL_PC_dead_lettered)));
-        ck_assert_msg(s_pub(&a, k, p, SL_PC_sent) == 0 && s_pub(&a, k, p, SL_PC_retried) == 0,
+                      p, S_ULL(routed), S_ULL(sl_h_pub(&a, k, p, SL_PC_dropped)),
+                      S_ULL(sl_h_pub(&a, k, p, SL_PC_dead_lettered)));
+        ck_assert_msg(sl_h_pub(&a, k, p, SL_PC_sent) == 0 && sl_h_pub(&a, k, p, SL_PC_retried) == 0,
                       "publisher %d: sent %llu, retried %llu; expected 0 and 0 (policy=drop)", p,
-                      S_ULL(s_pub(&a, k, p, SL_PC_sent)), S_ULL(s_pub(&a, k, p, SL_PC_retried)));
-        ck_assert_uint_eq(s_pub(&a, k, p, SL_PC_queue_depth), 0);
-        ck_assert_uint_eq(s_pub(&a, k, p, SL_PC_errors), s_pub(&a, k, p, SL_PC_publishes));
+                      S_ULL(sl_h_pub(&a, k, p, SL_PC_sent)),
+                      S_ULL(sl_h_pub(&a, k, p, SL_PC_retried)));
+        ck_assert_uint_eq(sl_h_pub(&a, k, p, SL_PC_queue_depth), 0);
+        ck_assert_uint_eq(sl_h_pub(&a, k, p, SL_PC_errors), sl_h_pub(&a, k, p, SL_PC_publishes));
     }
     ck_assert_msg(s_lines(sl_h_path(&a, "rec_err"), NULL) == 0 &&
                   s_lines(sl_h_path(&a, "rec_rty"), NULL) == 0, "something was recorded");
@@ -446,18 +428,19 @@ START_TEST(a_stalled_publisher_does_not_slow_another_sink)
                   S_ULL(s_ingest(&a, SL_C_received)), S_LINES);
     ck_assert_msg(routed_he > 500 && routed_st == routed_he, "routed: healthy %llu, stuck %llu",
                   S_ULL(routed_he), S_ULL(routed_st));
-    ck_assert_uint_eq(s_pub(&a, he, 0, SL_PC_sent), routed_he);
+    ck_assert_uint_eq(sl_h_pub(&a, he, 0, SL_PC_sent), routed_he);
     ck_assert_uint_eq(s_lines(sl_h_path(&a, "healthy.jsonl"), NULL), routed_he);
     /* ... while the stalled one has published nothing and has work queued. */
-    ck_assert_msg(s_sinkc(&a, st, SL_SC_published) == 0 && s_pub(&a, st, 0, SL_PC_sent) == 0,
+    ck_assert_msg(s_sinkc(&a, st, SL_SC_published) == 0 && sl_h_pub(&a, st, 0, SL_PC_sent) == 0,
                   "the stalled sink published %llu", S_ULL(s_sinkc(&a, st, SL_SC_published)));
-    ck_assert_msg(s_pub(&a, st, 0, SL_PC_queue_depth) > 0, "the stalled sink has nothing queued");
-    ck_assert_uint_eq(s_pub(&a, st, 0, SL_PC_publishes), 0);   /* no call returned yet */
+    ck_assert_msg(sl_h_pub(&a, st, 0, SL_PC_queue_depth) > 0,
+                  "the stalled sink has nothing queued");
+    ck_assert_uint_eq(sl_h_pub(&a, st, 0, SL_PC_publishes), 0);   /* no call returned yet */
     ck_assert_msg(s_ingest(&a, SL_C_notifications_confirmed) < S_LINES,
                   "notifications confirmed while one of their sinks has published nothing");
     uint64_t t_stalled = sl_now_ms();
     sl_h_sleep_ms(1000);
-    ck_assert_uint_eq(s_pub(&a, st, 0, SL_PC_publishes), 0);   /* still stalled */
+    ck_assert_uint_eq(sl_h_pub(&a, st, 0, SL_PC_publishes), 0);   /* still stalled */
 
     /* The stall ends: the other sink catches up, every notification is confirmed. */
     uint64_t stalled_for = sl_now_ms() - t_stalled;
@@ -468,9 +451,9 @@ START_TEST(a_stalled_publisher_does_not_slow_another_sink)
                   S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES);
     ck_assert_uint_eq(s_pipe(&a, SL_C_publish_errors), 0);
     /* A call really blocked all along (it had started when the healthy sink was done). */
-    ck_assert_msg(s_pub(&a, st, 0, SL_PC_latency_ms_max) >= stalled_for,
+    ck_assert_msg(sl_h_pub(&a, st, 0, SL_PC_latency_ms_max) >= stalled_for,
                   "longest stalled call %llu ms, expected about %llu ms",
-                  S_ULL(s_pub(&a, st, 0, SL_PC_latency_ms_max)), S_ULL(stalled_for));
+                  S_ULL(sl_h_pub(&a, st, 0, SL_PC_latency_ms_max)), S_ULL(stalled_for));
     s_stop(&a);
     size_t distinct, n = s_lines(sl_h_path(&a, "rec"), &distinct);
     ck_assert_msg(n == routed_st && distinct == routed_st,
@@ -478,7 +461,7 @@ START_TEST(a_stalled_publisher_does_not_slow_another_sink)
                   S_ULL(routed_st), n, distinct);
     ck_assert_uint_eq(s_lines(sl_h_path(&a, "healthy.jsonl"), NULL), routed_he);
     fprintf(stderr, "isolation: healthy sink complete %llu ms after the start while the other "
-            "stalled %llu ms\n", S_ULL(took), S_ULL(s_pub(&a, st, 0, SL_PC_latency_ms_max)));
+            "stalled %llu ms\n", S_ULL(took), S_ULL(sl_h_pub(&a, st, 0, SL_PC_latency_ms_max)));
     sl_h_cleanup(&a);
     s_guard(NULL, 0);
 }
@@ -572,20 +555,20 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
      * batches (the stalled one included), the older ones were dropped. */
     int ok = S_WAIT(s_ingest(&a, SL_C_received) == S_LINES &&
                     s_pipe(&a, SL_C_samples_received) == s_ingest(&a, SL_C_samples_routed) &&
-                    s_pub(&a, k, 0, SL_PC_dropped) > 0, 10000);
+                    sl_h_pub(&a, k, 0, SL_PC_dropped) > 0, 10000);
     uint64_t routed = s_ingest(&a, SL_C_samples_routed);
     ck_assert_msg(ok, "expected everything read and some batches dropped; %llu of %d read, %llu "
                   "of %llu samples received by pipeline workers, %llu dropped (log %s)",
                   S_ULL(s_ingest(&a, SL_C_received)), S_LINES,
                   S_ULL(s_pipe(&a, SL_C_samples_received)), S_ULL(routed),
-                  S_ULL(s_pub(&a, k, 0, SL_PC_dropped)), a.log);
+                  S_ULL(sl_h_pub(&a, k, 0, SL_PC_dropped)), a.log);
     sl_h_sleep_ms(300);
     ck_assert_msg(s_depth_max(&a, k, 0) <= 3 && s_depth_max(&a, k, 0) > 0,
                   "a pipeline worker's queue holds %llu batches, max_queue_length is 3",
                   S_ULL(s_depth_max(&a, k, 0)));
-    uint64_t dropped = s_pub(&a, k, 0, SL_PC_dropped);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dead_lettered), dropped);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_sent), 0);
+    uint64_t dropped = sl_h_pub(&a, k, 0, SL_PC_dropped);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_dead_lettered), dropped);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_sent), 0);
     ck_assert_msg(dropped < routed, "all %llu dropped", S_ULL(routed));
     /* confirm=queued (policy=queue's default): every notification is
      * confirmed although nothing was published; what the queues hold is
@@ -593,7 +576,7 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
     ok = S_WAIT(s_ingest(&a, SL_C_notifications_confirmed) == S_LINES, 5000);
     ck_assert_msg(ok, "%llu of %d notifications confirmed while the queue's publisher stalls",
                   S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES);
-    uint64_t at_risk = s_pub(&a, k, 0, SL_PC_at_risk);
+    uint64_t at_risk = sl_h_pub(&a, k, 0, SL_PC_at_risk);
     ck_assert_msg(at_risk > 0 && at_risk + dropped == routed, "at_risk %llu + dropped %llu != "
                   "routed %llu", S_ULL(at_risk), S_ULL(dropped), S_ULL(routed));
 
@@ -604,14 +587,14 @@ START_TEST(policy_queue_keeps_max_queue_length_batches_and_drops_the_oldest)
                   "confirmed", S_ULL(s_pipe(&a, SL_C_samples_published)),
                   S_ULL(s_pipe(&a, SL_C_publish_errors)), S_ULL(routed),
                   S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES);
-    uint64_t sent = s_pub(&a, k, 0, SL_PC_sent);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dropped), dropped);
+    uint64_t sent = sl_h_pub(&a, k, 0, SL_PC_sent);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_dropped), dropped);
     ck_assert_msg(sent > 0 && sent + dropped == routed, "sent %llu + dropped %llu != routed %llu",
                   S_ULL(sent), S_ULL(dropped), S_ULL(routed));
     ck_assert_uint_eq(s_pipe(&a, SL_C_samples_published), sent);
     ck_assert_uint_eq(s_pipe(&a, SL_C_publish_errors), dropped);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_retried), 0);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_at_risk), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_retried), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_at_risk), 0);
     s_stop(&a);
     ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_lost_in_crash]), 0);
 
@@ -650,12 +633,12 @@ START_TEST(a_crash_loses_what_confirm_queued_held_and_counts_it)
     static sl_h_agent_t a;   /* static: the exit guard may look at it */
     int k = s_start_stalled(&a, "out-crash", "q", "&policy=drop&max_queue_length=3", 0);
     int ok = S_WAIT(s_ingest(&a, SL_C_notifications_confirmed) == S_LINES &&
-                    s_pub(&a, k, 0, SL_PC_at_risk) + s_pub(&a, k, 0, SL_PC_dropped) ==
+                    sl_h_pub(&a, k, 0, SL_PC_at_risk) + sl_h_pub(&a, k, 0, SL_PC_dropped) ==
                     s_ingest(&a, SL_C_samples_routed), 10000);
-    uint64_t at_risk = s_pub(&a, k, 0, SL_PC_at_risk);
+    uint64_t at_risk = sl_h_pub(&a, k, 0, SL_PC_at_risk);
     ck_assert_msg(ok && at_risk > 0, "%llu of %d confirmed, at_risk %llu + dropped %llu of %llu "
                   "routed (log %s)", S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES,
-                  S_ULL(at_risk), S_ULL(s_pub(&a, k, 0, SL_PC_dropped)),
+                  S_ULL(at_risk), S_ULL(sl_h_pub(&a, k, 0, SL_PC_dropped)),
                   S_ULL(s_ingest(&a, SL_C_samples_routed)), a.log);
     uint64_t crashes = atomic_load(&a.shm->sv[SL_SV_crashes]);
     int killed = 0;
@@ -706,9 +689,9 @@ START_TEST(policy_default_takes_no_more_than_max_queue_length_and_loses_nothing)
     uint64_t in = s_pipe(&a, SL_C_samples_received);
     ck_assert_msg(in < routed, "the pipeline workers took all %llu samples in although their "
                   "queues are full", S_ULL(routed));
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_queued), s_pub(&a, k, 0, SL_PC_queue_depth));
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dropped), 0);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_sent), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_queued), sl_h_pub(&a, k, 0, SL_PC_queue_depth));
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_dropped), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_sent), 0);
 
     s_control(&a, "ctl", "ok\n");
     ok = S_WAIT(s_settled(&a), 15000);
@@ -717,8 +700,8 @@ START_TEST(policy_default_takes_no_more_than_max_queue_length_and_loses_nothing)
                   S_ULL(s_pipe(&a, SL_C_publish_errors)),
                   S_ULL(s_ingest(&a, SL_C_notifications_confirmed)), S_LINES);
     ck_assert_uint_eq(s_pipe(&a, SL_C_samples_published), routed);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_sent), routed);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_dropped), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_sent), routed);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_dropped), 0);
     s_stop(&a);
     size_t distinct, n = s_lines(sl_h_path(&a, "rec"), &distinct);
     ck_assert_msg(n == routed && distinct == routed,
@@ -776,17 +759,17 @@ START_TEST(leases_are_renewed_while_a_publisher_stalls)
 
     /* Every partition held, and the publisher stalled on its first batch
      * (queued work, no call returned). */
-    int ok = S_WAIT(s_leases(port, l0) == 4 && s_pub(&a, k, 0, SL_PC_queue_depth) > 0 &&
+    int ok = S_WAIT(s_leases(port, l0) == 4 && sl_h_pub(&a, k, 0, SL_PC_queue_depth) > 0 &&
                     s_ingest(&a, SL_C_received) == S_LINES, 10000);
     ck_assert_msg(ok, "expected 4 leases held and a stalled publisher with work queued; got "
                   "%zd leases, queue depth %llu, %llu of %d read (log %s)", s_leases(port, l),
-                  S_ULL(s_pub(&a, k, 0, SL_PC_queue_depth)), S_ULL(s_ingest(&a, SL_C_received)),
+                  S_ULL(sl_h_pub(&a, k, 0, SL_PC_queue_depth)), S_ULL(s_ingest(&a, SL_C_received)),
                   S_LINES, a.log);
     sl_h_sleep_ms(S_TTL_MS);     /* past the start-up rebalancing */
     ck_assert_int_eq(s_leases(port, l0), 4);
     uint64_t taken0 = s_pipe(&a, SL_C_leases_taken), released0 = s_pipe(&a, SL_C_leases_released);
     uint64_t resent0 = s_ingest(&a, SL_C_frames_resent);
-    ck_assert_uint_eq(s_pub(&a, k, 0, SL_PC_publishes), 0);
+    ck_assert_uint_eq(sl_h_pub(&a, k, 0, SL_PC_publishes), 0);
     ck_assert_msg(taken0 >= 4, "the workers took %llu leases", S_ULL(taken0));
 
     /* 3.5 x lease_ttl of stall: at every look memcached has each lease
@@ -814,9 +797,9 @@ START_TEST(leases_are_renewed_while_a_publisher_stalls)
         ck_assert_msg(l[p].expiry_ms >= l0[p].expiry_ms + 3000,
                       "partition %d: expiry moved %lld ms in 3.5 s of stall: not renewed", p,
                       (long long) (l[p].expiry_ms - l0[p].expiry_ms));
-    ck_assert_msg(s_pub(&a, k, 0, SL_PC_publishes) == 0 && s_pub(&a, k, 0, SL_PC_sent) == 0,
+    ck_assert_msg(sl_h_pub(&a, k, 0, SL_PC_publishes) == 0 && sl_h_pub(&a, k, 0, SL_PC_sent) == 0,
                   "the publisher did not stall: %llu calls returned",
-                  S_ULL(s_pub(&a, k, 0, SL_PC_publishes)));
+                  S_ULL(sl_h_pub(&a, k, 0, SL_PC_publishes)));
     ck_assert_msg(!s_log_has(&a, "was lost") && !s_log_has(&a, "ran out"),
                   "a lease was lost during the stall (see %s)", a.log);
 
@@ -830,9 +813,9 @@ START_TEST(leases_are_renewed_while_a_publisher_stalls)
     ck_assert_uint_eq(s_pipe(&a, SL_C_samples_published), routed);
     ck_assert_uint_eq(s_ingest(&a, SL_C_frames_resent), resent0);
     ck_assert_uint_eq(s_pipe(&a, SL_C_leases_released), released0);
-    ck_assert_msg(s_pub(&a, k, 0, SL_PC_latency_ms_max) >= 3 * S_TTL_MS,
+    ck_assert_msg(sl_h_pub(&a, k, 0, SL_PC_latency_ms_max) >= 3 * S_TTL_MS,
                   "longest publish call %llu ms, expected a stall of >= %d ms",
-                  S_ULL(s_pub(&a, k, 0, SL_PC_latency_ms_max)), 3 * S_TTL_MS);
+                  S_ULL(sl_h_pub(&a, k, 0, SL_PC_latency_ms_max)), 3 * S_TTL_MS);
     s_stop(&a);
     size_t distinct, n = s_lines(sl_h_path(&a, "rec"), &distinct);
     ck_assert_msg(n == routed && distinct == routed,
@@ -840,7 +823,7 @@ START_TEST(leases_are_renewed_while_a_publisher_stalls)
                   S_ULL(routed), n, distinct);
     fprintf(stderr, "leases: %llu taken, %llu released before the stall, none during %llu ms of "
             "stall; %llu samples published after it\n", S_ULL(taken0), S_ULL(released0),
-            S_ULL(s_pub(&a, k, 0, SL_PC_latency_ms_max)), S_ULL(routed));
+            S_ULL(sl_h_pub(&a, k, 0, SL_PC_latency_ms_max)), S_ULL(routed));
     sl_h_cleanup(&a);
     sl_h_kill(mc);
     s_guard(NULL, 0);

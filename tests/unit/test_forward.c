@@ -549,15 +549,6 @@ s_slurp(const char *name)
     return buf;
 }
 
-static int
-s_count(const char *text, const char *what)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
-        n++;
-    return n;
-}
-
 static void
 s_run_until(sl_loop_t *loop, const int *flag, unsigned ms)
 {
@@ -591,13 +582,15 @@ START_TEST(each_publisher_gets_what_its_profile_selects_filtered)
                   d.delivered);
     char *all = s_slurp("all.jsonl"), *cpu = s_slurp("cpu.jsonl"), *none = s_slurp("none.jsonl");
     char *rec = s_slurp("rec");
-    ck_assert_msg(s_count(all, "\n") == 3 && s_count(all, "\"host\"") == 3, "all: %s", all);
-    ck_assert_msg(s_count(cpu, "\n") == 2 && s_count(cpu, "\"name\":\"cpu\"") == 1 &&
-                  s_count(cpu, "\"name\":\"cpu_util\"") == 1 && !strstr(cpu, "memory") &&
+    ck_assert_msg(sl_check_count(all, "\n") == 3 && sl_check_count(all, "\"host\"") == 3,
+                  "all: %s", all);
+    ck_assert_msg(sl_check_count(cpu, "\n") == 2 && sl_check_count(cpu, "\"name\":\"cpu\"") == 1 &&
+                  sl_check_count(cpu, "\"name\":\"cpu_util\"") == 1 && !strstr(cpu, "memory") &&
                   !strstr(cpu, "\"host\"") && strstr(cpu, "\"flavor\":{\"name\":\"m1\"}"),
                   "cpu.jsonl: expected the 2 cpu* samples without host, got:\n%s", cpu);
     ck_assert_msg(!*none, "none.jsonl: expected nothing, got %s", none);
-    ck_assert_msg(s_count(rec, "\n") == 2 && strstr(rec, "id-cpu-0") && strstr(rec, "id-cpu_util-2"),
+    ck_assert_msg(sl_check_count(rec, "\n") == 2 && strstr(rec, "id-cpu-0") &&
+                  strstr(rec, "id-cpu_util-2"),
                   "the %s publisher: expected the two cpu* samples, got:\n%s",
                   threaded ? "threaded test://" : "file://", rec);
     /* Counters: sent counts what each publisher got; the publisher that

@@ -22,15 +22,6 @@ s_slurp(const char *path)
     return buf;
 }
 
-static int
-s_count(const char *text, const char *what)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
-        n++;
-    return n;
-}
-
 START_TEST(skip_answers_what_the_limited_log_would_do_and_counts_suppressed_lines)
 {
     char path[] = "/tmp/sl-test-log-XXXXXX";
@@ -63,12 +54,12 @@ START_TEST(skip_answers_what_the_limited_log_would_do_and_counts_suppressed_line
     ck_assert_int_eq(sl_log_limited_skip(&rl, SL_LOG_WARN), 0);
     sl_log_limited(&rl, SL_LOG_WARN, "after the window");
     char *text = s_slurp(path);
-    ck_assert_int_eq(s_count(text, "of the window"), SL_RATELIMIT_BURST);
+    ck_assert_int_eq(sl_check_count(text, "of the window"), SL_RATELIMIT_BURST);
     char want[64];
     snprintf(want, sizeof want, "after the window (%d similar messages suppressed)",
              2 * SL_RATELIMIT_BURST + 1);
     ck_assert_msg(strstr(text, want), "expected '%s' in:\n%s", want, text);
-    ck_assert_int_eq(s_count(text, "suppressed by the call itself"), 0);
+    ck_assert_int_eq(sl_check_count(text, "suppressed by the call itself"), 0);
     unlink(path);
 }
 END_TEST

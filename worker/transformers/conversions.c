@@ -1202,10 +1202,12 @@ s_prev_eq(const void *entry, const void *key)
 }
 
 /* Keyed by the pair (name, resource_id), not their concatenation
- * (TRANSFORMERS.md section 14, item 2). */
+ * (TRANSFORMERS.md section 14, item 2). Fills *k (name and rid non-NULL);
+ * returns its hash. */
 static uint64_t
-s_prev_hash(const s_prev_key_t *k)
+s_prev_key(const char *name, const char *rid, s_prev_key_t *k)
 {
+    *k = (s_prev_key_t) { name, rid, strlen(name), strlen(rid) };
     return sl_tx_hash(sl_tx_hash(0, k->name, k->name_n), k->rid, k->rid_n);
 }
 
@@ -1248,8 +1250,8 @@ s_rate_prefetch(const void *ctx, const sl_sample_t *s)
     const s_rate_t *r = ctx;
     if (!s->name || !s->resource_id)
         return;
-    s_prev_key_t key = { s->name, s->resource_id, strlen(s->name), strlen(s->resource_id) };
-    sl_tx_map_prefetch(&r->cache, s_prev_hash(&key));
+    s_prev_key_t key;
+    sl_tx_map_prefetch(&r->cache, s_prev_key(s->name, s->resource_id, &key));
 }
 
 /* Sections 5 and 6. */
@@ -1264,8 +1266,8 @@ s_rate_process(void *ctx, sl_tx_env_t *env, const sl_sample_t *s, sl_sample_t *o
     if (sl_isotime_parse(s->timestamp, &ts) < 0)
         return sl_tx_fail(env, "cannot parse timestamp '%s'",
                           s->timestamp ? s->timestamp : "None");
-    s_prev_key_t key = { s->name, s->resource_id, strlen(s->name), strlen(s->resource_id) };
-    uint64_t h = s_prev_hash(&key);
+    s_prev_key_t key;
+    uint64_t h = s_prev_key(s->name, s->resource_id, &key);
     s_prev_t *e = sl_tx_map_get(&r->cache, h, s_prev_eq, &key);
     int has_mono = !r->is_delta && s->monotonic_time != NULL;
     double mono = has_mono ? strtod(s->monotonic_time, NULL) : 0.0;
@@ -1387,8 +1389,8 @@ s_rate_load(void *ctx, sl_tx_rbuf_t *r, char *err, size_t errlen)
             rc = sl_errf(err, errlen, "cache entry %zu is malformed", i);
             break;
         }
-        s_prev_key_t key = { name, rid, strlen(name), strlen(rid) };
-        uint64_t h = s_prev_hash(&key);
+        s_prev_key_t key;
+        uint64_t h = s_prev_key(name, rid, &key);
         if (sl_tx_map_get(&rt->cache, h, s_prev_eq, &key)) {
             rc = sl_errf(err, errlen, "cache entry (%s, %s) appears twice", name, rid);
             break;
