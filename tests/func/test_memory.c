@@ -3,7 +3,8 @@
  * queue_memory and the sources pause (back-pressure) instead of reading on;
  * one huge line or message costs no more than max_message_size; frame
  * buffers grow per stateless sink, not per partition; the supervisor is
- * resident only in the stats slots in use. Memory is read
+ * resident only in the stats slots in use; sluiced binds library symbols
+ * before it forks, not each worker on its own. Memory is read
  * from /proc/<pid>/status (VmRSS, VmHWM) and smaps of the real processes. */
 #include <check.h>
 
@@ -325,6 +326,46 @@ START_TEST(the_supervisor_touches_only_the_slots_in_use)
     sl_h_cleanup(&a);
 }
 END_TEST
+/* "NAME=value" in /proc/<pid>/environ: 1 if there, 0 if not, -1 unreadable */
+static int
+s_environ_has(pid_t pid, const char *entry)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/environ", (int) pid);
+    size_t len = 0;
+    char *env = sl_h_slurp(path, &len);
+    if (!env)
+        return -1;
+    int found = 0;
+    for (size_t o = 0; o < len && !found; o += strlen(env + o) + 1)
+        found = strcmp(env + o, entry) == 0;
+    free(env);
+    return found;
+}
+
+/* sluiced binds every library symbol before it forks (it runs itself again
+ * with LD_BIND_NOW=1, keeping its PID): lazily bound, each worker walked
+ * the ~60 libraries' symbol tables on its first call of each function,
+ * 0.7 MiB more VmRSS per worker. */
+START_TEST(sluiced_binds_symbols_once_before_it_forks)
+{
+    sl_h_agent_t a;
+    sl_h_mkdir(&a, "memory-bind");
+    sl_h_write(&a, "input.jsonl", "");
+    s_write_config(&a, "");
+    unsetenv("LD_BIND_NOW");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    pid_t w = sl_h_worker(&a, SL_ROLE_PIPELINE);
+    ck_assert_msg(s_environ_has(a.pid, "LD_BIND_NOW=1") == 1,
+                  "the supervisor (pid %d, the one started) runs without LD_BIND_NOW=1",
+                  (int) a.pid);
+    ck_assert_msg(w > 0 && s_environ_has(w, "LD_BIND_NOW=1") == 1,
+                  "the pipeline worker (pid %d) runs without LD_BIND_NOW=1", (int) w);
+    sl_h_stop_ok(&a, 30000, NULL);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -345,6 +386,7 @@ main(void)
     tcase_add_test(tc, frame_buffers_grow_per_stateless_sink_not_per_partition);
     tcase_add_test(tc, a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted);
     tcase_add_test(tc, the_supervisor_touches_only_the_slots_in_use);
+    tcase_add_test(tc, sluiced_binds_symbols_once_before_it_forks);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
