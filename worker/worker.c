@@ -1,6 +1,7 @@
 #include "worker/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <sched.h>
 
 #include <stdarg.h>
@@ -93,7 +94,12 @@ sl_worker_beat(sl_worker_ctx_t *ctx)
         sl_worker_reopen = 0;
         sl_log_reopen();
     }
-    atomic_store_explicit(&ctx->slot->heartbeat_ms, sl_now_ms(), memory_order_relaxed);
+    uint64_t now = sl_now_ms();
+    atomic_store_explicit(&ctx->slot->heartbeat_ms, now, memory_order_relaxed);
+    if (now - ctx->trimmed_ms >= SL_WORKER_TRIM_MS) {
+        ctx->trimmed_ms = now;
+        malloc_trim(0);
+    }
 }
 
 void

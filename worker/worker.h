@@ -24,6 +24,7 @@ typedef struct {
     int              index;         /* index within its role */
     uint32_t         generation;
     pid_t            supervisor;    /* the parent that forked it */
+    uint64_t         trimmed_ms;    /* sl_worker_beat's last malloc_trim */
 } sl_worker_ctx_t;
 
 extern volatile sig_atomic_t sl_worker_drain;   /* TERM/QUIT */
@@ -40,7 +41,13 @@ void sl_worker_title_init(int argc, char **argv);
  * or systemd --user). The worker then stops at once: nobody will confirm,
  * coordinate or reap it. */
 int sl_worker_orphaned(const sl_worker_ctx_t *ctx);
-/* Heartbeat and state in the slot. */
+/* Heartbeat and state in the slot. The beat also gives the heap's free
+ * pages back to the kernel, at most every SL_WORKER_TRIM_MS (malloc_trim:
+ * frames kept until confirmed come and go in chunks of up to
+ * batch_max_bytes, which glibc keeps in its heaps once its mmap threshold
+ * has risen to their size; without it a worker stayed at the size of its
+ * largest backlog). */
+#define SL_WORKER_TRIM_MS 1000
 void sl_worker_beat(sl_worker_ctx_t *ctx);
 void sl_worker_set_state(sl_worker_ctx_t *ctx, int state);
 /* The ipc endpoint of partition p of sink s: ipc://<run_dir>/<sink>.<p> */

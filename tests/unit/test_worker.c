@@ -1,0 +1,108 @@
+/* worker: the heartbeat stamps the slot and gives the heap's free pages
+ * back to the kernel, at most once per SL_WORKER_TRIM_MS. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/stats.h"
+#include "tests/sl_check.h"
+#include "worker/worker.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define S_GLIBC_MALLOC 0        /* AddressSanitizer's allocator: no glibc heap to trim */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define S_GLIBC_MALLOC 0
+#else
+#define S_GLIBC_MALLOC 1
+#endif
+#else
+#define S_GLIBC_MALLOC 1
+#endif
+
+#define S_BLOCKS 4096
+#define S_BLOCK 2048            /* 8 MiB in chunks below any mmap threshold */
+
+/* This process's resident anonymous memory, MiB. */
+static double
+s_anon_mib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "RssAnon:", 8) == 0)
+            kib = atol(line + 8);
+    fclose(f);
+    ck_assert_int_ge(kib, 0);
+    return (double) kib / 1024.0;
+}
+
+/* 8 MiB of heap chunks, written, then freed behind a chunk that stays:
+ * free() merges them but cannot shrink the heap past the one in use. */
+static void *
+s_backlog_freed(void)
+{
+    static char *b[S_BLOCKS];
+    for (int i = 0; i < S_BLOCKS; i++) {
+        b[i] = malloc(S_BLOCK);
+        ck_assert_ptr_nonnull(b[i]);
+        memset(b[i], i & 0xff, S_BLOCK);
+    }
+    void *pin = malloc(64);
+    for (int i = 0; i < S_BLOCKS; i++)
+        free(b[i]);
+    return pin;
+}
+
+START_TEST(the_beat_gives_free_heap_pages_back_at_most_once_a_period)
+{
+    sl_slot_t slot;
+    memset(&slot, 0, sizeof slot);
+    sl_worker_ctx_t ctx = { .slot = &slot };
+
+    void *pin = s_backlog_freed();
+    double held = s_anon_mib();
+    sl_worker_beat(&ctx);
+    double trimmed = s_anon_mib();
+    ck_assert_uint_gt(atomic_load(&slot.heartbeat_ms), 0);
+    ck_assert_uint_eq(ctx.trimmed_ms, atomic_load(&slot.heartbeat_ms));
+
+    /* a second backlog within the period stays until the period is over */
+    void *pin2 = s_backlog_freed();
+    double again = s_anon_mib();
+    sl_worker_beat(&ctx);
+    double within = s_anon_mib();
+    ctx.trimmed_ms -= SL_WORKER_TRIM_MS;
+    sl_worker_beat(&ctx);
+    double after = s_anon_mib();
+    fprintf(stderr, "RssAnon: %.1f MiB freed but held, %.1f after the beat; %.1f held again, "
+            "%.1f after a beat within %d ms, %.1f after one past it\n", held, trimmed, again,
+            within, SL_WORKER_TRIM_MS, after);
+    free(pin);
+    free(pin2);
+    if (!S_GLIBC_MALLOC) {
+        fprintf(stderr, "built with AddressSanitizer: its allocator replaces glibc's heap, "
+                "whose trimming the normal build's run of this test checks\n");
+        return;
+    }
+    ck_assert_msg(held - trimmed >= 6.0, "the beat gave back %.1f MiB of 8 MiB freed (%.1f -> "
+                  "%.1f)", held - trimmed, held, trimmed);
+    ck_assert_msg(again - within < 2.0, "a beat within SL_WORKER_TRIM_MS trimmed again "
+                  "(%.1f -> %.1f MiB)", again, within);
+    ck_assert_msg(within - after >= 6.0, "the beat past SL_WORKER_TRIM_MS gave back %.1f MiB "
+                  "(%.1f -> %.1f)", within - after, within, after);
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("worker");
+    TCase *tc = tcase_create("beat");
+    tcase_add_test(tc, the_beat_gives_free_heap_pages_back_at_most_once_a_period);
+    suite_add_tcase(s, tc);
+    return sl_check_run(s);
+}
