@@ -38,6 +38,8 @@ s_usage(FILE *out)
         "  SLUICE_INGEST_WORKERS=N|auto    overrides workers.ingest\n"
         "  SLUICE_PIPELINE_WORKERS=N|auto  overrides workers.pipeline\n"
         "  SLUICE_METRICS_LISTEN=HOST:PORT|off  overrides metrics.listen\n"
+        "  LD_BIND_NOW=1   sluiced sets it and runs itself again (same PID) unless it is\n"
+        "                  set: library symbols are bound once, before the workers fork\n"
         "  NOTIFY_SOCKET, WATCHDOG_USEC    set by systemd (Type=notify): READY=1 once every\n"
         "                  worker runs, STATUS= summaries, RELOADING/STOPPING, watchdog pings\n"
         "signals: TERM/QUIT graceful stop, INT fast stop, HUP reload, USR1 reopen logs,\n"
