@@ -66,6 +66,7 @@ typedef struct sl_conf {
     uint64_t queue_memory;
     unsigned max_unconfirmed;       /* per ingest worker, notifications */
     unsigned cpu_affinity;          /* 0 off, 1 spread (worker.h sl_worker_place) */
+    char    *pipeline_nice_text;    /* "auto" or 0..19 (sl_conf_pipeline_nice) */
     char    *log_level;
     char    *log_file;
     char    *pipeline_path;
@@ -141,6 +142,12 @@ void sl_conf_dump(const sl_conf_t *conf, FILE *out);
 void sl_conf_help(FILE *out);
 /* CPUs usable by this process: affinity mask capped by the cgroup v2 quota. */
 int sl_conf_cpu_count(void);
+/* What the pipeline workers add to the nice value sluiced runs at:
+ * pipeline_nice, or for auto SL_CONF_AUTO_NICE when the configured workers
+ * outnumber the usable CPUs (n_ingest + n_pipeline > sl_conf_cpu_count()),
+ * else 0. */
+#define SL_CONF_AUTO_NICE 5
+int sl_conf_pipeline_nice(const sl_conf_t *c);
 /* The same, and why in words into why (affinity mask, cgroup quota). */
 int sl_conf_cpu_count_why(char *why, size_t len);
 /* Replaces ${run_dir} in s; returns a malloc'd string. */

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sched.h>
 
 #include <stdarg.h>
@@ -127,9 +128,38 @@ sl_worker_host_id(char *buf, size_t len)
     snprintf(buf, len, "%s", host[0] ? host : "host");
 }
 
+/* A pipeline worker's nice value: the supervisor's plus pipeline_nice
+ * (conf.h sl_conf_pipeline_nice), set before any thread starts so that
+ * its ZeroMQ and publisher threads have it too. Raising it needs no
+ * privilege; a worker forked again starts from the supervisor's. */
+static void
+s_pipeline_nice(const sl_worker_ctx_t *ctx)
+{
+    int add = sl_conf_pipeline_nice(ctx->conf);
+    if (add <= 0)
+        return;
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, 0);
+    if (base == -1 && errno) {
+        sl_warn("pipeline_nice: cannot read this worker's nice value (%s); it runs at the "
+                "supervisor's", strerror(errno));
+        return;
+    }
+    int want = base + add > 19 ? 19 : base + add;
+    if (setpriority(PRIO_PROCESS, 0, want) < 0)
+        sl_warn("pipeline_nice: cannot set pipeline worker #%d's nice value to %d (%s); it "
+                "runs at %d", ctx->index, want, strerror(errno), base);
+    else
+        sl_info("pipeline_nice: pipeline worker #%d runs at nice %d (%d + %d%s)", ctx->index,
+                want, base, add, strcmp(ctx->conf->pipeline_nice_text, "auto") == 0
+                ? ": auto, the workers outnumber the usable CPUs" : "");
+}
+
 void
 sl_worker_place(const sl_worker_ctx_t *ctx, int is_ingest)
 {
+    if (!is_ingest)
+        s_pipeline_nice(ctx);
     if (!ctx->conf->cpu_affinity)
         return;
     cpu_set_t allowed, one;

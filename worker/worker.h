@@ -62,7 +62,9 @@ void sl_worker_host_id(char *buf, size_t len);
  * mask it inherited: ingest worker i to the i-th allowed CPU, pipeline
  * worker j to the (workers.ingest + j)-th, modulo their number. Does
  * nothing when off or with fewer than two allowed CPUs; a failure is
- * logged and the worker runs unpinned. */
+ * logged and the worker runs unpinned. A pipeline worker first adds
+ * pipeline_nice to its nice value (conf.h sl_conf_pipeline_nice), also
+ * before any of its threads start. */
 void sl_worker_place(const sl_worker_ctx_t *ctx, int is_ingest);
 
 int sl_ingest_run(sl_worker_ctx_t *ctx);

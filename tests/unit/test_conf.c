@@ -137,6 +137,9 @@ START_TEST(errors_name_the_file_and_line_and_what_to_do)
     char y[512];
     snprintf(y, sizeof y, "%sworkers:\n  ingest: many\n", src);
     s_expect_error(y, NULL, 0, "sluice.yaml:3: workers.ingest: 'many' must be auto or a number");
+    snprintf(y, sizeof y, "%spipeline_nice: 20\n", src);
+    s_expect_error(y, NULL, 0, "sluice.yaml:2: pipeline_nice: '20' must be auto or a number "
+                   "from 0 to 19");
     snprintf(y, sizeof y, "%spartitions: 99999\n", src);
     s_expect_error(y, NULL, 0, "sluice.yaml:2: partitions: 99999 is out of range");
     snprintf(y, sizeof y, "%slogging:\n  level: chatty\n", src);

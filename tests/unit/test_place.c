@@ -1,12 +1,15 @@
 /* place: cpu_affinity (worker.h sl_worker_place). With spread, each worker
  * pins itself to one CPU of the mask it inherited, ingest workers first,
  * then pipeline workers, round robin; with off, or a mask of one CPU, the
- * mask is left alone. Each test restores the test process's mask. */
+ * mask is left alone. Each test restores the test process's mask. And
+ * pipeline_nice: what a pipeline worker adds to its nice value. */
 #include <check.h>
 
 #include "tests/sl_check.h"
+#include <errno.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "worker/worker.h"
 
@@ -99,6 +102,49 @@ START_TEST(off_or_a_single_cpu_leaves_the_mask_alone)
 }
 END_TEST
 
+/* How much a worker's place() raises this process's nice value. */
+static int
+s_nice_added(const char *pipeline_nice, int n_ingest, int n_pipeline, int is_ingest)
+{
+    sl_conf_t conf;
+    memset(&conf, 0, sizeof conf);
+    conf.pipeline_nice_text = (char *) pipeline_nice;
+    conf.n_ingest = n_ingest;
+    conf.n_pipeline = n_pipeline;
+    sl_worker_ctx_t ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.conf = &conf;
+    errno = 0;
+    int before = getpriority(PRIO_PROCESS, 0);
+    ck_assert(!(before == -1 && errno));
+    sl_worker_place(&ctx, is_ingest);
+    return getpriority(PRIO_PROCESS, 0) - before;
+}
+
+/* pipeline_nice: added to a pipeline worker's nice value, never to an
+ * ingest worker's; auto adds SL_CONF_AUTO_NICE only when the workers
+ * outnumber the usable CPUs. (Check runs each test in its own process:
+ * the raised values go with it.) */
+START_TEST(pipeline_nice_lowers_pipeline_workers_only)
+{
+    s_mask_two();
+    ck_assert_int_eq(s_nice_added("3", 1, 1, 1), 0);
+    ck_assert_int_eq(s_nice_added("3", 1, 1, 0), 3);
+    ck_assert_int_eq(s_nice_added("0", 1, 1, 0), 0);
+    /* two CPUs (unless a cgroup quota says fewer): 1 + 1 workers do not
+     * outnumber them, 2 + 2 do */
+    int cpus = sl_conf_cpu_count();
+    ck_assert_int_eq(s_nice_added("auto", 1, 1, 0), 2 > cpus ? SL_CONF_AUTO_NICE : 0);
+    ck_assert_int_eq(s_nice_added("auto", cpus, 1, 0), SL_CONF_AUTO_NICE);
+    ck_assert_int_eq(s_nice_added("auto", cpus, 1, 1), 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(s_cpu[0], &one);
+    ck_assert_int_eq(sched_setaffinity(0, sizeof one, &one), 0);
+    ck_assert_int_eq(s_nice_added("auto", 1, 1, 0), SL_CONF_AUTO_NICE);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -107,6 +153,7 @@ main(void)
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, spread_pins_ingest_workers_first_then_pipeline_workers_round_robin);
     tcase_add_test(tc, off_or_a_single_cpu_leaves_the_mask_alone);
+    tcase_add_test(tc, pipeline_nice_lowers_pipeline_workers_only);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
