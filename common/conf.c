@@ -477,7 +477,9 @@ sl_conf_cpu_count_why(char *why, size_t len)
 int
 sl_conf_pipeline_nice(const sl_conf_t *c)
 {
-    if (!c->pipeline_nice_text || strcmp(c->pipeline_nice_text, "auto") == 0)
+    if (!c->pipeline_nice_text)
+        return 0;                   /* the default */
+    if (strcmp(c->pipeline_nice_text, "auto") == 0)
         return c->n_ingest + c->n_pipeline > sl_conf_cpu_count() ? SL_CONF_AUTO_NICE : 0;
     return (int) strtoul(c->pipeline_nice_text, NULL, 10);
 }

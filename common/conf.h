@@ -143,9 +143,9 @@ void sl_conf_help(FILE *out);
 /* CPUs usable by this process: affinity mask capped by the cgroup v2 quota. */
 int sl_conf_cpu_count(void);
 /* What the pipeline workers add to the nice value sluiced runs at:
- * pipeline_nice, or for auto SL_CONF_AUTO_NICE when the configured workers
- * outnumber the usable CPUs (n_ingest + n_pipeline > sl_conf_cpu_count()),
- * else 0. */
+ * pipeline_nice (0 when unset), or for auto SL_CONF_AUTO_NICE when the
+ * configured workers outnumber the usable CPUs (n_ingest + n_pipeline >
+ * sl_conf_cpu_count()), else 0. */
 #define SL_CONF_AUTO_NICE 5
 int sl_conf_pipeline_nice(const sl_conf_t *c);
 /* The same, and why in words into why (affinity mask, cgroup quota). */

@@ -6,6 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 in a build with AddressSanitizer (gcc defines __SANITIZE_ADDRESS__,
+ * clang answers __has_feature): its allocator and shadow memory replace
+ * glibc's heap, which tests of memory use must allow for. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SL_CHECK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SL_CHECK_ASAN 1
+#endif
+#endif
+#ifndef SL_CHECK_ASAN
+#define SL_CHECK_ASAN 0
+#endif
+
 /* n copies of term joined by op (malloc'd): long chains for the tests of
  * nesting and length limits. */
 static inline char *

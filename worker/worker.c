@@ -2,13 +2,13 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <sys/resource.h>
 #include <sched.h>
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "common/log.h"

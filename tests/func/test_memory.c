@@ -197,7 +197,7 @@ END_TEST
  * full frame (about 150 KiB of 256 samples here), not one per partition
  * (128 of them: the worker grew by 29-30 MiB when each partition kept its
  * own; 3-7 MiB since). */
-#ifdef __SANITIZE_ADDRESS__
+#if SL_CHECK_ASAN
 /* AddressSanitizer's own memory (shadow, redzones, its allocator's size
  * classes, the 4 MiB quarantine): 15-23 MiB of growth, 39-41 MiB with a
  * buffer per partition */

@@ -9,8 +9,8 @@
 
 #include "tests/sl_check.h"
 #include <dirent.h>
-#include <sched.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

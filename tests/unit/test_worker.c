@@ -9,18 +9,6 @@
 #include "tests/sl_check.h"
 #include "worker/worker.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define S_GLIBC_MALLOC 0        /* AddressSanitizer's allocator: no glibc heap to trim */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define S_GLIBC_MALLOC 0
-#else
-#define S_GLIBC_MALLOC 1
-#endif
-#else
-#define S_GLIBC_MALLOC 1
-#endif
-
 #define S_BLOCKS 4096
 #define S_BLOCK 2048            /* 8 MiB in chunks below any mmap threshold */
 
@@ -83,7 +71,7 @@ START_TEST(the_beat_gives_free_heap_pages_back_at_most_once_a_period)
             within, SL_WORKER_TRIM_MS, after);
     free(pin);
     free(pin2);
-    if (!S_GLIBC_MALLOC) {
+    if (SL_CHECK_ASAN) {
         fprintf(stderr, "built with AddressSanitizer: its allocator replaces glibc's heap, "
                 "whose trimming the normal build's run of this test checks\n");
         return;
