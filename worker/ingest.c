@@ -750,7 +750,7 @@ s_cleanup(s_ingest_t *in)
     sl_leases_destroy(&in->leases);
     sl_zmon_destroy(&in->zmon);
     sl_loop_destroy(&in->loop);
-    zmq_ctx_term(in->zctx);
+    sl_worker_zmq_term(in->zctx, SL_WORKER_ZTERM_MS);
 }
 
 /* Stopping: sources deliver what they hold locally and take no more; the

@@ -219,7 +219,7 @@ sl_pipeline_run(sl_worker_ctx_t *ctx)
     free(pw->ends);
     free(pw->batch);
     free(pw->parts);
-    zmq_ctx_term(pw->zctx);
+    sl_worker_zmq_term(pw->zctx, SL_WORKER_ZTERM_MS);
     sl_info("pipeline worker #%d stopped", ctx->index);
     return rc;
 }
