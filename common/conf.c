@@ -100,8 +100,9 @@ static const sl_opt_t s_options[] = {
     { .name = "batch_linger_ms", .type = SL_OPT_UINT, .offset = OFF(batch_linger_ms), .def = "10",
       .min = 0, .max = 60000,
       .help = "while the ingest worker is busy (it waited less than a quarter of the time "
-              "since the frame opened), a partly filled frame may wait this long instead of "
-              "batch_timeout_ms (0 or not above it: never)" },
+              "since the frame opened) or the frame's sink took batch_size samples since "
+              "then, a partly filled frame may wait this long instead of batch_timeout_ms "
+              "(0 or not above it: never)" },
     { .name = "shutdown_grace", .type = SL_OPT_UINT, .offset = OFF(shutdown_grace), .def = "30",
       .min = 1, .max = 3600,
       .help = "seconds a graceful stop may take before workers are killed" },

@@ -75,6 +75,7 @@ typedef struct {
     int touched;                /* got samples from the current notification */
     uint64_t opened_ms, first_n;
     uint64_t opened_us, opened_wait_us; /* sl_now_us() and the loop's wait_us then */
+    uint64_t opened_routed;     /* in->routed[sink] then */
     int lingered;               /* held past batch_timeout_ms (counted once) */
     /* kept frames, a ring: [0, n_sent) sent and waiting for confirmation,
      * [n_sent, n) not sent yet */
@@ -99,6 +100,7 @@ typedef struct s_ingest {
     unsigned n_sinks, partitions;
     s_part_t *parts;            /* [sink * partitions + p] */
     unsigned *rr;               /* per sink: current partition for stateless sinks */
+    uint64_t *routed;           /* per sink: samples routed to it so far */
     sl_wire_writer_t *sink_w;   /* per sink: the writer of a stateless sink's frames */
     size_t n_sources;
     sl_source_inst_t *sources;
@@ -446,12 +448,14 @@ s_add(s_ingest_t *in, unsigned sink, const sl_sample_t *smp)
         pt->opened_ms = sl_loop_now(in->loop);
         pt->opened_us = sl_now_us();
         pt->opened_wait_us = sl_loop_stats(in->loop)->wait_us;
+        pt->opened_routed = in->routed[sink];
         pt->first_n = in->cur_n;
         if (!in->flush_timer)
             in->flush_timer = sl_loop_after(in->loop, in->conf->batch_timeout_ms, s_flush_due, in);
     }
     sl_wire_writer_add(pt->w, smp, 0);
     pt->touched = 1;
+    in->routed[sink]++;
     SL_SINC(in->ctx->slot, sink, routed, 1);
 }
 
@@ -600,14 +604,15 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
 /* --- timers -------------------------------------------------------------- */
 
 /* A frame is sent batch_timeout_ms after its first record at the latest,
- * or, when the worker has been busy since the frame opened (its loop
- * waited less than a quarter of that time: S_LINGER_IDLE), up to
- * batch_linger_ms if that is larger. A saturated worker so sends fuller
- * frames, which cost the pipeline workers less per sample (a partitioned
- * sink's frames fill `partitions` times more slowly than a stateless
- * sink's, and every frame costs a send, a confirmation and a publisher
- * call); its input waits anyway. Below saturation the loop waits between
- * reads and batch_timeout_ms bounds the wait. The one-shot timer is armed
+ * or, up to batch_linger_ms if that is larger, when the worker has been
+ * busy since the frame opened (its loop waited less than a quarter of that
+ * time: S_LINGER_IDLE) or when the frame's sink as a whole took at least
+ * batch_size samples meanwhile (s_sink_fills). A loaded worker so sends
+ * fuller frames, which cost both kinds of worker less per sample (a
+ * partitioned sink's frames fill `partitions` times more slowly than a
+ * stateless sink's, and every frame costs a send, a wakeup, a confirmation
+ * and a publisher call); its input waits anyway. Below that load the loop
+ * waits between reads and batch_timeout_ms bounds the wait. The one-shot timer is armed
  * when a frame opens and none is armed; when it runs it sends every frame
  * that is due and arms itself again for the next deadline (every
  * millisecond while a frame is held past batch_timeout_ms, to see the
@@ -625,6 +630,19 @@ s_busy_since(const s_ingest_t *in, const s_part_t *pt, uint64_t timeout_ms)
     return age_us >= timeout_ms * 1000 && waited_us * S_LINGER_IDLE < age_us;
 }
 
+/* Whether pt's sink took a full frame's worth of samples (batch_size)
+ * since pt opened: across its partitions it fills a frame within a
+ * frame's age. Then the sink's input is heavy enough for the frames to be
+ * worth filling, whether or not this worker waits for input meanwhile (on
+ * 2 CPUs shared with its producer and the pipeline workers it does, about
+ * a third of the time, at the machine's maximum rate). A stateless sink's
+ * one open frame is full, and sent, at that count: never applies there. */
+static int
+s_sink_fills(const s_ingest_t *in, const s_part_t *pt)
+{
+    return in->routed[pt->sink] - pt->opened_routed >= in->conf->batch_size;
+}
+
 static void
 s_flush_due(sl_loop_t *loop, void *arg)
 {
@@ -640,7 +658,8 @@ s_flush_due(sl_loop_t *loop, void *arg)
         if (age < timeout) {
             if (pt->opened_ms + timeout < next)
                 next = pt->opened_ms + timeout;
-        } else if (linger > timeout && age < linger && s_busy_since(in, pt, timeout)) {
+        } else if (linger > timeout && age < linger &&
+                   (s_sink_fills(in, pt) || s_busy_since(in, pt, timeout))) {
             SL_INC(in->ctx->slot, frames_lingered, pt->lingered ? 0 : 1);
             pt->lingered = 1;
             if (now + 1 < next)
@@ -739,6 +758,7 @@ s_cleanup(s_ingest_t *in)
         sl_wire_writer_free(&in->sink_w[s]);
     free(in->sink_w);
     free(in->rr);
+    free(in->routed);
     free(in->samples);
     free(in->route);
     free(in->tok);
@@ -818,6 +838,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
     in.route = sl_xcalloc(SL_MAX_SINKS, sizeof *in.route);
     in.rr = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.rr);
+    in.routed = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.routed);
     in.parts = sl_xcalloc(s_nparts(&in) + 1, sizeof *in.parts);
     in.sink_w = sl_xcalloc(in.n_sinks ? in.n_sinks : 1, sizeof *in.sink_w);
     for (unsigned s = 0; s < in.n_sinks; s++) {

@@ -11,7 +11,13 @@
  *    > 0); one that mostly waits (the same source at 400 notifications/s)
  *    never does. Both deliver everything. The condition is the worker's
  *    own waiting time, not a clock: no assertion on how long anything
- *    takes. */
+ *    takes.
+ * 3. A partitioned sink whose partitions together take batch_size samples
+ *    within a frame's age holds its frames too, although its worker waits
+ *    for input most of the time (8,000 notifications/s, batch_size 8: a
+ *    tenth of its frames or more, where the busy rule alone holds none or
+ *    a few); test 2's idle run is the same rule not applying (about one
+ *    sample per frame age, batch_size 256). */
 #include <check.h>
 
 #include "tests/sl_check.h"
@@ -102,7 +108,7 @@ END_TEST
 /* A stateful sink over 16 partitions (each frame fills 16 times more
  * slowly than a stateless one), frames due after 1 ms, held up to 1 s. */
 static void
-s_write_linger(sl_h_agent_t *a, int rate)
+s_write_linger(sl_h_agent_t *a, int rate, int batch_size)
 {
     char cfg[2048], src[256];
     if (rate)
@@ -111,10 +117,10 @@ s_write_linger(sl_h_agent_t *a, int rate)
         snprintf(src, sizeof src, "{type: file, path: input.jsonl}");
     snprintf(cfg, sizeof cfg,
              "run_dir: %s\nworkers: {ingest: 1, pipeline: 1}\npartitions: 16\n"
-             "batch_timeout_ms: 1\nbatch_linger_ms: 1000\nshutdown_grace: 20\n"
-             "sources: [%s]\n"
+             "batch_timeout_ms: 1\nbatch_linger_ms: 1000\nbatch_size: %d\n"
+             "shutdown_grace: 20\nsources: [%s]\n"
              "ceilometer: {pipeline: pipeline.yaml, meters: %s/conf/meters.yaml}\n",
-             a->dir, src, SL_SRCDIR);
+             a->dir, batch_size, src, SL_SRCDIR);
     sl_h_write(a, "sluice.yaml", cfg);
     char pipe[1024];
     snprintf(pipe, sizeof pipe,
@@ -138,9 +144,11 @@ s_all_done(sl_h_agent_t *a)
            sl_h_total(a, SL_C_frames_confirmed) == sl_h_total(a, SL_C_frames_sent);
 }
 
-/* Runs input through s_write_linger's agent; frames_lingered. */
+/* Runs input through s_write_linger's agent; frames_lingered (and
+ * frames_sent in *sent if not NULL). */
 static uint64_t
-s_linger_run(const char *tag, const char *gen, int copies, int rate)
+s_linger_run(const char *tag, const char *gen, int copies, int rate, int batch_size,
+             uint64_t *sent)
 {
     sl_h_agent_t a;
     sl_h_mkdir(&a, tag);
@@ -151,7 +159,7 @@ s_linger_run(const char *tag, const char *gen, int copies, int rate)
     } else {
         sl_h_write_corpus(sl_h_path(&a, "input.jsonl"), copies);
     }
-    s_write_linger(&a, rate);
+    s_write_linger(&a, rate, batch_size);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     ck_assert_msg(sl_h_wait(&a, s_all_done, 120000) == 0,
                   "%s: not everything delivered: received %llu published %llu absorbed %llu "
@@ -167,6 +175,8 @@ s_linger_run(const char *tag, const char *gen, int copies, int rate)
     fprintf(stderr, "linger %s: %llu frames sent, %llu lingered\n", tag,
             (unsigned long long) sl_h_total(&a, SL_C_frames_sent),
             (unsigned long long) lingered);
+    if (sent)
+        *sent = sl_h_total(&a, SL_C_frames_sent);
     sl_h_stop_ok(&a, 20000, NULL);
     sl_h_cleanup(&a);
     return lingered;
@@ -174,12 +184,22 @@ s_linger_run(const char *tag, const char *gen, int copies, int rate)
 
 START_TEST(a_busy_ingest_worker_lingers_and_one_that_waits_does_not)
 {
-    uint64_t busy = s_linger_run("linger-busy", "20000", 0, 0);
+    uint64_t busy = s_linger_run("linger-busy", "20000", 0, 0, 256, NULL);
     ck_assert_msg(busy > 0, "a worker reading a file as fast as it goes held no frame past "
                   "batch_timeout_ms");
-    uint64_t idle = s_linger_run("linger-idle", NULL, 2, 400);
+    uint64_t idle = s_linger_run("linger-idle", NULL, 2, 400, 256, NULL);
     ck_assert_msg(idle == 0, "a worker reading 400 notifications/s held %llu frames past "
                   "batch_timeout_ms", (unsigned long long) idle);
+}
+END_TEST
+
+START_TEST(a_sink_filling_frames_across_partitions_lingers_while_its_worker_waits)
+{
+    uint64_t sent = 0;
+    uint64_t fills = s_linger_run("linger-fills", "8000", 0, 8000, 8, &sent);
+    ck_assert_msg(fills * 10 >= sent, "a sink taking 8 samples (batch_size) within 1 ms across "
+                  "its 16 partitions held %llu of %llu frames past batch_timeout_ms (expected a "
+                  "tenth or more)", (unsigned long long) fills, (unsigned long long) sent);
 }
 END_TEST
 
@@ -191,6 +211,7 @@ main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, frames_read_in_one_iteration_go_to_the_publisher_in_one_call);
     tcase_add_test(tc, a_busy_ingest_worker_lingers_and_one_that_waits_does_not);
+    tcase_add_test(tc, a_sink_filling_frames_across_partitions_lingers_while_its_worker_waits);
     suite_add_tcase(s, tc);
     return sl_check_run(s);
 }
