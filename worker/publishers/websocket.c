@@ -48,6 +48,7 @@
 #include "common/conf.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "worker/worker.h"
 
 #define S_MAX_PROFILES 16
 #define S_WRITES_PER_CALLBACK 64
@@ -1354,7 +1355,7 @@ s_destroy(void **ctx_p)
     if (ws->push)
         zmq_close(ws->push);
     if (ws->zctx)
-        zmq_ctx_term(ws->zctx);
+        sl_worker_zmq_term(ws->zctx, SL_WORKER_ZTERM_MS);   /* (bounded: see worker.h) */
     if (ws->gen)
         yajl_gen_free(ws->gen);
     sl_buf_free(&ws->out);
