@@ -612,11 +612,12 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
  * partitioned sink's frames fill `partitions` times more slowly than a
  * stateless sink's, and every frame costs a send, a wakeup, a confirmation
  * and a publisher call); its input waits anyway. Below that load the loop
- * waits between reads and batch_timeout_ms bounds the wait. The one-shot timer is armed
- * when a frame opens and none is armed; when it runs it sends every frame
- * that is due and arms itself again for the next deadline (every
- * millisecond while a frame is held past batch_timeout_ms, to see the
- * worker become idle). An idle worker has no flush timer at all. */
+ * waits between reads and batch_timeout_ms bounds the wait. The one-shot
+ * timer is armed when a frame opens and none is armed; when it runs it
+ * sends every frame that is due and arms itself again for the next
+ * deadline (every millisecond while a frame is held past batch_timeout_ms,
+ * to see the worker become idle). An idle worker has no flush timer at
+ * all. */
 #define S_LINGER_IDLE 4         /* lingers while waited * S_LINGER_IDLE < age */
 /* Whether the loop waited less than 1/S_LINGER_IDLE of the time since pt
  * opened, over at least timeout_ms (microseconds: the loop's clock is in

@@ -7,7 +7,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -107,75 +106,39 @@ sl_worker_beat(sl_worker_ctx_t *ctx)
     }
 }
 
-typedef struct {
-    void           *zctx;
-    pthread_mutex_t mu;
-    pthread_cond_t  cv;
-    int             done;
-} s_zterm_t;
-
 static void *
-s_zterm_main(void *arg)
+s_zterm_main(void *zctx)
 {
-    s_zterm_t *t = arg;
-    zmq_ctx_term(t->zctx);
-    pthread_mutex_lock(&t->mu);
-    t->done = 1;
-    pthread_cond_signal(&t->cv);
-    pthread_mutex_unlock(&t->mu);
+    zmq_ctx_term(zctx);
     return NULL;
 }
 
 int
 sl_worker_zmq_term(void *zctx, unsigned ms)
 {
+    pthread_t th;
     if (!zctx)
         return 0;
-    /* On a timeout the blocked thread keeps using it: not freed then. */
-    s_zterm_t *t = calloc(1, sizeof *t);
-    pthread_condattr_t ca;
-    pthread_t th;
-    if (!t || pthread_condattr_init(&ca) != 0) {
-        free(t);
-        return zmq_ctx_term(zctx) < 0 ? -1 : 0;
+    if (pthread_create(&th, NULL, s_zterm_main, zctx) != 0)
+        return zmq_ctx_term(zctx) < 0 ? -1 : 0;   /* no thread to spare: unbounded */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long) (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
     }
-    t->zctx = zctx;
-    pthread_mutex_init(&t->mu, NULL);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    if (pthread_create(&th, NULL, s_zterm_main, t) != 0) {
-        s_zterm_main(t);   /* no thread to spare: unbounded, as before */
-    } else {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (long) (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&t->mu);
-        while (!t->done && pthread_cond_timedwait(&t->cv, &t->mu, &until) == 0)
-            ;
-        int done = t->done;
-        pthread_mutex_unlock(&t->mu);
-        if (!done) {
-            pthread_detach(th);
-            int major, minor, patch;
-            zmq_version(&major, &minor, &patch);
-            sl_warn("ZeroMQ had not finished closing this worker's sockets %u ms after they "
-                    "were closed (a libzmq %d.%d.%d shutdown race): exiting without it; what "
-                    "was delivered and confirmed is unchanged (if this recurs, report it with "
-                    "the libzmq version)", ms, major, minor, patch);
-            return -1;
-        }
-        pthread_join(th, NULL);
-    }
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
-    free(t);
-    return 0;
+    if (pthread_clockjoin_np(th, NULL, CLOCK_MONOTONIC, &until) == 0)
+        return 0;
+    pthread_detach(th);   /* it stays blocked; the process exits without it */
+    int major, minor, patch;
+    zmq_version(&major, &minor, &patch);
+    sl_warn("ZeroMQ had not finished closing this worker's sockets %u ms after they were "
+            "closed (a libzmq %d.%d.%d shutdown race): exiting without it; what was delivered "
+            "and confirmed is unchanged (if this recurs, report it with the libzmq version)",
+            ms, major, minor, patch);
+    return -1;
 }
 
 void

@@ -53,10 +53,10 @@ void sl_worker_beat(sl_worker_ctx_t *ctx);
  * socket already closed; their linger is at most half a second) and
  * returns 0, or logs a warning and returns -1 once ms have passed: the
  * termination then stays blocked in a thread of its own and the worker
- * exits without it. libzmq 4.3's
- * context termination can wait forever on a pipe that never finishes
- * closing (seen about once in 40 runs, on a pipeline worker whose ingest
- * peers had died while it was stopped); a worker that stops must stop. */
+ * exits without it. libzmq 4.3's context termination can wait forever on
+ * a pipe that never finishes closing (seen about once in 40 runs, on a
+ * pipeline worker whose ingest peers had died while it was stopped); a
+ * worker that stops must stop. */
 #define SL_WORKER_ZTERM_MS 5000
 int sl_worker_zmq_term(void *zctx, unsigned ms);
 void sl_worker_set_state(sl_worker_ctx_t *ctx, int state);

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "common/log.h"
-
 #include "common/stats.h"
 #include "tests/sl_check.h"
 #include "worker/worker.h"
