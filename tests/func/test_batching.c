@@ -43,6 +43,15 @@ s_all_sent(sl_h_agent_t *a)
     return sl_h_total(a, SL_C_received) == 125 * S_COPIES && sl_h_total(a, SL_C_frames_sent) > 0;
 }
 
+/* The one pipeline worker holds (has bound) all 4 partitions: stopped
+ * before, the partition it had not taken yet would have no route, and the
+ * ingest worker would pause its source at the first frame for it. */
+static int
+s_all_held(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_leases_taken) - sl_h_total(a, SL_C_leases_released) == 4;
+}
+
 static int
 s_all_published(sl_h_agent_t *a)
 {
@@ -65,6 +74,8 @@ START_TEST(frames_read_in_one_iteration_go_to_the_publisher_in_one_call)
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     pid_t pip = sl_h_worker(&a, SL_ROLE_PIPELINE);
     ck_assert_int_gt(pip, 0);
+    ck_assert_msg(sl_h_wait(&a, s_all_held, 15000) == 0, "the pipeline worker did not take "
+                  "all 4 partitions within 15 s (see %s)", a.log);
     kill(pip, SIGSTOP);
     int rc = sl_h_run("%s/tools/sluice-inject --peers 1 --endpoint 'ipc://%s/notify.sock' "
                       "--linger 10 --run-dir %s %s >/dev/null",
