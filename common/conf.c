@@ -114,15 +114,17 @@ static const sl_opt_t s_options[] = {
       .help = "cap of the exponential respawn backoff (seconds)" },
     { .name = "zmq_hwm", .type = SL_OPT_UINT, .offset = OFF(zmq_hwm), .def = "1000", .min = 10,
       .max = 1000000,
-      .help = "upper cap of the ZeroMQ high-water marks (messages per socket); queue_memory usually " 
-      "sets lower ones" },
+      .help = "high-water mark of the sockets between the workers (messages per socket); the " 
+      "bytes they hold are bounded by queue_memory whatever it is" },
     { .name = "batch_max_bytes", .type = SL_OPT_SIZE, .offset = OFF(batch_max_bytes),
       .def = "262144", .min = 4096, .max = 64ULL << 20,
       .help = "a wire frame is also sent once it holds this many bytes (bounds every frame)" },
-    { .name = "queue_memory", .type = SL_OPT_SIZE, .offset = OFF(queue_memory), .def = "64M",
+    { .name = "queue_memory", .type = SL_OPT_SIZE, .offset = OFF(queue_memory), .def = "4M",
       .min = 1ULL << 20, .max = 64ULL << 30,
-      .help = "bytes of frames one worker may hold queued in ZeroMQ or kept until confirmed; the " 
-      "high-water marks are derived from it, and when it is reached the sources pause (back-pressure)" },
+      .help = "bytes of frames in flight between the agent's ingest and pipeline workers, all " 
+      "together: its ingest workers share half of it for the frames they keep until confirmed " 
+      "(each at least 4 x batch_max_bytes; at their share the sources pause: back-pressure) " 
+      "and the pipeline workers hold at most one copy of each of those" },
     { .name = "max_unconfirmed", .type = SL_OPT_UINT, .offset = OFF(max_unconfirmed), .def = "16384",
       .min = 1, .max = 16777216,
       .help = "notifications an ingest worker may have read and not yet seen fully delivered; at this " 
@@ -139,9 +141,9 @@ static const sl_opt_t s_options[] = {
       .help = "added to the nice value of the pipeline workers (and their threads); auto: 5 "
       "when the workers outnumber the usable CPUs, else 0. Competing for too few CPUs, the "
       "ingest workers then keep reading and the pipeline workers take larger batches (2 CPUs, "
-      "2+2 workers: up to 14% more notifications/s), but under overload the queues between "
-      "them fill to their bounds (queue_memory, max_unconfirmed): 82-93 MiB summed VmRSS "
-      "against 58-61 at 0. 0: the kernel shares the CPUs alike" },
+      "2+2 workers: 3-14% more notifications/s); under overload the queues between them " 
+      "fill to queue_memory. Off by default: a lower priority also loses to every other " 
+      "process of a shared host. 0: the kernel shares the CPUs alike" },
     { .name = "strict", .type = SL_OPT_BOOL, .offset = OFF(strict), .def = "false",
       .help = "true: what Ceilometer tolerates in its files (keys it ignores, definitions it skips, " 
       "transformer parameters it never reads) is an error, not a warning (sluiced --strict)" },
@@ -1005,16 +1007,22 @@ s_hwm(uint64_t budget, uint64_t per_message, unsigned floor, unsigned cap)
     return n > cap ? cap : (unsigned) n;
 }
 
+uint64_t
+sl_conf_kept_limit(const sl_conf_t *conf)
+{
+    uint64_t share = conf->queue_memory / 2 / (uint64_t) (conf->n_ingest > 0 ? conf->n_ingest : 1);
+    uint64_t floor = 4 * conf->batch_max_bytes;
+    return share > floor ? share : floor;
+}
+
 unsigned
 sl_conf_frame_hwm(const sl_conf_t *conf)
 {
-    uint64_t sockets = (uint64_t) sl_conf_n_sinks(conf) * conf->partitions;
-    return s_hwm(conf->queue_memory, (sockets ? sockets : 1) * conf->batch_max_bytes, 1,
-                 conf->zmq_hwm);
+    return conf->zmq_hwm;
 }
 
 unsigned
 sl_conf_source_hwm(const sl_conf_t *conf)
 {
-    return s_hwm(conf->queue_memory, conf->max_message_size, 4, conf->zmq_hwm);
+    return s_hwm(sl_conf_kept_limit(conf), conf->max_message_size, 64, conf->zmq_hwm);
 }

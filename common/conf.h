@@ -115,13 +115,19 @@ const char *sl_conf_sink_label(const sl_conf_t *conf, unsigned i);
  * NULL if there is none. */
 const sl_forward_t *sl_conf_forward(const sl_conf_t *conf, const char *name);
 
-/* ZeroMQ high-water marks derived from queue_memory, so that what one
- * worker holds queued is bounded in bytes, not frames: a partition socket
- * (PUSH in ingest workers, PULL in pipeline workers) may hold
- * queue_memory / (sinks x partitions x batch_max_bytes) frames, a source
- * socket queue_memory / max_message_size notifications; each at least 1
- * (4 for sources) and at most zmq_hwm. A frame holds at most
- * batch_max_bytes plus one record. */
+/* The memory between the workers, bounded in bytes by queue_memory for
+ * the whole agent. Every frame in flight is kept by its ingest worker until
+ * confirmed, and each ingest worker keeps at most sl_conf_kept_limit bytes
+ * (half of queue_memory shared evenly among the ingest workers, but at
+ * least 4 x batch_max_bytes, so that many workers still have frames in
+ * flight) before its sources pause; what ZeroMQ queues on the sending side shares those bytes
+ * (zmq_msg_copy), and a pipeline worker holds at most one copy of each
+ * kept frame (in its socket's queue, or decoded and waiting for its
+ * publishers). So the partition sockets need no byte-derived high-water
+ * mark: sl_conf_frame_hwm is zmq_hwm. A zmq source socket may hold
+ * sl_conf_kept_limit / max_message_size notifications (at least 4, at most
+ * zmq_hwm). */
+uint64_t sl_conf_kept_limit(const sl_conf_t *conf);
 unsigned sl_conf_frame_hwm(const sl_conf_t *conf);
 unsigned sl_conf_source_hwm(const sl_conf_t *conf);
 

@@ -44,7 +44,8 @@
     X(events_unrouted,     "events no event pipeline source selected") \
     X(events_routed,       "events sent towards event sinks (one per sink)") \
     X(frames_sent,         "wire frames sent by ingest workers") \
-    X(frames_lingered,     "frames held past batch_timeout_ms (up to batch_linger_ms) while their ingest worker was busy") \
+    X(frame_bytes,         "bytes of the wire frames ingest workers made (each kept until confirmed; frame_bytes / frames_sent is the mean frame size)") \
+    X(frames_lingered,     "frames held past batch_timeout_ms (up to batch_linger_ms) while their ingest worker was busy or their sink filled them") \
     X(send_blocked,        "sends that would block (back-pressure on the source)") \
     X(frames_received,     "wire frames received by pipeline workers") \
     X(frames_rejected,     "wire frames rejected (corrupt, truncated, stale generation)") \
@@ -66,7 +67,7 @@
     X(notifications_requeued, "notifications given back to their source to deliver again (nack with requeue: a publisher gave up on them for a reason that may heal)") \
     X(frames_failed,       "frames confirmed with records a publisher gave up on (max_retries, queue overflow, stop) and did not dead-letter") \
     X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)") \
-    X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications or queue_memory of frames unconfirmed)")
+    X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications, or its share of queue_memory in frames unconfirmed)")
 
 /* X(name, help) — per-worker, per-sink counters. */
 #define SL_SINK_COUNTERS(X) \
@@ -317,7 +318,7 @@ typedef struct {
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 8
+#define SL_STATS_VERSION 9
 
 typedef struct {
     uint64_t magic;

@@ -21,9 +21,11 @@
  *
  * Back-pressure: sources are paused while a frame waits for a full socket
  * or a partition without holder, while max_unconfirmed notifications are
- * unconfirmed, or while the kept frames exceed queue_memory (what ZeroMQ
- * queues shares their bytes: zmq_msg_copy). So the
- * memory of a worker is bounded whatever the destinations do. */
+ * unconfirmed, or while the kept frames reach this worker's share of
+ * queue_memory (sl_conf_kept_limit; what ZeroMQ queues shares their bytes:
+ * zmq_msg_copy). Every frame a pipeline worker holds is one kept here, so
+ * the frames in flight of the whole agent are bounded whatever the
+ * destinations do. */
 #include "worker/worker.h"
 
 #include <errno.h>
@@ -203,6 +205,7 @@ s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
     f->last_n = in->cur_n;
     pt->n++;
     in->kept_bytes += len;
+    SL_INC(in->ctx->slot, frame_bytes, len);
 }
 
 static void
@@ -833,7 +836,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     in.loop = sl_loop_new();
     in.zmon = sl_zmon_new(in.zctx, in.loop, &ctx->slot->zmon);
     in.max_unconfirmed = in.conf->max_unconfirmed;
-    in.kept_limit = (size_t) in.conf->queue_memory;
+    in.kept_limit = (size_t) sl_conf_kept_limit(in.conf);
     sl_arena_init(&in.arena, 0);
     in.keep = sl_env_keep_new(in.conf->meters, in.conf->events);
     in.samples = sl_xcalloc(S_MAX_SAMPLES_PER_NOTIFICATION, sizeof *in.samples);
@@ -880,9 +883,11 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
     sl_worker_set_state(ctx, SL_WS_RUNNING);
     size_t n_ctx;
     int all_ctx = sl_env_keep_all_context(in.keep, &n_ctx);
-    sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions; decoding keeps "
+    sl_info("ingest worker #%d running: %zu sources, %u sinks x %u partitions, keeps up to "
+            "%.1f MiB of frames until confirmed (its share of queue_memory); decoding keeps "
             "%s _context_* keys; JSON read by simdjson (%s kernel), yajl for what it declines",
             ctx->index, in.n_sources, in.n_sinks, in.partitions,
+            (double) in.kept_limit / (1024.0 * 1024.0),
             all_ctx ? "all" : n_ctx ? "the definitions'" : "no", sl_json_simd_kernel());
     sl_loop_run(in.loop, &sl_worker_stop, 50);
     if (!sl_worker_stop)

@@ -62,14 +62,14 @@ static double s_base;
 /* 8 sinks that take every sample, 16 partitions each: 128 partition
  * sockets per worker, as in the probe that found 1.1 GiB. */
 static void
-s_write_config(sl_h_agent_t *a, const char *extra)
+s_write_config_with(sl_h_agent_t *a, int ingest, const char *source, const char *extra)
 {
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
-             "run_dir: %s\nworkers: {ingest: 1, pipeline: 1}\npartitions: 16\n"
-             "shutdown_grace: 20\nsources:\n  - {type: file, path: input.jsonl}\n"
+             "run_dir: %s\nworkers: {ingest: %d, pipeline: 1}\npartitions: 16\n"
+             "shutdown_grace: 20\nsources:\n  - %s\n"
              "ceilometer:\n  pipeline: pipeline.yaml\n  meters: %s/conf/meters.yaml\n%s",
-             a->dir, SL_SRCDIR, extra);
+             a->dir, ingest, source, SL_SRCDIR, extra);
     sl_h_write(a, "sluice.yaml", cfg);
     char pipe[4096];
     size_t o = (size_t) snprintf(pipe, sizeof pipe, "sources:\n  - {name: s, meters: ['*'], "
@@ -78,6 +78,22 @@ s_write_config(sl_h_agent_t *a, const char *extra)
         o += (size_t) snprintf(pipe + o, sizeof pipe - o,
                                "  - {name: k%d, publishers: ['file:///dev/null']}\n", i);
     sl_h_write(a, "pipeline.yaml", pipe);
+}
+
+static void
+s_write_config(sl_h_agent_t *a, const char *extra)
+{
+    s_write_config_with(a, 1, "{type: file, path: input.jsonl}", extra);
+}
+
+/* An agent directory with input.jsonl: 20,000 generated notifications. */
+static void
+s_agent_with_input(sl_h_agent_t *a, const char *tag)
+{
+    sl_h_mkdir(a, tag);
+    int rc = sl_h_run("%s/tools/sluice-inject --generate 20000 --seed 7 --output %s",
+                      SL_BUILDDIR, sl_h_path(a, "input.jsonl"));
+    ck_assert_int_eq(rc, 0);
 }
 
 static int
@@ -90,10 +106,7 @@ s_all_published(sl_h_agent_t *a)
 START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
 {
     sl_h_agent_t a;
-    sl_h_mkdir(&a, "memory");
-    int rc = sl_h_run("%s/tools/sluice-inject --generate 20000 --seed 7 --output %s",
-                      SL_BUILDDIR, sl_h_path(&a, "input.jsonl"));
-    ck_assert_int_eq(rc, 0);
+    s_agent_with_input(&a, "memory");
     s_write_config(&a, "queue_memory: 16M\n");
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     pid_t ing = sl_h_worker(&a, SL_ROLE_INGEST), pip = sl_h_worker(&a, SL_ROLE_PIPELINE);
@@ -139,6 +152,84 @@ START_TEST(queued_frames_stay_within_queue_memory_and_sources_pause)
         fprintf(stderr, "pipeline worker peak %.1f MiB\n", hwm);
     ck_assert_msg(hwm > 0 && hwm - pip_base < 80, "pipeline worker peaked at %.0f MiB (%.0f at "
                   "start) with queue_memory 16M", hwm, pip_base);
+    sl_h_stop_ok(&a, 30000, NULL);
+    sl_h_cleanup(&a);
+}
+END_TEST
+
+static int
+s_all_read_published(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_received) == 20000 &&
+           sl_h_total(a, SL_C_samples_published) == sl_h_total(a, SL_C_samples_routed);
+}
+
+/* The pipeline worker holds all 8 x 16 partitions. */
+static int
+s_all_held(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_leases_taken) - sl_h_total(a, SL_C_leases_released) == 8 * 16;
+}
+
+/* queue_memory is one budget for the agent: each of its two ingest workers
+ * keeps at most a quarter of it (half of it shared between them) while
+ * the pipeline worker confirms nothing, then the sources pause. The
+ * frames are small (batch_max_bytes 16K) so that the overshoot (the frame
+ * that crosses the share, and the 8 frames being filled, sent when the
+ * sources go idle) is small against the share; before the budget was per
+ * agent each worker kept queue_memory, four times as much. */
+START_TEST(the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory)
+{
+    sl_h_agent_t a;
+    s_agent_with_input(&a, "agent-budget");
+    char src[512];
+    snprintf(src, sizeof src, "{type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}",
+             a.dir);
+    s_write_config_with(&a, 2, src, "queue_memory: 2M\nbatch_max_bytes: 16K\n");
+    ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
+    pid_t pip = sl_h_worker(&a, SL_ROLE_PIPELINE);
+    ck_assert(pip > 0);
+    ck_assert_msg(sl_h_wait(&a, s_all_held, 20000) == 0, "the pipeline worker did not take "
+                  "all 128 partitions within 20 s (see %s)", a.log);
+    kill(pip, SIGSTOP);
+    /* the producer blocks once the ingest workers pause; it finishes
+     * after SIGCONT */
+    int rc = sl_h_run("%s/tools/sluice-inject --peers 2 --endpoint 'ipc://%s/notify.sock' "
+                  "--linger 120 --run-dir %s %s >%s 2>&1 &", SL_BUILDDIR, a.dir, a.dir,
+                  sl_h_path(&a, "input.jsonl"), sl_h_path(&a, "inject.log"));
+    ck_assert_int_eq(rc, 0);
+    uint64_t last = 0;
+    int still = 0;
+    for (int i = 0; i < 300 && still < 10; i++) {
+        sl_h_sleep_ms(100);
+        uint64_t r = sl_h_total(&a, SL_C_frame_bytes);
+        still = r && r == last ? still + 1 : 0;
+        last = r;
+    }
+    uint64_t received = sl_h_total(&a, SL_C_received),
+             pauses = sl_h_total(&a, SL_C_source_pauses),
+             confirmed = sl_h_total(&a, SL_C_frames_confirmed);
+    kill(pip, SIGCONT);
+    fprintf(stderr, "agent budget: %llu bytes of frames kept by 2 ingest workers with "
+            "queue_memory 2M (%llu notifications read, %llu pauses)\n",
+            (unsigned long long) last, (unsigned long long) received,
+            (unsigned long long) pauses);
+    ck_assert_uint_eq(confirmed, 0);
+    ck_assert_msg(pauses > 0 && received < 20000, "no back-pressure: %llu pauses, %llu of "
+                  "20000 read", (unsigned long long) pauses, (unsigned long long) received);
+    /* at least one worker reached its 512 KiB share, and the two together
+     * stayed within half of queue_memory plus the overshoot (9 frames of
+     * 16 KiB and a notification's records each) */
+    ck_assert_msg(last >= 512 * 1024, "only %llu bytes of frames kept: did the sources pause "
+                  "for another reason?", (unsigned long long) last);
+    ck_assert_msg(last <= 1024 * 1024 + 2 * 200 * 1024, "the ingest workers kept %llu bytes of "
+                  "frames with queue_memory 2M: more than their shares (2 x 512 KiB)",
+                  (unsigned long long) last);
+    ck_assert_msg(sl_h_wait(&a, s_all_read_published, 120000) == 0,
+                  "after SIGCONT not everything was read and published: received %llu, routed "
+                  "%llu, published %llu", (unsigned long long) sl_h_total(&a, SL_C_received),
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_routed),
+                  (unsigned long long) sl_h_total(&a, SL_C_samples_published));
     sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
 }
@@ -209,13 +300,10 @@ END_TEST
 START_TEST(frame_buffers_grow_per_stateless_sink_not_per_partition)
 {
     sl_h_agent_t a;
-    sl_h_mkdir(&a, "writers");
     /* meson sets MALLOC_PERTURB_, which fills every allocation and so
      * makes a buffer's whole capacity resident: this measures use */
     unsetenv("MALLOC_PERTURB_");
-    int rc = sl_h_run("%s/tools/sluice-inject --generate 20000 --seed 7 --output %s",
-                      SL_BUILDDIR, sl_h_path(&a, "input.jsonl"));
-    ck_assert_int_eq(rc, 0);
+    s_agent_with_input(&a, "writers");
     /* frames kept until confirmed, bounded small, so that what is left to
      * grow is mostly the buffers of the frames being filled */
     s_write_config(&a, "queue_memory: 4M\n");
@@ -382,6 +470,7 @@ main(void)
     TCase *tc = tcase_create("budgets");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, queued_frames_stay_within_queue_memory_and_sources_pause);
+    tcase_add_test(tc, the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory);
     tcase_add_test(tc, a_huge_line_costs_no_more_than_max_message_size);
     tcase_add_test(tc, frame_buffers_grow_per_stateless_sink_not_per_partition);
     tcase_add_test(tc, a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted);

@@ -101,6 +101,48 @@ START_TEST(embedded_default_loads_and_expands_run_dir)
 }
 END_TEST
 
+START_TEST(queue_memory_is_one_budget_for_the_whole_agent)
+{
+    char err[512];
+    /* the default: 4 MiB for the agent; 2 ingest workers keep 1 MiB each */
+    const char *ov[] = { "run_dir=/tmp/sl-x", "workers.ingest=2", NULL, NULL };
+    sl_conf_t *c = sl_conf_load(NULL, ov, 2, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->queue_memory, 4u << 20);
+    ck_assert_uint_eq(sl_conf_kept_limit(c), 1u << 20);
+    /* partition sockets: the bytes are bounded by what is kept, not by
+     * a mark derived from batch_max_bytes */
+    ck_assert_uint_eq(sl_conf_frame_hwm(c), c->zmq_hwm);
+    /* 1 MiB / 1 MiB notifications, but at least 64: fewer (4) cost 40%
+     * of the rate from a zmq producer (the worker drains the socket and
+     * waits) */
+    ck_assert_uint_eq(sl_conf_source_hwm(c), 64);
+    sl_conf_destroy(&c);
+    /* one share per ingest worker, whatever their number */
+    ov[1] = "workers.ingest=5";
+    ov[2] = "queue_memory=1G";
+    ov[3] = "max_message_size=64K";
+    c = sl_conf_load(NULL, ov, 4, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(sl_conf_kept_limit(c), (1ull << 30) / 10);
+    /* 107 MB / 64 KiB = 1638, capped by zmq_hwm */
+    ck_assert_uint_eq(sl_conf_source_hwm(c), c->zmq_hwm);
+    sl_conf_destroy(&c);
+    ov[3] = "max_message_size=1M";
+    c = sl_conf_load(NULL, ov, 4, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(sl_conf_source_hwm(c), 102);
+    sl_conf_destroy(&c);
+    /* a share below 4 frames is raised to 4 frames */
+    ov[2] = "queue_memory=2M";
+    ov[3] = "batch_max_bytes=64K";
+    c = sl_conf_load(NULL, ov, 4, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(sl_conf_kept_limit(c), 256u << 10);
+    sl_conf_destroy(&c);
+}
+END_TEST
+
 START_TEST(file_settings_relative_paths_and_sizes)
 {
     char err[512];
@@ -468,6 +510,7 @@ main(void)
     TCase *tc = tcase_create("conf");
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, embedded_default_loads_and_expands_run_dir);
+    tcase_add_test(tc, queue_memory_is_one_budget_for_the_whole_agent);
     tcase_add_test(tc, file_settings_relative_paths_and_sizes);
     tcase_add_test(tc, errors_name_the_file_and_line_and_what_to_do);
     tcase_add_test(tc, help_lists_every_setting);

@@ -15,7 +15,7 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
         "received", "decoded", "drop_malformed_json", "drop_not_object", "drop_bad_envelope",
         "drop_missing_field", "drop_bad_priority", "drop_oversized", "drop_bad_utf8", "drop_multipart", "no_sample_priority",
         "no_definition", "convert_skipped", "convert_failed", "samples_converted", "samples_unrouted",
-        "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "frames_lingered", "send_blocked", "frames_received", "frames_rejected", "frames_acked",
+        "samples_routed", "events_converted", "events_dropped", "events_unrouted", "events_routed", "frames_sent", "frame_bytes", "frames_lingered", "send_blocked", "frames_received", "frames_rejected", "frames_acked",
         "samples_received", "transform_absorbed", "transform_errors", "samples_published", "events_published", "publish_errors", "leases_taken",
         "leases_released", "source_eof", "source_disconnects", "frames_confirmed", "frames_resent",
         "acks_unknown", "notifications_confirmed", "notifications_requeued", "frames_failed",
