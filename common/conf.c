@@ -124,7 +124,8 @@ static const sl_opt_t s_options[] = {
       .help = "bytes of frames in flight between the agent's ingest and pipeline workers, all " 
       "together: its ingest workers share half of it for the frames they keep until confirmed " 
       "(each at least 4 x batch_max_bytes; at their share the sources pause: back-pressure) " 
-      "and the pipeline workers hold at most one copy of each of those" },
+      "and the pipeline workers hold at most one copy of each of those; frames of a sink with a " 
+      "reorder_window wait that long by design and are bounded by max_unconfirmed instead" },
     { .name = "max_unconfirmed", .type = SL_OPT_UINT, .offset = OFF(max_unconfirmed), .def = "16384",
       .min = 1, .max = 16777216,
       .help = "notifications an ingest worker may have read and not yet seen fully delivered; at this " 

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 #include "common/lease.h"
 #include "common/pipeline.h"
 
@@ -416,5 +417,8 @@ uint64_t sl_now_ms(void);        /* CLOCK_MONOTONIC */
 uint64_t sl_now_us(void);        /* CLOCK_MONOTONIC, microseconds */
 uint64_t sl_wall_ms(void);       /* CLOCK_REALTIME */
 uint64_t sl_wall_us(void);       /* CLOCK_REALTIME, microseconds */
+/* ms milliseconds from now on clock: the absolute time the timed waits
+ * take (pthread_cond_timedwait, pthread_clockjoin_np). */
+struct timespec sl_deadline(clockid_t clock, unsigned ms);
 
 #endif

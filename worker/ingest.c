@@ -25,7 +25,12 @@
  * queue_memory (sl_conf_kept_limit; what ZeroMQ queues shares their bytes:
  * zmq_msg_copy). Every frame a pipeline worker holds is one kept here, so
  * the frames in flight of the whole agent are bounded whatever the
- * destinations do. */
+ * destinations do. Frames of a sink with a reorder window are not counted
+ * against the share: they are confirmed only once the window lets their
+ * samples go (at least reorder_window_ms), so the share would cap such a
+ * sink at share / window bytes per second and a paused worker's samples
+ * would reach the window too late to be put in order; max_unconfirmed
+ * bounds them. */
 #include "worker/worker.h"
 
 #include <errno.h>
@@ -79,6 +84,9 @@ typedef struct {
     uint64_t opened_us, opened_wait_us; /* sl_now_us() and the loop's wait_us then */
     uint64_t opened_routed;     /* in->routed[sink] then */
     int lingered;               /* held past batch_timeout_ms (counted once) */
+    /* its kept frames count in kept_bytes: not for a sink with a reorder
+     * window, whose frames wait that long by design */
+    int budgeted;
     /* kept frames, a ring: [0, n_sent) sent and waiting for confirmation,
      * [n_sent, n) not sent yet */
     s_frame_t *q;
@@ -204,7 +212,8 @@ s_keep(s_ingest_t *in, s_part_t *pt, const void *frame, size_t len)
     f->first_n = pt->first_n;
     f->last_n = in->cur_n;
     pt->n++;
-    in->kept_bytes += len;
+    if (pt->budgeted)
+        in->kept_bytes += len;
     SL_INC(in->ctx->slot, frame_bytes, len);
 }
 
@@ -234,7 +243,8 @@ s_pop_acked(s_ingest_t *in, s_part_t *pt)
 {
     while (pt->n_sent && s_q(pt, 0)->acked) {
         s_frame_t *f = s_q(pt, 0);
-        in->kept_bytes -= zmq_msg_size(&f->msg);
+        if (pt->budgeted)
+            in->kept_bytes -= zmq_msg_size(&f->msg);
         zmq_msg_close(&f->msg);
         pt->head = (pt->head + 1) % pt->cap;
         pt->n--;
@@ -849,6 +859,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
         in.rr[s] = (unsigned) ctx->index % in.partitions;
         sl_wire_writer_init(&in.sink_w[s]);
         int stateful = sl_conf_sink(in.conf, s)->stateful;
+        int budgeted = !sl_conf_sink(in.conf, s)->reorder_window_ms;
         for (unsigned p = 0; p < in.partitions; p++) {
             s_part_t *pt = s_part(&in, s, p);
             pt->in = &in;
@@ -856,6 +867,7 @@ sl_ingest_run(sl_worker_ctx_t *ctx)
             pt->p = p;
             sl_wire_writer_init(&pt->own);
             pt->w = stateful ? &pt->own : &in.sink_w[s];
+            pt->budgeted = budgeted;
             pt->sock = zmq_socket(in.zctx, ZMQ_DEALER);
             int hwm = (int) sl_conf_frame_hwm(in.conf), zero = 0;
             zmq_setsockopt(pt->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);

@@ -121,14 +121,7 @@ sl_worker_zmq_term(void *zctx, unsigned ms)
         return 0;
     if (pthread_create(&th, NULL, s_zterm_main, zctx) != 0)
         return zmq_ctx_term(zctx) < 0 ? -1 : 0;   /* no thread to spare: unbounded */
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long) (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = sl_deadline(CLOCK_MONOTONIC, ms);
     if (pthread_clockjoin_np(th, NULL, CLOCK_MONOTONIC, &until) == 0)
         return 0;
     pthread_detach(th);   /* it stays blocked; the process exits without it */

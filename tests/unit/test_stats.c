@@ -71,6 +71,28 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
 }
 END_TEST
 
+/* A deadline ms from now, on the clock asked for, with its nanoseconds
+ * carried into seconds. */
+START_TEST(deadlines_add_milliseconds_and_carry_the_nanoseconds)
+{
+    const unsigned ms[] = { 0, 1, 999, 1000, 1999, 86400000 };
+    const clockid_t clocks[] = { CLOCK_MONOTONIC, CLOCK_REALTIME };
+    for (size_t c = 0; c < 2; c++)
+        for (size_t i = 0; i < sizeof ms / sizeof *ms; i++) {
+            struct timespec before, after;
+            clock_gettime(clocks[c], &before);
+            struct timespec d = sl_deadline(clocks[c], ms[i]);
+            clock_gettime(clocks[c], &after);
+            ck_assert(d.tv_nsec >= 0 && d.tv_nsec < 1000000000L);
+            int64_t dn = (int64_t) d.tv_sec * 1000000000LL + d.tv_nsec;
+            int64_t lo = (int64_t) before.tv_sec * 1000000000LL + before.tv_nsec,
+                    hi = (int64_t) after.tv_sec * 1000000000LL + after.tv_nsec;
+            ck_assert_int_ge(dn, lo + (int64_t) ms[i] * 1000000LL);
+            ck_assert_int_le(dn, hi + (int64_t) ms[i] * 1000000LL);
+        }
+}
+END_TEST
+
 START_TEST(slots_are_cache_line_aligned_and_do_not_share_lines)
 {
     ck_assert_int_eq(sizeof(sl_slot_t) % 64, 0);
@@ -122,6 +144,7 @@ main(void)
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("stats");
     tcase_add_test(tc, exported_counter_names_are_exactly_the_documented_set);
+    tcase_add_test(tc, deadlines_add_milliseconds_and_carry_the_nanoseconds);
     tcase_add_test(tc, slots_are_cache_line_aligned_and_do_not_share_lines);
     tcase_add_test(tc, region_is_created_attached_read_only_and_summed);
     suite_add_tcase(s, tc);

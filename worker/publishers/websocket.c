@@ -1071,14 +1071,7 @@ s_service_main(void *arg)
     s_ws_t *ws = arg;
     while (!atomic_load(&ws->stop)) {
         if (!ws->lws && !s_try_hub(ws)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += ws->takeover_ms / 1000;
-            ts.tv_nsec += (long) (ws->takeover_ms % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            struct timespec ts = sl_deadline(CLOCK_REALTIME, ws->takeover_ms);
             pthread_mutex_lock(&ws->mu);
             if (!atomic_load(&ws->stop))
                 pthread_cond_timedwait(&ws->cv, &ws->mu, &ts);
