@@ -68,7 +68,10 @@
     X(notifications_requeued, "notifications given back to their source to deliver again (nack with requeue: a publisher gave up on them for a reason that may heal)") \
     X(frames_failed,       "frames confirmed with records a publisher gave up on (max_retries, queue overflow, stop) and did not dead-letter") \
     X(notifications_unconfirmed, "notifications still unconfirmed when an ingest worker stopped (a file source reads them again)") \
-    X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications, or its share of queue_memory in frames unconfirmed)")
+    X(source_pauses,       "times an ingest worker paused its sources (back-pressure: a full socket or a partition without holder, max_unconfirmed notifications, or its share of queue_memory in frames unconfirmed)") \
+    X(pauses_blocked,      "source pauses because a frame waited for a full socket or a partition without holder (the pipeline workers are behind, or a partition has no holder)") \
+    X(pauses_unconfirmed,  "source pauses because max_unconfirmed notifications were unconfirmed (raise it if the pipeline workers keep up)") \
+    X(pauses_budget,       "source pauses because the worker's unconfirmed frames reached its share of queue_memory (raise queue_memory if the pipeline workers keep up)")
 
 /* X(name, help) — per-worker, per-sink counters. */
 #define SL_SINK_COUNTERS(X) \
@@ -319,7 +322,7 @@ typedef struct {
 } sl_slot_t;
 
 #define SL_STATS_MAGIC 0x534c55494345534dULL  /* "SLUICESM" */
-#define SL_STATS_VERSION 9
+#define SL_STATS_VERSION 10
 
 typedef struct {
     uint64_t magic;

@@ -354,14 +354,25 @@ s_confirm(s_ingest_t *in)
         SL_INC(in->ctx->slot, notifications_confirmed, done);
 }
 
+/* Why the sources pause (0: they need not), in the order checked. */
+enum { S_PAUSE_BLOCKED = 1, S_PAUSE_UNCONFIRMED, S_PAUSE_BUDGET };
+
+/* paused: 0, or the reason (S_PAUSE_*), counted when the sources stop. */
 static void
 s_set_paused(s_ingest_t *in, int paused)
 {
-    if (in->paused == paused)
+    if (!in->paused == !paused)
         return;
-    in->paused = paused;
-    if (paused)
+    in->paused = paused != 0;
+    if (paused) {
         SL_INC(in->ctx->slot, source_pauses, 1);
+        if (paused == S_PAUSE_BLOCKED)
+            SL_INC(in->ctx->slot, pauses_blocked, 1);
+        else if (paused == S_PAUSE_UNCONFIRMED)
+            SL_INC(in->ctx->slot, pauses_unconfirmed, 1);
+        else
+            SL_INC(in->ctx->slot, pauses_budget, 1);
+    }
     for (size_t i = 0; i < in->n_sources; i++)
         if (in->sources[i].plugin)
             sl_source_set_paused(&in->sources[i], paused);
@@ -370,7 +381,11 @@ s_set_paused(s_ingest_t *in, int paused)
 static int
 s_must_pause(const s_ingest_t *in)
 {
-    return in->n_unsent || in->tok_n >= in->max_unconfirmed || in->kept_bytes >= in->kept_limit;
+    if (in->n_unsent)
+        return S_PAUSE_BLOCKED;
+    if (in->tok_n >= in->max_unconfirmed)
+        return S_PAUSE_UNCONFIRMED;
+    return in->kept_bytes >= in->kept_limit ? S_PAUSE_BUDGET : 0;
 }
 
 /* A source has nothing more until what it delivered is confirmed: send
@@ -610,8 +625,9 @@ s_deliver(void *core, sl_source_inst_t *src, uint64_t token, const char *buf, si
     SL_ST_BEGIN(read, decode);
     s_handle(in, buf, len);
     SL_ST_END(1);
-    if (s_must_pause(in))
-        s_set_paused(in, 1);
+    int why = s_must_pause(in);
+    if (why)
+        s_set_paused(in, why);
 }
 
 /* --- timers -------------------------------------------------------------- */

@@ -171,21 +171,25 @@ s_all_held(sl_h_agent_t *a)
     return sl_h_total(a, SL_C_leases_taken) - sl_h_total(a, SL_C_leases_released) == 8 * 16;
 }
 
-/* queue_memory is one budget for the agent: each of its two ingest workers
- * keeps at most a quarter of it (half of it shared between them) while
- * the pipeline worker confirms nothing, then the sources pause. The
- * frames are small (batch_max_bytes 16K) so that the overshoot (the frame
- * that crosses the share, and the 8 frames being filled, sent when the
- * sources go idle) is small against the share; before the budget was per
- * agent each worker kept queue_memory, four times as much. */
-START_TEST(the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory)
+typedef struct {
+    uint64_t kept;              /* frame_bytes: nothing was confirmed */
+    uint64_t received, pauses, budget, unconfirmed, blocked, confirmed;
+} s_stall_t;
+
+/* Two ingest workers (zmq source, connect mode) and one pipeline worker
+ * that holds all partitions and is then stopped with SIGSTOP while 20,000
+ * notifications come: what the ingest workers read and keep before their
+ * sources pause, and why they paused. After SIGCONT everything must be
+ * read and published. */
+static s_stall_t
+s_stall(const char *tag, const char *extra)
 {
     sl_h_agent_t a;
-    s_agent_with_input(&a, "agent-budget");
+    s_agent_with_input(&a, tag);
     char src[512];
     snprintf(src, sizeof src, "{type: zmq, endpoint: 'ipc://%s/notify.sock', mode: connect}",
              a.dir);
-    s_write_config_with(&a, 2, src, "queue_memory: 2M\nbatch_max_bytes: 16K\n");
+    s_write_config_with(&a, 2, src, extra);
     ck_assert_msg(sl_h_start(&a, 10000) == 0, "sluiced did not start; see %s", a.log);
     pid_t pip = sl_h_worker(&a, SL_ROLE_PIPELINE);
     ck_assert(pip > 0);
@@ -195,36 +199,29 @@ START_TEST(the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory)
     /* the producer blocks once the ingest workers pause; it finishes
      * after SIGCONT */
     int rc = sl_h_run("%s/tools/sluice-inject --peers 2 --endpoint 'ipc://%s/notify.sock' "
-                  "--linger 120 --run-dir %s %s >%s 2>&1 &", SL_BUILDDIR, a.dir, a.dir,
-                  sl_h_path(&a, "input.jsonl"), sl_h_path(&a, "inject.log"));
+                      "--linger 120 --run-dir %s %s >%s 2>&1 &", SL_BUILDDIR, a.dir, a.dir,
+                      sl_h_path(&a, "input.jsonl"), sl_h_path(&a, "inject.log"));
     ck_assert_int_eq(rc, 0);
-    uint64_t last = 0;
+    s_stall_t st = { 0 };
     int still = 0;
     for (int i = 0; i < 300 && still < 10; i++) {
         sl_h_sleep_ms(100);
         uint64_t r = sl_h_total(&a, SL_C_frame_bytes);
-        still = r && r == last ? still + 1 : 0;
-        last = r;
+        still = r && r == st.kept ? still + 1 : 0;
+        st.kept = r;
     }
-    uint64_t received = sl_h_total(&a, SL_C_received),
-             pauses = sl_h_total(&a, SL_C_source_pauses),
-             confirmed = sl_h_total(&a, SL_C_frames_confirmed);
+    st.received = sl_h_total(&a, SL_C_received);
+    st.pauses = sl_h_total(&a, SL_C_source_pauses);
+    st.budget = sl_h_total(&a, SL_C_pauses_budget);
+    st.unconfirmed = sl_h_total(&a, SL_C_pauses_unconfirmed);
+    st.blocked = sl_h_total(&a, SL_C_pauses_blocked);
+    st.confirmed = sl_h_total(&a, SL_C_frames_confirmed);
     kill(pip, SIGCONT);
-    fprintf(stderr, "agent budget: %llu bytes of frames kept by 2 ingest workers with "
-            "queue_memory 2M (%llu notifications read, %llu pauses)\n",
-            (unsigned long long) last, (unsigned long long) received,
-            (unsigned long long) pauses);
-    ck_assert_uint_eq(confirmed, 0);
-    ck_assert_msg(pauses > 0 && received < 20000, "no back-pressure: %llu pauses, %llu of "
-                  "20000 read", (unsigned long long) pauses, (unsigned long long) received);
-    /* at least one worker reached its 512 KiB share, and the two together
-     * stayed within half of queue_memory plus the overshoot (9 frames of
-     * 16 KiB and a notification's records each) */
-    ck_assert_msg(last >= 512 * 1024, "only %llu bytes of frames kept: did the sources pause "
-                  "for another reason?", (unsigned long long) last);
-    ck_assert_msg(last <= 1024 * 1024 + 2 * 200 * 1024, "the ingest workers kept %llu bytes of "
-                  "frames with queue_memory 2M: more than their shares (2 x 512 KiB)",
-                  (unsigned long long) last);
+    fprintf(stderr, "%s: %llu bytes of frames kept by 2 ingest workers (%llu notifications "
+            "read; pauses %llu: budget %llu, unconfirmed %llu, blocked %llu)\n", tag,
+            (unsigned long long) st.kept, (unsigned long long) st.received,
+            (unsigned long long) st.pauses, (unsigned long long) st.budget,
+            (unsigned long long) st.unconfirmed, (unsigned long long) st.blocked);
     ck_assert_msg(sl_h_wait(&a, s_all_read_published, 120000) == 0,
                   "after SIGCONT not everything was read and published: received %llu, routed "
                   "%llu, published %llu", (unsigned long long) sl_h_total(&a, SL_C_received),
@@ -232,6 +229,58 @@ START_TEST(the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory)
                   (unsigned long long) sl_h_total(&a, SL_C_samples_published));
     sl_h_stop_ok(&a, 30000, NULL);
     sl_h_cleanup(&a);
+    ck_assert_uint_eq(st.confirmed, 0);
+    ck_assert_msg(st.pauses > 0 && st.received < 20000, "no back-pressure: %llu pauses, %llu "
+                  "of 20000 read", (unsigned long long) st.pauses,
+                  (unsigned long long) st.received);
+    /* every pause has its reason */
+    ck_assert_uint_eq(st.budget + st.unconfirmed + st.blocked, st.pauses);
+    return st;
+}
+
+/* The sources paused for one reason only: the budget, or max_unconfirmed. */
+static void
+s_paused_for(const s_stall_t *st, int budget)
+{
+    uint64_t want = budget ? st->budget : st->unconfirmed,
+             other = budget ? st->unconfirmed : st->budget;
+    ck_assert_msg(want > 0 && other == 0, "pauses for %s: %llu, for %s: %llu",
+                  budget ? "the budget" : "max_unconfirmed", (unsigned long long) want,
+                  budget ? "max_unconfirmed" : "the budget", (unsigned long long) other);
+}
+
+/* queue_memory is one budget for the agent: each of its two ingest workers
+ * keeps at most a quarter of it (half of it shared between them) while
+ * the pipeline worker confirms nothing, then the sources pause. The
+ * frames are small (batch_max_bytes 16K) so that the overshoot (the frame
+ * that crosses the share, and the 8 frames being filled, sent when the
+ * sources go idle) is small against the share; before the budget was per
+ * agent each worker kept queue_memory, four times as much. */
+START_TEST(the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory)
+{
+    s_stall_t st = s_stall("agent-budget", "queue_memory: 2M\nbatch_max_bytes: 16K\n");
+    /* at least one worker reached its 512 KiB share, and the two together
+     * stayed within half of queue_memory plus the overshoot (9 frames of
+     * 16 KiB and a notification's records each) */
+    ck_assert_msg(st.kept >= 512 * 1024, "only %llu bytes of frames kept: did the sources "
+                  "pause for another reason?", (unsigned long long) st.kept);
+    ck_assert_msg(st.kept <= 1024 * 1024 + 2 * 200 * 1024, "the ingest workers kept %llu bytes "
+                  "of frames with queue_memory 2M: more than their shares (2 x 512 KiB)",
+                  (unsigned long long) st.kept);
+    s_paused_for(&st, 1);
+}
+END_TEST
+
+/* The other bound, with a budget too large to matter: the sources pause
+ * at max_unconfirmed notifications, and the counter says so. */
+START_TEST(pauses_at_max_unconfirmed_are_counted_as_such)
+{
+    s_stall_t st = s_stall("unconfirmed", "queue_memory: 1G\nmax_unconfirmed: 100\n");
+    /* 2 workers x 100, and what each had read when it paused */
+    ck_assert_msg(st.received >= 100 && st.received <= 2 * 100 + 2 * 64,
+                  "%llu notifications read with max_unconfirmed 100 per worker",
+                  (unsigned long long) st.received);
+    s_paused_for(&st, 0);
 }
 END_TEST
 
@@ -471,6 +520,7 @@ main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, queued_frames_stay_within_queue_memory_and_sources_pause);
     tcase_add_test(tc, the_frames_in_flight_of_the_whole_agent_stay_within_queue_memory);
+    tcase_add_test(tc, pauses_at_max_unconfirmed_are_counted_as_such);
     tcase_add_test(tc, a_huge_line_costs_no_more_than_max_message_size);
     tcase_add_test(tc, frame_buffers_grow_per_stateless_sink_not_per_partition);
     tcase_add_test(tc, a_huge_zmq_message_is_refused_before_it_is_buffered_and_counted);

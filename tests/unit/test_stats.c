@@ -19,7 +19,8 @@ START_TEST(exported_counter_names_are_exactly_the_documented_set)
         "samples_received", "transform_absorbed", "transform_errors", "samples_published", "events_published", "publish_errors", "leases_taken",
         "leases_released", "source_eof", "source_disconnects", "frames_confirmed", "frames_resent",
         "acks_unknown", "notifications_confirmed", "notifications_requeued", "frames_failed",
-        "notifications_unconfirmed", "source_pauses",
+        "notifications_unconfirmed", "source_pauses", "pauses_blocked", "pauses_unconfirmed",
+        "pauses_budget",
     };
     ck_assert_int_eq(SL_C__COUNT, sizeof want / sizeof *want);
     for (int i = 0; i < SL_C__COUNT; i++) {
