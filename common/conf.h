@@ -120,13 +120,14 @@ const sl_forward_t *sl_conf_forward(const sl_conf_t *conf, const char *name);
  * confirmed, and each ingest worker keeps at most sl_conf_kept_limit bytes
  * (half of queue_memory shared evenly among the ingest workers, but at
  * least 4 x batch_max_bytes, so that many workers still have frames in
- * flight) before its sources pause; what ZeroMQ queues on the sending side shares those bytes
- * (zmq_msg_copy), and a pipeline worker holds at most one copy of each
- * kept frame (in its socket's queue, or decoded and waiting for its
- * publishers). So the partition sockets need no byte-derived high-water
- * mark: sl_conf_frame_hwm is zmq_hwm. A zmq source socket may hold
- * sl_conf_kept_limit / max_message_size notifications (at least 4, at most
- * zmq_hwm). */
+ * flight) before its sources pause; what ZeroMQ queues on the sending
+ * side shares those bytes (zmq_msg_copy), and a pipeline worker holds at
+ * most one copy of each kept frame (in its socket's queue, or decoded and
+ * waiting for its publishers). So the partition sockets need no
+ * byte-derived high-water mark: sl_conf_frame_hwm is zmq_hwm. A zmq
+ * source socket may hold sl_conf_kept_limit / max_message_size
+ * notifications (at least 64, at most zmq_hwm). Frames of a sink with a
+ * reorder window are outside the share (worker/ingest.c). */
 uint64_t sl_conf_kept_limit(const sl_conf_t *conf);
 unsigned sl_conf_frame_hwm(const sl_conf_t *conf);
 unsigned sl_conf_source_hwm(const sl_conf_t *conf);

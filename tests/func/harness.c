@@ -112,6 +112,12 @@ sl_h_total(sl_h_agent_t *a, int counter)
     return a->shm ? sl_shm_sum(a->shm, counter, 0) : 0;
 }
 
+uint64_t
+sl_h_leases_held(sl_h_agent_t *a)
+{
+    return sl_h_total(a, SL_C_leases_taken) - sl_h_total(a, SL_C_leases_released);
+}
+
 pid_t
 sl_h_worker(sl_h_agent_t *a, int role)
 {

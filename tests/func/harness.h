@@ -29,6 +29,10 @@ int sl_h_start(sl_h_agent_t *a, int timeout_ms);
 pid_t sl_h_spawn(sl_h_agent_t *a, const char *log);
 /* Sum of a worker counter over all workers (0 if not attached). */
 uint64_t sl_h_total(sl_h_agent_t *a, int counter);
+/* Partition leases the agent's pipeline workers hold now (taken minus
+ * released): a test that stops a pipeline worker waits until it holds
+ * every partition, else the one not yet taken has no route. */
+uint64_t sl_h_leases_held(sl_h_agent_t *a);
 /* The pid of the first worker of role (SL_ROLE_INGEST / SL_ROLE_PIPELINE)
  * in the agent's slots, -1 if none. */
 pid_t sl_h_worker(sl_h_agent_t *a, int role);

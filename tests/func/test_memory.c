@@ -168,7 +168,7 @@ s_all_read_published(sl_h_agent_t *a)
 static int
 s_all_held(sl_h_agent_t *a)
 {
-    return sl_h_total(a, SL_C_leases_taken) - sl_h_total(a, SL_C_leases_released) == 8 * 16;
+    return sl_h_leases_held(a) == 8 * 16;
 }
 
 typedef struct {
