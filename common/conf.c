@@ -172,6 +172,14 @@ static const sl_opt_t s_options[] = {
       "for amqp sources without url or messaging_urls and notifier:// publishers without a host" },
     { .name = "sample_source", .type = SL_OPT_STR, .offset = OFF(sample_source), .def = "openstack",
       .help = "the `source` of samples (Ceilometer's [DEFAULT] sample_source)" },
+    { .name = "sample_ids", .type = SL_OPT_ENUM, .offset = OFF(sample_ids), .def = "random",
+      .choices = "random|stable",
+      .help = "random: each sample converted from a notification gets a new random id, as in " 
+      "Ceilometer; stable: uuid5 of the notification's message_id, the sample's name and " 
+      "resource_id (and its rank among the notification's samples with both the same), so a " 
+      "notification read again after a crash gives the same ids and consumers can drop the " 
+      "duplicates; samples of a notification without message_id, and the new samples " 
+      "transformers make, keep random ids" },
     { .name = "ceilometer.store_raw", .type = SL_OPT_STR, .kinds = SL_OPT_LIST,
       .offset = OFF(store_raw), .def = "", .check = s_check_store_raw,
       .type_text = "list of info|error",

@@ -66,6 +66,7 @@ typedef struct sl_conf {
     uint64_t queue_memory;
     unsigned max_unconfirmed;       /* per ingest worker, notifications */
     unsigned cpu_affinity;          /* 0 off, 1 spread (worker.h sl_worker_place) */
+    unsigned sample_ids;            /* 0 random, 1 stable (sample.h sl_sample_stable_ids) */
     char    *pipeline_nice_text;    /* "auto" or 0..19 (sl_conf_pipeline_nice) */
     char    *log_level;
     char    *log_file;

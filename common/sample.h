@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <yajl/yajl_gen.h>
+#include "common/arena.h"
 #include "common/buf.h"
 
 typedef struct {
@@ -51,5 +52,24 @@ int sl_sample_put(sl_buf_t *b, yajl_gen *scratch, const sl_sample_t *s);
  * reseeded in a child after fork(), so workers never share a sequence. Not
  * for secrets: sample ids only need to be unique. */
 void sl_sample_uuid4(char out[37]);
+
+/* Writes the name-based (version 5, SHA-1) UUID of name[0..len) in the
+ * namespace ns (16 bytes, RFC 4122 byte order) into out: what Python's
+ * uuid.uuid5(ns, name) gives. */
+void sl_sample_uuid5(char out[37], const unsigned char ns[16], const void *name, size_t len);
+
+/* The namespace of stable sample ids: uuid5(NAMESPACE_URL,
+ * "sluice:sample_ids") = 1e3f8866-801f-5585-b4a1-be07f688ecd8. */
+extern const unsigned char sl_sample_id_namespace[16];
+
+/* sample_ids: stable. Gives each of the n samples one notification yielded
+ * the id uuid5(sl_sample_id_namespace, "<message_id>\n<name>\n<resource_id>
+ * \n<k>"), k counting the earlier samples of the same notification with the
+ * same name and resource_id (usually 0; a null name or resource_id is the
+ * empty string), allocated in a: the same notification always gives the
+ * same ids, so a consumer can drop the duplicates a crash replays. Returns
+ * n, or 0 (ids untouched) when message_id is NULL. */
+size_t sl_sample_stable_ids(sl_sample_t *s, size_t n, const char *message_id,
+                            sl_arena_t *a);
 
 #endif

@@ -6,7 +6,9 @@
  *   events:  envelope decode + event_definitions.yaml conversion (with -e)
  * Decoding keeps what the definitions read, as an ingest worker's does
  * (sl_env_keep_new); -f decodes every key (the tree in full).
- * usage: sluice-bench-parse [-f] -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
+ * -s gives the samples stable ids (sample_ids: stable, common/sample.h), as
+ * an ingest worker does with that setting.
+ * usage: sluice-bench-parse [-f] [-s] -m METERS [-e EVENT_DEFINITIONS] INPUT.jsonl
  * Prints one JSON object per mode with notifications/s and samples/s (or
  * events/s). */
 #include <getopt.h>
@@ -33,10 +35,12 @@ int
 main(int argc, char **argv)
 {
     const char *meters_path = NULL, *events_path = NULL;
-    int opt, full = 0;
-    while ((opt = getopt(argc, argv, "m:e:f")) != -1) {
+    int opt, full = 0, stable = 0;
+    while ((opt = getopt(argc, argv, "m:e:fs")) != -1) {
         if (opt == 'f')
             full = 1;
+        else if (opt == 's')
+            stable = 1;
         else if (opt == 'm')
             meters_path = optarg;
         else if (opt == 'e')
@@ -45,7 +49,7 @@ main(int argc, char **argv)
             return 2;
     }
     if (!meters_path || optind != argc - 1) {
-        fprintf(stderr, "usage: sluice-bench-parse [-f] -m meters.yaml "
+        fprintf(stderr, "usage: sluice-bench-parse [-f] [-s] -m meters.yaml "
                 "[-e event_definitions.yaml] INPUT.jsonl\n");
         return 2;
     }
@@ -111,7 +115,10 @@ main(int argc, char **argv)
             continue;
         if (note.priority == SL_PRIO_INFO || note.priority == SL_PRIO_SAMPLE) {
             sl_arena_reset(&a);
-            samples += sl_meters_convert(m, &note, &a, out, 512, &cs);
+            size_t k = sl_meters_convert(m, &note, &a, out, 512, &cs);
+            if (stable)
+                sl_sample_stable_ids(out, k, note.message_id, &a);
+            samples += k;
         }
         sl_notification_clear(&note);
     }

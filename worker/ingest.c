@@ -594,6 +594,8 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     SL_INC(slot, convert_skipped, cs.skipped);
     SL_INC(slot, convert_failed, cs.failed);
     SL_INC(slot, samples_converted, ns);
+    if (in->conf->sample_ids)
+        sl_sample_stable_ids(in->samples, ns, n.message_id, &in->arena);
     for (size_t i = 0; i < ns; i++) {
         /* Ceilometer's sample_source, except for samples that carry their
          * own (telemetry.polling). */

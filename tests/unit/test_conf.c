@@ -143,6 +143,27 @@ START_TEST(queue_memory_is_one_budget_for_the_whole_agent)
 }
 END_TEST
 
+START_TEST(sample_ids_are_random_unless_stable_is_asked_for)
+{
+    char err[512];
+    const char *ov[] = { "run_dir=/tmp/sl-x", NULL };
+    sl_conf_t *c = sl_conf_load(NULL, ov, 1, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->sample_ids, 0);        /* random, as Ceilometer */
+    sl_conf_destroy(&c);
+    ov[1] = "sample_ids=stable";
+    c = sl_conf_load(NULL, ov, 2, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_uint_eq(c->sample_ids, 1);
+    sl_conf_destroy(&c);
+    ov[1] = "sample_ids=uuid5";
+    c = sl_conf_load(NULL, ov, 2, err, sizeof err);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err, "sample_ids") && strstr(err, "random") && strstr(err, "stable"),
+                  "%s", err);
+}
+END_TEST
+
 START_TEST(file_settings_relative_paths_and_sizes)
 {
     char err[512];
@@ -511,6 +532,7 @@ main(void)
     tcase_add_checked_fixture(tc, s_setup, s_teardown);
     tcase_add_test(tc, embedded_default_loads_and_expands_run_dir);
     tcase_add_test(tc, queue_memory_is_one_budget_for_the_whole_agent);
+    tcase_add_test(tc, sample_ids_are_random_unless_stable_is_asked_for);
     tcase_add_test(tc, file_settings_relative_paths_and_sizes);
     tcase_add_test(tc, errors_name_the_file_and_line_and_what_to_do);
     tcase_add_test(tc, help_lists_every_setting);

@@ -932,6 +932,97 @@ START_TEST(test_sample_gen_writes_ceilometers_fields)
 }
 END_TEST
 
+/* Python's uuid.uuid5 gives the expected values (uuid.NAMESPACE_DNS,
+ * uuid.NAMESPACE_URL, and the ids the README's formula gives). */
+START_TEST(test_stable_ids_are_pythons_uuid5)
+{
+    static const unsigned char dns[16] = { 0x6b, 0xa7, 0xb8, 0x10, 0x9d, 0xad, 0x11, 0xd1,
+                                           0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8 };
+    static const unsigned char url[16] = { 0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1,
+                                           0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8 };
+    char id[37];
+    sl_sample_uuid5(id, dns, "python.org", 10);
+    ck_assert_str_eq(id, "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    sl_sample_uuid5(id, url, "sluice:sample_ids", 17);
+    ck_assert_str_eq(id, "1e3f8866-801f-5585-b4a1-be07f688ecd8");
+    char want[37];
+    const unsigned char *b = sl_sample_id_namespace;
+    snprintf(want, sizeof want, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+    ck_assert_str_eq(id, want);
+    char big[600];
+    memset(big, 'x', sizeof big);       /* beyond the stack buffer */
+    sl_sample_uuid5(id, sl_sample_id_namespace, big, sizeof big);
+    ck_assert_str_eq(id, "4ff4d69b-7e12-554f-a458-7324c7a8b441");
+
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    sl_sample_t s[4] = {
+        { .id = "r0", .name = "cpu", .resource_id = "r-1" },
+        { .id = "r1", .name = "cpu", .resource_id = "r-1" },      /* the same name and resource */
+        { .id = "r2", .name = "memory", .resource_id = "r-1" },
+        { .id = "r3", .name = "cpu", .resource_id = NULL },
+    };
+    ck_assert_uint_eq(sl_sample_stable_ids(s, 4, NULL, &a), 0);
+    ck_assert_str_eq(s[0].id, "r0");    /* no message_id: the ids stay */
+    ck_assert_uint_eq(sl_sample_stable_ids(s, 4, "m-1", &a), 4);
+    ck_assert_str_eq(s[0].id, "9cd94777-bcd4-5e1e-9a42-fe938d86094d");
+    ck_assert_str_eq(s[1].id, "467caf15-136a-5a63-bf04-7074299bac05");
+    ck_assert_str_eq(s[2].id, "aa1d3269-c9a4-5b4c-9d3d-7b17dc659e15");
+    ck_assert_str_eq(s[3].id, "2776b55d-2d57-54fd-a647-abf1b0d4bf7a");
+    sl_arena_destroy(&a);
+}
+END_TEST
+
+/* The same notification converted twice: the same ids with sample_ids:
+ * stable, new ones each time without. */
+START_TEST(test_stable_ids_repeat_for_the_same_notification)
+{
+    char err[512];
+    sl_meters_t *m = sl_meters_load(SL_SRCDIR "/conf/meters.yaml", NULL, err, sizeof err);
+    ck_assert_msg(m != NULL, "%s", err);
+    const char *text =
+        "{\"message_id\": \"5b7c0d4e-1f2a-4b3c-8d9e-0a1b2c3d4e5f\", \"publisher_id\": "
+        "\"compute.host-1\", \"event_type\": \"compute.instance.exists\", \"priority\": \"INFO\", "
+        "\"timestamp\": \"2026-01-02 03:04:05.123456\", \"payload\": {\"instance_id\": \"i-1\", "
+        "\"user_id\": \"u-1\", \"tenant_id\": \"p-1\", \"memory_mb\": 512, \"vcpus\": 2, "
+        "\"root_gb\": 1, \"ephemeral_gb\": 0, \"disk_gb\": 1, \"instance_type\": \"m1.tiny\", "
+        "\"state\": \"active\"}}";
+    sl_sample_t first[64], again[64];
+    size_t n1 = 0, n2 = 0;
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    for (int round = 0; round < 3; round++) {
+        sl_notification_t n;
+        ck_assert_int_eq(sl_envelope_decode(text, strlen(text), 0, &n, err, sizeof err), SL_ENV_OK);
+        sl_sample_t *out = round == 0 ? first : again;
+        size_t k = sl_meters_convert(m, &n, &a, out, 64, NULL);
+        if (round < 2)
+            sl_sample_stable_ids(out, k, n.message_id, &a);
+        if (round == 0)
+            n1 = k;
+        else
+            n2 = k;
+        ck_assert_uint_ge(k, 2);
+        for (size_t i = 0; i < k; i++) {
+            ck_assert_msg(strlen(out[i].id) == 36 && out[i].id[14] == (round < 2 ? '5' : '4'),
+                          "round %d: %s", round, out[i].id);
+            for (size_t j = 0; j < i; j++)
+                ck_assert_str_ne(out[i].id, out[j].id);
+            if (round == 1)
+                ck_assert_str_eq(out[i].id, first[i].id);
+            if (round == 2)
+                ck_assert_str_ne(out[i].id, first[i].id);
+        }
+        sl_notification_clear(&n);
+    }
+    ck_assert_uint_eq(n1, n2);
+    sl_arena_destroy(&a);
+    sl_meters_destroy(&m);
+}
+END_TEST
+
 START_TEST(test_the_stock_file_loads)
 {
     char err[512];
@@ -1101,6 +1192,8 @@ s_suite(void)
     tcase_add_test(tc, test_sample_gen_writes_ceilometers_fields);
     tcase_add_test(tc, test_sample_put_writes_what_sample_gen_writes);
     tcase_add_test(tc, test_lookup_gives_one_sample_per_element);
+    tcase_add_test(tc, test_stable_ids_are_pythons_uuid5);
+    tcase_add_test(tc, test_stable_ids_repeat_for_the_same_notification);
     tcase_add_test(tc, test_timedelta_filters_and_arithmetic);
     tcase_add_test(tc, test_identity_name_is_evaluated);
     tcase_add_test(tc, test_builtin_endpoints);
