@@ -154,6 +154,15 @@ sl_arena_reset(sl_arena_t *a)
     }
 }
 
+size_t
+sl_arena_bytes(const sl_arena_t *a)
+{
+    size_t n = 0;
+    for (const sl_arena_chunk_t *c = a->head; c; c = c->next)
+        n += c->cap;
+    return n;
+}
+
 void
 sl_arena_destroy(sl_arena_t *a)
 {

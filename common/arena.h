@@ -44,6 +44,7 @@ char *sl_arena_strndup(sl_arena_t *a, const char *s, size_t n);
 char *sl_arena_printf(sl_arena_t *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void  sl_arena_reset(sl_arena_t *a);    /* keeps the first chunk */
+size_t sl_arena_bytes(const sl_arena_t *a); /* what its chunks hold, used or not */
 void  sl_arena_destroy(sl_arena_t *a);
 
 /* malloc/calloc/realloc/strdup that abort with a message on failure. */

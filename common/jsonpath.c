@@ -944,14 +944,29 @@ typedef struct {
     sl_arena_t *a;
     int         raised;
     yajl_val    none;           /* JSON null, for wrap(None) */
+    size_t      made;           /* matches made and list slots filled so far */
+    size_t      base;           /* sl_arena_bytes(a) when the evaluation began */
 } s_ev_t;
 
 /* Longest string a repetition may build (Python would go on to MemoryError). */
 #define S_MAX_REPEAT (16u << 20)
 
+/* Each `..` or `$` after a `..` multiplies the matches by the document's
+ * size (`$..$..$..$..$..x` over a notification of 70 values makes 70^5),
+ * where jsonpath-rw runs on to MemoryError. Every 4096 matches or list
+ * slots made, the arena is measured: past SL_JSONPATH_MAX_BYTES more than
+ * when the evaluation began, it stops and raises. */
+static void
+s_made(s_ev_t *w)
+{
+    if ((++w->made & 4095) == 0 && sl_arena_bytes(w->a) - w->base > SL_JSONPATH_MAX_BYTES)
+        w->raised = 1;
+}
+
 static void
 s_push(s_ev_t *w, s_list_t *l, s_m_t *m)
 {
+    s_made(w);
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
         s_m_t **v = sl_arena_alloc(w->a, nc * sizeof *v);
@@ -966,6 +981,7 @@ s_push(s_ev_t *w, s_list_t *l, s_m_t *m)
 static s_m_t *
 s_dat(s_ev_t *w, yajl_val v, s_m_t *ctx, const char *path)
 {
+    s_made(w);
     sl_jsonpath_match_t *m = sl_arena_alloc(w->a, sizeof *m);
     m->value = v;
     m->context = ctx;
@@ -1827,6 +1843,7 @@ sl_jsonpath_find(const sl_jsonpath_t *path, yajl_val root, sl_arena_t *a,
         return 1;
     }
     w.none = s_null(a);
+    w.base = sl_arena_bytes(a);
     s_list_t l = s_find(&w, path->root, s_dat(&w, root, NULL, "`this`"), 1);
     if (w.raised)
         return -1;

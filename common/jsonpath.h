@@ -39,6 +39,12 @@ typedef struct sl_jsonpath_match {
  * event_definitions.yaml need at most 7 levels and 19 terms. */
 #define SL_JSONPATH_MAX_DEPTH 256
 #define SL_JSONPATH_MAX_NODES 1000
+/* Most arena bytes one find() may take for its matches and lists; past it
+ * find() returns -1 as where jsonpath-rw raises (it would run out of
+ * memory). Only paths with several `..` (or `$` after one) reach it on a
+ * notification; with one, `$..[*]` over 1 MiB of single-digit numbers
+ * (524,287 values) does. */
+#define SL_JSONPATH_MAX_BYTES (64u << 20)
 
 /* NULL on a syntax error or a path over the limits, with a message (no
  * file:line; the caller adds it) that quotes a long path by its start. */

@@ -132,7 +132,7 @@ typedef struct s_ingest {
     sl_env_keep_t *keep;        /* what decoding keeps of each message */
     sl_sample_t *samples;
     uint16_t *route;
-    sl_ratelimit_t rl_drop, rl_send, rl_source;
+    sl_ratelimit_t rl_drop, rl_convert, rl_send, rl_source;
 } s_ingest_t;
 
 static s_part_t *
@@ -593,6 +593,13 @@ s_handle(s_ingest_t *in, const char *buf, size_t len)
     SL_INC(slot, no_definition, cs.no_definition);
     SL_INC(slot, convert_skipped, cs.skipped);
     SL_INC(slot, convert_failed, cs.failed);
+    if (cs.failed)
+        sl_log_limited(&in->rl_convert, SL_LOG_WARN, "notification %s (%s): a meter definition "
+                       "raised where Ceilometer's would (a timestamp it cannot parse, an index "
+                       "on a dict, a JSONPath over its memory limit, ...), so its samples are "
+                       "lost, as there; counted in convert_failed: check the definitions of "
+                       "this event type", n.message_id ? n.message_id : "without message_id",
+                       n.event_type ? n.event_type : "no event_type");
     SL_INC(slot, samples_converted, ns);
     if (in->conf->sample_ids)
         sl_sample_stable_ids(in->samples, ns, n.message_id, &in->arena);

@@ -187,7 +187,7 @@ END_TEST
 static int
 s_bad_done(sl_h_agent_t *a)
 {
-    return sl_h_total(a, SL_C_source_eof) == 1 && sl_h_total(a, SL_C_received) == 11 &&
+    return sl_h_total(a, SL_C_source_eof) == 1 && sl_h_total(a, SL_C_received) == 12 &&
            sl_h_total(a, SL_C_events_published) == sl_h_total(a, SL_C_events_routed) &&
            sl_h_total(a, SL_C_samples_published) == sl_h_total(a, SL_C_samples_routed);
 }
@@ -215,6 +215,8 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
              "{\"message_id\": \"m\", \"event_type\": \"x\", \"priority\": \"info\", \"payload\": {\"pad\": \"%s\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
              "{\"message_id\": \"m2\", \"event_type\": \"nothing.matches\", \"priority\": \"info\", \"payload\": {}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
              "{\"message_id\": \"m3\", \"event_type\": \"image.upload\", \"priority\": \"info\", \"payload\": {\"id\": \"i\"}, \"timestamp\": \"2023-01-01 00:00:00\"}\n"
+             /* a timestamp Ceilometer's parse_isotime refuses: it loses the samples */
+             "{\"message_id\": \"m6\", \"event_type\": \"image.upload\", \"priority\": \"info\", \"payload\": {\"id\": \"i\", \"size\": 5}, \"timestamp\": \"not a time\"}\n"
              "\x01\x02\xff\n", huge, big);
     sl_h_write(&a, "input.jsonl", input);
     char extra[1024];
@@ -236,7 +238,8 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
     /* image.upload without a size: the definition matches but yields nothing;
      * compute.instance.create.end with only memory_mb: 4 of its 5 meters
      * lack their fields (sluice-convert --stats says the same). */
-    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_skipped), 5);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_skipped), 6);
+    ck_assert_uint_eq(sl_h_total(&a, SL_C_convert_failed), 1);
     ck_assert_uint_eq(atomic_load(&a.shm->sv[SL_SV_crashes]), 0);
     /* the huge-int notification is converted like Ceilometer: its event
      * carries the whole integer, and no output holds invalid UTF-8 */
@@ -258,6 +261,8 @@ START_TEST(bad_input_is_counted_by_reason_and_never_crashes_a_worker)
     char *log = sl_h_slurp(a.log, NULL);
     ck_assert_msg(log && strstr(log, "dropped notification (malformed_json)"),
                   "no rate-limited warning for a malformed line in the log");
+    ck_assert_msg(strstr(log, "notification m6 (image.upload): a meter definition raised"),
+                  "no warning for the notification whose meter definition raised");
     free(log);
     sl_h_cleanup(&a);
 }

@@ -355,6 +355,65 @@ s_collect(const char *key, void *ud)
     strcat(out, key);
 }
 
+/* Each `..` (and `$` after one) multiplies the matches by the document's
+ * size: `$..$..$..$..$..d`, 16 bytes the fuzzer found, made this document's
+ * ~70 values into 70^5 matches and ran out of memory (jsonpath-rw would
+ * too). find() now raises once its matches and lists take
+ * SL_JSONPATH_MAX_BYTES of the arena. */
+static long
+s_zeros(size_t n, const char *expr, size_t *arena_bytes)
+{
+    char *text = malloc(2 * n + 2), err[256];
+    text[0] = '[';
+    for (size_t i = 0; i < n; i++) {
+        text[1 + 2 * i] = '0';
+        text[2 + 2 * i] = i + 1 < n ? ',' : ']';
+    }
+    sl_arena_t a;
+    sl_arena_init(&a, 0);
+    yajl_val doc = sl_json_parse(&a, text, 2 * n + 1, 0, err, sizeof err);
+    ck_assert_msg(doc != NULL, "%s", err);
+    sl_jsonpath_t *p = sl_jsonpath_compile(expr, err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    size_t before = sl_arena_bytes(&a);
+    const sl_jsonpath_match_t **m;
+    long got = sl_jsonpath_find(p, doc, &a, &m);
+    *arena_bytes = sl_arena_bytes(&a) - before;
+    sl_jsonpath_destroy(&p);
+    sl_arena_destroy(&a);
+    free(text);
+    return got;
+}
+
+START_TEST(test_matches_beyond_the_limit_raise_instead_of_exhausting_memory)
+{
+    char err[256];
+    sl_jsonpath_t *p = sl_jsonpath_compile("$..$..$..$..$..d", err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    const sl_jsonpath_match_t **m;
+    size_t before = sl_arena_bytes(&s_a);
+    ck_assert_int_eq(sl_jsonpath_find(p, s_doc, &s_a, &m), -1);
+    /* the limit, and at most the last check's 4096 matches beyond it */
+    ck_assert_uint_le(sl_arena_bytes(&s_a) - before, SL_JSONPATH_MAX_BYTES + (1u << 20));
+    sl_jsonpath_destroy(&p);
+    /* two descents stay within it here */
+    p = sl_jsonpath_compile("$..$..b", err, sizeof err);
+    ck_assert_msg(p != NULL, "%s", err);
+    ck_assert_int_gt(sl_jsonpath_find(p, s_doc, &s_a, &m), 0);
+    sl_jsonpath_destroy(&p);
+
+    /* `$..[*]` gives each element of [0,0,...] twice (the array's, then
+     * each number's as a one-element list's), as jsonpath-rw-ext does:
+     * 131,071 values (256 KiB) are within the limit, 524,287 (1 MiB, the
+     * default max_message_size) are beyond it, as README says */
+    size_t used;
+    ck_assert_int_eq(s_zeros(131071, "$..[*]", &used), 2 * 131071);
+    ck_assert_uint_le(used, SL_JSONPATH_MAX_BYTES);
+    ck_assert_int_eq(s_zeros(524287, "$..[*]", &used), -1);
+    ck_assert_uint_le(used, SL_JSONPATH_MAX_BYTES + (1u << 20));
+}
+END_TEST
+
 START_TEST(test_reads_under_names_what_a_path_can_touch)
 {
     static const struct {
@@ -421,6 +480,7 @@ s_suite(void)
     tcase_add_test(tc, test_walk_stops_and_destroy_is_idempotent);
     tcase_add_test(tc, test_paths_deeper_or_longer_than_the_limits_are_refused);
     tcase_add_test(tc, test_reads_under_names_what_a_path_can_touch);
+    tcase_add_test(tc, test_matches_beyond_the_limit_raise_instead_of_exhausting_memory);
     suite_add_tcase(s, tc);
     return s;
 }
