@@ -355,15 +355,12 @@ s_collect(const char *key, void *ud)
     strcat(out, key);
 }
 
-/* Each `..` (and `$` after one) multiplies the matches by the document's
- * size: `$..$..$..$..$..d`, 16 bytes the fuzzer found, made this document's
- * ~70 values into 70^5 matches and ran out of memory (jsonpath-rw would
- * too). find() now raises once its matches and lists take
- * SL_JSONPATH_MAX_BYTES of the arena. */
+/* find(expr) over [0,0,...] of n zeros in an arena of its own; the arena
+ * bytes find() took in *arena_bytes. */
 static long
 s_zeros(size_t n, const char *expr, size_t *arena_bytes)
 {
-    char *text = malloc(2 * n + 2), err[256];
+    char *text = sl_xmalloc(2 * n + 2), err[256];
     text[0] = '[';
     for (size_t i = 0; i < n; i++) {
         text[1 + 2 * i] = '0';
@@ -385,6 +382,11 @@ s_zeros(size_t n, const char *expr, size_t *arena_bytes)
     return got;
 }
 
+/* Each `..` (and `$` after one) multiplies the matches by the document's
+ * size: `$..$..$..$..$..d`, 16 bytes the fuzzer found, made this document's
+ * ~70 values into 70^5 matches and ran out of memory (jsonpath-rw would
+ * too). find() now raises once its matches and lists take
+ * SL_JSONPATH_MAX_BYTES of the arena. */
 START_TEST(test_matches_beyond_the_limit_raise_instead_of_exhausting_memory)
 {
     char err[256];
